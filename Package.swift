@@ -1,0 +1,54 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let strict: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "Flaks",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "flaks", targets: ["FlaksCLI"]),
+        .library(name: "Flaks", targets: ["Flaks"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+    ],
+    targets: [
+        // Pure HTTP/1.1: values, incremental parser, serializer. No I/O, no Foundation.
+        .target(name: "FlaksHTTP", swiftSettings: strict),
+        // The manifest: model, loader, validation.
+        .target(name: "FlaksConfig",
+                dependencies: ["FlaksHTTP", "FlaksRouting", .product(name: "Yams", package: "Yams")],
+                swiftSettings: strict),
+        // Host table + path trie, generic over the route target.
+        .target(name: "FlaksRouting", dependencies: ["FlaksHTTP"], swiftSettings: strict),
+        // C shims for Linux calls that Glibc imports badly.
+        .target(name: "CFlaksLinux"),
+        // What serves a route: static, CGI, redirect, respond, views.
+        .target(name: "FlaksHandlers",
+                dependencies: ["FlaksHTTP", "FlaksConfig", "FlaksRouting", "CFlaksLinux"],
+                swiftSettings: strict),
+        // Sockets, epoll loops, connections, worker pool, signals, reload.
+        .target(name: "FlaksServer",
+                dependencies: ["FlaksHTTP", "FlaksConfig", "FlaksRouting", "FlaksHandlers", "CFlaksLinux",
+                               .product(name: "Logging", package: "swift-log")],
+                swiftSettings: strict),
+        // Public API for app authors.
+        .target(name: "Flaks", dependencies: ["FlaksServer"], swiftSettings: strict),
+        // The `flaks` command.
+        .executableTarget(name: "FlaksCLI",
+                          dependencies: ["Flaks",
+                                         .product(name: "ArgumentParser", package: "swift-argument-parser")],
+                          swiftSettings: strict),
+        .testTarget(name: "FlaksHTTPTests", dependencies: ["FlaksHTTP"], swiftSettings: strict),
+        .testTarget(name: "FlaksConfigTests", dependencies: ["FlaksConfig"], swiftSettings: strict),
+        .testTarget(name: "FlaksRoutingTests", dependencies: ["FlaksRouting"], swiftSettings: strict),
+        .testTarget(name: "FlaksHandlersTests", dependencies: ["FlaksHandlers"], swiftSettings: strict),
+        .testTarget(name: "FlaksServerTests", dependencies: ["FlaksServer", "Flaks"], swiftSettings: strict),
+    ]
+)

@@ -1,0 +1,31 @@
+#ifndef CFLAKS_LINUX_H
+#define CFLAKS_LINUX_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+/// epoll_event is packed on x86_64; these shims hide the layout from Swift.
+/// Waits for events; fills `fds`-parallel arrays with the 64-bit data and event mask.
+int cflaks_epoll_create(void);
+int cflaks_epoll_ctl(int epfd, int op, int fd, uint32_t events, uint64_t data);
+int cflaks_epoll_wait(int epfd, uint64_t *datas, uint32_t *events, int maxevents, int timeout_ms);
+
+int cflaks_eventfd(void);
+int cflaks_signalfd(const int *signals, int count);
+/// Blocks the given signals in the calling thread (inherited by threads it starts).
+int cflaks_block_signals(const int *signals, int count);
+/// Reads one signal from a signalfd; returns the signal number, 0 when none is pending, -1 on error.
+int cflaks_signalfd_read(int fd);
+
+/// openat2 with RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS; falls back to -1/ENOSYS when unavailable.
+int cflaks_openat_beneath(int dirfd, const char *path, int flags);
+
+ssize_t cflaks_sendfile(int out_fd, int in_fd, int64_t *offset, size_t count);
+
+/// posix_spawn with pipes: stdin/stdout/stderr fds (-1 = /dev/null), own process group, chdir (may be NULL).
+/// Returns 0 and the pid, or an errno.
+int cflaks_spawn(pid_t *pid, const char *path, char *const argv[], char *const envp[],
+                 int stdin_fd, int stdout_fd, int stderr_fd, const char *chdir_to);
+
+int cflaks_errno(void);
+#endif

@@ -1,0 +1,104 @@
+#define _GNU_SOURCE
+#include "CFlaksLinux.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/sendfile.h>
+#include <sys/signalfd.h>
+#include <sys/syscall.h>
+#include <linux/openat2.h>
+
+int cflaks_errno(void) { return errno; }
+
+int cflaks_epoll_create(void) { return epoll_create1(EPOLL_CLOEXEC); }
+
+int cflaks_epoll_ctl(int epfd, int op, int fd, uint32_t events, uint64_t data) {
+    struct epoll_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.events = events;
+    ev.data.u64 = data;
+    return epoll_ctl(epfd, op, fd, &ev);
+}
+
+int cflaks_epoll_wait(int epfd, uint64_t *datas, uint32_t *events, int maxevents, int timeout_ms) {
+    struct epoll_event evs[256];
+    if (maxevents > 256) maxevents = 256;
+    int n = epoll_wait(epfd, evs, maxevents, timeout_ms);
+    for (int i = 0; i < n; i++) { datas[i] = evs[i].data.u64; events[i] = evs[i].events; }
+    return n;
+}
+
+int cflaks_eventfd(void) { return eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC); }
+
+static void fill(sigset_t *set, const int *signals, int count) {
+    sigemptyset(set);
+    for (int i = 0; i < count; i++) sigaddset(set, signals[i]);
+}
+
+int cflaks_signalfd(const int *signals, int count) {
+    sigset_t set; fill(&set, signals, count);
+    return signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+}
+
+int cflaks_block_signals(const int *signals, int count) {
+    sigset_t set; fill(&set, signals, count);
+    return pthread_sigmask(SIG_BLOCK, &set, NULL);
+}
+
+int cflaks_signalfd_read(int fd) {
+    struct signalfd_siginfo info;
+    ssize_t n = read(fd, &info, sizeof info);
+    if (n == (ssize_t)sizeof info) return (int)info.ssi_signo;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return 0;
+    return -1;
+}
+
+int cflaks_openat_beneath(int dirfd, const char *path, int flags) {
+#ifdef SYS_openat2
+    struct open_how how;
+    memset(&how, 0, sizeof how);
+    how.flags = (uint64_t)(flags | O_CLOEXEC);
+    how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
+    return (int)syscall(SYS_openat2, dirfd, path, &how, sizeof how);
+#else
+    errno = ENOSYS;
+    return -1;
+#endif
+}
+
+ssize_t cflaks_sendfile(int out_fd, int in_fd, int64_t *offset, size_t count) {
+    off_t off = (off_t)*offset;
+    ssize_t n = sendfile(out_fd, in_fd, &off, count);
+    *offset = (int64_t)off;
+    return n;
+}
+
+int cflaks_spawn(pid_t *pid, const char *path, char *const argv[], char *const envp[],
+                 int stdin_fd, int stdout_fd, int stderr_fd, const char *chdir_to) {
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t attr;
+    int rc;
+    if ((rc = posix_spawn_file_actions_init(&fa)) != 0) return rc;
+    if ((rc = posix_spawnattr_init(&attr)) != 0) { posix_spawn_file_actions_destroy(&fa); return rc; }
+    int fds[3] = { stdin_fd, stdout_fd, stderr_fd };
+    for (int i = 0; i < 3; i++) {
+        if (fds[i] >= 0) posix_spawn_file_actions_adddup2(&fa, fds[i], i);
+        else posix_spawn_file_actions_addopen(&fa, i, "/dev/null", i == 0 ? O_RDONLY : O_WRONLY, 0);
+    }
+    if (chdir_to) posix_spawn_file_actions_addchdir_np(&fa, chdir_to);
+    sigset_t none; sigemptyset(&none);
+    sigset_t all; sigfillset(&all);
+    posix_spawnattr_setsigmask(&attr, &none);
+    posix_spawnattr_setsigdefault(&attr, &all);
+    posix_spawnattr_setpgroup(&attr, 0);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    rc = posix_spawn(pid, path, &fa, &attr, argv, envp);
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&attr);
+    return rc;
+}

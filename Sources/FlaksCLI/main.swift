@@ -1,0 +1,2 @@
+import Flaks
+print("flaks")

@@ -1,0 +1,212 @@
+import FlaksHTTP
+
+/// The whole manifest after loading and validation: immutable, Sendable, paths absolute.
+/// Defaults match `shared/design/config-schema.md`.
+public struct ServerConfig: Sendable, Equatable {
+    public var server: ServerSettings
+    public var limits: Limits
+    public var cgi: CGISettings
+    public var log: LogSettings
+    public var hosts: [HostConfig]
+    /// The manifest file this was loaded from (absolute), or nil when built in code.
+    public var sourceFile: String?
+
+    public init(server: ServerSettings = .init(), limits: Limits = .init(), cgi: CGISettings = .init(),
+                log: LogSettings = .init(), hosts: [HostConfig] = [], sourceFile: String? = nil) {
+        self.server = server; self.limits = limits; self.cgi = cgi; self.log = log
+        self.hosts = hosts; self.sourceFile = sourceFile
+    }
+}
+
+/// A listen address: `host:port`, `[v6]:port`, or `:port` (all IPv4).
+public struct ListenAddress: Sendable, Hashable, CustomStringConvertible {
+    /// Numeric host ("0.0.0.0", "127.0.0.1", "::", "::1").
+    public var host: String
+    public var port: Int
+    public var isIPv6: Bool { host.contains(":") }
+    public init(host: String, port: Int) { self.host = host; self.port = port }
+    public var description: String { isIPv6 ? "[\(host)]:\(port)" : "\(host):\(port)" }
+}
+
+/// The `server` section.
+public struct ServerSettings: Sendable, Equatable {
+    /// Addresses to listen on. Default `0.0.0.0:8080`.
+    public var listen: [ListenAddress]
+    /// listen(2) backlog. Default 511.
+    public var backlog: Int
+    /// Selector loops; nil = `auto` (one per CPU core).
+    public var loops: Int?
+    /// Worker threads for blocking work. Default 16.
+    public var threads: Int
+    /// Open client connections, all loops together. Default 10000.
+    public var maxConnections: Int
+    /// How long SIGTERM waits for requests in flight (extension). Default 10 s.
+    public var drainTimeout: Duration
+
+    public init(listen: [ListenAddress] = [ListenAddress(host: "0.0.0.0", port: 8080)], backlog: Int = 511,
+                loops: Int? = nil, threads: Int = 16, maxConnections: Int = 10000,
+                drainTimeout: Duration = .seconds(10)) {
+        self.listen = listen; self.backlog = backlog; self.loops = loops; self.threads = threads
+        self.maxConnections = maxConnections; self.drainTimeout = drainTimeout
+    }
+}
+
+/// The `limits` section.
+public struct Limits: Sendable, Equatable {
+    /// Request line + header fields, bytes. Default 16 KiB.
+    public var maxBuffer: Int
+    /// Request body after de-chunking, bytes. Default 10 MiB.
+    public var maxBody: Int
+    /// The whole request head must arrive within this. Default 10 s.
+    public var headerTimeout: Duration
+    /// Longest wait for the next body byte. Default 30 s.
+    public var bodyTimeout: Duration
+    /// Idle time between requests on one connection. Default 60 s.
+    public var keepaliveTimeout: Duration
+    /// Requests served on one connection before it is closed. Default 1000.
+    public var maxKeepaliveRequests: Int
+
+    public init(maxBuffer: Int = 16 * 1024, maxBody: Int = 10 * 1024 * 1024, headerTimeout: Duration = .seconds(10),
+                bodyTimeout: Duration = .seconds(30), keepaliveTimeout: Duration = .seconds(60),
+                maxKeepaliveRequests: Int = 1000) {
+        self.maxBuffer = maxBuffer; self.maxBody = maxBody; self.headerTimeout = headerTimeout
+        self.bodyTimeout = bodyTimeout; self.keepaliveTimeout = keepaliveTimeout
+        self.maxKeepaliveRequests = maxKeepaliveRequests
+    }
+
+    /// The parser's view of these limits.
+    public var parseLimits: ParseLimits { ParseLimits(maxBuffer: maxBuffer, maxBody: maxBody) }
+}
+
+/// The `cgi` section.
+public struct CGISettings: Sendable, Equatable {
+    /// A script that has not finished by then is killed. Default 30 s.
+    public var timeout: Duration
+    /// CGI children at once, whole server. Default 32.
+    public var maxProcesses: Int
+    public init(timeout: Duration = .seconds(30), maxProcesses: Int = 32) {
+        self.timeout = timeout; self.maxProcesses = maxProcesses
+    }
+}
+
+/// The `log` section.
+public struct LogSettings: Sendable, Equatable {
+    /// Where access lines go.
+    public enum Destination: Sendable, Equatable { case stdout, stderr, off, file(String) }
+    public enum Format: String, Sendable, Equatable { case combined, json }
+    public enum Level: String, Sendable, Equatable { case debug, info, warning, error }
+    public var access: Destination
+    public var format: Format
+    public var level: Level
+    public init(access: Destination = .stdout, format: Format = .combined, level: Level = .info) {
+        self.access = access; self.format = format; self.level = level
+    }
+}
+
+/// One virtual host: its names and routes.
+public struct HostConfig: Sendable, Equatable {
+    /// Exact names, `*.suffix` wildcards, or `*` for the default host.
+    public var names: [String]
+    public var routes: [Route]
+    /// Custom error pages: status -> path served from this host's routes (extension).
+    public var errorPages: [Int: String]
+    public init(names: [String], routes: [Route], errorPages: [Int: String] = [:]) {
+        self.names = names; self.routes = routes; self.errorPages = errorPages
+    }
+}
+
+/// A route: a path (exact, Flask-style pattern, or prefix ending in "/") and what serves it.
+public struct Route: Sendable, Equatable {
+    public var path: String
+    public var kind: Kind
+    /// Extra response headers for every response of the route.
+    public var headers: HeaderFields
+    /// Where in the manifest this route was declared ("config.yaml:12:7"), for messages.
+    public var origin: String?
+
+    public init(path: String, kind: Kind, headers: HeaderFields = HeaderFields(), origin: String? = nil) {
+        self.path = path; self.kind = kind; self.headers = headers; self.origin = origin
+    }
+
+    /// What serves the route.
+    public enum Kind: Sendable, Equatable {
+        case staticFiles(StaticRoute)
+        case cgi(CGIRoute)
+        case redirect(RedirectRoute)
+        case respond(RespondRoute)
+        case handler(String)
+
+        /// The manifest key of this kind.
+        public var keyword: String {
+            switch self {
+            case .staticFiles: "static"
+            case .cgi: "cgi"
+            case .redirect: "redirect"
+            case .respond: "respond"
+            case .handler: "handler"
+            }
+        }
+    }
+}
+
+/// `static: DIR` options.
+public struct StaticRoute: Sendable, Equatable {
+    /// Absolute root directory.
+    public var root: String
+    /// Index file names tried for a directory. Default ["index.html"].
+    public var index: [String]
+    /// HTML directory listing when no index file. Default false.
+    public var listing: Bool
+    /// Path (under the root) served for missing files, for single-page apps.
+    public var fallback: String?
+    /// Serve dotfiles (other than /.well-known/, always allowed). Default false.
+    public var dotfiles: Bool
+    /// Extension (without dot, lowercase) -> content type overrides.
+    public var types: [String: String]
+    public init(root: String, index: [String] = ["index.html"], listing: Bool = false, fallback: String? = nil,
+                dotfiles: Bool = false, types: [String: String] = [:]) {
+        self.root = root; self.index = index; self.listing = listing; self.fallback = fallback
+        self.dotfiles = dotfiles; self.types = types
+    }
+}
+
+/// `cgi: DIR` options.
+public struct CGIRoute: Sendable, Equatable {
+    /// Absolute directory holding the scripts.
+    public var root: String
+    /// Extension (with dot) -> interpreter program.
+    public var interpreters: [String: String]
+    /// Extra environment for the scripts.
+    public var env: [String: String]
+    /// Pass the Authorization header as HTTP_AUTHORIZATION. Default false.
+    public var passAuthorization: Bool
+    public init(root: String, interpreters: [String: String] = [:], env: [String: String] = [:],
+                passAuthorization: Bool = false) {
+        self.root = root; self.interpreters = interpreters; self.env = env; self.passAuthorization = passAuthorization
+    }
+}
+
+/// `redirect: TARGET` options.
+public struct RedirectRoute: Sendable, Equatable {
+    /// Relative or absolute target.
+    public var target: String
+    /// 301 (default), 302, 303, 307 or 308.
+    public var status: Int
+    /// Append the rest of the matched path and the query to the target. Default false.
+    public var keepPath: Bool
+    public init(target: String, status: Int = 301, keepPath: Bool = false) {
+        self.target = target; self.status = status; self.keepPath = keepPath
+    }
+}
+
+/// `respond: BODY` options.
+public struct RespondRoute: Sendable, Equatable {
+    public var body: String
+    /// Default 200.
+    public var status: Int
+    /// Default `text/plain; charset=utf-8`.
+    public var contentType: String
+    public init(body: String, status: Int = 200, contentType: String = "text/plain; charset=utf-8") {
+        self.body = body; self.status = status; self.contentType = contentType
+    }
+}

@@ -1,0 +1,62 @@
+/// One header field as received or to be sent. The name keeps its original case.
+public struct HeaderField: Sendable, Hashable {
+    public var name: String
+    public var value: String
+    public init(name: String, value: String) { self.name = name; self.value = value }
+}
+
+/// Ordered header fields; repeated names are kept in order (RFC 9110 §5.3).
+/// Lookups compare names ASCII case-insensitively.
+public struct HeaderFields: Sendable, Hashable, Sequence, ExpressibleByDictionaryLiteral {
+    public private(set) var fields: [HeaderField]
+
+    public init() { fields = [] }
+    public init(_ fields: [HeaderField]) { self.fields = fields }
+    public init(dictionaryLiteral elements: (String, String)...) {
+        fields = elements.map { HeaderField(name: $0.0, value: $0.1) }
+    }
+
+    public var count: Int { fields.count }
+    public var isEmpty: Bool { fields.isEmpty }
+    public func makeIterator() -> IndexingIterator<[HeaderField]> { fields.makeIterator() }
+
+    /// The first value of `name`, or nil.
+    public subscript(name: String) -> String? {
+        for f in fields where Self.equalsIgnoringCase(f.name, name) { return f.value }
+        return nil
+    }
+
+    /// Every value of `name`, in order.
+    public func values(_ name: String) -> [String] {
+        fields.compactMap { Self.equalsIgnoringCase($0.name, name) ? $0.value : nil }
+    }
+
+    public func contains(_ name: String) -> Bool { self[name] != nil }
+
+    /// Appends a field, keeping any existing ones of the same name.
+    public mutating func add(_ name: String, _ value: String) {
+        fields.append(HeaderField(name: name, value: value))
+    }
+
+    /// Replaces every field of `name` with one field.
+    public mutating func set(_ name: String, _ value: String) {
+        remove(name)
+        fields.append(HeaderField(name: name, value: value))
+    }
+
+    public mutating func remove(_ name: String) {
+        fields.removeAll { Self.equalsIgnoringCase($0.name, name) }
+    }
+
+    /// ASCII case-insensitive comparison of two header names.
+    public static func equalsIgnoringCase(_ a: String, _ b: String) -> Bool {
+        let au = a.utf8, bu = b.utf8
+        guard au.count == bu.count else { return false }
+        for (x, y) in zip(au, bu) where x != y {
+            let lx = (x >= 65 && x <= 90) ? x | 0x20 : x
+            let ly = (y >= 65 && y <= 90) ? y | 0x20 : y
+            if lx != ly { return false }
+        }
+        return true
+    }
+}

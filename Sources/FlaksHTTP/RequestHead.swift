@@ -1,0 +1,57 @@
+/// How the body of a request is framed (RFC 9112 §6.3).
+public enum BodyFraming: Sendable, Hashable {
+    case none
+    case length(Int)
+    case chunked
+}
+
+/// A parsed request line and header section, plus what the parser derived from them.
+public struct RequestHead: Sendable {
+    public var method: HTTPMethod
+    /// The request-target exactly as sent: origin-form (`/a?b`), absolute-form or `*`.
+    public var target: String
+    public var version: HTTPVersion
+    public var headers: HeaderFields
+    /// Body framing derived from Content-Length / Transfer-Encoding.
+    public var framing: BodyFraming
+    /// Whether the connection may stay open after this request (RFC 9112 §9.3).
+    public var keepAlive: Bool
+    /// True when the client sent `Expect: 100-continue`.
+    public var expectContinue: Bool
+
+    public init(method: HTTPMethod, target: String, version: HTTPVersion, headers: HeaderFields,
+                framing: BodyFraming = .none, keepAlive: Bool = true, expectContinue: Bool = false) {
+        self.method = method; self.target = target; self.version = version; self.headers = headers
+        self.framing = framing; self.keepAlive = keepAlive; self.expectContinue = expectContinue
+    }
+
+    /// The path part of the target, still percent-encoded (for absolute-form, the path after the authority).
+    public var rawPath: Substring {
+        var t = Substring(target)
+        if !t.hasPrefix("/") && t != "*" {
+            // absolute-form: scheme://authority/path?query
+            if let schemeEnd = t.firstRange(of: "://") {
+                t = t[schemeEnd.upperBound...]
+                if let slash = t.firstIndex(of: "/") { t = t[slash...] } else { return "/" }
+            }
+        }
+        if let q = t.firstIndex(of: "?") { return t[..<q] }
+        return t
+    }
+
+    /// The query string without `?`, or nil when the target has none.
+    public var query: Substring? {
+        guard let q = target.firstIndex(of: "?") else { return nil }
+        return target[target.index(after: q)...]
+    }
+
+    /// The Host header value (or the authority of an absolute-form target, RFC 9112 §3.2.2).
+    public var host: String? {
+        if !target.hasPrefix("/"), let r = target.firstRange(of: "://") {
+            let rest = target[r.upperBound...]
+            let end = rest.firstIndex(where: { $0 == "/" || $0 == "?" }) ?? rest.endIndex
+            return String(rest[..<end])
+        }
+        return headers["Host"]
+    }
+}

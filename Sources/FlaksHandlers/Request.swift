@@ -1,0 +1,45 @@
+import FlaksHTTP
+
+/// A complete request as a handler sees it: head, buffered body, connection facts and the route match.
+public struct Request: Sendable {
+    public var head: RequestHead
+    /// The percent-decoded, normalised path used for routing (always starts with "/").
+    public var path: String
+    /// The request body, de-chunked (empty when none).
+    public var body: [UInt8]
+    /// Client address (numeric) and port.
+    public var remoteAddress: String
+    public var remotePort: Int
+    /// Local address and port the request arrived on.
+    public var localAddress: String
+    public var localPort: Int
+    /// The Host header without its port (lowercased), or the local address.
+    public var serverName: String
+    /// The route's path as declared in the manifest (`/cgi-bin/`, `/u/<int:id>`).
+    public var routePath: String
+    /// For a prefix mount: the part of `path` after the route's prefix (no leading "/"); else "".
+    public var remainder: String
+    /// Values of the route pattern's named parameters, in pattern order.
+    public var parameters: [(name: String, value: String)]
+    /// A server-wide unique id, for logs.
+    public var id: UInt64
+
+    public init(head: RequestHead, path: String, body: [UInt8] = [], remoteAddress: String = "127.0.0.1",
+                remotePort: Int = 0, localAddress: String = "127.0.0.1", localPort: Int = 0,
+                serverName: String = "localhost", routePath: String = "/", remainder: String = "",
+                parameters: [(name: String, value: String)] = [], id: UInt64 = 0) {
+        self.head = head; self.path = path; self.body = body
+        self.remoteAddress = remoteAddress; self.remotePort = remotePort
+        self.localAddress = localAddress; self.localPort = localPort; self.serverName = serverName
+        self.routePath = routePath; self.remainder = remainder; self.parameters = parameters; self.id = id
+    }
+
+    public var method: HTTPMethod { head.method }
+    public var headers: HeaderFields { head.headers }
+    public var query: Substring? { head.query }
+
+    /// The value of the route parameter `name`, or nil.
+    public func parameter(_ name: String) -> String? {
+        parameters.first { $0.name == name }?.value
+    }
+}

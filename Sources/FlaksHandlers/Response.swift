@@ -1,0 +1,69 @@
+import FlaksHTTP
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A response a handler produced. The server adds Date, Server, Content-Length/Transfer-Encoding
+/// and Connection; handlers set everything else.
+public struct Response: Sendable {
+    public var status: HTTPStatus
+    public var headers: HeaderFields
+    public var body: ResponseBody
+
+    public init(status: HTTPStatus = .ok, headers: HeaderFields = HeaderFields(), body: ResponseBody = .empty) {
+        self.status = status; self.headers = headers; self.body = body
+    }
+
+    /// A text response with a content type.
+    public static func text(_ text: String, status: HTTPStatus = .ok,
+                            contentType: String = "text/plain; charset=utf-8") -> Response {
+        Response(status: status, headers: ["Content-Type": contentType], body: .bytes(Array(text.utf8)))
+    }
+}
+
+/// The body of a response.
+public enum ResponseBody: Sendable {
+    case empty
+    case bytes([UInt8])
+    /// A region of an open file, sent with sendfile(2) from the loop.
+    case file(FileRegion)
+    /// Several parts written one after the other (multipart/byteranges): bytes and file regions.
+    case parts([BodyPart])
+
+    /// The number of body bytes, when known up front.
+    public var length: Int {
+        switch self {
+        case .empty: 0
+        case .bytes(let b): b.count
+        case .file(let f): f.length
+        case .parts(let ps): ps.reduce(0) { $0 + $1.length }
+        }
+    }
+}
+
+/// One piece of a multi-part body.
+public enum BodyPart: Sendable {
+    case bytes([UInt8])
+    case file(FileRegion)
+    public var length: Int {
+        switch self {
+        case .bytes(let b): b.count
+        case .file(let f): f.length
+        }
+    }
+}
+
+/// A byte range of a file. Owns the descriptor (through `OpenFile`), which closes when the last user goes.
+public struct FileRegion: Sendable {
+    public var file: OpenFile
+    public var offset: Int
+    public var length: Int
+    public init(file: OpenFile, offset: Int, length: Int) { self.file = file; self.offset = offset; self.length = length }
+}
+
+/// An open file descriptor that is closed when the object is released. Immutable, so Sendable.
+public final class OpenFile: Sendable {
+    public let fd: Int32
+    public init(fd: Int32) { self.fd = fd }
+    deinit { _ = close(fd) }
+}
