@@ -7,6 +7,8 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
+#include <pthread.h>
 #include <sys/eventfd.h>
 #include <sys/sendfile.h>
 #include <sys/signalfd.h>
@@ -102,3 +104,13 @@ int cflaks_spawn(pid_t *pid, const char *path, char *const argv[], char *const e
     posix_spawnattr_destroy(&attr);
     return rc;
 }
+
+int cflaks_accept(int fd, void *addr, uint32_t *len) {
+    return accept4(fd, (struct sockaddr *)addr, (socklen_t *)len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+}
+
+void cflaks_set_thread_name(const char *name) { pthread_setname_np(pthread_self(), name); }
+
+_Static_assert(CFLAKS_EPOLLIN == EPOLLIN && CFLAKS_EPOLLOUT == EPOLLOUT && CFLAKS_EPOLLERR == EPOLLERR &&
+               CFLAKS_EPOLLHUP == EPOLLHUP && CFLAKS_EPOLLRDHUP == EPOLLRDHUP && CFLAKS_EPOLLET == (uint32_t)EPOLLET,
+               "epoll constants");

@@ -28,4 +28,15 @@ int cflaks_spawn(pid_t *pid, const char *path, char *const argv[], char *const e
                  int stdin_fd, int stdout_fd, int stderr_fd, const char *chdir_to);
 
 int cflaks_errno(void);
+
+/// epoll event bits (the Glibc module does not export the enum's values).
+enum {
+    CFLAKS_EPOLLIN = 0x001, CFLAKS_EPOLLOUT = 0x004, CFLAKS_EPOLLERR = 0x008, CFLAKS_EPOLLHUP = 0x010,
+    CFLAKS_EPOLLRDHUP = 0x2000, CFLAKS_EPOLLET = 1u << 31
+};
+
+/// accept4 with SOCK_NONBLOCK | SOCK_CLOEXEC.
+int cflaks_accept(int fd, void *addr, uint32_t *len);
+/// Names the calling thread (Linux shows 15 bytes).
+void cflaks_set_thread_name(const char *name);
 #endif

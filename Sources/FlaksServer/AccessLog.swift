@@ -1,0 +1,187 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import FlaksConfig
+import Synchronization
+
+/// What one access-log line says.
+struct AccessLogEntry {
+    var remote: String
+    var method: String
+    var target: String
+    var version: String
+    var status: Int
+    var bytes: Int
+    var referer: String?
+    var userAgent: String?
+    var host: String
+    var durationNanos: UInt64
+    var requestID: UInt64
+}
+
+/// The access log: lines are formatted on the loop into a shared buffer and written by one
+/// background thread, so a slow stdout never stalls a request. `stop` flushes everything.
+public final class AccessLog: Sendable {
+    private struct State {
+        var buffer: [UInt8] = []
+        var stopping = false
+        var reopen = false
+    }
+    private let state = Mutex(State())
+    private let wake = ConditionLock()
+    private let format: LogSettings.Format
+    private let destination: LogSettings.Destination
+    private let thread = Mutex<OSThread?>(nil)
+
+    /// nil when access logging is off.
+    init?(settings: LogSettings) {
+        if settings.access == .off { return nil }
+        format = settings.format
+        destination = settings.access
+        let t = OSThread.start(name: "flaks-accesslog") { [self] in writerLoop() }
+        thread.withLock { $0 = t }
+    }
+
+    /// Formats and queues one line.
+    func record(_ e: AccessLogEntry) {
+        var line: [UInt8] = []
+        line.reserveCapacity(160)
+        let now = wallSeconds()
+        switch format {
+        case .combined:
+            func q(_ s: String?) -> String { s.map { "\"\(escapeQuoted($0))\"" } ?? "\"-\"" }
+            let text = "\(e.remote) - - [\(CivilTime.commonLogTime(now))] \"\(escapeQuoted(e.method)) \(escapeQuoted(e.target)) \(e.version)\" \(e.status) \(e.bytes) \(q(e.referer)) \(q(e.userAgent))\n"
+            line.append(contentsOf: text.utf8)
+        case .json:
+            func j(_ s: String) -> String { "\"" + escapeJSON(s) + "\"" }
+            let ms = Double(e.durationNanos) / 1_000_000
+            let text = "{\"time\":\(j(CivilTime.iso8601(now))),\"remote\":\(j(e.remote)),\"host\":\(j(e.host)),\"method\":\(j(e.method)),\"uri\":\(j(e.target)),\"protocol\":\(j(e.version)),\"status\":\(e.status),\"bytes\":\(e.bytes),\"duration_ms\":\(ms),\"referer\":\(j(e.referer ?? "")),\"user_agent\":\(j(e.userAgent ?? "")),\"request_id\":\(e.requestID)}\n"
+            line.append(contentsOf: text.utf8)
+        }
+        let big = state.withLock { s -> Bool in s.buffer.append(contentsOf: line); return s.buffer.count > 64 * 1024 }
+        if big { wake.signal() }
+    }
+
+    /// Asks the writer to reopen a log file (SIGUSR1, for logrotate).
+    func reopen() {
+        state.withLock { $0.reopen = true }
+        wake.signal()
+    }
+
+    /// Writes everything queued and stops the writer thread.
+    func stop() {
+        state.withLock { $0.stopping = true }
+        wake.lock(); wake.broadcast(); wake.unlock()
+        let t = thread.withLock { t -> OSThread? in let x = t; t = nil; return x }
+        t?.join()
+    }
+
+    private func openFile() -> Int32 {
+        switch destination {
+        case .stdout: return 1
+        case .stderr: return 2
+        case .off: return -1
+        case .file(let path): return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
+        }
+    }
+
+    private func writerLoop() {
+        var fd = openFile()
+        while true {
+            wake.lock()
+            var ts = timespec()
+            clock_gettime(CLOCK_REALTIME, &ts)
+            ts.tv_nsec += 100_000_000
+            if ts.tv_nsec >= 1_000_000_000 { ts.tv_sec += 1; ts.tv_nsec -= 1_000_000_000 }
+            wake.timedWait(&ts)
+            wake.unlock()
+            let (data, stopping, reopen) = state.withLock { s -> ([UInt8], Bool, Bool) in
+                let d = s.buffer; s.buffer = []
+                let r = s.reopen; s.reopen = false
+                return (d, s.stopping, r)
+            }
+            if !data.isEmpty && fd >= 0 {
+                data.withUnsafeBytes { p in
+                    var off = 0
+                    while off < p.count {
+                        let n = write(fd, p.baseAddress! + off, p.count - off)
+                        if n < 0 { if errno == EINTR { continue }; break }
+                        off += n
+                    }
+                }
+            }
+            if reopen, case .file = destination {
+                if fd > 2 { close(fd) }
+                fd = openFile()
+            }
+            if stopping { if fd > 2 { close(fd) }; return }
+        }
+    }
+}
+
+func escapeQuoted(_ s: String) -> String {
+    var out = ""
+    for u in s.unicodeScalars {
+        switch u {
+        case "\"": out += "\\\""
+        case "\\": out += "\\\\"
+        default:
+            if u.value < 0x20 || u.value == 0x7F { out += "\\x" + String(u.value, radix: 16) } else { out.unicodeScalars.append(u) }
+        }
+    }
+    return out
+}
+
+func escapeJSON(_ s: String) -> String {
+    var out = ""
+    for u in s.unicodeScalars {
+        switch u {
+        case "\"": out += "\\\""
+        case "\\": out += "\\\\"
+        case "\n": out += "\\n"
+        case "\r": out += "\\r"
+        case "\t": out += "\\t"
+        default:
+            if u.value < 0x20 {
+                let h = String(u.value, radix: 16)
+                out += "\\u" + String(repeating: "0", count: 4 - h.count) + h
+            } else { out.unicodeScalars.append(u) }
+        }
+    }
+    return out
+}
+
+/// Calendar formatting without Foundation.
+enum CivilTime {
+    static let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+
+    /// (year, month 1-12, day, hour, minute, second) in UTC.
+    static func components(_ t: Int) -> (Int, Int, Int, Int, Int, Int) {
+        let days = t >= 0 ? t / 86400 : (t - 86399) / 86400
+        let secs = t - days * 86400
+        let z = days + 719468
+        let era = (z >= 0 ? z : z - 146096) / 146097
+        let doe = z - era * 146097
+        let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
+        let mp = (5 * doy + 2) / 153
+        let d = doy - (153 * mp + 2) / 5 + 1
+        let m = mp < 10 ? mp + 3 : mp - 9
+        let y = yoe + era * 400 + (m <= 2 ? 1 : 0)
+        return (y, m, d, secs / 3600, secs % 3600 / 60, secs % 60)
+    }
+
+    static func two(_ v: Int) -> String { v < 10 ? "0\(v)" : "\(v)" }
+
+    /// `10/Oct/2000:13:55:36 +0000`
+    static func commonLogTime(_ t: Int) -> String {
+        let (y, m, d, h, mi, s) = components(t)
+        return "\(two(d))/\(months[m - 1])/\(y):\(two(h)):\(two(mi)):\(two(s)) +0000"
+    }
+
+    /// `2000-10-10T13:55:36Z`
+    static func iso8601(_ t: Int) -> String {
+        let (y, m, d, h, mi, s) = components(t)
+        return "\(y)-\(two(m))-\(two(d))T\(two(h)):\(two(mi)):\(two(s))Z"
+    }
+}

@@ -1,0 +1,44 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import FlaksHTTP
+
+/// Monotonic time in nanoseconds, for deadlines.
+@inline(__always)
+func monotonicNanos() -> UInt64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
+}
+
+/// Wall-clock seconds since 1970 (coarse: only used for the Date header and logs).
+@inline(__always)
+func wallSeconds() -> Int {
+    var ts = timespec()
+    clock_gettime(CLOCK_REALTIME_COARSE, &ts)
+    return Int(ts.tv_sec)
+}
+
+extension Duration {
+    /// Whole nanoseconds (saturating).
+    var nanoseconds: UInt64 {
+        let (s, a) = components
+        if s < 0 { return 0 }
+        return UInt64(s) &* 1_000_000_000 &+ UInt64(a / 1_000_000_000)
+    }
+}
+
+/// The Date header value, formatted at most once per second (loop thread only).
+struct DateCache {
+    private var second = -1
+    private(set) var bytes: [UInt8] = []
+
+    /// Refreshes the cached value if the wall-clock second changed.
+    mutating func refresh() {
+        let now = wallSeconds()
+        if now != second {
+            second = now
+            bytes = Array(HTTPDate.format(secondsSince1970: now).utf8)
+        }
+    }
+}

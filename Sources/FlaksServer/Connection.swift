@@ -1,0 +1,493 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CFlaksLinux
+import FlaksConfig
+import FlaksHandlers
+import FlaksHTTP
+
+/// One client connection. Never leaves its loop thread; workers reach it only by id through
+/// `EventLoop.execute`, so a late completion for a closed connection finds nothing and is dropped.
+///
+/// Requests on a connection are handled strictly one after the other (the next pipelined request is
+/// parsed only when the previous response is fully written), which keeps responses in request order.
+final class Connection: Selectable {
+    /// Where the connection is in its request/response cycle.
+    enum State: Equatable {
+        /// Between requests: no byte of the next request yet (keep-alive timer).
+        case idle
+        /// Some bytes of a request head arrived (header timer, not extended by later bytes).
+        case head
+        /// Reading the body (body timer, extended by every body byte).
+        case body
+        /// A handler has the request (no timer of ours).
+        case handling
+        /// The response is queued and being written (send timer).
+        case writing
+        /// Write side shut down after a final response; unread input is discarded until EOF.
+        case lingering
+        case closed
+    }
+
+    let id: UInt64
+    let fd: Int32
+    let peer: SocketAddress
+    let local: SocketAddress
+    unowned let loop: EventLoop
+    /// Limits in force when the connection was accepted (a reload applies to new connections).
+    let limits: Limits
+    private var parser: RequestParser
+
+    private(set) var state: State = .idle
+    /// Monotonic deadline in ns for the current state; 0 = none.
+    var deadline: UInt64
+    /// Unparsed input kept between reads (a partial head or chunk line).
+    private var pending: [UInt8] = []
+    private var head: RequestHead?
+    private var body: [UInt8] = []
+    private var served = 0
+    /// Edge-triggered: the socket may hold unread bytes.
+    private var readHint = true
+    private var peerClosed = false
+    private var keepAlive = true
+    private var inInput = false
+    private var currentRoute: MountedRoute?
+    private var requestID: UInt64 = 0
+    private var requestStart: UInt64 = 0
+    private var responseStatus = 0
+    private var responseBytes = 0
+    private var requestHost = ""
+
+    /// Output: the serialized head (reused across responses) and the queued body chunks.
+    private var headBuf: [UInt8] = []
+    private var out: [OutChunk] = []
+    private var outIndex = 0
+    private var outOffset = 0
+
+    private enum OutChunk {
+        case head
+        case bytes([UInt8])
+        case file(FileRegion)
+    }
+
+    init(id: UInt64, fd: Int32, peer: SocketAddress, local: SocketAddress, loop: EventLoop) {
+        self.id = id; self.fd = fd; self.peer = peer; self.local = local; self.loop = loop
+        limits = loop.server.currentSite.config.limits
+        parser = RequestParser(limits: limits.parseLimits)
+        deadline = loop.now &+ limits.headerTimeout.nanoseconds
+    }
+
+    // MARK: events
+
+    func ready(_ events: SelectorEvents) {
+        if events.contains(.writable), state == .writing { flush() }
+        if !events.isDisjoint(with: [.readable, .readHangup, .hangup, .error]) {
+            readHint = true
+            switch state {
+            case .idle, .head, .body, .lingering: readInput()
+            case .handling, .writing:
+                if !events.isDisjoint(with: [.hangup, .error]) { close() }
+            case .closed: break
+            }
+        }
+    }
+
+    /// The deadline of the current state passed.
+    func timedOut() {
+        switch state {
+        case .idle, .writing, .lingering: close()
+        case .head, .body:
+            keepAlive = false
+            respondError(.requestTimeout, detail: "the request did not arrive in time")
+        case .handling, .closed: deadline = 0
+        }
+    }
+
+    /// The server is draining: close when idle, else finish the current request and then close.
+    func drain() {
+        keepAlive = false
+        if state == .idle && pending.isEmpty { close() }
+    }
+
+    // MARK: input
+
+    private var canParse: Bool { state == .idle || state == .head || state == .body }
+
+    /// Parses kept bytes, then reads until the socket is empty or the connection must wait.
+    private func readInput() {
+        guard !inInput else { return }
+        inInput = true
+        defer { inInput = false }
+        if !pending.isEmpty && canParse { consume(readCount: 0) }
+        while readHint && state != .closed && (canParse || state == .lingering) {
+            let p = state == .lingering ? 0 : pending.count
+            loop.ensureScratch(p + 16 * 1024)
+            let scratch = loop.scratch
+            if p > 0 { pending.withUnsafeBytes { scratch.copyMemory(from: $0) } }
+            let room = scratch.count - p
+            let r: IOResult<Int>
+            do { r = try syscall("read") { Glibc.read(fd, scratch.baseAddress! + p, room) } } catch {
+                close(); return
+            }
+            switch r {
+            case .wouldBlock:
+                readHint = false
+            case .done(0):
+                peerClosed = true
+                readHint = false
+                // EOF in the middle of a request or while lingering: nothing more can happen.
+                close()
+                return
+            case .done(let n):
+                if state == .lingering { continue }
+                consume(readCount: n)
+            }
+        }
+    }
+
+    /// Parses `pending` (already copied to the front of scratch when `readCount` > 0) plus `readCount` new bytes.
+    private func consume(readCount: Int) {
+        let p = pending.count
+        if readCount == 0 {
+            loop.ensureScratch(p)
+            let scratch = loop.scratch
+            pending.withUnsafeBytes { scratch.copyMemory(from: $0) }
+        }
+        let total = p + readCount
+        let buf = UnsafeRawBufferPointer(rebasing: loop.scratch[0..<total])
+        let used = process(buf)
+        if state == .closed { return }
+        if used == total {
+            if !pending.isEmpty { pending.removeAll() }
+        } else {
+            pending = Array(buf[used...])
+        }
+    }
+
+    /// Feeds bytes to the parser until it needs more or the connection must wait. Returns bytes used.
+    private func process(_ buf: UnsafeRawBufferPointer) -> Int {
+        var off = 0
+        while canParse {
+            let slice = UnsafeRawBufferPointer(rebasing: buf[off...])
+            let result: ParseResult
+            do { result = try parser.parse(slice) } catch {
+                keepAlive = false
+                respondError(error.status, detail: error.description)
+                return buf.count
+            }
+            switch result.event {
+            case .needMoreBytes:
+                off += result.consumed
+                if state == .idle && off < buf.count {
+                    state = .head
+                    requestStart = loop.now
+                    deadline = loop.now &+ limits.headerTimeout.nanoseconds
+                }
+                return off
+            case .head(let h):
+                if state == .idle { requestStart = loop.now }
+                off += result.consumed
+                head = h
+                state = .body
+                deadline = loop.now &+ limits.bodyTimeout.nanoseconds
+                if case .length(let n) = h.framing { body.reserveCapacity(min(n, 1 << 20)) }
+                if h.expectContinue && h.framing != .none && h.framing != .length(0) && off == buf.count {
+                    queue(.bytes(Connection.continueBytes))
+                    flush(intermediate: true)
+                }
+            case .body(let range):
+                body.append(contentsOf: slice[range])
+                off += result.consumed
+                deadline = loop.now &+ limits.bodyTimeout.nanoseconds
+            case .end:
+                off += result.consumed
+                dispatch()
+            }
+        }
+        return off
+    }
+
+    private static let continueBytes = Array("HTTP/1.1 100 Continue\r\n\r\n".utf8)
+
+    // MARK: dispatch
+
+    /// Routes the complete request and runs its handler.
+    private func dispatch() {
+        guard let h = head else { return }
+        state = .handling
+        deadline = 0
+        served += 1
+        requestID = loop.makeRequestID()
+        keepAlive = keepAlive && h.keepAlive && !peerClosed && !loop.draining && served < limits.maxKeepaliveRequests
+        let site = loop.server.currentSite
+        requestHost = h.host ?? ""
+        let path: String
+        do { path = try PathNormalizer.normalize(h.rawPath) } catch {
+            respondError(.badRequest, detail: "bad path")
+            return
+        }
+        switch site.tree.lookup(host: h.host, path: path) {
+        case .unknownHost:
+            respondError(.misdirectedRequest, detail: "no site is configured for this host")
+        case .notFound:
+            respondError(.notFound)
+        case .found(let m):
+            currentRoute = m.target
+            let request = Request(head: h, path: path, body: body, remoteAddress: peer.host, remotePort: peer.port,
+                                  localAddress: local.host, localPort: local.port,
+                                  serverName: Connection.serverName(h.host, local: local),
+                                  routePath: m.routePath, remainder: m.remainder, parameters: m.parameters,
+                                  id: requestID)
+            body = []
+            switch m.target.handler.handle(request) {
+            case .response(let r):
+                send(r)
+            case .blocking(let job):
+                let loop = self.loop, id = self.id
+                loop.server.workers.submit {
+                    let r = job()
+                    loop.execute { $0.connections[id]?.complete(r) }
+                }
+            case .async(let job):
+                let loop = self.loop, id = self.id
+                Task {
+                    let r = await job()
+                    loop.execute { $0.connections[id]?.complete(r) }
+                }
+            }
+        }
+    }
+
+    /// A worker or task finished this connection's request.
+    func complete(_ response: Response) {
+        guard state == .handling else { return }
+        send(response)
+    }
+
+    /// The Host header without port, lowercased; the local address when absent.
+    static func serverName(_ host: String?, local: SocketAddress) -> String {
+        guard var h = host, !h.isEmpty else { return local.host }
+        if h.hasPrefix("[") {
+            if let e = h.firstIndex(of: "]") { h = String(h[h.index(after: h.startIndex)..<e]) }
+        } else if let c = h.lastIndex(of: ":") { h = String(h[..<c]) }
+        return h.lowercased()
+    }
+
+    // MARK: output
+
+    /// Sends an error page and closes afterwards when `keepAlive` was cleared.
+    private func respondError(_ status: HTTPStatus, detail: String? = nil) {
+        if status.code == 400 || status.code == 408 || status.code == 413 || status.code == 414
+            || status.code == 431 || status.code == 501 || status.code == 505 {
+            keepAlive = false
+        }
+        state = .handling
+        send(ErrorPage.response(status, detail: detail))
+    }
+
+    /// Serializes the response head and queues the body.
+    private func send(_ response: Response) {
+        let isHead = head?.method == .HEAD
+        let version = head?.version ?? .http1_1
+        headBuf.removeAll(keepingCapacity: true)
+        let status = response.status
+        append("HTTP/1.1 ")
+        appendDecimal(status.code)
+        headBuf.append(0x20)
+        append(status.reason)
+        append("\r\n")
+        var hasType = false
+        for f in response.headers {
+            if HeaderFields.equalsIgnoringCase(f.name, "Content-Length") || HeaderFields.equalsIgnoringCase(f.name, "Connection")
+                || HeaderFields.equalsIgnoringCase(f.name, "Transfer-Encoding") || HeaderFields.equalsIgnoringCase(f.name, "Date") { continue }
+            if HeaderFields.equalsIgnoringCase(f.name, "Content-Type") { hasType = true }
+            appendField(f.name, f.value)
+        }
+        if let extra = currentRoute?.route.headers {
+            for f in extra where !response.headers.contains(f.name) { appendField(f.name, f.value) }
+        }
+        loop.dateCache.refresh()
+        append("Date: ")
+        headBuf.append(contentsOf: loop.dateCache.bytes)
+        append("\r\nServer: flaks\r\n")
+        let length = response.body.length
+        if !status.forbidsBody {
+            append("Content-Length: ")
+            appendDecimal(length)
+            append("\r\n")
+            if !hasType && length > 0 { append("Content-Type: application/octet-stream\r\n") }
+        }
+        if !keepAlive {
+            append("Connection: close\r\n")
+        } else if version == .http1_0 {
+            append("Connection: keep-alive\r\n")
+        }
+        append("\r\n")
+        responseStatus = status.code
+        responseBytes = headBuf.count
+        queue(.head)
+        if !isHead && !status.forbidsBody {
+            responseBytes += length
+            switch response.body {
+            case .empty: break
+            case .bytes(let b): if !b.isEmpty { queue(.bytes(b)) }
+            case .file(let f): if f.length > 0 { queue(.file(f)) }
+            case .parts(let parts):
+                for p in parts {
+                    switch p {
+                    case .bytes(let b): if !b.isEmpty { queue(.bytes(b)) }
+                    case .file(let f): if f.length > 0 { queue(.file(f)) }
+                    }
+                }
+            }
+        }
+        state = .writing
+        deadline = loop.now &+ limits.keepaliveTimeout.nanoseconds
+        loop.server.recordResponse(connection: self, status: status.code)
+        flush()
+    }
+
+    private func append(_ s: StaticString) {
+        s.withUTF8Buffer { headBuf.append(contentsOf: $0) }
+    }
+    private func append(_ s: String) { headBuf.append(contentsOf: s.utf8) }
+    private func appendDecimal(_ v: Int) {
+        if v == 0 { headBuf.append(0x30); return }
+        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) = (0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0)
+        var n = v, i = 0
+        withUnsafeMutableBytes(of: &digits) { d in
+            while n > 0 && i < 20 { d[i] = UInt8(48 + n % 10); n /= 10; i += 1 }
+            while i > 0 { i -= 1; headBuf.append(d[i]) }
+        }
+    }
+    /// Appends "name: value\r\n", dropping CR and LF from both (no response splitting).
+    private func appendField(_ name: String, _ value: String) {
+        for b in name.utf8 where b != 13 && b != 10 { headBuf.append(b) }
+        headBuf.append(0x3A); headBuf.append(0x20)
+        for b in value.utf8 where b != 13 && b != 10 { headBuf.append(b) }
+        headBuf.append(13); headBuf.append(10)
+    }
+
+    private func queue(_ c: OutChunk) { out.append(c) }
+
+    /// Writes queued output until done or the socket is full. `intermediate` = a 100 Continue, not a response.
+    private func flush(intermediate: Bool = false) {
+        while outIndex < out.count {
+            let result: IOResult<Int>
+            do {
+                switch out[outIndex] {
+                case .head:
+                    if outIndex + 1 < out.count, case .bytes(let next) = out[outIndex + 1] {
+                        result = try writev2(headBuf, from: outOffset, next)
+                    } else {
+                        result = try writeBytes(headBuf, from: outOffset)
+                    }
+                case .bytes(let b):
+                    result = try writeBytes(b, from: outOffset)
+                case .file(let f):
+                    var off = Int64(f.offset + outOffset)
+                    let want = f.length - outOffset
+                    result = try syscall("sendfile") { cflaks_sendfile(fd, f.file.fd, &off, want) }
+                    if case .done(0) = result {
+                        // The file shrank under us: the promised length cannot be sent.
+                        close(); return
+                    }
+                }
+            } catch {
+                close(); return
+            }
+            guard case .done(var n) = result else {
+                deadline = loop.now &+ limits.keepaliveTimeout.nanoseconds
+                return
+            }
+            // Advance through as many chunks as `n` covers.
+            while n > 0 && outIndex < out.count {
+                let left = chunkLength(out[outIndex]) - outOffset
+                if n >= left { n -= left; outIndex += 1; outOffset = 0 } else { outOffset += n; n = 0 }
+            }
+        }
+        out.removeAll(keepingCapacity: true)
+        outIndex = 0
+        outOffset = 0
+        if !intermediate { responseDone() }
+    }
+
+    private func chunkLength(_ c: OutChunk) -> Int {
+        switch c {
+        case .head: headBuf.count
+        case .bytes(let b): b.count
+        case .file(let f): f.length
+        }
+    }
+
+    private func writeBytes(_ b: [UInt8], from offset: Int) throws(SystemError) -> IOResult<Int> {
+        let fd = self.fd
+        let r: Result<IOResult<Int>, SystemError> = b.withUnsafeBytes { p in
+            Result { () throws(SystemError) in
+                try syscall("send") { Glibc.send(fd, p.baseAddress! + offset, p.count - offset, Int32(MSG_NOSIGNAL)) }
+            }
+        }
+        return try r.get()
+    }
+
+    private func writev2(_ a: [UInt8], from offset: Int, _ b: [UInt8]) throws(SystemError) -> IOResult<Int> {
+        let fd = self.fd
+        let r: Result<IOResult<Int>, SystemError> = a.withUnsafeBytes { pa in
+            b.withUnsafeBytes { pb in
+                var iov = (iovec(iov_base: UnsafeMutableRawPointer(mutating: pa.baseAddress! + offset), iov_len: pa.count - offset),
+                           iovec(iov_base: UnsafeMutableRawPointer(mutating: pb.baseAddress!), iov_len: pb.count))
+                return withUnsafeMutableBytes(of: &iov) { raw in
+                    Result { () throws(SystemError) in
+                        try syscall("writev") { writev(fd, raw.baseAddress!.assumingMemoryBound(to: iovec.self), 2) }
+                    }
+                }
+            }
+        }
+        return try r.get()
+    }
+
+    /// The response is fully written: next request, or close.
+    private func responseDone() {
+        loop.server.accessLog?.record(self.logEntry())
+        currentRoute = nil
+        head = nil
+        body = []
+        if !keepAlive {
+            lingeringClose()
+            return
+        }
+        state = .idle
+        deadline = loop.now &+ limits.keepaliveTimeout.nanoseconds
+        if !inInput { readInput() }
+    }
+
+    /// Shuts the write side and discards input for a short while, so the client reads the final
+    /// response instead of a reset caused by its unread bytes.
+    private func lingeringClose() {
+        if peerClosed { close(); return }
+        shutdown(fd, Int32(SHUT_WR))
+        state = .lingering
+        pending = []
+        deadline = loop.now &+ 2_000_000_000
+        if !inInput { readInput() }
+    }
+
+    func close() {
+        guard state != .closed else { return }
+        state = .closed
+        deadline = 0
+        loop.selector.deregister(fd: fd)
+        _ = Glibc.close(fd)
+        out.removeAll()
+        pending = []
+        loop.connectionClosed(self)
+    }
+
+    /// What the access log needs about the response just written.
+    func logEntry() -> AccessLogEntry {
+        AccessLogEntry(remote: peer.host, method: head?.method.rawValue ?? "-", target: head?.target ?? "-",
+                       version: head?.version.description ?? "HTTP/1.1", status: responseStatus, bytes: responseBytes,
+                       referer: head?.headers["Referer"], userAgent: head?.headers["User-Agent"], host: requestHost,
+                       durationNanos: loop.now &- requestStart, requestID: requestID)
+    }
+}

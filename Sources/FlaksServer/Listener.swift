@@ -1,0 +1,74 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CFlaksLinux
+import FlaksConfig
+
+/// A listening socket owned by one loop (each loop has its own, with SO_REUSEPORT). Loop thread only.
+final class Listener: Selectable {
+    let fd: Int32
+    let address: SocketAddress
+    unowned let loop: EventLoop
+    private var closed = false
+
+    init(fd: Int32, address: SocketAddress, loop: EventLoop) {
+        self.fd = fd; self.address = address; self.loop = loop
+    }
+
+    func close() {
+        guard !closed else { return }
+        closed = true
+        loop.selector.deregister(fd: fd)
+        _ = Glibc.close(fd)
+    }
+
+    /// Accepts what is pending (bounded per event, so one busy listener cannot starve the loop).
+    func ready(_ events: SelectorEvents) {
+        let server = loop.server
+        for _ in 0..<64 {
+            let accepted: IOResult<(Int32, SocketAddress)>
+            do { accepted = try Socket.accept(fd) } catch {
+                switch error.errno {
+                case EMFILE, ENFILE:
+                    refuseOne(error)
+                    return
+                case ECONNABORTED, EPROTO, EPERM:
+                    continue
+                default:
+                    server.logger.warning("accept on \(address): \(error)")
+                    return
+                }
+            }
+            guard case .done(let (cfd, peer)) = accepted else { return }
+            let open = server.stats.openConnections.add(1, ordering: .relaxed).newValue
+            if open > server.maxConnections || loop.draining {
+                server.stats.openConnections.subtract(1, ordering: .relaxed)
+                server.stats.rejectedConnections.add(1, ordering: .relaxed)
+                _ = Glibc.close(cfd)
+                continue
+            }
+            loop.nextConnectionID &+= 1
+            let c = Connection(id: loop.nextConnectionID, fd: cfd, peer: peer, local: address, loop: loop)
+            do {
+                try loop.selector.register(fd: cfd, interest: [.readable, .writable, .readHangup, .edgeTriggered], target: c)
+            } catch {
+                server.logger.warning("register connection: \(error)")
+                server.stats.openConnections.subtract(1, ordering: .relaxed)
+                _ = Glibc.close(cfd)
+                continue
+            }
+            loop.connections[c.id] = c
+        }
+    }
+
+    /// Out of descriptors: free the reserve, accept and close one connection, keep the reserve again,
+    /// so the listener does not spin on a connection it can never take.
+    private func refuseOne(_ error: SystemError) {
+        loop.server.stats.rejectedConnections.add(1, ordering: .relaxed)
+        loop.server.logger.warning("accept: \(error); refusing a connection")
+        if loop.reserveFD >= 0 { _ = Glibc.close(loop.reserveFD); loop.reserveFD = -1 }
+        let c = cflaks_accept(fd, nil, nil)
+        if c >= 0 { _ = Glibc.close(c) }
+        loop.reserveFD = open("/dev/null", O_RDONLY | O_CLOEXEC)
+    }
+}

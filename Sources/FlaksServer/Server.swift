@@ -1,0 +1,232 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CFlaksLinux
+import FlaksConfig
+import FlaksHandlers
+import FlaksHTTP
+import Logging
+import Synchronization
+
+/// The Flaks server: N selector loops, a worker pool, the current site (swapped on reload).
+///
+/// Lifecycle: `init` (validates and builds the site) → `start` (binds, starts threads) →
+/// `reload` any number of times → `shutdown` (drain) → `wait`.
+public final class Server: Sendable {
+    public let logger: Logger
+    public let stats = ServerStats()
+    let workers: WorkerPool
+    let accessLog: AccessLog?
+    let registry: HandlerRegistry
+    private let site: Mutex<Site>
+    private let maxConnectionsValue: Atomic<Int>
+    private let state = Mutex(RunState())
+    /// Monotonic time the server started, for uptime.
+    public let startedAt = monotonicNanos()
+    private let drainingFlag = Atomic<Bool>(false)
+
+    private struct RunState {
+        var loops: [EventLoop] = []
+        var threads: [OSThread] = []
+        /// Listen address as configured -> actual bound address (port 0 resolved).
+        var bound: [ListenAddress: SocketAddress] = [:]
+        var stopped = false
+    }
+
+    /// The current site; a request takes it once at dispatch.
+    public var currentSite: Site { site.withLock { $0 } }
+    var maxConnections: Int { maxConnectionsValue.load(ordering: .relaxed) }
+    /// True once a drain has started (the `health` handler answers 503).
+    public var isDraining: Bool { drainingFlag.load(ordering: .relaxed) }
+
+    /// Builds the first site from `config`. Throws when a route cannot be mounted.
+    public init(config: ServerConfig, registry: HandlerRegistry = HandlerRegistry(), logger: Logger? = nil) throws(SiteError) {
+        var log = logger ?? Logger(label: "flaks")
+        if logger == nil { log.logLevel = Server.level(config.log.level) }
+        self.logger = log
+        var reg = registry
+        BuiltinHandlers.register(into: &reg)
+        self.registry = reg
+        let first = try SiteBuilder.build(config, registry: reg, generation: 1)
+        site = Mutex(first)
+        maxConnectionsValue = Atomic(config.server.maxConnections)
+        workers = WorkerPool(count: config.server.threads)
+        accessLog = AccessLog(settings: config.log)
+        BuiltinHandlers.attach(self)
+    }
+
+    static func level(_ l: LogSettings.Level) -> Logger.Level {
+        switch l {
+        case .debug: .debug
+        case .info: .info
+        case .warning: .warning
+        case .error: .error
+        }
+    }
+
+    /// Binds every listen address and starts the loops. Returns once the server accepts connections.
+    public func start() throws(SystemError) {
+        signal(SIGPIPE, SIG_IGN)
+        let config = currentSite.config
+        let loopCount = max(1, config.server.loops ?? Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+        var loops: [EventLoop] = []
+        for i in 0..<loopCount { loops.append(try EventLoop(index: i, server: self)) }
+        var bound: [ListenAddress: SocketAddress] = [:]
+        for address in config.server.listen {
+            let fds = try bindAll(address, loops: loopCount, backlog: config.server.backlog)
+            bound[address] = fds.actual
+            for (i, fd) in fds.fds.enumerated() { loops[i].addListener(fd: fd, address: fds.actual) }
+        }
+        var threads: [OSThread] = []
+        for l in loops {
+            threads.append(OSThread.start(name: "flaks-loop-\(l.index)") { l.run() })
+        }
+        state.withLock { $0.loops = loops; $0.threads = threads; $0.bound = bound }
+        logger.info("flaks listening on \(bound.values.map(\.description).sorted().joined(separator: ", ")) with \(loopCount) loop(s), \(config.server.threads) worker(s), generation \(currentSite.generation)")
+    }
+
+    /// One socket per loop on the same address (SO_REUSEPORT); port 0 is resolved by the first bind.
+    private func bindAll(_ address: ListenAddress, loops: Int, backlog: Int) throws(SystemError) -> (fds: [Int32], actual: SocketAddress) {
+        var fds: [Int32] = []
+        let first = try Socket.listen(on: address, backlog: backlog)
+        fds.append(first)
+        guard let actual = Socket.localAddress(first) else {
+            close(first)
+            throw SystemError("getsockname", errno: EINVAL)
+        }
+        let concrete = ListenAddress(host: address.host, port: actual.port)
+        for _ in 1..<max(loops, 1) {
+            do { fds.append(try Socket.listen(on: concrete, backlog: backlog)) } catch {
+                for fd in fds { close(fd) }
+                throw error
+            }
+        }
+        return (fds, actual)
+    }
+
+    /// The addresses actually bound (ephemeral ports resolved), in configuration order.
+    public var boundAddresses: [(configured: ListenAddress, host: String, port: Int)] {
+        state.withLock { s in
+            currentSite.config.server.listen.compactMap { a in s.bound[a].map { (a, $0.host, $0.port) } }
+        }
+    }
+
+    /// The first bound port (tests start on port 0 and ask).
+    public var port: Int? { boundAddresses.first?.port }
+
+    /// Outcome of a reload.
+    public enum ReloadOutcome: Sendable {
+        /// The new generation and a summary of what changed (empty: nothing).
+        case reloaded(generation: Int, changes: [String])
+        /// Nothing changed; the old site keeps serving.
+        case failed([String])
+    }
+
+    /// Swaps in a new configuration. On failure nothing changes. Runs on the calling thread (never a loop).
+    @discardableResult
+    public func reload(_ config: ServerConfig) -> ReloadOutcome {
+        let old = currentSite
+        let next: Site
+        do { next = try SiteBuilder.build(config, registry: registry, generation: old.generation + 1) } catch {
+            stats.reloadsFailed.add(1, ordering: .relaxed)
+            logger.error("reload failed, generation \(old.generation) keeps serving:\n\(error.description)")
+            return .failed(error.messages)
+        }
+        var changes = config.changes(from: old.config)
+        // Listen addresses: bind the new ones before swapping, close the removed ones after.
+        let oldListen = Set(old.config.server.listen), newListen = Set(config.server.listen)
+        let (loops, bound) = state.withLock { ($0.loops, $0.bound) }
+        var newlyBound: [ListenAddress: SocketAddress] = [:]
+        for address in config.server.listen where !oldListen.contains(address) {
+            do {
+                let r = try bindAll(address, loops: loops.count, backlog: config.server.backlog)
+                newlyBound[address] = r.actual
+                for (i, fd) in r.fds.enumerated() {
+                    let actual = r.actual
+                    loops[i].execute { $0.addListener(fd: fd, address: actual) }
+                }
+            } catch {
+                stats.reloadsFailed.add(1, ordering: .relaxed)
+                for a in newlyBound.keys { closeListeners(a, loops: loops, bound: newlyBound) }
+                logger.error("reload failed, cannot listen on \(address): \(error); generation \(old.generation) keeps serving")
+                return .failed(["cannot listen on \(address): \(error)"])
+            }
+        }
+        for address in oldListen.subtracting(newListen) { closeListeners(address, loops: loops, bound: bound) }
+        state.withLock { s in
+            for (a, b) in newlyBound { s.bound[a] = b }
+            for a in oldListen.subtracting(newListen) { s.bound[a] = nil }
+        }
+        maxConnectionsValue.store(config.server.maxConnections, ordering: .relaxed)
+        site.withLock { $0 = next }
+        stats.reloadsSucceeded.add(1, ordering: .relaxed)
+        if changes.isEmpty { changes = [] }
+        logger.info("reloaded: generation \(next.generation); \(changes.isEmpty ? "nothing changed" : changes.joined(separator: "; "))")
+        return .reloaded(generation: next.generation, changes: changes)
+    }
+
+    private func closeListeners(_ address: ListenAddress, loops: [EventLoop], bound: [ListenAddress: SocketAddress]) {
+        guard let actual = bound[address]?.description else { return }
+        for l in loops { l.execute { $0.removeListeners(matching: actual) } }
+    }
+
+    /// Loads the manifest file again and reloads; a manifest that fails changes nothing.
+    @discardableResult
+    public func reloadFromDisk(environment: [String: String] = ProcessEnvironment.current) -> ReloadOutcome {
+        guard let path = currentSite.config.sourceFile else {
+            return .failed(["the configuration was not loaded from a file"])
+        }
+        do {
+            let config = try ManifestLoader.load(path: path, environment: environment)
+            return reload(config)
+        } catch {
+            stats.reloadsFailed.add(1, ordering: .relaxed)
+            logger.error("reload failed, generation \(currentSite.generation) keeps serving:\n\(error.description)")
+            return .failed(error.errors.map(\.description))
+        }
+    }
+
+    /// Stops accepting, lets requests in flight finish (up to `drainTimeout`), closes the rest.
+    public func shutdown(drainTimeout: Duration? = nil) {
+        guard !drainingFlag.exchange(true, ordering: .relaxed) else { return }
+        let timeout = drainTimeout ?? currentSite.config.server.drainTimeout
+        let deadline = monotonicNanos() &+ timeout.nanoseconds
+        logger.info("draining: no new connections; waiting up to \(timeout) for requests in flight")
+        for l in state.withLock({ $0.loops }) { l.execute { $0.beginDrain(deadline: deadline) } }
+    }
+
+    /// Waits until every loop has stopped, then stops the workers and flushes the access log.
+    public func wait() {
+        let threads = state.withLock { $0.threads }
+        for t in threads { t.join() }
+        let first = state.withLock { s -> Bool in let f = !s.stopped; s.stopped = true; return f }
+        if first {
+            workers.stop()
+            accessLog?.stop()
+            logger.info("stopped")
+        }
+    }
+
+    /// Reopens the access log file (SIGUSR1).
+    public func reopenLogs() { accessLog?.reopen() }
+
+    /// Counts a response for the status handler and metrics.
+    func recordResponse(connection: Connection, status: Int) {
+        stats.requests.add(1, ordering: .relaxed)
+        stats.count(status: status)
+    }
+}
+
+/// The process environment as a dictionary.
+public enum ProcessEnvironment {
+    public static var current: [String: String] {
+        var env: [String: String] = [:]
+        var p = environ
+        while let entry = p.pointee {
+            let s = String(cString: entry)
+            if let eq = s.firstIndex(of: "=") { env[String(s[..<eq])] = String(s[s.index(after: eq)...]) }
+            p += 1
+        }
+        return env
+    }
+}

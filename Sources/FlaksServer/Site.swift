@@ -1,0 +1,76 @@
+import FlaksConfig
+import FlaksHandlers
+import FlaksHTTP
+import FlaksRouting
+
+/// A route as mounted in the tree: its manifest entry and the handler built for it.
+struct MountedRoute: Sendable {
+    let route: Route
+    let handler: any Handler
+    /// Index of the host in `ServerConfig.hosts` (for error pages).
+    let hostIndex: Int
+}
+
+/// One loaded manifest: the config, its route tree and its generation. Immutable; swapped whole on reload.
+public final class Site: Sendable {
+    public let config: ServerConfig
+    let tree: RouteTree<MountedRoute>
+    public let generation: Int
+
+    init(config: ServerConfig, tree: RouteTree<MountedRoute>, generation: Int) {
+        self.config = config; self.tree = tree; self.generation = generation
+    }
+}
+
+/// Named handlers a manifest route can mount with `handler: NAME` (built-ins and registered views).
+public struct HandlerRegistry: Sendable {
+    var handlers: [String: any Handler] = [:]
+    public init() {}
+    public mutating func register(_ name: String, _ handler: any Handler) { handlers[name] = handler }
+    public func handler(named name: String) -> (any Handler)? { handlers[name] }
+    public var names: [String] { handlers.keys.sorted() }
+}
+
+/// Why a manifest could not be turned into a site.
+public struct SiteError: Error, Sendable, CustomStringConvertible {
+    public var messages: [String]
+    public var description: String { messages.joined(separator: "\n") }
+}
+
+enum SiteBuilder {
+    /// Builds the handlers and the route tree for `config`.
+    static func build(_ config: ServerConfig, registry: HandlerRegistry, generation: Int) throws(SiteError) -> Site {
+        var builder = RouteTreeBuilder<MountedRoute>()
+        var errors: [String] = []
+        for (hi, host) in config.hosts.enumerated() {
+            var routes: [(path: String, target: MountedRoute)] = []
+            for route in host.routes {
+                let handler: any Handler
+                switch route.kind {
+                case .respond(let r): handler = RespondHandler(r)
+                case .redirect(let r): handler = RedirectHandler(r)
+                case .staticFiles: handler = UnavailableHandler(kind: "static")
+                case .cgi: handler = UnavailableHandler(kind: "cgi")
+                case .handler(let name):
+                    guard let h = registry.handler(named: name) else {
+                        errors.append("\(route.origin.map { $0 + ": " } ?? "")handler '\(name)' is not registered (known: \(registry.names.joined(separator: ", ")))")
+                        continue
+                    }
+                    handler = h
+                }
+                routes.append((route.path, MountedRoute(route: route, handler: handler, hostIndex: hi)))
+            }
+            do { try builder.addHost(names: host.names, routes: routes) } catch { errors.append(error.description) }
+        }
+        if !errors.isEmpty { throw SiteError(messages: errors) }
+        return Site(config: config, tree: builder.build(), generation: generation)
+    }
+}
+
+/// Answers 501 for a route kind whose handler is not available in this build.
+struct UnavailableHandler: Handler {
+    let kind: String
+    func handle(_ request: Request) -> HandlerOutcome {
+        .response(ErrorPage.response(.notImplemented, detail: "route kind '\(kind)' is not available yet"))
+    }
+}

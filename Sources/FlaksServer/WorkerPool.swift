@@ -1,0 +1,55 @@
+/// A fixed pool of threads for blocking work (CGI spawning, blocking view functions).
+/// Jobs are closures; a job hands its result back to a loop through `EventLoop.execute`.
+public final class WorkerPool: @unchecked Sendable {
+    // `queue`, `head` and `stopping` are protected by `lock`; `threads` is written only in init/stop.
+    private let lock = ConditionLock()
+    private var queue: [(@Sendable () -> Void)?] = []
+    private var head = 0
+    private var stopping = false
+    private var threads: [OSThread] = []
+
+    /// Starts `count` threads (at least one).
+    public init(count: Int) {
+        for i in 0..<max(1, count) {
+            threads.append(OSThread.start(name: "flaks-worker-\(i)") { [unowned self] in self.run() })
+        }
+    }
+
+    /// Queues a job. Never blocks on the job itself.
+    public func submit(_ job: @escaping @Sendable () -> Void) {
+        lock.lock()
+        queue.append(job)
+        lock.unlock()
+        lock.signal()
+    }
+
+    /// Jobs queued and not yet started.
+    public var backlog: Int {
+        lock.lock(); defer { lock.unlock() }
+        return queue.count - head
+    }
+
+    /// Lets queued jobs finish, then joins the threads.
+    public func stop() {
+        lock.lock()
+        stopping = true
+        lock.unlock()
+        lock.broadcast()
+        for t in threads { t.join() }
+        threads = []
+    }
+
+    private func run() {
+        while true {
+            lock.lock()
+            while head == queue.count && !stopping { lock.wait() }
+            if head == queue.count && stopping { lock.unlock(); return }
+            let job = queue[head]
+            queue[head] = nil
+            head += 1
+            if head == queue.count { queue.removeAll(keepingCapacity: true); head = 0 }
+            lock.unlock()
+            job?()
+        }
+    }
+}

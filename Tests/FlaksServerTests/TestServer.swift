@@ -1,0 +1,61 @@
+import FlaksConfig
+import FlaksHandlers
+import FlaksServer
+import Foundation
+import Logging
+
+/// Starts a real server on 127.0.0.1:0 with `config`, runs `body` with its port, and always shuts down.
+func withTestServer<T>(_ config: ServerConfig, registry: HandlerRegistry = HandlerRegistry(),
+                       _ body: (Server, Int) async throws -> T) async throws -> T {
+    var config = config
+    config.server.listen = [ListenAddress(host: "127.0.0.1", port: 0)]
+    if config.server.loops == nil { config.server.loops = 2 }
+    config.log.access = .off
+    var logger = Logger(label: "flaks-test")
+    logger.logLevel = .warning
+    let server = try Server(config: config, registry: registry, logger: logger)
+    try server.start()
+    guard let port = server.port else { throw TestClient.Failure(description: "no port") }
+    do {
+        let r = try await body(server, port)
+        server.shutdown(drainTimeout: .seconds(2))
+        server.wait()
+        return r
+    } catch {
+        server.shutdown(drainTimeout: .seconds(1))
+        server.wait()
+        throw error
+    }
+}
+
+/// A config with one default host and the given routes.
+func config(_ routes: [Route], limits: Limits = Limits(), hosts extra: [HostConfig] = []) -> ServerConfig {
+    ServerConfig(limits: limits, hosts: extra + [HostConfig(names: ["*"], routes: routes)])
+}
+
+/// A `respond:` route.
+func respond(_ path: String, _ body: String, status: Int = 200) -> Route {
+    Route(path: path, kind: .respond(RespondRoute(body: body, status: status)))
+}
+
+/// A handler that sleeps on a worker thread, then answers.
+struct SleepingHandler: Handler {
+    let seconds: Double
+    func handle(_ request: Request) -> HandlerOutcome {
+        .blocking {
+            usleep(UInt32(seconds * 1_000_000))
+            return .text("slept\n")
+        }
+    }
+}
+
+/// A handler that echoes the request body and a few facts.
+struct EchoHandler: Handler {
+    func handle(_ request: Request) -> HandlerOutcome {
+        var r = Response(status: .ok, headers: ["Content-Type": "application/octet-stream"], body: .bytes(request.body))
+        r.headers.add("X-Method", request.method.rawValue)
+        r.headers.add("X-Path", request.path)
+        r.headers.add("X-Body-Length", String(request.body.count))
+        return .response(r)
+    }
+}
