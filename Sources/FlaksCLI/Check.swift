@@ -1,0 +1,19 @@
+import ArgumentParser
+import Flaks
+
+/// `flaks check`: validate the manifest and print the route tree, like `nginx -t`.
+struct Check: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Validate the manifest and print its hosts and routes (exit 0 or 1).")
+
+    @OptionGroup var manifest: ManifestOptions
+
+    func run() throws {
+        let config: ServerConfig
+        do { config = try ManifestLoader.load(path: manifest.config, environment: ProcessEnvironment.current) } catch {
+            printError(error.description)
+            throw ExitCode(1)
+        }
+        print(RouteTable.describe(config))
+        print("\(manifest.config): ok")
+    }
+}

@@ -1,2 +1,0 @@
-import Flaks
-print("flaks")
