@@ -13,4 +13,29 @@ public enum HandlerOutcome: Sendable {
     case blocking(@Sendable () -> Response)
     /// Runs as a Task; the response goes back to the connection's loop.
     case async(@Sendable () async -> Response)
+    /// Runs a CGI script; the loop streams its output to the client.
+    case cgi(CGIInvocation)
+}
+
+/// A CGI script to run, as the CGI handler resolved it (RFC 3875). The server spawns it with
+/// posix_spawn and drives its pipes from the connection's loop.
+public struct CGIInvocation: Sendable {
+    /// The program to execute: the script itself, or its interpreter.
+    public var executable: String
+    /// argv, including argv[0].
+    public var arguments: [String]
+    /// The complete environment, "NAME=value" (nothing leaks from the server's own).
+    public var environment: [String]
+    /// The directory the script runs in (the script's own directory).
+    public var workingDirectory: String
+    /// The script's path, for logs.
+    public var scriptPath: String
+    /// The request body, written to the script's stdin.
+    public var body: [UInt8]
+
+    public init(executable: String, arguments: [String], environment: [String], workingDirectory: String,
+                scriptPath: String, body: [UInt8]) {
+        self.executable = executable; self.arguments = arguments; self.environment = environment
+        self.workingDirectory = workingDirectory; self.scriptPath = scriptPath; self.body = body
+    }
 }

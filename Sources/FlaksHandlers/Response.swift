@@ -67,3 +67,19 @@ public final class OpenFile: Sendable {
     public init(fd: Int32) { self.fd = fd }
     deinit { _ = close(fd) }
 }
+
+extension Response {
+    /// This response with another status, keeping `headers` of the original that say how to retry
+    /// or where to go (Allow, Retry-After, Location, WWW-Authenticate, Content-Range).
+    public func withStatus(_ status: HTTPStatus, keeping original: HeaderFields) -> Response {
+        var r = self
+        r.status = status
+        for name in ["Allow", "Retry-After", "Location", "WWW-Authenticate", "Content-Range"] {
+            if let v = original[name] { r.headers.set(name, v) }
+        }
+        r.headers.remove("ETag")
+        r.headers.remove("Last-Modified")
+        r.headers.remove("Accept-Ranges")
+        return r
+    }
+}

@@ -52,6 +52,16 @@ final class Connection: Selectable {
     private var keepAlive = true
     private var inInput = false
     private var currentRoute: MountedRoute?
+    /// The site generation this request started on (requests in flight finish on it).
+    private var site: Site?
+    private var redirects = 0
+    private var servingErrorPage = false
+    /// While streaming: who produces the body, and how it is framed.
+    private var streamSource: (any StreamSource)?
+    private var streamChunked = false
+    private var streamEnded = false
+    /// Bytes queued and not yet written (back-pressure for streams).
+    private var queuedBytes = 0
     private var requestID: UInt64 = 0
     private var requestStart: UInt64 = 0
     private var responseStatus = 0
@@ -86,7 +96,8 @@ final class Connection: Selectable {
             switch state {
             case .idle, .head, .body, .lingering: readInput()
             case .handling, .writing:
-                if !events.isDisjoint(with: [.hangup, .error]) { close() }
+                // The client went away while we work for it: stop (a CGI script is killed).
+                if !events.isDisjoint(with: [.hangup, .error]) || (events.contains(.readHangup) && peerHasClosed()) { close() }
             case .closed: break
             }
         }
@@ -107,6 +118,13 @@ final class Connection: Selectable {
     func drain() {
         keepAlive = false
         if state == .idle && pending.isEmpty { close() }
+    }
+
+    /// True when the peer sent FIN and no unread byte precedes it.
+    private func peerHasClosed() -> Bool {
+        var b: UInt8 = 0
+        let n = recv(fd, &b, 1, Int32(MSG_PEEK) | Int32(MSG_DONTWAIT))
+        return n == 0
     }
 
     // MARK: input
@@ -219,18 +237,26 @@ final class Connection: Selectable {
         served += 1
         requestID = loop.makeRequestID()
         keepAlive = keepAlive && h.keepAlive && !peerClosed && !loop.draining && served < limits.maxKeepaliveRequests
-        let site = loop.server.currentSite
+        site = loop.server.currentSite
         requestHost = h.host ?? ""
         let path: String
         do { path = try PathNormalizer.normalize(h.rawPath) } catch {
             respondError(.badRequest, detail: "bad path")
             return
         }
+        let b = body
+        body = []
+        run(h, path: path, body: b)
+    }
+
+    /// Looks up the route for `path` and runs its handler (also used for internal redirects).
+    private func run(_ h: RequestHead, path: String, body: [UInt8]) {
+        guard let site else { return }
         switch site.tree.lookup(host: h.host, path: path) {
         case .unknownHost:
             respondError(.misdirectedRequest, detail: "no site is configured for this host")
         case .notFound:
-            respondError(.notFound)
+            send(ErrorPage.response(.notFound))
         case .found(let m):
             currentRoute = m.target
             let request = Request(head: h, path: path, body: body, remoteAddress: peer.host, remotePort: peer.port,
@@ -238,7 +264,6 @@ final class Connection: Selectable {
                                   serverName: Connection.serverName(h.host, local: local),
                                   routePath: m.routePath, remainder: m.remainder, parameters: m.parameters,
                                   id: requestID)
-            body = []
             switch m.target.handler.handle(request) {
             case .response(let r):
                 send(r)
@@ -254,8 +279,31 @@ final class Connection: Selectable {
                     let r = await job()
                     loop.execute { $0.connections[id]?.complete(r) }
                 }
+            case .cgi(let invocation):
+                CGIProcess.start(invocation, for: self)
             }
         }
+    }
+
+    /// Serves `target` (a local path with optional query) as a GET for the current request,
+    /// e.g. a CGI script's local `Location` (RFC 3875 §6.2.2). Bounded to avoid loops.
+    func internalRedirect(to target: String) {
+        guard state == .handling, var h = head, redirects < 10 else {
+            send(ErrorPage.response(.internalServerError, detail: "too many internal redirects"))
+            return
+        }
+        redirects += 1
+        h.method = .GET
+        h.target = target
+        h.headers.remove("Content-Length")
+        h.headers.remove("Content-Type")
+        head = h
+        let path: String
+        do { path = try PathNormalizer.normalize(h.rawPath) } catch {
+            send(ErrorPage.response(.internalServerError, detail: "bad internal redirect"))
+            return
+        }
+        run(h, path: path, body: [])
     }
 
     /// A worker or task finished this connection's request.
@@ -285,8 +333,35 @@ final class Connection: Selectable {
         send(ErrorPage.response(status, detail: detail))
     }
 
-    /// Serializes the response head and queues the body.
-    private func send(_ response: Response) {
+    /// Sends a complete response, replacing the body of an error with the host's error page if one is set.
+    func send(_ response: Response) {
+        if response.status.code >= 400, !servingErrorPage, let page = errorPage(for: response.status) {
+            servingErrorPage = true
+            writeHead(page.withStatus(response.status, keeping: response.headers), streaming: false)
+            return
+        }
+        writeHead(response, streaming: false)
+    }
+
+    /// The host's custom page for `status`, if configured and servable right now (a synchronous response).
+    private func errorPage(for status: HTTPStatus) -> Response? {
+        guard let site, let h = head else { return nil }
+        guard case .found(let pages) = site.errorPages.lookup(host: h.host, path: "/"),
+              let path = pages.target[status.code] else { return nil }
+        guard case .found(let m) = site.tree.lookup(host: h.host, path: path) else { return nil }
+        var ph = h
+        ph.method = .GET
+        ph.target = path
+        let request = Request(head: ph, path: path, remoteAddress: peer.host, remotePort: peer.port,
+                              localAddress: local.host, localPort: local.port,
+                              serverName: Connection.serverName(h.host, local: local),
+                              routePath: m.routePath, remainder: m.remainder, parameters: m.parameters, id: requestID)
+        guard case .response(let r) = m.target.handler.handle(request), r.status.code == 200 else { return nil }
+        return r
+    }
+
+    /// Serializes the response head and queues the body; for streams, only the head.
+    private func writeHead(_ response: Response, streaming: Bool) {
         let isHead = head?.method == .HEAD
         let version = head?.version ?? .http1_1
         headBuf.removeAll(keepingCapacity: true)
@@ -311,7 +386,19 @@ final class Connection: Selectable {
         headBuf.append(contentsOf: loop.dateCache.bytes)
         append("\r\nServer: flaks\r\n")
         let length = response.body.length
-        if !status.forbidsBody {
+        if streaming {
+            if let cl = response.headers["Content-Length"] {
+                append("Content-Length: "); append(cl); append("\r\n")
+                streamChunked = false
+            } else if version == .http1_1 && !status.forbidsBody {
+                append("Transfer-Encoding: chunked\r\n")
+                streamChunked = true
+            } else {
+                // HTTP/1.0 without a length: the body ends when the connection closes.
+                keepAlive = false
+                streamChunked = false
+            }
+        } else if !status.forbidsBody {
             append("Content-Length: ")
             appendDecimal(length)
             append("\r\n")
@@ -326,7 +413,9 @@ final class Connection: Selectable {
         responseStatus = status.code
         responseBytes = headBuf.count
         queue(.head)
-        if !isHead && !status.forbidsBody {
+        if streaming {
+            streamEnded = isHead || status.forbidsBody
+        } else if !isHead && !status.forbidsBody {
             responseBytes += length
             switch response.body {
             case .empty: break
@@ -368,7 +457,10 @@ final class Connection: Selectable {
         headBuf.append(13); headBuf.append(10)
     }
 
-    private func queue(_ c: OutChunk) { out.append(c) }
+    private func queue(_ c: OutChunk) {
+        out.append(c)
+        queuedBytes += chunkLength(c)
+    }
 
     /// Writes queued output until done or the socket is full. `intermediate` = a 100 Continue, not a response.
     private func flush(intermediate: Bool = false) {
@@ -401,6 +493,8 @@ final class Connection: Selectable {
                 return
             }
             // Advance through as many chunks as `n` covers.
+            queuedBytes -= n
+            loop.server.stats.bytesSent.add(n, ordering: .relaxed)
             while n > 0 && outIndex < out.count {
                 let left = chunkLength(out[outIndex]) - outOffset
                 if n >= left { n -= left; outIndex += 1; outOffset = 0 } else { outOffset += n; n = 0 }
@@ -409,7 +503,13 @@ final class Connection: Selectable {
         out.removeAll(keepingCapacity: true)
         outIndex = 0
         outOffset = 0
-        if !intermediate { responseDone() }
+        queuedBytes = 0
+        if intermediate { return }
+        if let source = streamSource, !streamEnded {
+            source.outputDrained()
+            return
+        }
+        responseDone()
     }
 
     private func chunkLength(_ c: OutChunk) -> Int {
@@ -449,6 +549,11 @@ final class Connection: Selectable {
     /// The response is fully written: next request, or close.
     private func responseDone() {
         loop.server.accessLog?.record(self.logEntry())
+        streamSource = nil
+        streamEnded = false
+        servingErrorPage = false
+        redirects = 0
+        site = nil
         currentRoute = nil
         head = nil
         body = []
@@ -480,8 +585,68 @@ final class Connection: Selectable {
         _ = Glibc.close(fd)
         out.removeAll()
         pending = []
+        site = nil
         loop.connectionClosed(self)
+        if let source = streamSource {
+            streamSource = nil
+            source.connectionClosed()
+        }
     }
+
+    // MARK: streaming (CGI output)
+
+    /// Becomes the body producer for the current request; it is told when output drains and when the
+    /// connection closes (so a CGI script can be killed).
+    func attach(_ source: any StreamSource) {
+        streamSource = source
+    }
+
+    /// Sends the head of a streamed response: chunked on HTTP/1.1 unless it has a Content-Length.
+    func beginStream(_ response: Response) {
+        guard state == .handling else { return }
+        writeHead(response, streaming: true)
+    }
+
+    /// Queues body bytes of a stream. Returns false when the client is slow and the source should
+    /// wait for `outputDrained` before producing more (back-pressure).
+    @discardableResult
+    func streamWrite(_ data: UnsafeRawBufferPointer) -> Bool {
+        guard state == .writing, !streamEnded, !data.isEmpty else { return state == .writing }
+        if head?.method == .HEAD { return true }
+        if streamChunked {
+            var frame: [UInt8] = []
+            frame.reserveCapacity(data.count + 12)
+            frame.append(contentsOf: String(data.count, radix: 16).utf8)
+            frame.append(13); frame.append(10)
+            frame.append(contentsOf: data)
+            frame.append(13); frame.append(10)
+            queue(.bytes(frame))
+        } else {
+            queue(.bytes(Array(data)))
+        }
+        responseBytes += data.count
+        flush()
+        return queuedBytes < 256 * 1024
+    }
+
+    /// The stream is complete: send the last chunk, then carry on with the next request.
+    func streamEnd() {
+        guard state == .writing, !streamEnded else { return }
+        streamEnded = true
+        if streamChunked && head?.method != .HEAD { queue(.bytes(Connection.lastChunk)) }
+        if queuedBytes == 0 && outIndex >= out.count { responseDone() } else { flush() }
+    }
+
+    /// The stream failed after its head was sent: the only honest signal left is closing.
+    func streamAbort() {
+        streamSource = nil
+        close()
+    }
+
+    private static let lastChunk = Array("0\r\n\r\n".utf8)
+
+    /// The connection's current state, for stream sources.
+    var isWaitingForHandler: Bool { state == .handling }
 
     /// What the access log needs about the response just written.
     func logEntry() -> AccessLogEntry {

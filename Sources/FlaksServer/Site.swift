@@ -15,10 +15,12 @@ struct MountedRoute: Sendable {
 public final class Site: Sendable {
     public let config: ServerConfig
     let tree: RouteTree<MountedRoute>
+    /// Per host, its custom error pages (status -> path); looked up with the same host rules as routes.
+    let errorPages: RouteTree<[Int: String]>
     public let generation: Int
 
-    init(config: ServerConfig, tree: RouteTree<MountedRoute>, generation: Int) {
-        self.config = config; self.tree = tree; self.generation = generation
+    init(config: ServerConfig, tree: RouteTree<MountedRoute>, errorPages: RouteTree<[Int: String]>, generation: Int) {
+        self.config = config; self.tree = tree; self.errorPages = errorPages; self.generation = generation
     }
 }
 
@@ -41,6 +43,7 @@ enum SiteBuilder {
     /// Builds the handlers and the route tree for `config`.
     static func build(_ config: ServerConfig, registry: HandlerRegistry, generation: Int) throws(SiteError) -> Site {
         var builder = RouteTreeBuilder<MountedRoute>()
+        var pages = RouteTreeBuilder<[Int: String]>()
         var errors: [String] = []
         for (hi, host) in config.hosts.enumerated() {
             var routes: [(path: String, target: MountedRoute)] = []
@@ -60,10 +63,13 @@ enum SiteBuilder {
                 }
                 routes.append((route.path, MountedRoute(route: route, handler: handler, hostIndex: hi)))
             }
-            do { try builder.addHost(names: host.names, routes: routes) } catch { errors.append(error.description) }
+            do {
+                try builder.addHost(names: host.names, routes: routes)
+                try pages.addHost(names: host.names, routes: [(path: "/", target: host.errorPages)])
+            } catch { errors.append(error.description) }
         }
         if !errors.isEmpty { throw SiteError(messages: errors) }
-        return Site(config: config, tree: builder.build(), generation: generation)
+        return Site(config: config, tree: builder.build(), errorPages: pages.build(), generation: generation)
     }
 }
 
