@@ -1,0 +1,60 @@
+# Shared helpers for the benchmark scripts (sourced). Loopback only; every process started here is
+# ended by pid on exit.
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+OUT=${OUT:-$ROOT/bench/out}
+mkdir -p "$OUT"
+PIDS=()
+cleanup() { for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+trap cleanup EXIT
+
+SERVER_CPU=${SERVER_CPU:-0}
+CLIENT_CPU=${CLIENT_CPU:-1}
+DURATION=${DURATION:-10s}
+CONNECTIONS=${CONNECTIONS:-50}
+ROUNDS=${ROUNDS:-3}
+
+need() { command -v "$1" >/dev/null || { echo "bench: $1 is not installed (apt-get install -y $2)"; exit 1; }; }
+
+build_flaks() {
+  (cd "$ROOT" && swift build -c release --product flaks >/dev/null)
+  FLAKS="$ROOT/.build/release/flaks"
+}
+
+wait_port() {
+  for _ in $(seq 1 100); do
+    if (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null; then return 0; fi
+    sleep 0.05
+  done
+  echo "bench: nothing listening on $1"; exit 1
+}
+
+# run_wrk NAME URL [extra wrk args] -> prints "NAME rps p99ms"
+run_wrk() {
+  local name=$1 url=$2; shift 2
+  local out
+  out=$(taskset -c "$CLIENT_CPU" wrk -t1 -c"$CONNECTIONS" -d"$DURATION" --latency "$@" "$url" 2>&1)
+  echo "$out" > "$OUT/wrk-$name-$(date +%s%N).txt"
+  local rps p99
+  rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
+  p99=$(echo "$out" | awk '$1=="99%" {print $2}')
+  local errs
+  errs=$(echo "$out" | awk '/Non-2xx|Socket errors/ {print}' | tr '\n' ' ')
+  echo "$name $rps $(to_ms "$p99") $errs"
+}
+
+to_ms() {
+  local v=$1
+  case "$v" in
+    *us) awk -v x="${v%us}" 'BEGIN{printf "%.3f", x/1000}';;
+    *ms) awk -v x="${v%ms}" 'BEGIN{printf "%.3f", x}';;
+    *s) awk -v x="${v%s}" 'BEGIN{printf "%.3f", x*1000}';;
+    *) echo "$v";;
+  esac
+}
+
+# summarize FILE: lines "name rps p99" -> mean per name, ratio flaks/other
+summarize() {
+  awk '{n[$1]++; r[$1]+=$2; p[$1]+=$3} END {for (k in n) printf "%-10s %10.0f req/s  p99 %8.3f ms  (%d rounds)\n", k, r[k]/n[k], p[k]/n[k], n[k]}' "$1" | sort
+  awk -v base="${2:-nginx}" '{n[$1]++; r[$1]+=$2} END { if (n["flaks"] && n[base]) printf "ratio flaks/%s: %.2f\n", base, (r["flaks"]/n["flaks"])/(r[base]/n[base]) }' "$1"
+}
