@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 # Build stage: the official Swift image, a static Swift stdlib so the runtime needs no toolchain.
-FROM swift:6.1-bookworm AS build
+FROM swift:6.3-bookworm AS build
 WORKDIR /src
 COPY Package.swift ./
 COPY Sources ./Sources
