@@ -13,8 +13,6 @@ public struct Request: Sendable {
     /// Local address and port the request arrived on.
     public var localAddress: String
     public var localPort: Int
-    /// The Host header without its port (lowercased), or the local address.
-    public var serverName: String
     /// The route's path as declared in the manifest (`/cgi-bin/`, `/u/<int:id>`).
     public var routePath: String
     /// For a prefix mount: the part of `path` after the route's prefix (no leading "/"); else "".
@@ -26,15 +24,25 @@ public struct Request: Sendable {
 
     public init(head: RequestHead, path: String, body: [UInt8] = [], remoteAddress: String = "127.0.0.1",
                 remotePort: Int = 0, localAddress: String = "127.0.0.1", localPort: Int = 0,
-                serverName: String = "localhost", routePath: String = "/", remainder: String = "",
+                routePath: String = "/", remainder: String = "",
                 parameters: [(name: String, value: String)] = [], id: UInt64 = 0) {
         self.head = head; self.path = path; self.body = body
         self.remoteAddress = remoteAddress; self.remotePort = remotePort
-        self.localAddress = localAddress; self.localPort = localPort; self.serverName = serverName
+        self.localAddress = localAddress; self.localPort = localPort
         self.routePath = routePath; self.remainder = remainder; self.parameters = parameters; self.id = id
     }
 
     public var method: HTTPMethod { head.method }
+
+    /// The Host header without its port, lowercased (brackets of an IPv6 literal removed);
+    /// the local address when the request has no Host.
+    public var serverName: String {
+        guard var h = head.host, !h.isEmpty else { return localAddress }
+        if h.hasPrefix("[") {
+            if let e = h.firstIndex(of: "]") { h = String(h[h.index(after: h.startIndex)..<e]) }
+        } else if let c = h.lastIndex(of: ":") { h = String(h[..<c]) }
+        return h.lowercased()
+    }
     public var headers: HeaderFields { head.headers }
     public var query: Substring? { head.query }
 

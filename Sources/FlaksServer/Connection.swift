@@ -33,6 +33,9 @@ final class Connection: Selectable {
     let fd: Int32
     let peer: SocketAddress
     let local: SocketAddress
+    /// Numeric peer and local hosts, formatted once per connection.
+    let peerHost: String
+    let localHost: String
     unowned let loop: EventLoop
     /// Limits in force when the connection was accepted (a reload applies to new connections).
     let limits: Limits
@@ -82,6 +85,8 @@ final class Connection: Selectable {
 
     init(id: UInt64, fd: Int32, peer: SocketAddress, local: SocketAddress, loop: EventLoop) {
         self.id = id; self.fd = fd; self.peer = peer; self.local = local; self.loop = loop
+        peerHost = peer.host
+        localHost = local.host
         limits = loop.server.currentSite.config.limits
         parser = RequestParser(limits: limits.parseLimits)
         deadline = loop.now &+ limits.headerTimeout.nanoseconds
@@ -259,9 +264,8 @@ final class Connection: Selectable {
             send(ErrorPage.response(.notFound))
         case .found(let m):
             currentRoute = m.target
-            let request = Request(head: h, path: path, body: body, remoteAddress: peer.host, remotePort: peer.port,
-                                  localAddress: local.host, localPort: local.port,
-                                  serverName: Connection.serverName(h.host, local: local),
+            let request = Request(head: h, path: path, body: body, remoteAddress: peerHost, remotePort: peer.port,
+                                  localAddress: localHost, localPort: local.port,
                                   routePath: m.routePath, remainder: m.remainder, parameters: m.parameters,
                                   id: requestID)
             switch m.target.handler.handle(request) {
@@ -312,15 +316,6 @@ final class Connection: Selectable {
         send(response)
     }
 
-    /// The Host header without port, lowercased; the local address when absent.
-    static func serverName(_ host: String?, local: SocketAddress) -> String {
-        guard var h = host, !h.isEmpty else { return local.host }
-        if h.hasPrefix("[") {
-            if let e = h.firstIndex(of: "]") { h = String(h[h.index(after: h.startIndex)..<e]) }
-        } else if let c = h.lastIndex(of: ":") { h = String(h[..<c]) }
-        return h.lowercased()
-    }
-
     // MARK: output
 
     /// Sends an error page and closes afterwards when `keepAlive` was cleared.
@@ -352,9 +347,8 @@ final class Connection: Selectable {
         var ph = h
         ph.method = .GET
         ph.target = path
-        let request = Request(head: ph, path: path, remoteAddress: peer.host, remotePort: peer.port,
-                              localAddress: local.host, localPort: local.port,
-                              serverName: Connection.serverName(h.host, local: local),
+        let request = Request(head: ph, path: path, remoteAddress: peerHost, remotePort: peer.port,
+                              localAddress: localHost, localPort: local.port,
                               routePath: m.routePath, remainder: m.remainder, parameters: m.parameters, id: requestID)
         guard case .response(let r) = m.target.handler.handle(request), r.status.code == 200 else { return nil }
         return r
@@ -650,7 +644,7 @@ final class Connection: Selectable {
 
     /// What the access log needs about the response just written.
     func logEntry() -> AccessLogEntry {
-        AccessLogEntry(remote: peer.host, method: head?.method.rawValue ?? "-", target: head?.target ?? "-",
+        AccessLogEntry(remote: peerHost, method: head?.method.rawValue ?? "-", target: head?.target ?? "-",
                        version: head?.version.description ?? "HTTP/1.1", status: responseStatus, bytes: responseBytes,
                        referer: head?.headers["Referer"], userAgent: head?.headers["User-Agent"], host: requestHost,
                        durationNanos: loop.now &- requestStart, requestID: requestID)
