@@ -1,0 +1,152 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import Testing
+
+/// Runs the real `flaks` executable (built next to the test bundle) in a temp directory.
+/// `errText` is protected by `lock`; everything else is set up before the reader starts.
+final class FlaksProcess: @unchecked Sendable {
+    let process = Process()
+    let dir: URL
+    let manifest: URL
+    private let errPipe = Pipe()
+    private let lock = NSLock()
+    private var errText = ""
+    private(set) var port = 0
+
+    static var executable: URL {
+        let exe = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        return exe.deletingLastPathComponent().appendingPathComponent("flaks")
+    }
+
+    init(manifest yaml: String, extraFiles: [String: String] = [:]) throws {
+        dir = FileManager.default.temporaryDirectory.appendingPathComponent("flaks-proc-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        manifest = dir.appendingPathComponent("config.yaml")
+        try yaml.write(to: manifest, atomically: true, encoding: .utf8)
+        for (name, text) in extraFiles {
+            let url = dir.appendingPathComponent(name)
+            try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try text.write(to: url, atomically: true, encoding: .utf8)
+        }
+        guard FileManager.default.isExecutableFile(atPath: Self.executable.path) else {
+            throw TestClient.Failure(description: "flaks executable not found at \(Self.executable.path): run `swift build` first")
+        }
+        process.executableURL = Self.executable
+        process.arguments = ["serve", "--config", manifest.path, "--pid-file", dir.appendingPathComponent("flaks.pid").path]
+        process.currentDirectoryURL = dir
+        process.standardError = errPipe
+        process.standardOutput = FileHandle.nullDevice
+        errPipe.fileHandleForReading.readabilityHandler = { [weak self] h in
+            let d = h.availableData
+            guard let self, !d.isEmpty else { return }
+            self.lock.lock(); self.errText += String(decoding: d, as: UTF8.self); self.lock.unlock()
+        }
+        try process.run()
+        let line = try waitForLog("listening on")
+        guard let r = line.range(of: #"127\.0\.0\.1:(\d+)"#, options: .regularExpression),
+              let p = Int(line[r].split(separator: ":").last ?? "") else {
+            throw TestClient.Failure(description: "no port in: \(line)")
+        }
+        port = p
+    }
+
+    var stderrText: String { lock.lock(); defer { lock.unlock() }; return errText }
+
+    /// Waits (bounded) until the error log contains `needle` (counting from `after` characters), returning that line.
+    @discardableResult
+    func waitForLog(_ needle: String, after: Int = 0, seconds: Double = 10) throws -> String {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            let text = stderrText
+            if text.count > after {
+                let tail = String(text.dropFirst(after))
+                if let line = tail.split(separator: "\n").first(where: { $0.contains(needle) }) { return String(line) }
+            }
+            if !process.isRunning { break }
+            usleep(20_000)
+        }
+        throw TestClient.Failure(description: "log never said '\(needle)'; log:\n\(stderrText)")
+    }
+
+    func rewrite(_ yaml: String) throws { try yaml.write(to: manifest, atomically: true, encoding: .utf8) }
+    func signal(_ sig: Int32) { kill(process.processIdentifier, sig) }
+
+    /// Waits (bounded) for exit; returns the status or nil when still running.
+    func waitForExit(seconds: Double) -> Int32? {
+        let deadline = Date().addingTimeInterval(seconds)
+        while process.isRunning && Date() < deadline { usleep(20_000) }
+        return process.isRunning ? nil : process.terminationStatus
+    }
+
+    deinit {
+        if process.isRunning { kill(process.processIdentifier, SIGKILL); process.waitUntilExit() }
+        try? FileManager.default.removeItem(at: dir)
+    }
+}
+
+func manifest(_ routes: String, listen: String = "127.0.0.1:0") -> String {
+    """
+    server: {listen: ["\(listen)"], loops: 1, threads: 2, drain_timeout: 3s}
+    log: {access: off, level: info}
+    hosts:
+      - names: ["*"]
+        routes:
+    \(routes)
+    """
+}
+
+@Suite("The flaks executable: SIGHUP reload, SIGTERM drain", .serialized, .timeLimit(.minutes(1)))
+struct ProcessTests {
+    @Test func sighupServesTheNewHostAndABrokenManifestKeepsTheOld() throws {
+        let p = try FlaksProcess(manifest: manifest("""
+              - path: /a
+                respond: "A"
+        """))
+        #expect(try TestClient.get(port: p.port, "/a").text == "A")
+        #expect(try TestClient.get(port: p.port, "/b", host: "new.test").status == 404)
+
+        var mark = p.stderrText.count
+        try p.rewrite(manifest("""
+              - path: /a
+                respond: "A"
+          - names: ["new.test"]
+            routes:
+              - path: /b
+                respond: "B"
+        """))
+        p.signal(SIGHUP)
+        let line = try p.waitForLog("generation 2", after: mark)
+        #expect(line.contains("reloaded"))
+        #expect(try TestClient.get(port: p.port, "/b", host: "new.test").text == "B")
+
+        mark = p.stderrText.count
+        try p.rewrite("hosts:\n  - names: [\"*\"]\n    routes:\n      - path: /a\n        respond: \"A\"\n        static: /nonexistent\n")
+        p.signal(SIGHUP)
+        let failure = try p.waitForLog("reload failed", after: mark)
+        #expect(failure.contains("generation 2"))
+        #expect(p.stderrText.contains("config.yaml:"))
+        #expect(p.process.isRunning)
+        #expect(try TestClient.get(port: p.port, "/b", host: "new.test").text == "B")
+    }
+
+    @Test func sigtermDrainsAndExitsZero() throws {
+        let p = try FlaksProcess(manifest: manifest("""
+              - path: /a
+                respond: "A"
+        """))
+        let idle = try TestClient(port: p.port)
+        try idle.send("GET /a HTTP/1.1\r\nHost: x\r\n\r\n")
+        #expect(try idle.readResponse().text == "A")
+        p.signal(SIGTERM)
+        #expect(p.waitForExit(seconds: 5) == 0)
+        #expect(idle.isClosedByPeer())
+    }
+
+    @Test func invalidManifestRefusesToStart() throws {
+        #expect(throws: (any Error).self) {
+            _ = try FlaksProcess(manifest: "server: {listen: [\"nonsense\"]}\nhosts: []\n")
+        }
+    }
+}
