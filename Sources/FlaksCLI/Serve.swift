@@ -1,5 +1,6 @@
 import ArgumentParser
 import Flaks
+import Logging
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -14,6 +15,7 @@ struct Serve: ParsableCommand {
     var pidFile: String?
 
     func run() throws {
+        LoggingSystem.bootstrap(StreamLogHandler.standardError)
         let config: ServerConfig
         do { config = try ManifestLoader.load(path: manifest.config, environment: ProcessEnvironment.current) } catch {
             printError(error.description)
