@@ -67,8 +67,10 @@ public enum ManifestLoader {
             let ctx = context.map { " (\($0.text) at \($0.mark.line):\($0.mark.column))" } ?? ""
             return ((mark.line, mark.column), "invalid YAML: \(problem)\(ctx)")
         case .duplicatedKeysInMapping(let duplicates, let context):
+            // Yams marks the first occurrence.
             let keys = duplicates.map { "\"\($0)\"" }.joined(separator: ", ")
-            return ((context.mark.line, context.mark.column), "invalid YAML: duplicate key \(keys) in one mapping")
+            let verb = duplicates.count == 1 ? "appears" : "appear"
+            return ((context.mark.line, context.mark.column), "invalid YAML: key \(keys) \(verb) more than once in this mapping")
         case .reader(let problem, let offset, _, _):
             return (position(atCharacterOffset: offset ?? 0, in: yaml), "invalid YAML: \(problem)")
         default:
