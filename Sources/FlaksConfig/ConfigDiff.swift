@@ -14,15 +14,16 @@ extension ServerConfig {
         if s != o { out.append(contentsOf: fieldChanges("server", [
             ("backlog", o.backlog, s.backlog), ("loops", o.loops.map(String.init) ?? "auto", s.loops.map(String.init) ?? "auto"),
             ("threads", o.threads, s.threads), ("max_connections", o.maxConnections, s.maxConnections),
-            ("drain_timeout", o.drainTimeout, s.drainTimeout)])) }
+            ("drain_timeout", Units.format(duration: o.drainTimeout), Units.format(duration: s.drainTimeout))])) }
         let l = limits, ol = old.limits
         out.append(contentsOf: fieldChanges("limits", [
-            ("max_buffer", ol.maxBuffer, l.maxBuffer), ("max_body", ol.maxBody, l.maxBody),
-            ("header_timeout", ol.headerTimeout, l.headerTimeout), ("body_timeout", ol.bodyTimeout, l.bodyTimeout),
-            ("keepalive_timeout", ol.keepaliveTimeout, l.keepaliveTimeout),
+            ("max_buffer", size(ol.maxBuffer), size(l.maxBuffer)), ("max_body", size(ol.maxBody), size(l.maxBody)),
+            ("header_timeout", time(ol.headerTimeout), time(l.headerTimeout)),
+            ("body_timeout", time(ol.bodyTimeout), time(l.bodyTimeout)),
+            ("keepalive_timeout", time(ol.keepaliveTimeout), time(l.keepaliveTimeout)),
             ("max_keepalive_requests", ol.maxKeepaliveRequests, l.maxKeepaliveRequests)]))
         out.append(contentsOf: fieldChanges("cgi", [
-            ("timeout", old.cgi.timeout, cgi.timeout), ("max_processes", old.cgi.maxProcesses, cgi.maxProcesses)]))
+            ("timeout", time(old.cgi.timeout), time(cgi.timeout)), ("max_processes", old.cgi.maxProcesses, cgi.maxProcesses)]))
         if log != old.log { out.append("log settings changed") }
 
         let oldHosts = Dictionary(old.hosts.map { ($0.names.first ?? "", $0) }, uniquingKeysWith: { a, _ in a })
@@ -51,6 +52,9 @@ extension ServerConfig {
         }
         return out
     }
+
+    private func size(_ b: Int) -> String { Units.format(size: b) }
+    private func time(_ d: Duration) -> String { Units.format(duration: d) }
 
     private func list(_ a: [ListenAddress]) -> String { a.map(\.description).joined(separator: ", ") }
 

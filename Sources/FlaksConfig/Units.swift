@@ -36,6 +36,25 @@ public enum Units {
         }
     }
 
+    /// A size as the manifest would write it: `10MiB`, `1MB`, `512`.
+    public static func format(size bytes: Int) -> String {
+        for (unit, factor) in [("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10), ("GB", 1_000_000_000),
+                               ("MB", 1_000_000), ("KB", 1_000)] where bytes != 0 && bytes % factor == 0 {
+            return "\(bytes / factor)\(unit)"
+        }
+        return "\(bytes)"
+    }
+
+    /// A duration as the manifest would write it: `1h`, `2m`, `10s`, `250ms`.
+    public static func format(duration d: Duration) -> String {
+        let (seconds, attoseconds) = d.components
+        let ms = seconds * 1000 + attoseconds / 1_000_000_000_000_000
+        for (unit, factor) in [("h", Int64(3_600_000)), ("m", 60_000), ("s", 1000)] where ms != 0 && ms % factor == 0 {
+            return "\(ms / factor)\(unit)"
+        }
+        return "\(ms)ms"
+    }
+
     /// `"16KiB"` -> (`"16"`, `"KiB"`); the digits must be non-empty ASCII digits.
     private static func split(_ text: String) -> (Substring, Substring) {
         let end = text.firstIndex { !("0"..."9").contains($0) } ?? text.endIndex

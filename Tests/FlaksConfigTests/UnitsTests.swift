@@ -28,6 +28,13 @@ import Testing
         #expect(Units.parseDuration(text) == nil)
     }
 
+    @Test func formatsLikeTheManifest() {
+        #expect([0, 512, 16_384, 10_485_760, 1_000_000, 1 << 30, 1500].map { Units.format(size: $0) }
+                == ["0", "512", "16KiB", "10MiB", "1MB", "1GiB", "1500"])
+        #expect([Duration.zero, .milliseconds(250), .seconds(10), .seconds(120), .seconds(7200), .milliseconds(1500)]
+                    .map { Units.format(duration: $0) } == ["0ms", "250ms", "10s", "2m", "2h", "1500ms"])
+    }
+
     @Test(arguments: [
         ("0.0.0.0:8080", "0.0.0.0:8080"), (":8080", "0.0.0.0:8080"), ("[::]:80", "[::]:80"), ("[::1]:0", "[::1]:0"),
         ("[FE80::1]:443", "[fe80::1]:443"), ("127.0.0.1:65535", "127.0.0.1:65535"),
