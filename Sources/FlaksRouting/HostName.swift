@@ -32,6 +32,12 @@ public enum HostName {
               body.utf8.allSatisfy({ isLetter($0) || isDigit($0) || $0 == 0x2D || $0 == 0x2E || $0 == 0x3A || $0 == 0x5F }),
               !body.hasPrefix("."), !body.contains("..")
         else { throw bad }
+        // A ":" only in an IPv6 literal: "example.com:8080" could never match (ports are stripped).
+        if body.contains(":") {
+            guard !name.hasPrefix("*."), body.utf8.filter({ $0 == 0x3A }).count >= 2,
+                  body.utf8.allSatisfy({ isHexDigit($0) || $0 == 0x3A || $0 == 0x2E })
+            else { throw RouteError("bad host name \"\(raw)\": a port or \":\" outside an IPv6 address cannot match (ports are ignored)") }
+        }
         return name
     }
 }

@@ -8,7 +8,7 @@ import Testing
             (["example.com", "www.example.com"], ["/exact"]),
             (["*.example.com"], ["/wild"]),
             (["*.api.example.com"], ["/api"]),
-            (["[::1]", "127.0.0.1"], ["/local"]),
+            (["[::1]", "127.0.0.1", "fe80::1"], ["/local"]),
             (["*"], ["/default"]),
         ])
     }
@@ -27,6 +27,7 @@ import Testing
         ("api.example.com", "/wild"),           // "*.api.example.com" needs a label before it
         ("[::1]:8080", "/local"),
         ("[::1]", "/local"),
+        ("[FE80::1]:8443", "/local"),
         ("127.0.0.1:80", "/local"),
         ("other.org", "/default"),
         ("xexample.com", "/default"),           // not a label boundary
@@ -65,6 +66,8 @@ import Testing
         (["*.*.com"], "bad host name \"*.*.com\": expected a DNS name, an IP address, \"*.suffix\" or \"*\""),
         (["a.*.com"], "bad host name \"a.*.com\": expected a DNS name, an IP address, \"*.suffix\" or \"*\""),
         ([], "a host needs at least one name"),
+        (["a.com:8080"], "bad host name \"a.com:8080\": a port or \":\" outside an IPv6 address cannot match (ports are ignored)"),
+        (["*.a:b"], "bad host name \"*.a:b\": a port or \":\" outside an IPv6 address cannot match (ports are ignored)"),
     ])
     func badHostNames(names: [String], message: String) {
         var b = RouteTreeBuilder<String>()
