@@ -40,7 +40,7 @@ public struct ServerSettings: Sendable, Equatable {
     public var threads: Int
     /// Open client connections, all loops together. Default 10000.
     public var maxConnections: Int
-    /// How long SIGTERM waits for requests in flight (extension). Default 10 s.
+    /// `drain_timeout` (extension): how long SIGTERM waits for requests in flight. Default 10 s; `0s` allowed.
     public var drainTimeout: Duration
 
     public init(listen: [ListenAddress] = [ListenAddress(host: "0.0.0.0", port: 8080)], backlog: Int = 511,
@@ -108,7 +108,7 @@ public struct HostConfig: Sendable, Equatable {
     /// Exact names, `*.suffix` wildcards, or `*` for the default host.
     public var names: [String]
     public var routes: [Route]
-    /// Custom error pages: status -> path served from this host's routes (extension).
+    /// `errors: {404: /404.html}` (extension): status (400-599) -> path served from this host's routes.
     public var errorPages: [Int: String]
     public init(names: [String], routes: [Route], errorPages: [Int: String] = [:]) {
         self.names = names; self.routes = routes; self.errorPages = errorPages
@@ -159,9 +159,10 @@ public struct StaticRoute: Sendable, Equatable {
     public var listing: Bool
     /// Path (under the root) served for missing files, for single-page apps.
     public var fallback: String?
-    /// Serve dotfiles (other than /.well-known/, always allowed). Default false.
+    /// `dotfiles` (extension): serve dotfiles (other than /.well-known/, always allowed). Default false.
     public var dotfiles: Bool
-    /// Extension (without dot, lowercase) -> content type overrides.
+    /// `types: {md: text/markdown}` (extension): extension (without dot, lowercase) -> content type overrides.
+    /// A leading dot in the manifest is accepted and dropped.
     public var types: [String: String]
     public init(root: String, index: [String] = ["index.html"], listing: Bool = false, fallback: String? = nil,
                 dotfiles: Bool = false, types: [String: String] = [:]) {
@@ -174,11 +175,12 @@ public struct StaticRoute: Sendable, Equatable {
 public struct CGIRoute: Sendable, Equatable {
     /// Absolute directory holding the scripts.
     public var root: String
-    /// Extension (with dot) -> interpreter program.
+    /// Extension (with dot) -> interpreter program. A program with a "/" is resolved against the
+    /// manifest directory; a bare name (`python3`) is left for a PATH lookup.
     public var interpreters: [String: String]
     /// Extra environment for the scripts.
     public var env: [String: String]
-    /// Pass the Authorization header as HTTP_AUTHORIZATION. Default false.
+    /// `pass_authorization` (extension): pass the Authorization header as HTTP_AUTHORIZATION. Default false.
     public var passAuthorization: Bool
     public init(root: String, interpreters: [String: String] = [:], env: [String: String] = [:],
                 passAuthorization: Bool = false) {
@@ -192,7 +194,7 @@ public struct RedirectRoute: Sendable, Equatable {
     public var target: String
     /// 301 (default), 302, 303, 307 or 308.
     public var status: Int
-    /// Append the rest of the matched path and the query to the target. Default false.
+    /// `keep_path` (extension): append the rest of the matched path and the query to the target. Default false.
     public var keepPath: Bool
     public init(target: String, status: Int = 301, keepPath: Bool = false) {
         self.target = target; self.status = status; self.keepPath = keepPath

@@ -1,71 +1,58 @@
 import FlaksHTTP
 
-// PLACEHOLDER (linear scan) — replaced by the trie in the routing work.
-
-/// The immutable route table: hosts, then paths.
+/// The immutable route table of one manifest load: hosts, then paths. Sendable; a request takes
+/// the current tree once and keeps it.
+///
+/// Precedence within a host: an exact path, then a pattern (at each position a literal segment
+/// beats a typed converter — int, float, uuid — which beats string; `<path:>` comes last), then
+/// the longest prefix mount. A prefix `/docs/` matches `/docs/` (remainder "") and `/docs/a/b`
+/// (remainder "a/b"), not `/docs`.
 public struct RouteTree<Target: Sendable>: Sendable {
-    struct Entry: Sendable { var path: String; var target: Target }
-    struct Host: Sendable { var names: [String]; var routes: [Entry] }
+    /// A host as declared: names and routes in manifest order.
+    struct Host: Sendable {
+        var names: [String]
+        var paths: PathTrie<Target>
+    }
+
+    var hostTable: HostTable
     var hosts: [Host]
 
-    /// Finds the route for a Host header value (port, case and trailing dot ignored) and a normalised path.
+    /// Finds the route for a Host header value (port, case and trailing dot ignored; nil or empty
+    /// picks the default host) and a normalised path (see `PathNormalizer`).
     public func lookup(host: String?, path: String) -> RouteLookup<Target> {
-        let name = RouteTree.canonicalHost(host)
-        guard let h = hosts.first(where: { $0.names.contains(name) }) ?? hosts.first(where: { $0.names.contains("*") })
-        else { return .unknownHost }
-        var best: (Entry, String)?
-        for r in h.routes {
-            if r.path == path { return .found(RouteMatch(target: r.target, routePath: r.path, remainder: "", parameters: [])) }
-            if r.path.hasSuffix("/"), path.hasPrefix(r.path), r.path.count > (best?.0.path.count ?? -1) {
-                best = (r, String(path.dropFirst(r.path.count)))
+        var visited = 0
+        return lookup(host: host, path: path, visited: &visited)
+    }
+
+    /// Trie nodes (plus one for a hash hit on an exact path) entered by one lookup: a
+    /// deterministic measure of lookup cost, for tests.
+    func lookupCost(host: String?, path: String) -> Int {
+        var visited = 0
+        _ = lookup(host: host, path: path, visited: &visited)
+        return visited
+    }
+
+    func lookup(host: String?, path: String, visited: inout Int) -> RouteLookup<Target> {
+        guard let h = hostTable.resolve(host) else { return .unknownHost }
+        guard let m = hosts[h].paths.lookup(path, visited: &visited) else { return .notFound }
+        return .found(m)
+    }
+
+    /// Hosts and routes in manifest order, for `flaks check` and logs.
+    public var entries: [(names: [String], routes: [(path: String, target: Target)])] {
+        hosts.map { h in (h.names, h.paths.routes.map { ($0.pattern.source, $0.target) }) }
+    }
+
+    /// A readable listing: one line per host, then one indented line per route with its kind.
+    public func describe() -> String {
+        var out = ""
+        for h in hosts {
+            out += "host " + h.names.joined(separator: ", ") + "\n"
+            for r in h.paths.routes {
+                let kind = switch r.pattern.kind { case .exact: "exact"; case .pattern: "pattern"; case .prefix: "prefix" }
+                out += "  \(r.pattern.source) (\(kind))\n"
             }
         }
-        if let (r, rest) = best { return .found(RouteMatch(target: r.target, routePath: r.path, remainder: rest, parameters: [])) }
-        return .notFound
+        return out
     }
-
-    static func canonicalHost(_ host: String?) -> String {
-        guard var h = host?.lowercased() else { return "" }
-        if h.hasPrefix("[") { if let e = h.firstIndex(of: "]") { h = String(h[...e]) } }
-        else if let c = h.lastIndex(of: ":") { h = String(h[..<c]) }
-        if h.hasSuffix(".") { h.removeLast() }
-        return h
-    }
-}
-
-/// The outcome of a lookup.
-public enum RouteLookup<Target: Sendable>: Sendable {
-    case found(RouteMatch<Target>)
-    /// No host matched and there is no default host.
-    case unknownHost
-    /// The host matched but none of its routes did.
-    case notFound
-}
-
-/// A matched route with what the path told about it.
-public struct RouteMatch<Target: Sendable>: Sendable {
-    public var target: Target
-    /// The route's path as declared (`/static/`, `/u/<int:id>`).
-    public var routePath: String
-    /// For prefix mounts: the rest of the path after the prefix (no leading "/").
-    public var remainder: String
-    /// Pattern parameters in order.
-    public var parameters: [(name: String, value: String)]
-}
-
-/// Builds a `RouteTree`; errors name what is wrong with a host name or pattern.
-public struct RouteTreeBuilder<Target: Sendable> {
-    var hosts: [RouteTree<Target>.Host] = []
-    public init() {}
-    public mutating func addHost(names: [String], routes: [(path: String, target: Target)]) throws(RouteError) {
-        hosts.append(.init(names: names.map { $0.lowercased() }, routes: routes.map { .init(path: $0.path, target: $0.target) }))
-    }
-    public func build() -> RouteTree<Target> { RouteTree(hosts: hosts) }
-}
-
-/// A host name or path pattern the tree cannot take.
-public struct RouteError: Error, Sendable, Hashable, CustomStringConvertible {
-    public var message: String
-    public init(_ message: String) { self.message = message }
-    public var description: String { message }
 }

@@ -1,0 +1,199 @@
+import FlaksHTTP
+import FlaksRouting
+import Yams
+
+/// One route: its path, exactly one kind, the kind's options, and headers.
+extension ManifestReader {
+    static let kindKeys = ["static", "cgi", "redirect", "respond", "handler"]
+    /// Options and the kinds they belong to.
+    static let optionOwners: [(key: String, kinds: [String])] = [
+        ("index", ["static"]), ("listing", ["static"]), ("fallback", ["static"]), ("dotfiles", ["static"]),
+        ("types", ["static"]),
+        ("interpreters", ["cgi"]), ("env", ["cgi"]), ("pass_authorization", ["cgi"]),
+        ("status", ["redirect", "respond"]), ("keep_path", ["redirect"]), ("type", ["respond"]),
+    ]
+    static let routeKeys = ["path"] + kindKeys + optionOwners.map(\.key) + ["headers"]
+
+    func route(_ node: Node, _ path: String, seen: inout [String: (path: String, source: String)]) -> Route? {
+        guard let f = fields(node, path, keys: Self.routeKeys) else { return nil }
+        var ok = true
+
+        var routePath: String?
+        if let n = f["path"], let p = urlPath(n, f.path("path")) {
+            do {
+                let pattern = try RoutePattern.parse(p)
+                if let first = seen[pattern.shape] {
+                    report(n, f.path("path"), first.source == p
+                        ? "route path \"\(p)\" is already used by \(first.path)"
+                        : "route path \"\(p)\" conflicts with \"\(first.source)\" (\(first.path)): same shape")
+                    ok = false
+                } else {
+                    seen[pattern.shape] = (path, p)
+                }
+                routePath = p
+            } catch {
+                report(n, f.path("path"), error.message); ok = false
+            }
+        } else {
+            if !f.has("path") { report(node, path, "missing key \"path\"") }
+            ok = false
+        }
+
+        let kinds = Self.kindKeys.filter(f.has)
+        var kind: String?
+        if kinds.count == 1 {
+            kind = kinds[0]
+            for (key, owners) in Self.optionOwners where f.has(key) && !owners.contains(kinds[0]) {
+                report(f.keyNodes[key]?.mark, path,
+                       "\"\(key)\" applies only to \(owners.joined(separator: " and ")) routes; this is a \(kinds[0]) route")
+                ok = false
+            }
+        } else {
+            let found = kinds.isEmpty ? "none" : kinds.dropLast().joined(separator: ", ") + " and " + kinds[kinds.count - 1]
+            report(node, path, "expected exactly one of \(Self.kindKeys.joined(separator: ", ")); found \(found)")
+            ok = false
+        }
+
+        var headers = HeaderFields()
+        if let n = f["headers"] {
+            let list = map(n, f.path("headers"), key: { k in
+                Self.isToken(k) ? nil : "expected a header name (letters, digits and !#$%&'*+-.^_`|~), found \"\(k)\""
+            }, value: { vn, vp -> String? in
+                guard let v = self.text(vn, vp, expected: "a header value") else { return nil }
+                guard !v.contains(where: { $0 == "\r" || $0 == "\n" || $0 == "\0" }) else {
+                    self.report(vn, vp, "a header value must not contain CR, LF or NUL"); return nil
+                }
+                return v
+            })
+            if let list { for h in list { headers.add(h.key, h.value) } } else { ok = false }
+        }
+
+        guard let kind, let kindNode = f[kind], let routeKind = self.kind(kind, kindNode, f) else { return nil }
+        guard ok, let routePath else { return nil }
+        return Route(path: routePath, kind: routeKind, headers: headers, origin: position(node))
+    }
+
+    private func kind(_ kind: String, _ node: Node, _ f: Fields) -> Route.Kind? {
+        switch kind {
+        case "static": staticRoute(node, f).map { .staticFiles($0) }
+        case "cgi": cgiRoute(node, f).map { .cgi($0) }
+        case "redirect": redirectRoute(node, f).map { .redirect($0) }
+        case "respond": respondRoute(node, f).map { .respond($0) }
+        default: handlerName(node, f.path("handler")).map { .handler($0) }
+        }
+    }
+
+    /// `root` must be an existing directory; `what` names it in the message.
+    private func directory(_ node: Node, _ path: String, what: String) -> String? {
+        guard let dir = filePath(node, path) else { return nil }
+        switch FileSystem.kind(of: dir) {
+        case .directory: return dir
+        case .missing: report(node, path, "\(what) \"\(dir)\" does not exist"); return nil
+        case .other: report(node, path, "\(what) \"\(dir)\" is not a directory"); return nil
+        }
+    }
+
+    private func staticRoute(_ node: Node, _ f: Fields) -> StaticRoute? {
+        var ok = true
+        let root = directory(node, f.path("static"), what: "static root")
+        var r = StaticRoute(root: root ?? "")
+        if let n = f["index"] {
+            if let v = stringList(n, f.path("index")) {
+                if let bad = v.first(where: { $0.contains("/") }) {
+                    report(n, f.path("index"), "expected file names without \"/\", found \"\(bad)\""); ok = false
+                }
+                r.index = v
+            } else { ok = false }
+        }
+        if let n = f["listing"] { if let v = bool(n, f.path("listing")) { r.listing = v } else { ok = false } }
+        if let n = f["fallback"] { if let v = urlPath(n, f.path("fallback")) { r.fallback = v } else { ok = false } }
+        if let n = f["dotfiles"] { if let v = bool(n, f.path("dotfiles")) { r.dotfiles = v } else { ok = false } }
+        if let n = f["types"] {
+            let list = map(n, f.path("types"), key: { k in
+                let ext = k.hasPrefix(".") ? k.dropFirst() : Substring(k)
+                return ext.isEmpty || ext.contains("/") ? "expected a file extension like \"md\", found \"\(k)\"" : nil
+            }, value: { string($0, $1) })
+            if let list {
+                for t in list { r.types[String(t.key.hasPrefix(".") ? t.key.dropFirst() : Substring(t.key)).lowercased()] = t.value }
+            } else { ok = false }
+        }
+        return ok && root != nil ? r : nil
+    }
+
+    private func cgiRoute(_ node: Node, _ f: Fields) -> CGIRoute? {
+        var ok = true
+        let root = directory(node, f.path("cgi"), what: "cgi directory")
+        var r = CGIRoute(root: root ?? "")
+        if let n = f["interpreters"] {
+            let list = map(n, f.path("interpreters"), key: { k in
+                k.hasPrefix(".") && k.count > 1 ? nil : "expected an extension starting with \".\", found \"\(k)\""
+            }, value: { vn, vp -> String? in
+                guard let program = self.string(vn, vp) else { return nil }
+                // "python3" is looked up in PATH by the runner; "bin/php" is relative to the manifest.
+                return program.contains("/") ? FileSystem.resolve(program, against: self.directory) : program
+            })
+            if let list { for i in list { r.interpreters[i.key] = i.value } } else { ok = false }
+        }
+        if let n = f["env"] {
+            let list = map(n, f.path("env"), key: { k in
+                EnvironmentSubstitution.isVariableName(Substring(k)) ? nil
+                    : "expected an environment variable name (letters, digits, \"_\"), found \"\(k)\""
+            }, value: { string($0, $1, nonEmpty: false) })
+            if let list { for e in list { r.env[e.key] = e.value } } else { ok = false }
+        }
+        if let n = f["pass_authorization"] {
+            if let v = bool(n, f.path("pass_authorization")) { r.passAuthorization = v } else { ok = false }
+        }
+        return ok && root != nil ? r : nil
+    }
+
+    private func redirectRoute(_ node: Node, _ f: Fields) -> RedirectRoute? {
+        var ok = true
+        let target = string(node, f.path("redirect"))
+        var r = RedirectRoute(target: target ?? "")
+        if let n = f["status"] {
+            let p = f.path("status")
+            if let t = text(n, p, expected: "a redirect status 301, 302, 303, 307 or 308") {
+                if let code = Int(t), [301, 302, 303, 307, 308].contains(code) { r.status = code } else {
+                    report(n, p, "expected a redirect status 301, 302, 303, 307 or 308, found \"\(t)\""); ok = false
+                }
+            } else { ok = false }
+        }
+        if let n = f["keep_path"] { if let v = bool(n, f.path("keep_path")) { r.keepPath = v } else { ok = false } }
+        return ok && target != nil ? r : nil
+    }
+
+    private func respondRoute(_ node: Node, _ f: Fields) -> RespondRoute? {
+        var ok = true
+        let body = string(node, f.path("respond"), nonEmpty: false)
+        var r = RespondRoute(body: body ?? "")
+        if let n = f["status"] {
+            let p = f.path("status")
+            if let t = text(n, p, expected: "a status code from 100 to 599") {
+                if let code = Int(t), (100...599).contains(code) { r.status = code } else {
+                    report(n, p, "expected a status code from 100 to 599, found \"\(t)\""); ok = false
+                }
+            } else { ok = false }
+        }
+        if let n = f["type"] { if let v = string(n, f.path("type")) { r.contentType = v } else { ok = false } }
+        return ok && body != nil ? r : nil
+    }
+
+    /// A built-in (health, status, metrics) or an app-registered view: only the shape of the
+    /// name can be checked at load time.
+    private func handlerName(_ node: Node, _ path: String) -> String? {
+        let expected = "a handler name (letters, digits, \"_\", \"-\", \".\"; built-ins: health, status, metrics)"
+        guard let t = text(node, path, expected: expected) else { return nil }
+        let ok = t.first.map { $0 == "_" || ($0.isASCII && $0.isLetter) } ?? false
+            && t.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "_-.".contains($0)) }
+        guard ok else { report(node, path, "expected \(expected), found \"\(t)\""); return nil }
+        return t
+    }
+
+    /// RFC 9110 §5.6.2 token.
+    static func isToken(_ s: String) -> Bool {
+        !s.isEmpty && s.utf8.allSatisfy { b in
+            (b >= 0x30 && b <= 0x39) || ((b | 0x20) >= 0x61 && (b | 0x20) <= 0x7A) || "!#$%&'*+-.^_`|~".utf8.contains(b)
+        }
+    }
+}
