@@ -91,47 +91,47 @@ struct ChunkedDecoder: Sendable {
             declared += chunkSize
             return try afterSizeOrExtension(b)
         case .extAfterValue:
-            try countExtension()
+            try countExtension(b)
             return try afterSizeOrExtension(b)
         case .extBeforeSemicolon:
-            try countExtension()
+            try countExtension(b)
             if ASCII.isWhitespace(b) { return false }
             guard b == ASCII.semicolon else { throw .badRequest("whitespace before end of chunk size line") }
             state = .extBeforeName
         case .extBeforeName:
-            try countExtension()
+            try countExtension(b)
             if ASCII.isWhitespace(b) { return false }
             guard ASCII.isTChar(b) else { throw .badRequest("invalid chunk extension name") }
             state = .extName
         case .extName:
-            try countExtension()
+            try countExtension(b)
             if ASCII.isTChar(b) { return false }
             if ASCII.isWhitespace(b) { state = .extAfterName; return false }
             if b == ASCII.equals { state = .extBeforeValue; return false }
             return try afterSizeOrExtension(b)
         case .extAfterName:
-            try countExtension()
+            try countExtension(b)
             if ASCII.isWhitespace(b) { return false }
             if b == ASCII.equals { state = .extBeforeValue; return false }
             guard b == ASCII.semicolon else { throw .badRequest("invalid character after chunk extension name") }
             state = .extBeforeName
         case .extBeforeValue:
-            try countExtension()
+            try countExtension(b)
             if ASCII.isWhitespace(b) { return false }
             if b == ASCII.dquote { state = .extQuoted; return false }
             guard ASCII.isTChar(b) else { throw .badRequest("invalid chunk extension value") }
             state = .extToken
         case .extToken:
-            try countExtension()
+            try countExtension(b)
             if ASCII.isTChar(b) { return false }
             return try afterSizeOrExtension(b)
         case .extQuoted:
-            try countExtension()
+            try countExtension(b)
             if b == ASCII.dquote { state = .extAfterValue; return false }
             if b == ASCII.backslash { state = .extQuotedPair; return false }
             guard ASCII.isQDText(b) else { throw .badRequest("invalid character in quoted chunk extension") }
         case .extQuotedPair:
-            try countExtension()
+            try countExtension(b)
             // quoted-pair = "\" ( HTAB / SP / VCHAR / obs-text ) (RFC 9110 §5.6.4)
             guard b == ASCII.htab || (b >= 0x20 && b != 0x7F) else { throw .badRequest("invalid quoted-pair") }
             state = .extQuoted
@@ -186,13 +186,15 @@ struct ChunkedDecoder: Sendable {
     /// What may follow a chunk size or a complete extension: BWS, `;` (another extension) or CR.
     mutating func afterSizeOrExtension(_ b: UInt8) throws(HTTPParseError) -> Bool {
         if ASCII.isWhitespace(b) { state = .extBeforeSemicolon; return false }
-        if b == ASCII.semicolon { state = .extBeforeName; try countExtension(); return false }
+        if b == ASCII.semicolon { state = .extBeforeName; try countExtension(b); return false }
         if b == ASCII.cr { state = .sizeLF; return false }
         throw .badRequest("invalid character in chunk size line")
     }
 
-    /// Chunk extensions are bounded per body: over `maxBuffer` bytes in total is a 400.
-    mutating func countExtension() throws(HTTPParseError) {
+    /// Chunk extensions are bounded per body: over `maxBuffer` bytes in total (everything after each
+    /// chunk size up to, not including, the CR) is a 400.
+    mutating func countExtension(_ b: UInt8) throws(HTTPParseError) {
+        if b == ASCII.cr { return }
         extensionBytes += 1
         guard extensionBytes <= limits.maxBuffer else { throw .badRequest("chunk extensions too long") }
     }
