@@ -1,18 +1,18 @@
 /// Byte constants and character classes from the HTTP grammar (RFC 9110 §5.6, RFC 9112 §2).
 /// Small `@inline(__always)` predicates so the parser's hot loops stay branch-only, no tables to initialise.
 enum ASCII {
-    static let cr: UInt8 = 0x0D
-    static let lf: UInt8 = 0x0A
-    static let sp: UInt8 = 0x20
-    static let htab: UInt8 = 0x09
-    static let colon: UInt8 = 0x3A
-    static let semicolon: UInt8 = 0x3B
-    static let comma: UInt8 = 0x2C
-    static let equals: UInt8 = 0x3D
-    static let dquote: UInt8 = 0x22
-    static let backslash: UInt8 = 0x5C
-    static let slash: UInt8 = 0x2F
-    static let star: UInt8 = 0x2A
+    static var cr: UInt8 { 0x0D }
+    static var lf: UInt8 { 0x0A }
+    static var sp: UInt8 { 0x20 }
+    static var htab: UInt8 { 0x09 }
+    static var colon: UInt8 { 0x3A }
+    static var semicolon: UInt8 { 0x3B }
+    static var comma: UInt8 { 0x2C }
+    static var equals: UInt8 { 0x3D }
+    static var dquote: UInt8 { 0x22 }
+    static var backslash: UInt8 { 0x5C }
+    static var slash: UInt8 { 0x2F }
+    static var star: UInt8 { 0x2A }
 
     /// `tchar` (RFC 9110 §5.6.2): the characters of a token (method, field name, coding, extension name).
     @inline(__always)
