@@ -48,7 +48,15 @@
 /// - `Expect`: `100-continue` (case-insensitive, any member of the list) sets `expectContinue` for
 ///   HTTP/1.1 requests that have content; it is ignored for HTTP/1.0 (RFC 9110 §10.1.1). Other
 ///   expectations are ignored (RFC 9110 §10.1.1 makes 417 optional).
-/// - Field values are stored as Strings decoded as UTF-8; invalid sequences in obs-text become U+FFFD.
+/// - Field lines (RFC 9112 §5): whitespace between name and colon, obs-fold, an empty or non-token
+///   name, and NUL / controls other than HTAB / DEL in a value are 400. obs-text (>= 0x80) is accepted;
+///   values are stored as Strings decoded as UTF-8, invalid sequences becoming U+FFFD.
+/// - Content-Length: digits only; a list or repeated fields must all agree; overflow is 400.
+///   Transfer-Encoding: with Content-Length, in HTTP/1.0, not ending in `chunked`, or `chunked` twice
+///   is 400; any other coding before `chunked` is 501 (we decode none).
+/// - Chunk-size lines: 1 to 16 hex digits (no sign, `0x`, or whitespace before the CRLF), then
+///   optional extensions (`;name`, `;name=token`, `;name="quoted"`, BWS around `;` and `=`), which
+///   are checked and ignored. Trailer fields are checked like header fields and discarded.
 public struct RequestParser: Sendable {
     /// Where the parser is between calls.
     enum State: Sendable {
