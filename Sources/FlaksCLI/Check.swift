@@ -9,7 +9,7 @@ struct Check: ParsableCommand {
 
     func run() throws {
         let config: ServerConfig
-        do { config = try ManifestLoader.load(path: manifest.config, environment: ProcessEnvironment.current) } catch {
+        do { config = try ManifestLoader.load(path: manifest.config, environment: ProcessEnvironment.current()) } catch {
             printError(error.description)
             throw ExitCode(1)
         }

@@ -14,7 +14,7 @@ struct Reload: ParsableCommand {
     var pidFile: String = "flaks.pid"
 
     func run() throws {
-        do { _ = try ManifestLoader.load(path: manifest.config, environment: ProcessEnvironment.current) } catch {
+        do { _ = try ManifestLoader.load(path: manifest.config, environment: ProcessEnvironment.current()) } catch {
             printError(error.description)
             printError("flaks reload: manifest invalid; the server keeps its current configuration")
             throw ExitCode(1)

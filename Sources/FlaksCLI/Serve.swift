@@ -17,7 +17,7 @@ struct Serve: ParsableCommand {
     func run() throws {
         LoggingSystem.bootstrap(StreamLogHandler.standardError)
         let config: ServerConfig
-        do { config = try ManifestLoader.load(path: manifest.config, environment: ProcessEnvironment.current) } catch {
+        do { config = try ManifestLoader.load(path: manifest.config, environment: ProcessEnvironment.current()) } catch {
             printError(error.description)
             printError("flaks: \(manifest.config): invalid manifest, not starting")
             throw ExitCode(1)

@@ -172,7 +172,7 @@ public final class Server: Sendable {
 
     /// Loads the manifest file again and reloads; a manifest that fails changes nothing.
     @discardableResult
-    public func reloadFromDisk(environment: [String: String] = ProcessEnvironment.current) -> ReloadOutcome {
+    public func reloadFromDisk(environment: [String: String] = ProcessEnvironment.current()) -> ReloadOutcome {
         guard let path = currentSite.config.sourceFile else {
             return .failed(["the configuration was not loaded from a file"])
         }
@@ -214,19 +214,5 @@ public final class Server: Sendable {
     func recordResponse(connection: Connection, status: Int) {
         stats.requests.add(1, ordering: .relaxed)
         stats.count(status: status)
-    }
-}
-
-/// The process environment as a dictionary.
-public enum ProcessEnvironment {
-    public static var current: [String: String] {
-        var env: [String: String] = [:]
-        var p = environ
-        while let entry = p.pointee {
-            let s = String(cString: entry)
-            if let eq = s.firstIndex(of: "=") { env[String(s[..<eq])] = String(s[s.index(after: eq)...]) }
-            p += 1
-        }
-        return env
     }
 }
