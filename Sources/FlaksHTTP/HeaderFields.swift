@@ -49,9 +49,18 @@ public struct HeaderFields: Sendable, Hashable, Sequence, ExpressibleByDictionar
     }
 
     /// ASCII case-insensitive comparison of two header names.
+    @inlinable
     public static func equalsIgnoringCase(_ a: String, _ b: String) -> Bool {
         let au = a.utf8, bu = b.utf8
         guard au.count == bu.count else { return false }
+        if let r = au.withContiguousStorageIfAvailable({ pa in
+            bu.withContiguousStorageIfAvailable { pb -> Bool in
+                for i in 0..<pa.count where pa[i] != pb[i] {
+                    if pa[i] | 0x20 != pb[i] | 0x20 || !((pa[i] | 0x20) >= 97 && (pa[i] | 0x20) <= 122) { return false }
+                }
+                return true
+            }
+        }), let r { return r }
         for (x, y) in zip(au, bu) where x != y {
             let lx = (x >= 65 && x <= 90) ? x | 0x20 : x
             let ly = (y >= 65 && y <= 90) ? y | 0x20 : y

@@ -37,7 +37,9 @@ public enum ResponseSerializer {
 
     /// Appends one field line `name: value\r\n` (see the type's doc for invalid names and values).
     public static func writeField(name: String, value: String, into buffer: inout [UInt8]) {
-        guard !name.isEmpty, name.utf8.allSatisfy(ASCII.isTChar) else { return }
+        let validName = name.utf8.withContiguousStorageIfAvailable { p in !p.isEmpty && p.allSatisfy(ASCII.isTChar) }
+            ?? (!name.isEmpty && name.utf8.allSatisfy(ASCII.isTChar))
+        guard validName else { return }
         buffer.append(contentsOf: name.utf8)
         buffer.append(ASCII.colon)
         buffer.append(ASCII.sp)
@@ -74,7 +76,11 @@ public enum ResponseSerializer {
     /// Appends `text`, replacing CR, LF and NUL with SP. Clean text (the usual case) is one bulk copy.
     static func appendSanitized(_ text: String, into buffer: inout [UInt8]) {
         let utf8 = text.utf8
-        if !utf8.contains(where: { $0 == ASCII.cr || $0 == ASCII.lf || $0 == 0 }) {
+        let clean = utf8.withContiguousStorageIfAvailable { p -> Bool in
+            for b in p where b <= ASCII.cr && (b == ASCII.cr || b == ASCII.lf || b == 0) { return false }
+            return true
+        } ?? !utf8.contains(where: { $0 == ASCII.cr || $0 == ASCII.lf || $0 == 0 })
+        if clean {
             buffer.append(contentsOf: utf8)
             return
         }

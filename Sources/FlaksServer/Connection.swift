@@ -36,7 +36,7 @@ final class Connection: Selectable {
     /// Numeric peer and local hosts, formatted once per connection.
     let peerHost: String
     let localHost: String
-    unowned let loop: EventLoop
+    unowned(unsafe) let loop: EventLoop
     /// Limits in force when the connection was accepted (a reload applies to new connections).
     let limits: Limits
     private var parser: RequestParser
@@ -162,6 +162,8 @@ final class Connection: Selectable {
                 close()
                 return
             case .done(let n):
+                // A short read drained the socket: with edge-triggered epoll, new bytes bring a new event.
+                if n < room { readHint = false }
                 if state == .lingering { continue }
                 consume(readCount: n)
             }
@@ -358,34 +360,40 @@ final class Connection: Selectable {
     private func writeHead(_ response: Response, streaming: Bool) {
         let isHead = head?.method == .HEAD
         let version = head?.version ?? .http1_1
-        headBuf.removeAll(keepingCapacity: true)
+        // Build in a local buffer (no exclusivity checks per append), then put it back.
+        var b = headBuf
+        headBuf = []
+        b.removeAll(keepingCapacity: true)
         let status = response.status
-        append("HTTP/1.1 ")
-        appendDecimal(status.code)
-        headBuf.append(0x20)
-        append(status.reason)
-        append("\r\n")
+        ResponseSerializer.writeStatusLine(status: status, version: .http1_1, into: &b)
         var hasType = false
         for f in response.headers {
-            if HeaderFields.equalsIgnoringCase(f.name, "Content-Length") || HeaderFields.equalsIgnoringCase(f.name, "Connection")
-                || HeaderFields.equalsIgnoringCase(f.name, "Transfer-Encoding") || HeaderFields.equalsIgnoringCase(f.name, "Date") { continue }
-            if HeaderFields.equalsIgnoringCase(f.name, "Content-Type") { hasType = true }
-            appendField(f.name, f.value)
+            switch Connection.framingField(f.name) {
+            case .skip: continue
+            case .contentType: hasType = true
+            case .other: break
+            }
+            ResponseSerializer.writeField(name: f.name, value: f.value, into: &b)
         }
         if let extra = currentRoute?.route.headers {
-            for f in extra where !response.headers.contains(f.name) { appendField(f.name, f.value) }
+            for f in extra where !response.headers.contains(f.name) {
+                ResponseSerializer.writeField(name: f.name, value: f.value, into: &b)
+            }
         }
+        let loop = self.loop
         loop.dateCache.refresh()
-        append("Date: ")
-        headBuf.append(contentsOf: loop.dateCache.bytes)
-        append("\r\nServer: flaks\r\n")
+        b.append(contentsOf: Connection.dateLabel)
+        b.append(contentsOf: loop.dateCache.bytes)
+        b.append(contentsOf: Connection.serverLine)
         let length = response.body.length
         if streaming {
-            if let cl = response.headers["Content-Length"] {
-                append("Content-Length: "); append(cl); append("\r\n")
+            if let cl = response.headers["Content-Length"], let n = Int(cl), n >= 0 {
+                b.append(contentsOf: Connection.contentLengthLabel)
+                Connection.appendDecimal(n, to: &b)
+                b.append(13); b.append(10)
                 streamChunked = false
             } else if version == .http1_1 && !status.forbidsBody {
-                append("Transfer-Encoding: chunked\r\n")
+                b.append(contentsOf: Connection.chunkedLine)
                 streamChunked = true
             } else {
                 // HTTP/1.0 without a length: the body ends when the connection closes.
@@ -393,19 +401,20 @@ final class Connection: Selectable {
                 streamChunked = false
             }
         } else if !status.forbidsBody {
-            append("Content-Length: ")
-            appendDecimal(length)
-            append("\r\n")
-            if !hasType && length > 0 { append("Content-Type: application/octet-stream\r\n") }
+            b.append(contentsOf: Connection.contentLengthLabel)
+            Connection.appendDecimal(length, to: &b)
+            b.append(13); b.append(10)
+            if !hasType && length > 0 { b.append(contentsOf: Connection.octetStreamLine) }
         }
         if !keepAlive {
-            append("Connection: close\r\n")
+            b.append(contentsOf: Connection.closeLine)
         } else if version == .http1_0 {
-            append("Connection: keep-alive\r\n")
+            b.append(contentsOf: Connection.keepAliveLine)
         }
-        append("\r\n")
+        b.append(13); b.append(10)
         responseStatus = status.code
-        responseBytes = headBuf.count
+        responseBytes = b.count
+        headBuf = b
         queue(.head)
         if streaming {
             streamEnded = isHead || status.forbidsBody
@@ -413,12 +422,12 @@ final class Connection: Selectable {
             responseBytes += length
             switch response.body {
             case .empty: break
-            case .bytes(let b): if !b.isEmpty { queue(.bytes(b)) }
+            case .bytes(let bytes): if !bytes.isEmpty { queue(.bytes(bytes)) }
             case .file(let f): if f.length > 0 { queue(.file(f)) }
             case .parts(let parts):
                 for p in parts {
                     switch p {
-                    case .bytes(let b): if !b.isEmpty { queue(.bytes(b)) }
+                    case .bytes(let bytes): if !bytes.isEmpty { queue(.bytes(bytes)) }
                     case .file(let f): if f.length > 0 { queue(.file(f)) }
                     }
                 }
@@ -430,25 +439,40 @@ final class Connection: Selectable {
         flush()
     }
 
-    private func append(_ s: StaticString) {
-        s.withUTF8Buffer { headBuf.append(contentsOf: $0) }
-    }
-    private func append(_ s: String) { headBuf.append(contentsOf: s.utf8) }
-    private func appendDecimal(_ v: Int) {
-        if v == 0 { headBuf.append(0x30); return }
-        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) = (0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0)
-        var n = v, i = 0
-        withUnsafeMutableBytes(of: &digits) { d in
-            while n > 0 && i < 20 { d[i] = UInt8(48 + n % 10); n /= 10; i += 1 }
-            while i > 0 { i -= 1; headBuf.append(d[i]) }
+    private static let dateLabel = Array("Date: ".utf8)
+    private static let serverLine = Array("\r\nServer: flaks\r\n".utf8)
+    private static let contentLengthLabel = Array("Content-Length: ".utf8)
+    private static let chunkedLine = Array("Transfer-Encoding: chunked\r\n".utf8)
+    private static let octetStreamLine = Array("Content-Type: application/octet-stream\r\n".utf8)
+    private static let closeLine = Array("Connection: close\r\n".utf8)
+    private static let keepAliveLine = Array("Connection: keep-alive\r\n".utf8)
+
+    /// How `writeHead` treats a handler's header: framing fields are the server's to write.
+    private enum FieldRole { case skip, contentType, other }
+
+    private static func framingField(_ name: String) -> FieldRole {
+        let u = name.utf8
+        switch u.count {
+        case 4: return HeaderFields.equalsIgnoringCase(name, "Date") ? .skip : .other
+        case 10: return HeaderFields.equalsIgnoringCase(name, "Connection") ? .skip : .other
+        case 12: return HeaderFields.equalsIgnoringCase(name, "Content-Type") ? .contentType : .other
+        case 14: return HeaderFields.equalsIgnoringCase(name, "Content-Length") ? .skip : .other
+        case 17: return HeaderFields.equalsIgnoringCase(name, "Transfer-Encoding") ? .skip : .other
+        default: return .other
         }
     }
-    /// Appends "name: value\r\n", dropping CR and LF from both (no response splitting).
-    private func appendField(_ name: String, _ value: String) {
-        for b in name.utf8 where b != 13 && b != 10 { headBuf.append(b) }
-        headBuf.append(0x3A); headBuf.append(0x20)
-        for b in value.utf8 where b != 13 && b != 10 { headBuf.append(b) }
-        headBuf.append(13); headBuf.append(10)
+
+    /// Appends `v` (non-negative) in decimal.
+    static func appendDecimal(_ v: Int, to b: inout [UInt8]) {
+        if v < 10 { b.append(UInt8(48 + max(v, 0))); return }
+        var divisor = 1
+        while divisor <= v / 10 { divisor *= 10 }
+        var n = v
+        while divisor > 0 {
+            b.append(UInt8(48 + n / divisor))
+            n %= divisor
+            divisor /= 10
+        }
     }
 
     private func queue(_ c: OutChunk) {

@@ -10,7 +10,7 @@ import Synchronization
 /// through `execute`, which appends to the inbox and writes the eventfd.
 public final class EventLoop: @unchecked Sendable {
     let index: Int
-    unowned let server: Server
+    unowned(unsafe) let server: Server
     /// Cross-thread messages; protected by its Mutex.
     private let inbox = Mutex<[@Sendable (EventLoop) -> Void]>([])
     private let wakeFD: Int32
@@ -153,7 +153,7 @@ public final class EventLoop: @unchecked Sendable {
 /// The eventfd's selector target: drains the inbox.
 final class Waker: Selectable {
     let fd: Int32
-    unowned let loop: EventLoop
+    unowned(unsafe) let loop: EventLoop
     init(fd: Int32, loop: EventLoop) { self.fd = fd; self.loop = loop }
     func ready(_ events: SelectorEvents) { loop.drainInbox() }
 }

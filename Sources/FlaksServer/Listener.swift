@@ -8,7 +8,7 @@ import FlaksConfig
 final class Listener: Selectable {
     let fd: Int32
     let address: SocketAddress
-    unowned let loop: EventLoop
+    unowned(unsafe) let loop: EventLoop
     private var closed = false
 
     init(fd: Int32, address: SocketAddress, loop: EventLoop) {

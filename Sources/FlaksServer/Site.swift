@@ -4,11 +4,15 @@ import FlaksHTTP
 import FlaksRouting
 
 /// A route as mounted in the tree: its manifest entry and the handler built for it.
-struct MountedRoute: Sendable {
+final class MountedRoute: Sendable {
     let route: Route
     let handler: any Handler
     /// Index of the host in `ServerConfig.hosts` (for error pages).
     let hostIndex: Int
+
+    init(route: Route, handler: any Handler, hostIndex: Int) {
+        self.route = route; self.handler = handler; self.hostIndex = hostIndex
+    }
 }
 
 /// One loaded manifest: the config, its route tree and its generation. Immutable; swapped whole on reload.
