@@ -46,6 +46,9 @@ let package = Package(
                                          .product(name: "ArgumentParser", package: "swift-argument-parser"),
                                          .product(name: "Logging", package: "swift-log")],
                           swiftSettings: strict),
+        // Benchmarks run on demand (`swift run -c release RouteBench`).
+        .executableTarget(name: "RouteBench", dependencies: ["FlaksRouting"], path: "bench/RouteBench",
+                          swiftSettings: strict),
         .testTarget(name: "FlaksHTTPTests", dependencies: ["FlaksHTTP"], swiftSettings: strict),
         .testTarget(name: "FlaksConfigTests", dependencies: ["FlaksConfig"], swiftSettings: strict),
         .testTarget(name: "FlaksRoutingTests", dependencies: ["FlaksRouting"], swiftSettings: strict),
