@@ -2,49 +2,66 @@ import FlaksHandlers
 import FlaksHTTP
 import Synchronization
 
-/// The handlers every manifest can mount by name: `health` and `status`.
+/// The handlers every manifest can mount by name: `health`, `status` and `metrics`.
 enum BuiltinHandlers {
-    /// Filled in once the server exists (handlers are built before it); read-only afterwards.
-    private static let serverRef = Mutex<ServerRef?>(nil)
-    private final class ServerRef: Sendable { weak let server: Server?; init(_ s: Server) { server = s } }
-
-    static func register(into registry: inout HandlerRegistry) {
-        if registry.handler(named: "health") == nil { registry.register("health", HealthHandler()) }
-        if registry.handler(named: "status") == nil { registry.register("status", StatusHandler()) }
+    /// Registers the built-ins (unless the app registered its own under those names). They reach
+    /// their server through `ref`, which the server fills in at the end of its init.
+    static func register(into registry: inout HandlerRegistry, ref: ServerRef) {
+        if registry.handler(named: "health") == nil { registry.register("health", HealthHandler(ref: ref)) }
+        if registry.handler(named: "status") == nil { registry.register("status", StatusHandler(ref: ref)) }
+        if registry.handler(named: "metrics") == nil { registry.register("metrics", MetricsHandler(ref: ref)) }
     }
+}
 
-    static func attach(_ server: Server) { serverRef.withLock { $0 = ServerRef(server) } }
-    static var server: Server? { serverRef.withLock { $0?.server } }
+/// A weak, thread-safe reference to the server, for handlers built before the server exists.
+final class ServerRef: Sendable {
+    private let box = Mutex<WeakServer>(WeakServer())
+    private struct WeakServer { weak var server: Server? }
+    var server: Server? { box.withLock { $0.server } }
+    func set(_ s: Server) { box.withLock { $0.server = s } }
 }
 
 /// `handler: health` — 200 while serving, 503 once a drain started (for container probes).
 struct HealthHandler: Handler {
+    let ref: ServerRef
     func handle(_ request: Request) -> HandlerOutcome {
-        if BuiltinHandlers.server?.isDraining ?? false {
+        if ref.server?.isDraining ?? false {
             return .response(.text("draining\n", status: .serviceUnavailable))
         }
         return .response(.text("ok\n"))
     }
 }
 
-/// `handler: status` — JSON: version, uptime, open connections, requests by status class, reloads.
+/// `handler: status` — JSON: version, uptime, open connections, requests by host and status class, reloads.
 struct StatusHandler: Handler {
+    let ref: ServerRef
     func handle(_ request: Request) -> HandlerOutcome {
-        guard let s = BuiltinHandlers.server else { return .response(.text("{}", contentType: "application/json")) }
-        let st = s.stats
-        let uptime = Double(monotonicNanos() &- s.startedAt) / 1e9
-        var classes: [String] = []
-        for c in 1...5 { classes.append("\"\(c)xx\":\(st.responses(ofClass: c))") }
+        guard let s = ref.server else { return .response(.text("{}", contentType: "application/json")) }
+        let m = s.metrics()
+        func classes(_ d: [String: Int]) -> String {
+            (1...5).map { "\"\($0)xx\":\(d["\($0)xx"] ?? 0)" }.joined(separator: ",")
+        }
+        let hosts = m.byHost.sorted { $0.key < $1.key }
+            .map { "\"\(escapeJSON($0.key))\":{\(classes($0.value))}" }.joined(separator: ",")
+        let totals = Dictionary(uniqueKeysWithValues: (1...5).map { ("\($0)xx", m.responses(ofClass: $0)) })
         let json = """
-        {"version":"\(FlaksVersion.string)","uptime_seconds":\(uptime),"generation":\(s.currentSite.generation),\
-        "open_connections":\(st.openConnections.load(ordering: .relaxed)),\
-        "rejected_connections":\(st.rejectedConnections.load(ordering: .relaxed)),\
-        "requests":\(st.requests.load(ordering: .relaxed)),"responses":{\(classes.joined(separator: ","))},\
-        "reloads":{"succeeded":\(st.reloadsSucceeded.load(ordering: .relaxed)),"failed":\(st.reloadsFailed.load(ordering: .relaxed))},\
-        "draining":\(s.isDraining)}
+        {"version":"\(FlaksVersion.string)","uptime_seconds":\(m.uptimeSeconds),"generation":\(m.generation),\
+        "open_connections":\(m.openConnections),"rejected_connections":\(m.rejectedConnections),\
+        "requests":\(m.totalRequests),"responses":{\(classes(totals))},"hosts":{\(hosts)},\
+        "bytes_sent":\(m.bytesSent),"cgi_processes":\(m.cgiProcesses),\
+        "reloads":{"succeeded":\(m.reloadsSucceeded),"failed":\(m.reloadsFailed)},"draining":\(m.draining)}
 
         """
         return .response(.text(json, contentType: "application/json"))
+    }
+}
+
+/// `handler: metrics` — the Prometheus text format.
+struct MetricsHandler: Handler {
+    let ref: ServerRef
+    func handle(_ request: Request) -> HandlerOutcome {
+        let text = ref.server?.metrics().prometheusText ?? ""
+        return .response(.text(text, contentType: "text/plain; version=0.0.4; charset=utf-8"))
     }
 }
 

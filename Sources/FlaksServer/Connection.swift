@@ -69,6 +69,7 @@ final class Connection: Selectable {
     private var requestStart: UInt64 = 0
     private var responseStatus = 0
     private var responseBytes = 0
+    private var responseBodyBytes = 0
     private var requestHost = ""
 
     /// Output: the serialized head (reused across responses) and the queued body chunks.
@@ -414,12 +415,14 @@ final class Connection: Selectable {
         b.append(13); b.append(10)
         responseStatus = status.code
         responseBytes = b.count
+        responseBodyBytes = 0
         headBuf = b
         queue(.head)
         if streaming {
             streamEnded = isHead || status.forbidsBody
         } else if !isHead && !status.forbidsBody {
             responseBytes += length
+            responseBodyBytes = length
             switch response.body {
             case .empty: break
             case .bytes(let bytes): if !bytes.isEmpty { queue(.bytes(bytes)) }
@@ -435,7 +438,6 @@ final class Connection: Selectable {
         }
         state = .writing
         deadline = loop.now &+ limits.keepaliveTimeout.nanoseconds
-        loop.server.recordResponse(connection: self, status: status.code)
         flush()
     }
 
@@ -512,7 +514,6 @@ final class Connection: Selectable {
             }
             // Advance through as many chunks as `n` covers.
             queuedBytes -= n
-            loop.server.stats.bytesSent.add(n, ordering: .relaxed)
             while n > 0 && outIndex < out.count {
                 let left = chunkLength(out[outIndex]) - outOffset
                 if n >= left { n -= left; outIndex += 1; outOffset = 0 } else { outOffset += n; n = 0 }
@@ -566,6 +567,9 @@ final class Connection: Selectable {
 
     /// The response is fully written: next request, or close.
     private func responseDone() {
+        let host = currentRoute?.hostLabel ?? "-"
+        let status = responseStatus, bytes = responseBytes, duration = loop.now &- requestStart
+        loop.metrics.withLock { $0.record(host: host, status: status, bytes: bytes, durationNanos: duration) }
         loop.server.accessLog?.record(self.logEntry())
         streamSource = nil
         streamEnded = false
@@ -643,6 +647,7 @@ final class Connection: Selectable {
             queue(.bytes(Array(data)))
         }
         responseBytes += data.count
+        responseBodyBytes += data.count
         flush()
         return queuedBytes < 256 * 1024
     }
@@ -669,7 +674,7 @@ final class Connection: Selectable {
     /// What the access log needs about the response just written.
     func logEntry() -> AccessLogEntry {
         AccessLogEntry(remote: peerHost, method: head?.method.rawValue ?? "-", target: head?.target ?? "-",
-                       version: head?.version.description ?? "HTTP/1.1", status: responseStatus, bytes: responseBytes,
+                       version: head?.version.description ?? "HTTP/1.1", status: responseStatus, bytes: responseBodyBytes,
                        referer: head?.headers["Referer"], userAgent: head?.headers["User-Agent"], host: requestHost,
                        durationNanos: loop.now &- requestStart, requestID: requestID)
     }

@@ -14,6 +14,8 @@ public final class EventLoop: @unchecked Sendable {
     /// Cross-thread messages; protected by its Mutex.
     private let inbox = Mutex<[@Sendable (EventLoop) -> Void]>([])
     private let wakeFD: Int32
+    /// Request counters; written by this loop only, read by scrapes.
+    let metrics = Mutex(LoopMetrics())
 
     // Everything below: loop thread only.
     let selector: Selector

@@ -45,14 +45,15 @@ public final class Server: Sendable {
         if logger == nil { log.logLevel = Server.level(config.log.level) }
         self.logger = log
         var reg = registry
-        BuiltinHandlers.register(into: &reg)
+        let ref = ServerRef()
+        BuiltinHandlers.register(into: &reg, ref: ref)
         self.registry = reg
         let first = try SiteBuilder.build(config, registry: reg, generation: 1)
         site = Mutex(first)
         maxConnectionsValue = Atomic(config.server.maxConnections)
         workers = WorkerPool(count: config.server.threads)
         accessLog = AccessLog(settings: config.log)
-        BuiltinHandlers.attach(self)
+        ref.set(self)
     }
 
     static func level(_ l: LogSettings.Level) -> Logger.Level {
@@ -210,9 +211,18 @@ public final class Server: Sendable {
     /// Reopens the access log file (SIGUSR1).
     public func reopenLogs() { accessLog?.reopen() }
 
-    /// Counts a response for the status handler and metrics.
-    func recordResponse(connection: Connection, status: Int) {
-        stats.requests.add(1, ordering: .relaxed)
-        stats.count(status: status)
+    /// Sums the per-loop request counters with the server-wide ones.
+    public func metrics() -> MetricsSnapshot {
+        var total = LoopMetrics()
+        for l in state.withLock({ $0.loops }) { total.add(l.metrics.withLock { $0 }) }
+        return MetricsSnapshot(requests: total,
+                               openConnections: stats.openConnections.load(ordering: .relaxed),
+                               rejectedConnections: stats.rejectedConnections.load(ordering: .relaxed),
+                               reloadsSucceeded: stats.reloadsSucceeded.load(ordering: .relaxed),
+                               reloadsFailed: stats.reloadsFailed.load(ordering: .relaxed),
+                               cgiProcesses: stats.cgiProcesses.load(ordering: .relaxed),
+                               generation: currentSite.generation,
+                               uptimeSeconds: Double(monotonicNanos() &- startedAt) / 1e9,
+                               draining: isDraining)
     }
 }

@@ -9,9 +9,11 @@ final class MountedRoute: Sendable {
     let handler: any Handler
     /// Index of the host in `ServerConfig.hosts` (for error pages).
     let hostIndex: Int
+    /// The host's first name, the `host` label of metrics.
+    let hostLabel: String
 
-    init(route: Route, handler: any Handler, hostIndex: Int) {
-        self.route = route; self.handler = handler; self.hostIndex = hostIndex
+    init(route: Route, handler: any Handler, hostIndex: Int, hostLabel: String) {
+        self.route = route; self.handler = handler; self.hostIndex = hostIndex; self.hostLabel = hostLabel
     }
 }
 
@@ -65,7 +67,7 @@ enum SiteBuilder {
                     }
                     handler = h
                 }
-                routes.append((route.path, MountedRoute(route: route, handler: handler, hostIndex: hi)))
+                routes.append((route.path, MountedRoute(route: route, handler: handler, hostIndex: hi, hostLabel: host.names.first ?? "*")))
             }
             do {
                 try builder.addHost(names: host.names, routes: routes)

@@ -6,11 +6,12 @@ import Logging
 
 /// Starts a real server on 127.0.0.1:0 with `config`, runs `body` with its port, and always shuts down.
 func withTestServer<T>(_ config: ServerConfig, registry: HandlerRegistry = HandlerRegistry(),
+                       keepAccessLog: Bool = false,
                        _ body: (Server, Int) async throws -> T) async throws -> T {
     var config = config
     config.server.listen = [ListenAddress(host: "127.0.0.1", port: 0)]
     if config.server.loops == nil { config.server.loops = 2 }
-    config.log.access = .off
+    if !keepAccessLog { config.log.access = .off }
     var logger = Logger(label: "flaks-test")
     logger.logLevel = .warning
     let server = try Server(config: config, registry: registry, logger: logger)

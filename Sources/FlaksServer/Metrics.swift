@@ -1,0 +1,121 @@
+import Synchronization
+
+/// Request counters of one loop. Written only by its loop thread (under an uncontended Mutex, so a
+/// scrape from another loop can read it); summed across loops when the `metrics` or `status`
+/// handler asks. This keeps the hot path to one lock and a few additions, no atomics shared
+/// between cores, no label hashing beyond one dictionary lookup.
+struct LoopMetrics {
+    /// Upper bounds (seconds) of the request-duration histogram buckets.
+    static let bucketBounds: [Double] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
+    static let bucketNanos: [UInt64] = bucketBounds.map { UInt64($0 * 1e9) }
+
+    /// Host label -> responses by status class (index 0 = 1xx ... 4 = 5xx).
+    var byHost: [String: [Int]] = [:]
+    /// Histogram counts per bucket (cumulative only when exported); last slot = over the top bound.
+    var buckets = [Int](repeating: 0, count: bucketBounds.count + 1)
+    var durationSumNanos: UInt64 = 0
+    var count = 0
+    var bytesSent = 0
+
+    mutating func record(host: String, status: Int, bytes: Int, durationNanos: UInt64) {
+        let c = min(max(status / 100, 1), 5) - 1
+        if byHost[host] == nil { byHost[host] = [0, 0, 0, 0, 0] }
+        byHost[host]![c] += 1
+        var i = 0
+        while i < Self.bucketNanos.count && durationNanos > Self.bucketNanos[i] { i += 1 }
+        buckets[i] += 1
+        durationSumNanos &+= durationNanos
+        count += 1
+        bytesSent += bytes
+    }
+
+    mutating func add(_ o: LoopMetrics) {
+        for (h, v) in o.byHost {
+            var mine = byHost[h] ?? [0, 0, 0, 0, 0]
+            for k in 0..<5 { mine[k] += v[k] }
+            byHost[h] = mine
+        }
+        for k in 0..<buckets.count { buckets[k] += o.buckets[k] }
+        durationSumNanos &+= o.durationSumNanos
+        count += o.count
+        bytesSent += o.bytesSent
+    }
+
+    /// Responses of status class `c` (1...5) across hosts.
+    func responses(ofClass c: Int) -> Int { byHost.values.reduce(0) { $0 + $1[c - 1] } }
+}
+
+/// A snapshot of everything the `metrics` and `status` handlers report.
+public struct MetricsSnapshot: Sendable {
+    var requests: LoopMetrics
+    public var openConnections: Int
+    public var rejectedConnections: Int
+    public var reloadsSucceeded: Int
+    public var reloadsFailed: Int
+    public var cgiProcesses: Int
+    public var generation: Int
+    public var uptimeSeconds: Double
+    public var draining: Bool
+
+    /// Total responses sent.
+    public var totalRequests: Int { requests.count }
+    /// Responses by host label and status class ("2xx").
+    public var byHost: [String: [String: Int]] {
+        requests.byHost.mapValues { v in Dictionary(uniqueKeysWithValues: (1...5).map { ("\($0)xx", v[$0 - 1]) }) }
+    }
+    public func responses(ofClass c: Int) -> Int { requests.responses(ofClass: c) }
+    public var bytesSent: Int { requests.bytesSent }
+
+    /// The Prometheus text exposition format (version 0.0.4).
+    public var prometheusText: String {
+        var out = ""
+        func family(_ name: String, _ type: String, _ help: String) {
+            out += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n"
+        }
+        family("flaks_requests_total", "counter", "Responses sent, by virtual host and status class.")
+        for (host, counts) in requests.byHost.sorted(by: { $0.key < $1.key }) {
+            for c in 1...5 {
+                out += "flaks_requests_total{host=\"\(Self.escape(host))\",class=\"\(c)xx\"} \(counts[c - 1])\n"
+            }
+        }
+        family("flaks_sent_bytes_total", "counter", "Response bytes written (heads and bodies).")
+        out += "flaks_sent_bytes_total \(requests.bytesSent)\n"
+        family("flaks_open_connections", "gauge", "Client connections open now.")
+        out += "flaks_open_connections \(openConnections)\n"
+        family("flaks_rejected_connections_total", "counter", "Connections closed at accept (over max_connections, or out of descriptors).")
+        out += "flaks_rejected_connections_total \(rejectedConnections)\n"
+        family("flaks_cgi_processes", "gauge", "CGI scripts running now.")
+        out += "flaks_cgi_processes \(cgiProcesses)\n"
+        family("flaks_reloads_total", "counter", "Manifest reloads, by result.")
+        out += "flaks_reloads_total{result=\"success\"} \(reloadsSucceeded)\n"
+        out += "flaks_reloads_total{result=\"failure\"} \(reloadsFailed)\n"
+        family("flaks_config_generation", "gauge", "Generation of the manifest being served.")
+        out += "flaks_config_generation \(generation)\n"
+        family("flaks_request_duration_seconds", "histogram", "Time from the first byte of a request to the last byte of its response.")
+        var cumulative = 0
+        for (i, bound) in LoopMetrics.bucketBounds.enumerated() {
+            cumulative += requests.buckets[i]
+            out += "flaks_request_duration_seconds_bucket{le=\"\(bound)\"} \(cumulative)\n"
+        }
+        cumulative += requests.buckets[LoopMetrics.bucketBounds.count]
+        out += "flaks_request_duration_seconds_bucket{le=\"+Inf\"} \(cumulative)\n"
+        out += "flaks_request_duration_seconds_sum \(Double(requests.durationSumNanos) / 1e9)\n"
+        out += "flaks_request_duration_seconds_count \(requests.count)\n"
+        family("flaks_uptime_seconds", "gauge", "Seconds since the server started.")
+        out += "flaks_uptime_seconds \(uptimeSeconds)\n"
+        return out
+    }
+
+    static func escape(_ s: String) -> String {
+        var o = ""
+        for c in s {
+            switch c {
+            case "\\": o += "\\\\"
+            case "\"": o += "\\\""
+            case "\n": o += "\\n"
+            default: o.append(c)
+            }
+        }
+        return o
+    }
+}
