@@ -211,7 +211,7 @@ struct LimitTests {
 
     @Test func drainLetsTheRequestInFlightFinish() async throws {
         var reg = HandlerRegistry()
-        reg.register("sleep", SleepingHandler(seconds: 0.5))
+        reg.register("sleep", SleepingHandler(seconds: 1.5))
         var cfg = config([Route(path: "/slow", kind: .handler("sleep")), respond("/x", "x")])
         cfg.server.listen = [ListenAddress(host: "127.0.0.1", port: 0)]
         cfg.server.loops = 1
