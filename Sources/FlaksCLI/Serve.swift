@@ -14,6 +14,9 @@ struct Serve: ParsableCommand {
     @Option(help: "Write the server's pid to this file (used by `flaks reload`).")
     var pidFile: String?
 
+    @Flag(help: "Reload when the manifest changes on disk (editor saves, Kubernetes ConfigMap updates).")
+    var watch = false
+
     func run() throws {
         LoggingSystem.bootstrap(StreamLogHandler.standardError)
         let config: ServerConfig
@@ -33,8 +36,12 @@ struct Serve: ParsableCommand {
             throw ExitCode(2)
         }
         if let pidFile { PidFile.write(pidFile) }
-        defer { if let pidFile { PidFile.remove(pidFile) } }
-        SignalHandling.run(server)
+        defer { if let pidFile { PidFile.remove(pidFile); unlink(ReloadStatus.path(for: pidFile)) } }
+        var reloads = 0
+        SignalHandling.run(server, watch: watch) { outcome in
+            reloads += 1
+            if let pidFile { ReloadStatus.write(outcome, count: reloads, pidFile: pidFile) }
+        }
     }
 }
 
@@ -59,5 +66,38 @@ enum PidFile {
         guard fgets(&buf, 32, f) != nil else { return nil }
         let s = buf.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
         return pid_t(s.filter { $0.isNumber })
+    }
+}
+
+/// The outcome of the last reload, written next to the pid file for `flaks reload` to read:
+/// first line `reload N ok generation G` or `reload N failed`, then the changes or the errors.
+enum ReloadStatus {
+    static func path(for pidFile: String) -> String { pidFile + ".reload" }
+
+    static func write(_ outcome: Server.ReloadOutcome, count: Int, pidFile: String) {
+        var text: String
+        switch outcome {
+        case .reloaded(let g, let changes):
+            text = "reload \(count) ok generation \(g)\n"
+            text += changes.isEmpty ? "nothing changed\n" : changes.map { $0 + "\n" }.joined()
+        case .failed(let errors):
+            text = "reload \(count) failed\n" + errors.map { $0 + "\n" }.joined()
+        }
+        let final = path(for: pidFile), tmp = final + ".tmp"
+        guard let f = fopen(tmp, "w") else { return }
+        fputs(text, f)
+        fclose(f)
+        rename(tmp, final)
+    }
+
+    static func read(pidFile: String) -> String? {
+        guard let f = fopen(path(for: pidFile), "r") else { return nil }
+        defer { fclose(f) }
+        var out = ""
+        var buf = [CChar](repeating: 0, count: 4096)
+        while fgets(&buf, Int32(buf.count), f) != nil {
+            out += buf.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+        }
+        return out
     }
 }

@@ -3,7 +3,9 @@ import Glibc
 #endif
 import CFlaksLinux
 
-/// Process signals, received through a signalfd on the calling thread; no work runs in a C handler.
+/// Process signals and manifest watching, served on the calling (control) thread: signals arrive
+/// through a signalfd, file changes through inotify, both waited on with poll. No work runs in a
+/// C signal handler, and reloads never run on a selector loop.
 public enum SignalHandling {
     static let handled: [Int32] = [SIGHUP, SIGTERM, SIGINT, SIGQUIT, SIGUSR1]
 
@@ -15,8 +17,9 @@ public enum SignalHandling {
     }
 
     /// Serves signals until a stop signal: SIGHUP reloads the manifest, SIGUSR1 reopens logs,
-    /// SIGTERM/SIGINT/SIGQUIT drain and return. `onReload` sees each reload's outcome.
-    public static func run(_ server: Server, onReload: (Server.ReloadOutcome) -> Void = { _ in }) {
+    /// SIGTERM/SIGINT/SIGQUIT drain and return. With `watch`, a change of the manifest on disk
+    /// reloads too. `onReload` sees each reload's outcome (the CLI writes it for `flaks reload`).
+    public static func run(_ server: Server, watch: Bool = false, onReload: (Server.ReloadOutcome) -> Void = { _ in }) {
         let fd = handled.withUnsafeBufferPointer { cflaks_signalfd($0.baseAddress, Int32($0.count)) }
         guard fd >= 0 else {
             server.logger.error("signalfd failed (errno \(cflaks_errno())); signals will not be handled")
@@ -24,17 +27,42 @@ public enum SignalHandling {
             return
         }
         defer { close(fd) }
+        var watcher: ManifestWatcher?
+        if watch, let path = server.currentSite.config.sourceFile {
+            watcher = ManifestWatcher(path: path)
+            if watcher == nil { server.logger.error("--watch: cannot watch \(path) (inotify failed); SIGHUP still reloads") }
+            else { server.logger.info("watching \(path) for changes") }
+        }
+        var changeDue: UInt64?  // debounce: editors write in several steps
         while true {
-            var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-            let r = poll(&p, 1, -1)
+            var fds = [pollfd(fd: fd, events: Int16(POLLIN), revents: 0)]
+            if let w = watcher { fds.append(pollfd(fd: w.fd, events: Int16(POLLIN), revents: 0)) }
+            var timeout: Int32 = -1
+            if let due = changeDue {
+                let now = monotonicNanos()
+                timeout = due > now ? Int32((due - now) / 1_000_000) + 1 : 0
+            }
+            let r = poll(&fds, nfds_t(fds.count), timeout)
             if r < 0 && errno != EINTR { break }
+            if let w = watcher, fds.count > 1, fds[1].revents != 0, w.drainEvents() {
+                changeDue = monotonicNanos() &+ 200_000_000
+            }
+            if let due = changeDue, monotonicNanos() >= due, let w = watcher {
+                changeDue = nil
+                if w.contentChanged() {
+                    server.logger.info("manifest changed on disk: reloading")
+                    onReload(server.reloadFromDisk())
+                }
+            }
             while true {
                 let sig = cflaks_signalfd_read(fd)
                 if sig <= 0 { break }
                 switch sig {
                 case SIGHUP:
                     server.logger.info("SIGHUP: reloading the manifest")
-                    onReload(server.reloadFromDisk())
+                    let outcome = server.reloadFromDisk()
+                    _ = watcher?.contentChanged()  // remember what was just loaded
+                    onReload(outcome)
                 case SIGUSR1:
                     server.logger.info("SIGUSR1: reopening logs")
                     server.reopenLogs()
@@ -47,5 +75,60 @@ public enum SignalHandling {
             }
         }
         server.wait()
+    }
+}
+
+/// Watches the manifest's directory with inotify, so an editor's write-to-temp-then-rename and the
+/// symlink swap Kubernetes does for a mounted ConfigMap (`..data` renamed) are both seen; then
+/// compares the manifest's bytes with the last ones loaded, so unrelated events change nothing.
+final class ManifestWatcher {
+    let fd: Int32
+    let path: String
+    private var lastContent: [UInt8]?
+
+    init?(path: String) {
+        self.path = path
+        let dir = path.contains("/") ? String(path[..<(path.lastIndex(of: "/") ?? path.startIndex)]) : "."
+        let ifd = inotify_init1(Int32(IN_NONBLOCK | IN_CLOEXEC))
+        guard ifd >= 0 else { return nil }
+        let mask = UInt32(IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_DELETE | IN_MODIFY | IN_ATTRIB)
+        guard inotify_add_watch(ifd, dir.isEmpty ? "/" : dir, mask) >= 0 else { close(ifd); return nil }
+        fd = ifd
+        lastContent = Self.read(path)
+    }
+
+    deinit { close(fd) }
+
+    /// Reads and discards pending events; true when there were any.
+    func drainEvents() -> Bool {
+        var buf = [UInt8](repeating: 0, count: 4096)
+        var any = false
+        while true {
+            let n = buf.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if n <= 0 { return any }
+            any = true
+        }
+    }
+
+    /// True when the manifest's bytes differ from the last ones seen (and remembers them).
+    func contentChanged() -> Bool {
+        let now = Self.read(path)
+        defer { lastContent = now }
+        return now != nil && now != lastContent
+    }
+
+    static func read(_ path: String) -> [UInt8]? {
+        let f = open(path, O_RDONLY | O_CLOEXEC)
+        guard f >= 0 else { return nil }
+        defer { close(f) }
+        var out: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { Glibc.read(f, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { break }
+            out.append(contentsOf: chunk[0..<n])
+        }
+        return out
     }
 }

@@ -20,11 +20,18 @@ final class FlaksProcess: @unchecked Sendable {
         return exe.deletingLastPathComponent().appendingPathComponent("flaks")
     }
 
-    init(manifest yaml: String, extraFiles: [String: String] = [:]) throws {
+    var pidFile: String { dir.appendingPathComponent("flaks.pid").path }
+
+    init(manifest yaml: String, extraFiles: [String: String] = [:], args: [String] = [],
+         prepare: ((URL) throws -> URL)? = nil) throws {
         dir = FileManager.default.temporaryDirectory.appendingPathComponent("flaks-proc-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        manifest = dir.appendingPathComponent("config.yaml")
-        try yaml.write(to: manifest, atomically: true, encoding: .utf8)
+        if let prepare {
+            manifest = try prepare(dir)
+        } else {
+            manifest = dir.appendingPathComponent("config.yaml")
+            try yaml.write(to: manifest, atomically: true, encoding: .utf8)
+        }
         for (name, text) in extraFiles {
             let url = dir.appendingPathComponent(name)
             try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
@@ -34,7 +41,7 @@ final class FlaksProcess: @unchecked Sendable {
             throw TestClient.Failure(description: "flaks executable not found at \(Self.executable.path): run `swift build` first")
         }
         process.executableURL = Self.executable
-        process.arguments = ["serve", "--config", manifest.path, "--pid-file", dir.appendingPathComponent("flaks.pid").path]
+        process.arguments = ["serve", "--config", manifest.path, "--pid-file", dir.appendingPathComponent("flaks.pid").path] + args
         process.currentDirectoryURL = dir
         process.standardError = errPipe
         process.standardOutput = FileHandle.nullDevice
@@ -84,6 +91,34 @@ final class FlaksProcess: @unchecked Sendable {
         if process.isRunning { kill(process.processIdentifier, SIGKILL); process.waitUntilExit() }
         try? FileManager.default.removeItem(at: dir)
     }
+}
+
+/// Runs `flaks ARGS` to completion (bounded), returning exit status, stdout and stderr.
+func runFlaks(_ args: [String], seconds: Double = 20) throws -> (status: Int32, out: String, err: String) {
+    let p = Process()
+    p.executableURL = FlaksProcess.executable
+    p.arguments = args
+    let out = Pipe(), err = Pipe()
+    p.standardOutput = out
+    p.standardError = err
+    try p.run()
+    let deadline = Date().addingTimeInterval(seconds)
+    while p.isRunning && Date() < deadline { usleep(10_000) }
+    if p.isRunning { kill(p.processIdentifier, SIGKILL) }
+    p.waitUntilExit()
+    let o = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    let e = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    return (p.terminationStatus, o, e)
+}
+
+/// Polls (bounded) until `GET path` on `host` answers `text`.
+func eventually(port: Int, _ path: String, host: String = "localhost", is text: String, seconds: Double = 5) -> Bool {
+    let deadline = Date().addingTimeInterval(seconds)
+    while Date() < deadline {
+        if let r = try? TestClient.get(port: port, path, host: host), r.status == 200, r.text == text { return true }
+        usleep(50_000)
+    }
+    return false
 }
 
 func manifest(_ routes: String, listen: String = "127.0.0.1:0") -> String {
@@ -148,5 +183,99 @@ struct ProcessTests {
         #expect(throws: (any Error).self) {
             _ = try FlaksProcess(manifest: "server: {listen: [\"nonsense\"]}\nhosts: []\n")
         }
+    }
+
+    @Test func watchReloadsOnRenameOnSave() throws {
+        let p = try FlaksProcess(manifest: manifest("""
+              - path: /a
+                respond: "v1"
+        """), args: ["--watch"])
+        #expect(try TestClient.get(port: p.port, "/a").text == "v1")
+        let tmp = p.dir.appendingPathComponent(".config.yaml.swp")
+        try manifest("""
+              - path: /a
+                respond: "v2"
+        """).write(to: tmp, atomically: false, encoding: .utf8)
+        #expect(rename(tmp.path, p.manifest.path) == 0)
+        #expect(eventually(port: p.port, "/a", is: "v2"))
+    }
+
+    @Test func watchReloadsOnAKubernetesStyleSymlinkSwap() throws {
+        func version(_ dir: URL, _ name: String, _ body: String) throws {
+            let d = dir.appendingPathComponent(name)
+            try FileManager.default.createDirectory(at: d, withIntermediateDirectories: true)
+            try manifest("""
+                  - path: /a
+                    respond: "\(body)"
+            """).write(to: d.appendingPathComponent("config.yaml"), atomically: true, encoding: .utf8)
+        }
+        let p = try FlaksProcess(manifest: "", args: ["--watch"]) { dir in
+            try version(dir, "..2026_11_29_a", "k1")
+            try FileManager.default.createSymbolicLink(atPath: dir.appendingPathComponent("..data").path, withDestinationPath: "..2026_11_29_a")
+            try FileManager.default.createSymbolicLink(atPath: dir.appendingPathComponent("config.yaml").path, withDestinationPath: "..data/config.yaml")
+            return dir.appendingPathComponent("config.yaml")
+        }
+        #expect(try TestClient.get(port: p.port, "/a").text == "k1")
+        try version(p.dir, "..2026_11_29_b", "k2")
+        try FileManager.default.createSymbolicLink(atPath: p.dir.appendingPathComponent("..data_tmp").path, withDestinationPath: "..2026_11_29_b")
+        #expect(rename(p.dir.appendingPathComponent("..data_tmp").path, p.dir.appendingPathComponent("..data").path) == 0)
+        #expect(eventually(port: p.port, "/a", is: "k2"))
+    }
+
+    @Test func reloadCommandPrintsTheGenerationOrTheErrors() throws {
+        let p = try FlaksProcess(manifest: manifest("""
+              - path: /a
+                respond: "A"
+        """))
+        try p.rewrite(manifest("""
+              - path: /a
+                respond: "B"
+        """))
+        let ok = try runFlaks(["reload", "--pid-file", p.pidFile])
+        #expect(ok.status == 0)
+        #expect(ok.out.contains("generation 2"))
+        #expect(try TestClient.get(port: p.port, "/a").text == "B")
+        try p.rewrite("hosts:\n  - names: [\"*\"]\n    routes:\n      - path: /a\n        respnd: \"x\"\n")
+        let bad = try runFlaks(["reload", "--pid-file", p.pidFile])
+        #expect(bad.status == 1)
+        #expect(bad.err.contains("config.yaml:5:9"))
+        #expect(bad.err.contains("respond"))
+        #expect(try TestClient.get(port: p.port, "/a").text == "B")
+    }
+
+    @Test func probeExitCodes() throws {
+        let p = try FlaksProcess(manifest: manifest("""
+              - path: /healthz
+                handler: health
+        """))
+        #expect(try runFlaks(["probe", "http://127.0.0.1:\(p.port)/healthz"]).status == 0)
+        #expect(try runFlaks(["probe", "http://127.0.0.1:\(p.port)/missing"]).status == 1)
+        p.signal(SIGTERM)
+        _ = p.waitForExit(seconds: 5)
+        #expect(try runFlaks(["probe", "--timeout", "1", "http://127.0.0.1:\(p.port)/healthz"]).status == 1)
+    }
+
+    @Test func checkPrintsTheTreeOrTheErrors() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("flaks-check-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let good = dir.appendingPathComponent("good.yaml")
+        try manifest("""
+              - path: /old
+                redirect: /new
+              - path: /u/<int:id>
+                respond: "user"
+        """).write(to: good, atomically: true, encoding: .utf8)
+        let ok = try runFlaks(["check", "--config", good.path])
+        #expect(ok.status == 0)
+        #expect(ok.out.contains("/old"))
+        #expect(ok.out.contains("redirect 301 -> /new"))
+        #expect(ok.out.contains("/u/<int:id>"))
+        let bad = dir.appendingPathComponent("bad.yaml")
+        try "hosts:\n  - names: [\"*\"]\n    routes:\n      - path: /x\n        static: /nonexistent-dir\n        cgi: /also-missing\n".write(to: bad, atomically: true, encoding: .utf8)
+        let r = try runFlaks(["check", "--config", bad.path])
+        #expect(r.status == 1)
+        #expect(r.err.contains("bad.yaml:4:"))
+        #expect(r.err.contains("exactly one of"))
     }
 }
