@@ -24,6 +24,8 @@ public final class Server: Sendable {
     /// Monotonic time the server started, for uptime.
     public let startedAt = monotonicNanos()
     private let drainingFlag = Atomic<Bool>(false)
+    /// CGI children alive now, all loops together (cgi.max_processes); see CGIProcess.
+    let cgiChildren = Atomic<Int>(0)
 
     private struct RunState {
         var loops: [EventLoop] = []
