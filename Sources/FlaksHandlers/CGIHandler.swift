@@ -90,8 +90,9 @@ public struct HTTPError: Error, Sendable, Equatable {
 ///
 /// The script is the shortest run of leading path segments that names a regular file; the rest is
 /// PATH_INFO (RFC 3875 §4.1.5). Every step opens with `openat2(RESOLVE_BENEATH)` relative to the
-/// root's descriptor, so `..` and symlinks that lead outside are refused by the kernel; where openat2
-/// is unavailable, `realpath` must stay under the root's real path. Dot segments and hidden names
+/// root's descriptor, so `..` and symlinks that lead outside are refused by the kernel. Where openat2
+/// is unavailable, or refuses an absolute symlink (it refuses them all, even ones pointing inside),
+/// the fully resolved `realpath` must lie under the root's real path. Dot segments and hidden names
 /// (".htaccess", ".git") are never scripts.
 public enum CGIScriptLocator {
     /// A script found under the root.
@@ -161,8 +162,9 @@ public enum CGIScriptLocator {
     private static func inspect(_ relative: String, under rootFD: Int32, root: String,
                              realRoot: inout String?) -> Result<FileKind, LookupError> {
         var fd = cflaks_openat_beneath(rootFD, relative, Int32(CFLAKS_O_PATH))
-        if fd < 0 && cflaks_errno() == ENOSYS {
-            // No openat2: resolve fully and check the result is still under the root.
+        if fd < 0 && (cflaks_errno() == ENOSYS || cflaks_errno() == EXDEV) {
+            // No openat2, or a symlink RESOLVE_BENEATH refuses (it refuses every absolute symlink, also one
+            // pointing inside): resolve fully and accept only a result still under the root's real path.
             if realRoot == nil { realRoot = realPath(root) }
             guard let base = realRoot, let full = realPath(trimmedRoot(root) + "/" + relative) else {
                 return .failure(LookupError(.notFound))

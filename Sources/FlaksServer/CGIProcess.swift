@@ -24,6 +24,7 @@ import FlaksHTTP
 ///   of the response was sent yet, else the stream is aborted.
 /// - Client gone: the connection calls `connectionClosed`, which kills the process group.
 /// - `cgi.max_processes`: `Server.cgiChildren` counts live children; over the limit → 503, Retry-After: 1.
+/// - Shutdown: children still running when the loops stop are killed and reaped by `Server.wait`.
 ///
 /// Ownership: loop thread only. The selector's registrations (one `CGIPipe` per descriptor) keep
 /// this object alive until the child is reaped and every descriptor is closed.
@@ -53,6 +54,7 @@ final class CGIProcess: StreamSource {
     }
 
     private unowned let loop: EventLoop
+    private let children: CGIChildren
     /// The connection while we owe it a response; nil once it was answered, redirected or closed.
     private var connection: Connection?
     private let name: String
@@ -82,7 +84,6 @@ final class CGIProcess: StreamSource {
     private var declaredLength: Int?
     private var bodySent = 0
     private var stderrLine: [UInt8] = []
-    private var counted = false
     private var readBuffer: UnsafeMutableRawBufferPointer?
 
     /// Longest stderr line logged as one entry; longer lines are split.
@@ -92,6 +93,7 @@ final class CGIProcess: StreamSource {
 
     private init(_ invocation: CGIInvocation, connection: Connection) {
         loop = connection.loop
+        children = connection.loop.server.cgiChildren
         self.connection = connection
         name = invocation.scriptPath
         settings = invocation.settings
@@ -101,15 +103,15 @@ final class CGIProcess: StreamSource {
 
     deinit {
         readBuffer?.deallocate()
+        // Only reached with descriptors open when the loop stopped first (its selector let go of us).
+        for fd in [stdinFD, stdoutFD, stderrFD, pidFD, timerFD] where fd >= 0 { Glibc.close(fd) }
     }
 
     /// Starts `invocation` for the connection's current request; the connection gets its response
     /// from this object (503 at once when `cgi.max_processes` children are already running).
     static func start(_ invocation: CGIInvocation, for connection: Connection) {
         let server = connection.loop.server
-        let running = server.cgiChildren.add(1, ordering: .relaxed).newValue
-        if running > invocation.settings.maxProcesses {
-            server.cgiChildren.subtract(1, ordering: .relaxed)
+        guard server.cgiChildren.reserve(limit: invocation.settings.maxProcesses) else {
             server.logger.warning("cgi \(invocation.scriptPath): \(invocation.settings.maxProcesses) scripts running (cgi.max_processes); answering 503")
             var r = ErrorPage.response(.serviceUnavailable, detail: "too many scripts are running; try again")
             r.headers.set("Retry-After", "1")
@@ -117,7 +119,6 @@ final class CGIProcess: StreamSource {
             return
         }
         let process = CGIProcess(invocation, connection: connection)
-        process.counted = true
         process.launch(invocation)
     }
 
@@ -147,6 +148,7 @@ final class CGIProcess: StreamSource {
             return
         }
         pid = child
+        children.spawned(child)
         stdoutFD = out[0]; stderrFD = err[0]; stdinFD = inp[1]
         for fd in [stdoutFD, stderrFD, stdinFD] where fd >= 0 { _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) }
         pidFD = cflaks_pidfd_open(child)
@@ -177,7 +179,7 @@ final class CGIProcess: StreamSource {
     /// Spawning failed: no child exists. 500 (the route's configuration or the system is at fault).
     private func failToStart(_ message: String) {
         log(message)
-        release()
+        children.spawnFailed()
         if let c = connection {
             connection = nil
             c.send(ErrorPage.response(.internalServerError))
@@ -223,7 +225,6 @@ final class CGIProcess: StreamSource {
         if exit == nil {
             loop.server.logger.info("cgi \(name): client went away; killing pid \(pid)")
             killGroup()
-            if loop.draining { reapBlocking() }
         }
         closeStdin()
         readStdout()
@@ -447,7 +448,7 @@ final class CGIProcess: StreamSource {
         if r == 0 { return }
         exit = r < 0 ? .unknown : (sig >= 0 ? .signal(sig) : .code(code))
         closeFD(&pidFD)
-        release()
+        children.reaped(pid)
         closeStdin()
         if let e = exit {
             switch e {
@@ -513,14 +514,6 @@ final class CGIProcess: StreamSource {
         guard pid > 0, exit == nil else { return }
         killed = true
         _ = kill(-pid, SIGKILL)
-    }
-
-    /// Gives the process slot back (once).
-    private func release() {
-        if counted {
-            counted = false
-            loop.server.cgiChildren.subtract(1, ordering: .relaxed)
-        }
     }
 
     // MARK: teardown

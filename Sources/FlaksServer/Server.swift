@@ -25,7 +25,7 @@ public final class Server: Sendable {
     public let startedAt = monotonicNanos()
     private let drainingFlag = Atomic<Bool>(false)
     /// CGI children alive now, all loops together (cgi.max_processes); see CGIProcess.
-    let cgiChildren = Atomic<Int>(0)
+    let cgiChildren = CGIChildren()
 
     private struct RunState {
         var loops: [EventLoop] = []
@@ -201,6 +201,7 @@ public final class Server: Sendable {
     public func wait() {
         let threads = state.withLock { $0.threads }
         for t in threads { t.join() }
+        cgiChildren.killAndReapAll()
         let first = state.withLock { s -> Bool in let f = !s.stopped; s.stopped = true; return f }
         if first {
             workers.stop()
