@@ -236,14 +236,14 @@ final class CGIProcess: StreamSource {
     private func writeStdin() {
         while stdinFD >= 0 && bodyOffset < body.count {
             let fd = stdinFD, offset = bodyOffset
-            let n = body.withUnsafeBytes { p in Glibc.write(fd, p.baseAddress! + offset, p.count - offset) }
-            if n < 0 {
-                let e = cflaks_errno()
-                if e == EINTR { continue }
-                if e == EAGAIN { return }
-                // EPIPE: the script does not read its stdin (or is gone). Fine.
+            let r: IOResult<Int>
+            do {
+                r = try body.withUnsafeBytes { p in try syscall("write") { Glibc.write(fd, p.baseAddress! + offset, p.count - offset) } }
+            } catch {
+                // EPIPE: the script does not read its stdin (or is gone). Fine: stop writing.
                 break
             }
+            guard case .done(let n) = r else { return }     // pipe full: wait for the writable edge
             bodyOffset += n
         }
         closeStdin()
@@ -267,16 +267,17 @@ final class CGIProcess: StreamSource {
         let buffer = readBuffer ?? .allocate(byteCount: 32 * 1024, alignment: 16)
         readBuffer = buffer
         while stdoutFD >= 0 && !paused {
-            let n = Glibc.read(stdoutFD, buffer.baseAddress, buffer.count)
-            if n < 0 {
-                let e = cflaks_errno()
-                if e == EINTR { continue }
-                if e == EAGAIN { return }
-                stdoutEnded()
+            let fd = stdoutFD
+            let r: IOResult<Int>
+            do { r = try syscall("read") { Glibc.read(fd, buffer.baseAddress, buffer.count) } } catch {
+                stdoutEnded()                                   // EIO and the like: treat as the end
                 return
             }
-            if n == 0 { stdoutEnded(); return }
-            output(UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
+            switch r {
+            case .wouldBlock: return                            // edge-triggered: the next edge resumes us
+            case .done(0): stdoutEnded(); return
+            case .done(let n): output(UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
+            }
         }
     }
 
@@ -407,13 +408,13 @@ final class CGIProcess: StreamSource {
         var chunk = [UInt8](repeating: 0, count: 4096)
         while stderrFD >= 0 {
             let fd = stderrFD
-            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-            if n < 0 {
-                let e = cflaks_errno()
-                if e == EINTR { continue }
-                if e == EAGAIN { return }
-            }
-            if n <= 0 {
+            var n = 0
+            do {
+                let r = try chunk.withUnsafeMutableBytes { p in try syscall("read") { Glibc.read(fd, p.baseAddress, p.count) } }
+                guard case .done(let got) = r else { return }
+                n = got
+            } catch { n = 0 }
+            if n == 0 {
                 if !stderrLine.isEmpty { logStderr(stderrLine); stderrLine = [] }
                 closeFD(&stderrFD)
                 finishIfDone()
@@ -479,10 +480,10 @@ final class CGIProcess: StreamSource {
         _ = Glibc.read(timerFD, &expirations, 8)
         let now = monotonicNanos()
         if pidFD < 0 { reap() }
-        if exit == nil && !timedOut && now >= deadline {
+        if !timedOut && now >= deadline && stillRunning {
             timedOut = true
             log("timed out after \(settings.timeout); killing process group \(pid)")
-            killGroup()
+            killGroup(evenAfterExit: true)
             switch phase {
             case .head: respond(ErrorPage.response(.gatewayTimeout))
             case .streaming:
@@ -490,6 +491,8 @@ final class CGIProcess: StreamSource {
             case .discarding: break
             }
             phase = .discarding
+            // The script itself is gone but something it started held our pipes: stop waiting.
+            if exit != nil { forceClose() }
         }
         if graceDeadline != 0 && now >= graceDeadline { finishStream() }
         armTimer()
@@ -501,7 +504,7 @@ final class CGIProcess: StreamSource {
         guard timerFD >= 0 else { return }
         let now = monotonicNanos()
         var next: UInt64 = 0
-        if exit == nil && !timedOut { next = deadline }
+        if !timedOut && stillRunning { next = deadline }
         if graceDeadline != 0 && (next == 0 || graceDeadline < next) { next = graceDeadline }
         let interval: UInt64 = (pidFD < 0 && exit == nil) ? 100_000_000 : 0
         if next == 0 && interval == 0 { _ = cflaks_timerfd_set(timerFD, 0, 0); return }
@@ -509,9 +512,14 @@ final class CGIProcess: StreamSource {
         _ = cflaks_timerfd_set(timerFD, interval == 0 ? first : min(first, interval), interval)
     }
 
-    /// SIGKILL to the script's whole process group (it is its own group leader, RFC-agnostic cleanup).
-    private func killGroup() {
-        guard pid > 0, exit == nil else { return }
+    /// The script, or something it started that still holds its stdout/stderr, may be running.
+    private var stillRunning: Bool { exit == nil || stdoutFD >= 0 || stderrFD >= 0 }
+
+    /// SIGKILL to the script's whole process group (the script is its group leader). After the script
+    /// was reaped only `evenAfterExit` kills: then the group id stays reserved only while a member of the
+    /// group lives (such as a background job holding our pipe), which is the case the timeout handles.
+    private func killGroup(evenAfterExit: Bool = false) {
+        guard pid > 0, exit == nil || evenAfterExit else { return }
         killed = true
         _ = kill(-pid, SIGKILL)
     }

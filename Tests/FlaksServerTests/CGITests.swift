@@ -463,6 +463,21 @@ struct CGITests {
         }
     }
 
+    @Test func timeoutAlsoKillsABackgroundJobHoldingStdout() async throws {
+        let f = try CGIFixture()
+        let pidFile = f.path("pid")
+        try f.script("bg.sh", "#!/bin/sh\nprintf 'Content-Type: text/plain\\n\\nbye\\n'\nsleep 30 &\necho $! > '\(pidFile)'\nexit 0\n")
+        let cfg = f.config(cgi: CGISettings(timeout: .milliseconds(500), maxProcesses: 32))
+        try await withTestServer(cfg) { (server: Server, port: Int) async throws in
+            let c = try TestClient(port: port)
+            try c.send("GET /cgi-bin/bg.sh HTTP/1.1\r\nHost: x\r\n\r\n")
+            // The body never ends (the job holds stdout) until the timeout aborts the stream.
+            #expect(throws: TestClient.Failure.self) { try c.readResponse() }
+            let pid = try #require(waitForPid(pidFile))
+            #expect(processIsGone(pid), "background job \(pid) survived the timeout")
+        }
+    }
+
     @Test func clientDisconnectKillsTheScript() async throws {
         let f = try CGIFixture()
         let pidFile = f.path("pid")
