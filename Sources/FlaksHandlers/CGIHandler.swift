@@ -156,6 +156,7 @@ public enum CGIScriptLocator {
         return String(r)
     }
 
+    /// What a path segment names.
     private enum FileKind { case directory, regular(executable: Bool), other }
 
     /// Opens `relative` beneath the root (Int32(CFLAKS_O_PATH): no read permission needed, nothing is run) and stats it.

@@ -10,6 +10,7 @@ import Synchronization
 /// reaped), and lets shutdown reap the children a stopped loop can no longer watch: a script whose
 /// response was already sent does not hold its connection open, so the drain does not wait for it.
 final class CGIChildren: Sendable {
+    /// The slot count and the live pids, changed together.
     private struct State {
         /// Slots in use: reserved for a spawn, or held by a child not yet reaped.
         var slots = 0
