@@ -13,6 +13,8 @@
 #include <sys/sendfile.h>
 #include <sys/signalfd.h>
 #include <sys/syscall.h>
+#include <sys/timerfd.h>
+#include <sys/wait.h>
 #include <linux/openat2.h>
 
 int cflaks_errno(void) { return errno; }
@@ -105,6 +107,40 @@ int cflaks_spawn(pid_t *pid, const char *path, char *const argv[], char *const e
     return rc;
 }
 
+int cflaks_pipe(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
+
+int cflaks_pidfd_open(pid_t pid) {
+#ifdef SYS_pidfd_open
+    return (int)syscall(SYS_pidfd_open, pid, 0);
+#else
+    errno = ENOSYS;
+    return -1;
+#endif
+}
+
+int cflaks_timerfd(void) { return timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC); }
+
+int cflaks_timerfd_set(int fd, uint64_t first_ns, uint64_t interval_ns) {
+    struct itimerspec its;
+    memset(&its, 0, sizeof its);
+    its.it_value.tv_sec = (time_t)(first_ns / 1000000000u);
+    its.it_value.tv_nsec = (long)(first_ns % 1000000000u);
+    its.it_interval.tv_sec = (time_t)(interval_ns / 1000000000u);
+    its.it_interval.tv_nsec = (long)(interval_ns % 1000000000u);
+    return timerfd_settime(fd, 0, &its, NULL);
+}
+
+int cflaks_reap(pid_t pid, int *exit_code, int *signal_number) {
+    int status = 0;
+    pid_t r;
+    do { r = waitpid(pid, &status, WNOHANG); } while (r < 0 && errno == EINTR);
+    if (r <= 0) return (int)r;
+    *exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    *signal_number = WIFSIGNALED(status) ? WTERMSIG(status) : -1;
+    if (*exit_code < 0 && *signal_number < 0) *exit_code = 0;
+    return (int)r;
+}
+
 int cflaks_accept(int fd, void *addr, uint32_t *len) {
     return accept4(fd, (struct sockaddr *)addr, (socklen_t *)len, SOCK_NONBLOCK | SOCK_CLOEXEC);
 }
@@ -114,3 +150,4 @@ void cflaks_set_thread_name(const char *name) { pthread_setname_np(pthread_self(
 _Static_assert(CFLAKS_EPOLLIN == EPOLLIN && CFLAKS_EPOLLOUT == EPOLLOUT && CFLAKS_EPOLLERR == EPOLLERR &&
                CFLAKS_EPOLLHUP == EPOLLHUP && CFLAKS_EPOLLRDHUP == EPOLLRDHUP && CFLAKS_EPOLLET == (uint32_t)EPOLLET,
                "epoll constants");
+_Static_assert(CFLAKS_O_PATH == O_PATH, "O_PATH");

@@ -1,3 +1,4 @@
+import FlaksConfig
 import FlaksHTTP
 
 /// What serves a route. `handle` runs on the selector loop and must not block:
@@ -32,10 +33,13 @@ public struct CGIInvocation: Sendable {
     public var scriptPath: String
     /// The request body, written to the script's stdin.
     public var body: [UInt8]
+    /// `cgi.timeout` and `cgi.max_processes` of the site the request started on.
+    public var settings: CGISettings
 
     public init(executable: String, arguments: [String], environment: [String], workingDirectory: String,
-                scriptPath: String, body: [UInt8]) {
+                scriptPath: String, body: [UInt8], settings: CGISettings = CGISettings()) {
         self.executable = executable; self.arguments = arguments; self.environment = environment
         self.workingDirectory = workingDirectory; self.scriptPath = scriptPath; self.body = body
+        self.settings = settings
     }
 }

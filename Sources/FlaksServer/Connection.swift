@@ -679,3 +679,15 @@ final class Connection: Selectable {
                        durationNanos: loop.now &- requestStart, requestID: requestID)
     }
 }
+
+// MARK: - hook for CGI (added on the cgi branch; additive, no existing logic changed)
+
+extension Connection {
+    /// `source` stops being the body producer without ending the response, so it can answer with a
+    /// complete response (`send`) or an `internalRedirect` instead. Needed because `flush` hands a
+    /// finished write to an attached source (`outputDrained`) instead of finishing the response, so
+    /// `send` while a source is attached would never complete. No-op if another source is attached.
+    func detach(_ source: any StreamSource) {
+        if streamSource === source { streamSource = nil }
+    }
+}

@@ -24,6 +24,8 @@ public final class Server: Sendable {
     /// Monotonic time the server started, for uptime.
     public let startedAt = monotonicNanos()
     private let drainingFlag = Atomic<Bool>(false)
+    /// CGI children alive now, all loops together (cgi.max_processes); see CGIProcess.
+    let cgiChildren = CGIChildren()
 
     private struct RunState {
         var loops: [EventLoop] = []
@@ -200,6 +202,7 @@ public final class Server: Sendable {
     public func wait() {
         let threads = state.withLock { $0.threads }
         for t in threads { t.join() }
+        cgiChildren.killAndReapAll()
         let first = state.withLock { s -> Bool in let f = !s.stopped; s.stopped = true; return f }
         if first {
             workers.stop()

@@ -59,7 +59,7 @@ enum SiteBuilder {
                 case .respond(let r): handler = RespondHandler(r)
                 case .redirect(let r): handler = RedirectHandler(r)
                 case .staticFiles: handler = UnavailableHandler(kind: "static")
-                case .cgi: handler = UnavailableHandler(kind: "cgi")
+                case .cgi(let r): handler = CGIHandler(route: r, settings: config.cgi)
                 case .handler(let name):
                     guard let h = registry.handler(named: name) else {
                         errors.append("\(route.origin.map { $0 + ": " } ?? "")handler '\(name)' is not registered (known: \(registry.names.joined(separator: ", ")))")

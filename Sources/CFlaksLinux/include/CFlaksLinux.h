@@ -29,11 +29,27 @@ int cflaks_spawn(pid_t *pid, const char *path, char *const argv[], char *const e
 
 int cflaks_errno(void);
 
+/// pipe2(O_CLOEXEC): both ends close-on-exec, so no concurrently spawned child inherits them
+/// (posix_spawn's dup2 onto 0/1/2 clears the flag on the child's copies).
+int cflaks_pipe(int fds[2]);
+/// pidfd_open(pid, 0) (Linux >= 5.3): readable once the process exits. -1 with errno ENOSYS when unavailable.
+int cflaks_pidfd_open(pid_t pid);
+/// A CLOCK_MONOTONIC timerfd, non-blocking and close-on-exec.
+int cflaks_timerfd(void);
+/// Arms a timerfd: first expiry after `first_ns` (0 disarms), then every `interval_ns` (0 = once).
+int cflaks_timerfd_set(int fd, uint64_t first_ns, uint64_t interval_ns);
+/// waitpid(pid, WNOHANG) with the status decoded: returns pid when reaped (then exactly one of
+/// *exit_code / *signal_number is >= 0, the other -1), 0 when still running, -1 with errno on error.
+int cflaks_reap(pid_t pid, int *exit_code, int *signal_number);
+
 /// epoll event bits (the Glibc module does not export the enum's values).
 enum {
     CFLAKS_EPOLLIN = 0x001, CFLAKS_EPOLLOUT = 0x004, CFLAKS_EPOLLERR = 0x008, CFLAKS_EPOLLHUP = 0x010,
     CFLAKS_EPOLLRDHUP = 0x2000, CFLAKS_EPOLLET = 1u << 31
 };
+
+/// O_PATH (Glibc hides it without _GNU_SOURCE): open for fstat/openat only, no read access needed.
+enum { CFLAKS_O_PATH = 010000000 };
 
 /// accept4 with SOCK_NONBLOCK | SOCK_CLOEXEC.
 int cflaks_accept(int fd, void *addr, uint32_t *len);

@@ -1,0 +1,111 @@
+import FlaksConfig
+import FlaksHTTP
+
+/// Builds a CGI script's complete environment from a request (RFC 3875 §4.1). Pure: no I/O.
+///
+/// Nothing is inherited from the server's own environment: a script gets `PATH` (a fixed safe
+/// default, which the route's `env` may override), the route's `env`, and the meta-variables.
+/// The meta-variables are set last, so a route's `env` cannot forge them.
+public enum CGIEnvironment {
+    /// The `PATH` scripts get unless the route's `env` sets one.
+    public static let defaultPath = "/usr/local/bin:/usr/bin:/bin"
+    /// SERVER_SOFTWARE (RFC 3875 §4.1.17).
+    public static let serverSoftware = "flaks"
+
+    /// Where the script is, as the handler resolved it.
+    public struct Script: Sendable, Equatable {
+        /// URL path of the script (SCRIPT_NAME, §4.1.13): decoded, starts with "/".
+        public var scriptName: String
+        /// The rest of the URL path after the script (PATH_INFO, §4.1.5): "" or starts with "/".
+        public var pathInfo: String
+        /// Absolute file name of the script (SCRIPT_FILENAME).
+        public var scriptFilename: String
+        /// The mount's root directory (DOCUMENT_ROOT, and the base of PATH_TRANSLATED).
+        public var documentRoot: String
+        public init(scriptName: String, pathInfo: String, scriptFilename: String, documentRoot: String) {
+            self.scriptName = scriptName; self.pathInfo = pathInfo
+            self.scriptFilename = scriptFilename; self.documentRoot = documentRoot
+        }
+    }
+
+    /// The environment as `NAME=value` strings, sorted by name (stable for tests and logs).
+    public static func build(request: Request, route: CGIRoute, script: Script) -> [String] {
+        var env: [String: String] = ["PATH": defaultPath]
+        for (k, v) in route.env where isSafeName(k) && !v.utf8.contains(0) { env[k] = v }
+        for (k, v) in metaVariables(request: request, route: route, script: script) { env[k] = v }
+        return env.keys.sorted().compactMap { k in env[k].map { "\(k)=\($0)" } }
+    }
+
+    /// The RFC 3875 §4.1 meta-variables plus the common extensions (REMOTE_PORT, REQUEST_URI,
+    /// SCRIPT_FILENAME, DOCUMENT_ROOT) and one HTTP_* per request header (§4.1.18).
+    public static func metaVariables(request: Request, route: CGIRoute, script: Script) -> [String: String] {
+        var m: [String: String] = [:]
+        let h = request.headers
+        m["GATEWAY_INTERFACE"] = "CGI/1.1"                               // §4.1.4
+        m["SERVER_SOFTWARE"] = serverSoftware                            // §4.1.17
+        m["SERVER_PROTOCOL"] = request.head.version.description          // §4.1.16
+        m["SERVER_NAME"] = request.serverName                            // §4.1.14
+        m["SERVER_PORT"] = String(request.localPort)                     // §4.1.15
+        m["REQUEST_METHOD"] = request.method.rawValue                    // §4.1.12
+        m["QUERY_STRING"] = request.query.map(String.init) ?? ""         // §4.1.7: always set, raw (still encoded)
+        m["REMOTE_ADDR"] = request.remoteAddress                         // §4.1.8
+        // §4.1.9: no reverse lookups (slow, spoofable); the RFC allows REMOTE_ADDR in their place.
+        m["REMOTE_HOST"] = request.remoteAddress
+        m["REMOTE_PORT"] = String(request.remotePort)
+        m["SCRIPT_NAME"] = script.scriptName                             // §4.1.13
+        m["SCRIPT_FILENAME"] = script.scriptFilename
+        m["DOCUMENT_ROOT"] = script.documentRoot
+        m["REQUEST_URI"] = request.head.target
+        // §4.1.5, §4.1.6: PATH_TRANSLATED only when PATH_INFO is non-empty.
+        m["PATH_INFO"] = script.pathInfo
+        if !script.pathInfo.isEmpty { m["PATH_TRANSLATED"] = script.documentRoot + script.pathInfo }
+        // §4.1.2: set iff there is a body. The server buffers and de-chunks bodies first (up to
+        // limits.max_body), so the length is always known, also for chunked uploads (like nginx).
+        if request.head.framing != .none || !request.body.isEmpty {
+            m["CONTENT_LENGTH"] = String(request.body.count)
+        }
+        if let type = h["Content-Type"] { m["CONTENT_TYPE"] = type }       // §4.1.3
+        // §4.1.1: the auth-scheme token of the Authorization header; the credentials themselves
+        // reach the script only when the route opts in (pass_authorization).
+        if let auth = h["Authorization"], let scheme = auth.split(separator: " ").first, !scheme.isEmpty {
+            m["AUTH_TYPE"] = String(scheme)
+        }
+        for (name, value) in httpVariables(h, passAuthorization: route.passAuthorization) { m[name] = value }
+        return m
+    }
+
+    /// Headers that never become HTTP_* variables: their values travel elsewhere (CONTENT_*), they
+    /// carry credentials (Authorization unless opted in), or they are an attack (Proxy → HTTP_PROXY,
+    /// "httpoxy", CVE-2016-5385: many HTTP clients read HTTP_PROXY as their proxy setting).
+    static let excludedHeaders: Set<String> = ["content-length", "content-type", "proxy", "authorization"]
+
+    /// HTTP_* variables for the request headers (RFC 3875 §4.1.18): name uppercased, "-" → "_".
+    /// A header name containing "_" (or anything but letters, digits and "-") is dropped, so
+    /// `X-A_B` cannot pose as `X-A-B`. Repeated headers are joined with ", " ("; " for Cookie).
+    static func httpVariables(_ headers: HeaderFields, passAuthorization: Bool) -> [(String, String)] {
+        var order: [String] = []
+        var values: [String: String] = [:]
+        for f in headers {
+            let lower = f.name.lowercased()
+            if excludedHeaders.contains(lower) && !(lower == "authorization" && passAuthorization) { continue }
+            guard !f.name.isEmpty, f.name.utf8.allSatisfy({ isAlnum($0) || $0 == 45 }) else { continue }
+            if f.value.utf8.contains(0) { continue }
+            let name = "HTTP_" + String(decoding: f.name.utf8.map { $0 == 45 ? 95 : ($0 >= 97 && $0 <= 122 ? $0 - 32 : $0) }, as: UTF8.self)
+            if let old = values[name] {
+                values[name] = old + (lower == "cookie" ? "; " : ", ") + f.value
+            } else {
+                values[name] = f.value
+                order.append(name)
+            }
+        }
+        return order.compactMap { n in values[n].map { (n, $0) } }
+    }
+
+    private static func isAlnum(_ b: UInt8) -> Bool { (48...57).contains(b) || (65...90).contains(b) || (97...122).contains(b) }
+
+    /// An environment name a route may set: letters, digits, "_", not starting with a digit.
+    static func isSafeName(_ s: String) -> Bool {
+        guard let f = s.utf8.first, !(48...57).contains(f) else { return false }
+        return s.utf8.allSatisfy { isAlnum($0) || $0 == 95 }
+    }
+}
