@@ -16,7 +16,7 @@ struct CGIEnvironmentTests {
         let head = RequestHead(method: method, target: target, version: .http1_1, headers: headers, framing: framing)
         let path = String(head.rawPath)
         return Request(head: head, path: path, body: body, remoteAddress: "10.0.0.7", remotePort: 40000,
-                       localAddress: "10.0.0.1", localPort: 8080, serverName: "site.test", routePath: "/cgi-bin/",
+                       localAddress: "10.0.0.1", localPort: 8080, routePath: "/cgi-bin/",
                        remainder: String(path.dropFirst("/cgi-bin/".count)))
     }
 

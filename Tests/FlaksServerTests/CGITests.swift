@@ -355,7 +355,7 @@ struct CGITests {
         }
     }
 
-    @Test(.disabled("needs the real parser: the placeholder parser drops request bodies"))
+    @Test
     func postBodyReachesStdin() async throws {
         let f = try CGIFixture()
         try f.script("cat.sh", catScript)
@@ -372,7 +372,7 @@ struct CGITests {
         }
     }
 
-    @Test(.disabled("needs the real parser: the placeholder parser drops request bodies"))
+    @Test
     func chunkedBodyArrivesDechunkedWithContentLength() async throws {
         let f = try CGIFixture()
         try f.script("cat.sh", catScript)
@@ -388,7 +388,7 @@ struct CGITests {
         }
     }
 
-    @Test(.disabled("needs the real parser: the placeholder parser drops request bodies"))
+    @Test
     func perlFormEcho() async throws {
         let f = try CGIFixture()
         let source = try String(contentsOfFile: CGITests.sitesDir + "/form.pl", encoding: .utf8)
@@ -571,7 +571,7 @@ struct CGITests {
         }
     }
 
-    @Test(.disabled("needs the real parser: the placeholder parser drops request bodies"))
+    @Test
     func wsgiTodoAppJSONBody() async throws {
         let f = try CGIFixture()
         let source = try String(contentsOfFile: CGITests.sitesDir + "/wsgi_app.py", encoding: .utf8)
