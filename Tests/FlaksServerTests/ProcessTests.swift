@@ -278,4 +278,40 @@ struct ProcessTests {
         #expect(r.err.contains("bad.yaml:4:"))
         #expect(r.err.contains("exactly one of"))
     }
+
+    @Test func routeExplainsWhatWouldServeARequest() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("flaks-route-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir.appendingPathComponent("cgi"), withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try "#!/bin/sh\necho\n".write(to: dir.appendingPathComponent("cgi/run.sh"), atomically: true, encoding: .utf8)
+        chmod(dir.appendingPathComponent("cgi/run.sh").path, 0o755)
+        let m = dir.appendingPathComponent("config.yaml")
+        try """
+        hosts:
+          - names: ["docs.test"]
+            routes:
+              - path: /old/
+                redirect: https://new.test/
+                keep_path: true
+                status: 308
+          - names: ["*"]
+            routes:
+              - path: /cgi-bin/
+                cgi: cgi
+              - path: /u/<int:id>
+                respond: "user"
+        """.write(to: m, atomically: true, encoding: .utf8)
+        let cgi = try runFlaks(["route", "--config", m.path, "GET", "/cgi-bin/run.sh/extra/info?q=1"])
+        #expect(cgi.status == 0)
+        #expect(cgi.out.contains("CGI script: \(dir.path)/cgi/run.sh") || cgi.out.contains("cgi/run.sh"))
+        #expect(cgi.out.contains("PATH_INFO: /extra/info"))
+        let redirect = try runFlaks(["route", "--config", m.path, "--host", "docs.test", "GET", "/old/a/b?x=1"])
+        #expect(redirect.out.contains("redirect to: https://new.test/a/b?x=1"))
+        #expect(redirect.out.contains("308"))
+        let pattern = try runFlaks(["route", "--config", m.path, "GET", "http://any.test/u/42"])
+        #expect(pattern.out.contains("parameter id = 42"))
+        let none = try runFlaks(["route", "--config", m.path, "--host", "docs.test", "GET", "/nothing"])
+        #expect(none.status == 1)
+        #expect(none.out.contains("404"))
+    }
 }
