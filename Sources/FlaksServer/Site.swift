@@ -49,7 +49,7 @@ enum SiteBuilder {
                 switch route.kind {
                 case .respond(let r): handler = RespondHandler(r)
                 case .redirect(let r): handler = RedirectHandler(r)
-                case .staticFiles: handler = UnavailableHandler(kind: "static")
+                case .staticFiles(let s): handler = StaticFileHandler(s)
                 case .cgi: handler = UnavailableHandler(kind: "cgi")
                 case .handler(let name):
                     guard let h = registry.handler(named: name) else {
