@@ -57,6 +57,10 @@ public struct StaticFileHandler: Handler {
             r.headers.add("Allow", Self.allowed)
             return .response(r)
         }
+        guard root.dir != nil else {
+            // The root could not be opened when the site was loaded: a server problem, not a missing file.
+            return .response(ErrorPage.response(.internalServerError))
+        }
         let rel = relativePath(request)
         switch StaticPath.check(rel, dotfiles: route.dotfiles) {
         case .ok: break
