@@ -304,7 +304,7 @@ struct StaticFileTests {
             #expect(try request(port, "/assets/up-link.html").text == "<h1>about</h1>\n")
             #expect(try request(port, "/pipe").status == 404)
             // With the placeholder normaliser "/." is a 400; with the real one the handler answers 404.
-            for p in ["/.env", "/.git/config", "/dots/.git/../.env"] {
+            for p in ["/.env", "/.git/config", "/.git/../.env", "/assets/.env"] {
                 let r = try request(port, p)
                 #expect([400, 404].contains(r.status), "\(p)")
                 #expect(!r.text.contains("DOTENV"))
@@ -318,7 +318,8 @@ struct StaticFileTests {
             #expect(try request(port, "/.env").status == 404)
             #expect(try request(port, "/dots/.env").text == "DOTENV=1\n")
             #expect(try request(port, "/%252e%252e/outside/secret.txt").status == 404)
-            #expect(try request(port, "/%2e%2e").text == "file literally named %2e%2e")
+            #expect(try request(port, "/%252e%252e").text == "file literally named %2e%2e")   // decoded once: a name
+            #expect(try request(port, "/%2e%2e/outside/secret.txt").status == 400)          // decoded: ".." above the root
             #expect(try request(port, "/my%20dir").header("Location") == "/my%20dir/")
             #expect(try request(port, "/my%20dir/x.txt").text == "x in my dir")
         }
@@ -385,5 +386,78 @@ struct StaticFileTests {
             start = next + 2
         }
         return parts
+    }
+}
+
+/// The example sites under `sites/`, mounted the way the README's config.yaml mounts them.
+@Suite("StaticFile example sites", .timeLimit(.minutes(1)))
+struct StaticExampleSitesTests {
+    static let sites = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("sites").path
+
+    func siteConfig() -> ServerConfig {
+        let s = Self.sites
+        var plain = Route(path: "/", kind: .staticFiles(StaticRoute(root: s + "/plain")))
+        plain.headers = ["Cache-Control": "public, max-age=300"]
+        return ServerConfig(hosts: [
+            HostConfig(names: ["docs.localhost"], routes: [
+                Route(path: "/", kind: .staticFiles(StaticRoute(root: s + "/docs"))),
+                Route(path: "/downloads/", kind: .staticFiles(StaticRoute(root: s + "/docs/downloads", listing: true))),
+            ]),
+            HostConfig(names: ["spa.localhost"], routes: [
+                Route(path: "/", kind: .staticFiles(StaticRoute(root: s + "/spa", fallback: "/index.html"))),
+                Route(path: "/assets/", kind: .staticFiles(StaticRoute(root: s + "/spa/assets"))),
+            ]),
+            HostConfig(names: ["plain.localhost", "*"], routes: [plain]),
+        ])
+    }
+
+    @Test func allThreeSitesServe() async throws {
+        try await withTestServer(siteConfig()) { (_: Server, port: Int) async throws in
+            let home = try TestClient.get(port: port, "/", host: "plain.localhost")
+            #expect(home.text.contains("<h1>It works.</h1>"))
+            #expect(home.header("Cache-Control") == "public, max-age=300")
+            let png = try TestClient.get(port: port, "/assets/pixel.png", host: "plain.localhost")
+            #expect(png.header("Content-Type") == "image/png")
+            #expect(Array(png.body.prefix(8)) == [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A])
+            let css = try TestClient.get(port: port, "/assets/style.css", host: "plain.localhost", headers: ["Accept-Encoding": "gzip"])
+            #expect(css.header("Content-Encoding") == "gzip")
+            #expect(Array(css.body.prefix(2)) == [0x1F, 0x8B])
+
+            let guide = try TestClient.get(port: port, "/guide", host: "docs.localhost")
+            #expect(guide.status == 301 && guide.header("Location") == "/guide/")
+            #expect(try TestClient.get(port: port, "/reference/api/", host: "docs.localhost").text.contains("<h1>API reference</h1>"))
+            let dl = try TestClient.get(port: port, "/downloads/", host: "docs.localhost")
+            #expect(dl.text.contains("<a href=\"older/\">older/</a>"))
+            #expect(dl.text.contains("<a href=\"flaks-0.1.0-linux-x86_64.tar.gz\">"))
+            #expect(try TestClient.get(port: port, "/downloads/flaks-0.1.0-linux-x86_64.tar.gz", host: "docs.localhost")
+                .header("Content-Type") == "application/gzip")
+
+            let deep = try TestClient.get(port: port, "/users/42", host: "spa.localhost")
+            #expect(deep.status == 200 && deep.text.contains("<main id=\"view\">"))
+            #expect(try TestClient.get(port: port, "/assets/router.js", host: "spa.localhost").text.contains("history.pushState"))
+            #expect(try TestClient.get(port: port, "/assets/missing.js", host: "spa.localhost").status == 404)
+            #expect(try TestClient.get(port: port, "/assets/site.webmanifest", host: "spa.localhost")
+                .header("Content-Type") == "application/manifest+json; charset=utf-8")
+        }
+    }
+
+    /// Every relative and absolute link in the docs site resolves to a 200.
+    @Test func docsLinksResolve() async throws {
+        try await withTestServer(siteConfig()) { (_: Server, port: Int) async throws in
+            var queue = ["/"], seen: Set<String> = []
+            while let page = queue.popLast() {
+                guard seen.insert(page).inserted else { continue }
+                let r = try TestClient.get(port: port, page, host: "docs.localhost")
+                #expect(r.status == 200, "\(page)")
+                guard page.hasSuffix("/") || page.hasSuffix(".html"), !page.hasPrefix("/downloads/") else { continue }
+                for href in r.text.split(separator: "href=\"").dropFirst().compactMap({ $0.split(separator: "\"").first }) {
+                    let base = URL(string: "http://docs.localhost" + page)!
+                    guard let u = URL(string: String(href), relativeTo: base), u.host == "docs.localhost" else { continue }
+                    queue.append(u.path.hasSuffix("/") || href.hasSuffix("/") ? (u.path.hasSuffix("/") ? u.path : u.path + "/") : u.path)
+                }
+            }
+            #expect(seen.count >= 9)
+        }
     }
 }
