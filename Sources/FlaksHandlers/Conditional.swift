@@ -81,7 +81,31 @@ public struct Validators: Sendable, Equatable {
     /// it; it is strong because the same (inode, size, mtime ns) means the same bytes for a regular file
     /// on any file system with nanosecond timestamps (RFC 9110 §8.8.3: a server decides).
     public static func etag(inode: UInt64, size: Int, mtimeNanos: Int) -> String {
-        "\"" + String(inode, radix: 16) + "-" + String(size, radix: 16) + "-" + String(mtimeNanos, radix: 16) + "\""
+        // Built as bytes: this runs for every file response (String(radix:) + concatenation was ~10%
+        // of the handler's time in a profile).
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 56) { buf in
+            var n = 0
+            buf[n] = UInt8(ascii: "\""); n += 1
+            appendHex(inode, buf, &n)
+            buf[n] = UInt8(ascii: "-"); n += 1
+            appendHex(UInt64(truncatingIfNeeded: size), buf, &n)
+            buf[n] = UInt8(ascii: "-"); n += 1
+            appendHex(UInt64(truncatingIfNeeded: mtimeNanos), buf, &n)
+            buf[n] = UInt8(ascii: "\""); n += 1
+            return String(decoding: UnsafeBufferPointer(rebasing: buf[0..<n]), as: UTF8.self)
+        }
+    }
+
+    /// Lowercase hex without leading zeros ("0" for zero); at most 16 digits.
+    private static func appendHex(_ v: UInt64, _ buf: UnsafeMutableBufferPointer<UInt8>, _ n: inout Int) {
+        let digits: StaticString = "0123456789abcdef"
+        var shift = 60
+        while shift > 0 && (v >> UInt64(shift)) == 0 { shift -= 4 }
+        while shift >= 0 {
+            buf[n] = digits.utf8Start[Int((v >> UInt64(shift)) & 15)]
+            n += 1
+            shift -= 4
+        }
     }
 }
 

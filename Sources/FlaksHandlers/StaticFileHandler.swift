@@ -176,9 +176,11 @@ public struct StaticFileHandler: Handler {
         let mtimeNanos = Int(st.st_mtim.tv_sec) &* 1_000_000_000 &+ Int(st.st_mtim.tv_nsec)
         let validators = Validators(etag: Validators.etag(inode: UInt64(st.st_ino), size: size, mtimeNanos: mtimeNanos),
                                     lastModified: Int(st.st_mtim.tv_sec))
-        var headers = HeaderFields()
-        headers.add("ETag", validators.etag)
-        headers.add("Last-Modified", HTTPDate.format(secondsSince1970: validators.lastModified))
+        var fields: [HeaderField] = []
+        fields.reserveCapacity(8)
+        fields.append(HeaderField(name: "ETag", value: validators.etag))
+        fields.append(HeaderField(name: "Last-Modified", value: StaticDates.format(validators.lastModified)))
+        var headers = HeaderFields(fields)
         // Every compressible type may have a sibling, so responses for them vary on Accept-Encoding
         // even when none was chosen (RFC 9110 §12.5.5), like nginx `gzip_vary on`.
         if type.compressible { headers.add("Vary", "Accept-Encoding") }

@@ -52,10 +52,13 @@ public enum StaticPath {
 
     /// The last segment of `rel` (the file name), ignoring a trailing "/".
     static func lastSegment(_ rel: String) -> Substring {
-        var s = Substring(rel)
-        while s.hasSuffix("/") { s.removeLast() }
-        if let slash = s.lastIndex(of: "/") { return s[s.index(after: slash)...] }
-        return s
+        // Byte-wise on the UTF-8 view: Character-based slicing was ~10% of a request in a profile.
+        let u = rel.utf8
+        var end = u.endIndex
+        while end > u.startIndex, u[u.index(before: end)] == UInt8(ascii: "/") { end = u.index(before: end) }
+        var start = end
+        while start > u.startIndex, u[u.index(before: start)] != UInt8(ascii: "/") { start = u.index(before: start) }
+        return rel[start..<end]
     }
 }
 

@@ -275,3 +275,24 @@ struct StaticListingHTMLTests {
         #expect(DirectoryListing.humanSize(n) == s)
     }
 }
+
+@Suite("Static: fast formatters match the reference ones")
+struct StaticFormatterTests {
+    @Test func imfFixdateMatchesHTTPDate() {
+        var t = -86400 * 400
+        while t < 4_102_444_800 {
+            #expect(StaticDates.format(t) == HTTPDate.format(secondsSince1970: t), "\(t)")
+            t += 7_777_777
+        }
+        for t in [0, 59, 86399, 951_782_400, 1_700_000_000, 253_402_300_799] {
+            #expect(StaticDates.format(t) == HTTPDate.format(secondsSince1970: t))
+        }
+    }
+
+    @Test func etagHexMatchesStringRadix() {
+        for (i, s, m) in [(UInt64(0), 0, 0), (1, 15, 16), (UInt64.max, Int.max, 1_700_000_000_123_456_789)] {
+            #expect(Validators.etag(inode: i, size: s, mtimeNanos: m)
+                    == "\"" + String(i, radix: 16) + "-" + String(s, radix: 16) + "-" + String(m, radix: 16) + "\"")
+        }
+    }
+}
