@@ -492,7 +492,9 @@ final class Connection: Selectable {
                     if outIndex + 1 < out.count, case .bytes(let next) = out[outIndex + 1] {
                         result = try writev2(headBuf, from: outOffset, next)
                     } else {
-                        result = try writeBytes(headBuf, from: outOffset)
+                        // A file follows: MSG_MORE lets the head share a segment with the file's start.
+                        let more = outIndex + 1 < out.count
+                        result = try writeBytes(headBuf, from: outOffset, more: more)
                     }
                 case .bytes(let b):
                     result = try writeBytes(b, from: outOffset)
@@ -539,11 +541,12 @@ final class Connection: Selectable {
         }
     }
 
-    private func writeBytes(_ b: [UInt8], from offset: Int) throws(SystemError) -> IOResult<Int> {
+    private func writeBytes(_ b: [UInt8], from offset: Int, more: Bool = false) throws(SystemError) -> IOResult<Int> {
         let fd = self.fd
+        let flags = Int32(MSG_NOSIGNAL) | (more ? Int32(MSG_MORE) : 0)
         let r: Result<IOResult<Int>, SystemError> = b.withUnsafeBytes { p in
             Result { () throws(SystemError) in
-                try syscall("send") { Glibc.send(fd, p.baseAddress! + offset, p.count - offset, Int32(MSG_NOSIGNAL)) }
+                try syscall("send") { Glibc.send(fd, p.baseAddress! + offset, p.count - offset, flags) }
             }
         }
         return try r.get()

@@ -47,6 +47,10 @@ final class Listener: Selectable {
                 _ = Glibc.close(cfd)
                 continue
             }
+            // Responses are written whole (writev, or head then sendfile with MSG_MORE): Nagle would
+            // only hold back the last segment waiting for an ACK.
+            var one: Int32 = 1
+            _ = setsockopt(cfd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
             loop.nextConnectionID &+= 1
             let c = Connection(id: loop.nextConnectionID, fd: cfd, peer: peer, local: address, loop: loop)
             do {

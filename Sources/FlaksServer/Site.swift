@@ -58,7 +58,7 @@ enum SiteBuilder {
                 switch route.kind {
                 case .respond(let r): handler = RespondHandler(r)
                 case .redirect(let r): handler = RedirectHandler(r)
-                case .staticFiles: handler = UnavailableHandler(kind: "static")
+                case .staticFiles(let s): handler = StaticFileHandler(s)
                 case .cgi(let r): handler = CGIHandler(route: r, settings: config.cgi)
                 case .handler(let name):
                     guard let h = registry.handler(named: name) else {
@@ -76,13 +76,5 @@ enum SiteBuilder {
         }
         if !errors.isEmpty { throw SiteError(messages: errors) }
         return Site(config: config, tree: builder.build(), errorPages: pages.build(), generation: generation)
-    }
-}
-
-/// Answers 501 for a route kind whose handler is not available in this build.
-struct UnavailableHandler: Handler {
-    let kind: String
-    func handle(_ request: Request) -> HandlerOutcome {
-        .response(ErrorPage.response(.notImplemented, detail: "route kind '\(kind)' is not available yet"))
     }
 }
