@@ -38,7 +38,7 @@ final class Connection: Selectable {
     let localHost: String
     unowned(unsafe) let loop: EventLoop
     /// Limits in force when the connection was accepted (a reload applies to new connections).
-    let limits: Limits
+    let limits: ConnectionLimits
     private var parser: RequestParser
 
     private(set) var state: State = .idle
@@ -88,9 +88,9 @@ final class Connection: Selectable {
         self.id = id; self.fd = fd; self.peer = peer; self.local = local; self.loop = loop
         peerHost = peer.host
         localHost = local.host
-        limits = loop.server.currentSite.config.limits
-        parser = RequestParser(limits: limits.parseLimits)
-        deadline = loop.now &+ limits.headerTimeout.nanoseconds
+        limits = loop.server.currentSite.connectionLimits
+        parser = RequestParser(limits: limits.parse)
+        deadline = loop.now &+ limits.headerTimeout
     }
 
     // MARK: events
@@ -207,7 +207,7 @@ final class Connection: Selectable {
                 if state == .idle && off < buf.count {
                     state = .head
                     requestStart = loop.now
-                    deadline = loop.now &+ limits.headerTimeout.nanoseconds
+                    deadline = loop.now &+ limits.headerTimeout
                 }
                 return off
             case .head(let h):
@@ -215,7 +215,7 @@ final class Connection: Selectable {
                 off += result.consumed
                 head = h
                 state = .body
-                deadline = loop.now &+ limits.bodyTimeout.nanoseconds
+                deadline = loop.now &+ limits.bodyTimeout
                 if case .length(let n) = h.framing { body.reserveCapacity(min(n, 1 << 20)) }
                 if h.expectContinue && h.framing != .none && h.framing != .length(0) && off == buf.count {
                     queue(.bytes(Connection.continueBytes))
@@ -224,7 +224,7 @@ final class Connection: Selectable {
             case .body(let range):
                 body.append(contentsOf: slice[range])
                 off += result.consumed
-                deadline = loop.now &+ limits.bodyTimeout.nanoseconds
+                deadline = loop.now &+ limits.bodyTimeout
             case .end:
                 off += result.consumed
                 dispatch()
@@ -246,7 +246,8 @@ final class Connection: Selectable {
         requestID = loop.makeRequestID()
         keepAlive = keepAlive && h.keepAlive && !peerClosed && !loop.draining && served < limits.maxKeepaliveRequests
         site = loop.server.currentSite
-        requestHost = h.host ?? ""
+        let host = h.host
+        requestHost = host ?? ""
         let path: String
         do { path = try PathNormalizer.normalize(h.rawPath) } catch {
             respondError(.badRequest, detail: "bad path")
@@ -254,13 +255,13 @@ final class Connection: Selectable {
         }
         let b = body
         body = []
-        run(h, path: path, body: b)
+        run(h, host: host, path: path, body: b)
     }
 
     /// Looks up the route for `path` and runs its handler (also used for internal redirects).
-    private func run(_ h: RequestHead, path: String, body: [UInt8]) {
+    private func run(_ h: RequestHead, host: String?, path: String, body: [UInt8]) {
         guard let site else { return }
-        switch site.tree.lookup(host: h.host, path: path) {
+        switch site.tree.lookup(host: host, path: path) {
         case .unknownHost:
             respondError(.misdirectedRequest, detail: "no site is configured for this host")
         case .notFound:
@@ -310,7 +311,7 @@ final class Connection: Selectable {
             send(ErrorPage.response(.internalServerError, detail: "bad internal redirect"))
             return
         }
-        run(h, path: path, body: [])
+        run(h, host: h.host, path: path, body: [])
     }
 
     /// A worker or task finished this connection's request.
@@ -437,7 +438,7 @@ final class Connection: Selectable {
             }
         }
         state = .writing
-        deadline = loop.now &+ limits.keepaliveTimeout.nanoseconds
+        deadline = loop.now &+ limits.keepaliveTimeout
         flush()
     }
 
@@ -511,7 +512,7 @@ final class Connection: Selectable {
                 close(); return
             }
             guard case .done(var n) = result else {
-                deadline = loop.now &+ limits.keepaliveTimeout.nanoseconds
+                deadline = loop.now &+ limits.keepaliveTimeout
                 return
             }
             // Advance through as many chunks as `n` covers.
@@ -587,7 +588,7 @@ final class Connection: Selectable {
             return
         }
         state = .idle
-        deadline = loop.now &+ limits.keepaliveTimeout.nanoseconds
+        deadline = loop.now &+ limits.keepaliveTimeout
         if !inInput { readInput() }
     }
 

@@ -19,8 +19,7 @@ struct LoopMetrics {
 
     mutating func record(host: String, status: Int, bytes: Int, durationNanos: UInt64) {
         let c = min(max(status / 100, 1), 5) - 1
-        if byHost[host] == nil { byHost[host] = [0, 0, 0, 0, 0] }
-        byHost[host]![c] += 1
+        byHost[host, default: [0, 0, 0, 0, 0]][c] += 1
         var i = 0
         while i < Self.bucketNanos.count && durationNanos > Self.bucketNanos[i] { i += 1 }
         buckets[i] += 1

@@ -24,9 +24,12 @@ public final class Site: Sendable {
     /// Per host, its custom error pages (status -> path); looked up with the same host rules as routes.
     let errorPages: RouteTree<[Int: String]>
     public let generation: Int
+    /// The limits a connection accepted under this site uses, in the units the loop needs.
+    let connectionLimits: ConnectionLimits
 
     init(config: ServerConfig, tree: RouteTree<MountedRoute>, errorPages: RouteTree<[Int: String]>, generation: Int) {
         self.config = config; self.tree = tree; self.errorPages = errorPages; self.generation = generation
+        connectionLimits = ConnectionLimits(config.limits)
     }
 }
 
@@ -76,5 +79,22 @@ enum SiteBuilder {
         }
         if !errors.isEmpty { throw SiteError(messages: errors) }
         return Site(config: config, tree: builder.build(), errorPages: pages.build(), generation: generation)
+    }
+}
+
+/// `Limits` converted once per load: timeouts in nanoseconds, the parser's limits.
+struct ConnectionLimits {
+    let parse: ParseLimits
+    let headerTimeout: UInt64
+    let bodyTimeout: UInt64
+    let keepaliveTimeout: UInt64
+    let maxKeepaliveRequests: Int
+
+    init(_ l: Limits) {
+        parse = l.parseLimits
+        headerTimeout = l.headerTimeout.nanoseconds
+        bodyTimeout = l.bodyTimeout.nanoseconds
+        keepaliveTimeout = l.keepaliveTimeout.nanoseconds
+        maxKeepaliveRequests = l.maxKeepaliveRequests
     }
 }

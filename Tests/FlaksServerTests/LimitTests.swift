@@ -211,8 +211,9 @@ struct LimitTests {
 
     @Test func drainLetsTheRequestInFlightFinish() async throws {
         var reg = HandlerRegistry()
-        reg.register("sleep", SleepingHandler(seconds: 1.5))
-        var cfg = config([Route(path: "/slow", kind: .handler("sleep")), respond("/x", "x")])
+        let gate = GateHandler(reply: "finished")
+        reg.register("gate", gate)
+        var cfg = config([Route(path: "/slow", kind: .handler("gate")), respond("/x", "x")])
         cfg.server.listen = [ListenAddress(host: "127.0.0.1", port: 0)]
         cfg.server.loops = 1
         cfg.log.access = .off
@@ -221,10 +222,13 @@ struct LimitTests {
         let port = try #require(server.port)
         let c = try TestClient(port: port)
         try c.send("GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
-        try await Task.sleep(for: .milliseconds(100))
+        #expect(gate.waitEntered())
+        // The drain is queued on the loop before the handler's completion: FIFO inbox.
         server.shutdown(drainTimeout: .seconds(5))
+        gate.open()
         let r = try c.readResponse()
         #expect(r.status == 200)
+        #expect(r.text == "finished")
         #expect(r.header("Connection") == "close")
         server.wait()
         #expect(throws: (any Error).self) { _ = try TestClient.get(port: port, "/x") }

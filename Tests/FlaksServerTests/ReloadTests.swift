@@ -21,13 +21,14 @@ struct TaggedSleeper: Handler {
 struct ReloadTests {
     @Test func aRequestInFlightFinishesOnTheTreeItStartedWith() async throws {
         var reg = HandlerRegistry()
-        reg.register("old", TaggedSleeper(tag: "old", seconds: 0.5))
+        let old = GateHandler(reply: "old")
+        reg.register("old", old)
         reg.register("new", TaggedSleeper(tag: "new", seconds: 0))
         let v1 = config([Route(path: "/slow", kind: .handler("old"))])
         try await withTestServer(v1, registry: reg) { (server: Server, port: Int) async throws in
             let c = try TestClient(port: port)
             try c.send("GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
-            try await Task.sleep(for: .milliseconds(100))
+            #expect(old.waitEntered())
             var v2 = server.currentSite.config
             v2.hosts = [HostConfig(names: ["*"], routes: [Route(path: "/slow", kind: .handler("new"))])]
             guard case .reloaded(let generation, let changes) = server.reload(v2) else {
@@ -35,6 +36,7 @@ struct ReloadTests {
             }
             #expect(generation == 2)
             #expect(!changes.isEmpty)
+            old.open()
             #expect(try c.readResponse().text == "old")
             try c.send("GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
             #expect(try c.readResponse().text == "new")

@@ -60,3 +60,23 @@ struct EchoHandler: Handler {
         return .response(r)
     }
 }
+
+/// A handler that blocks its worker until the test opens the gate, and tells when it was entered:
+/// makes "a request in flight during X" deterministic instead of timed.
+final class GateHandler: Handler, @unchecked Sendable {
+    // Both semaphores are thread-safe.
+    let entered = DispatchSemaphore(value: 0)
+    let gate = DispatchSemaphore(value: 0)
+    let reply: String
+    init(reply: String = "done") { self.reply = reply }
+    func handle(_ request: Request) -> HandlerOutcome {
+        .blocking { [self] in
+            entered.signal()
+            _ = gate.wait(timeout: .now() + 20)
+            return .text(reply)
+        }
+    }
+    /// Waits (bounded) until a request is inside the handler.
+    func waitEntered() -> Bool { entered.wait(timeout: .now() + 10) == .success }
+    func open() { gate.signal() }
+}
