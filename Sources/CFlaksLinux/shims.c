@@ -9,6 +9,7 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <pthread.h>
+#include <malloc.h>
 #include <sys/eventfd.h>
 #include <sys/sendfile.h>
 #include <sys/signalfd.h>
@@ -151,3 +152,11 @@ _Static_assert(CFLAKS_EPOLLIN == EPOLLIN && CFLAKS_EPOLLOUT == EPOLLOUT && CFLAK
                CFLAKS_EPOLLHUP == EPOLLHUP && CFLAKS_EPOLLRDHUP == EPOLLRDHUP && CFLAKS_EPOLLET == (uint32_t)EPOLLET,
                "epoll constants");
 _Static_assert(CFLAKS_O_PATH == O_PATH, "O_PATH");
+
+int cflaks_malloc_trim(void) {
+#ifdef __GLIBC__
+    return malloc_trim(0);
+#else
+    return 0;
+#endif
+}

@@ -18,7 +18,8 @@ struct Serve: ParsableCommand {
     var watch = false
 
     func run() throws {
-        LoggingSystem.bootstrap(StreamLogHandler.standardError)
+        LoggingSystem.bootstrap { ErrorLogHandler(label: $0) }
+        defer { ErrorLogHandler.flush() }
         let config: ServerConfig
         do { config = try ManifestLoader.load(path: manifest.config, environment: ProcessEnvironment.current()) } catch {
             printError(error.description)

@@ -19,59 +19,94 @@ struct AccessLogEntry {
     var requestID: UInt64
 }
 
-/// The access log: lines are formatted on the loop into a shared buffer and written by one
-/// background thread, so a slow stdout never stalls a request. `stop` flushes everything.
+/// The access log: lines are formatted on the loop and handed to a `BackgroundWriter`, so a slow
+/// stdout never stalls a request. `stop` flushes everything.
 public final class AccessLog: Sendable {
-    private struct State {
-        var buffer: [UInt8] = []
-        var stopping = false
-        var reopen = false
-    }
-    private let state = Mutex(State())
-    private let wake = ConditionLock()
     private let format: LogSettings.Format
-    private let destination: LogSettings.Destination
-    private let thread = Mutex<OSThread?>(nil)
+    private let writer: BackgroundWriter
 
     /// nil when access logging is off.
     init?(settings: LogSettings) {
         if settings.access == .off { return nil }
         format = settings.format
-        destination = settings.access
-        let t = OSThread.start(name: "flaks-accesslog") { [self] in writerLoop() }
-        thread.withLock { $0 = t }
+        writer = BackgroundWriter(destination: settings.access, name: "flaks-accesslog")
     }
 
     /// Formats and queues one line.
     func record(_ e: AccessLogEntry) {
-        var line: [UInt8] = []
-        line.reserveCapacity(160)
         let now = wallSeconds()
+        let text: String
         switch format {
         case .combined:
             func q(_ s: String?) -> String { s.map { "\"\(escapeQuoted($0))\"" } ?? "\"-\"" }
-            let text = "\(e.remote) - - [\(CivilTime.commonLogTime(now))] \"\(escapeQuoted(e.method)) \(escapeQuoted(e.target)) \(e.version)\" \(e.status) \(e.bytes) \(q(e.referer)) \(q(e.userAgent))\n"
-            line.append(contentsOf: text.utf8)
+            text = "\(e.remote) - - [\(CivilTime.commonLogTime(now))] \"\(escapeQuoted(e.method)) \(escapeQuoted(e.target)) \(e.version)\" \(e.status) \(e.bytes) \(q(e.referer)) \(q(e.userAgent))\n"
         case .json:
             func j(_ s: String) -> String { "\"" + escapeJSON(s) + "\"" }
             let ms = Double(e.durationNanos) / 1_000_000
-            let text = "{\"time\":\(j(CivilTime.iso8601(now))),\"remote\":\(j(e.remote)),\"host\":\(j(e.host)),\"method\":\(j(e.method)),\"uri\":\(j(e.target)),\"protocol\":\(j(e.version)),\"status\":\(e.status),\"bytes\":\(e.bytes),\"duration_ms\":\(ms),\"referer\":\(j(e.referer ?? "")),\"user_agent\":\(j(e.userAgent ?? "")),\"request_id\":\(e.requestID)}\n"
-            line.append(contentsOf: text.utf8)
+            text = "{\"time\":\(j(CivilTime.iso8601(now))),\"remote\":\(j(e.remote)),\"host\":\(j(e.host)),\"method\":\(j(e.method)),\"uri\":\(j(e.target)),\"protocol\":\(j(e.version)),\"status\":\(e.status),\"bytes\":\(e.bytes),\"duration_ms\":\(ms),\"referer\":\(j(e.referer ?? "")),\"user_agent\":\(j(e.userAgent ?? "")),\"request_id\":\(e.requestID)}\n"
         }
-        let big = state.withLock { s -> Bool in s.buffer.append(contentsOf: line); return s.buffer.count > 64 * 1024 }
-        if big { wake.signal() }
+        writer.append(Array(text.utf8))
     }
 
     /// Asks the writer to reopen a log file (SIGUSR1, for logrotate).
+    func reopen() { writer.reopen() }
+
+    /// Writes everything queued and stops the writer thread.
+    func stop() { writer.stop() }
+}
+
+/// Appends bytes to a file, stdout or stderr from one background thread: callers never block on
+/// the destination. Lines queued beyond `limit` bytes while the destination is stuck are dropped
+/// (and counted) rather than stalling a selector loop. `stop` writes everything queued.
+final class BackgroundWriter: Sendable {
+    private struct State {
+        var buffer: [UInt8] = []
+        var stopping = false
+        var reopen = false
+        var dropped = 0
+        var finished = false
+    }
+    private let state = Mutex(State())
+    private let wake = ConditionLock()
+    private let destination: LogSettings.Destination
+    private let thread = Mutex<OSThread?>(nil)
+    private let limit: Int
+
+    init(destination: LogSettings.Destination, name: String, limit: Int = 8 << 20) {
+        self.destination = destination
+        self.limit = limit
+        let t = OSThread.start(name: name) { [self] in writerLoop() }
+        thread.withLock { $0 = t }
+    }
+
+    /// Queues bytes; never blocks on the destination.
+    func append(_ bytes: [UInt8]) {
+        let big = state.withLock { s -> Bool in
+            if s.buffer.count + bytes.count > limit { s.dropped += 1; return true }
+            s.buffer.append(contentsOf: bytes)
+            return s.buffer.count > 64 * 1024
+        }
+        if big { wake.signal() }
+    }
+
     func reopen() {
         state.withLock { $0.reopen = true }
         wake.signal()
     }
 
-    /// Writes everything queued and stops the writer thread.
-    func stop() {
+    /// Lines dropped because the destination did not keep up.
+    var dropped: Int { state.withLock { $0.dropped } }
+
+    /// Writes what is queued and joins the thread (idempotent). A destination that blocks for
+    /// more than `timeout` seconds (a pipe nobody reads) is given up on, so the process can exit.
+    func stop(timeout: Double = 3) {
         state.withLock { $0.stopping = true }
         wake.lock(); wake.broadcast(); wake.unlock()
+        let deadline = monotonicNanos() &+ UInt64(timeout * 1e9)
+        while !state.withLock({ $0.finished }) {
+            if monotonicNanos() >= deadline { return }
+            usleep(5_000)
+        }
         let t = thread.withLock { t -> OSThread? in let x = t; t = nil; return x }
         t?.join()
     }
@@ -95,26 +130,36 @@ public final class AccessLog: Sendable {
             if ts.tv_nsec >= 1_000_000_000 { ts.tv_sec += 1; ts.tv_nsec -= 1_000_000_000 }
             wake.timedWait(&ts)
             wake.unlock()
-            let (data, stopping, reopen) = state.withLock { s -> ([UInt8], Bool, Bool) in
+            let (data, stopping, reopen, dropped) = state.withLock { s -> ([UInt8], Bool, Bool, Int) in
                 let d = s.buffer; s.buffer = []
                 let r = s.reopen; s.reopen = false
-                return (d, s.stopping, r)
+                let n = s.dropped; s.dropped = 0
+                return (d, s.stopping, r, n)
             }
-            if !data.isEmpty && fd >= 0 {
-                data.withUnsafeBytes { p in
-                    var off = 0
-                    while off < p.count {
-                        let n = write(fd, p.baseAddress! + off, p.count - off)
-                        if n < 0 { if errno == EINTR { continue }; break }
-                        off += n
-                    }
-                }
+            if fd >= 0 {
+                if dropped > 0 { writeAll(fd, Array("flaks: \(dropped) log lines dropped: the log destination did not keep up\n".utf8)) }
+                if !data.isEmpty { writeAll(fd, data) }
             }
             if reopen, case .file = destination {
                 if fd > 2 { close(fd) }
                 fd = openFile()
             }
-            if stopping { if fd > 2 { close(fd) }; return }
+            if stopping {
+                if fd > 2 { close(fd) }
+                state.withLock { $0.finished = true }
+                return
+            }
+        }
+    }
+
+    private func writeAll(_ fd: Int32, _ data: [UInt8]) {
+        data.withUnsafeBytes { p in
+            var off = 0
+            while off < p.count {
+                let n = write(fd, p.baseAddress! + off, p.count - off)
+                if n < 0 { if errno == EINTR { continue }; return }
+                off += n
+            }
         }
     }
 }

@@ -102,9 +102,20 @@ public final class EventLoop: @unchecked Sendable {
         for t in tasks { t(self) }
     }
 
-    /// Closes connections whose deadline has passed.
+    /// Most connections this loop held since memory was last given back.
+    private var peakConnections = 0
+
+    /// Closes connections whose deadline has passed; gives memory back after a burst.
     private func sweep() {
         lastSweep = now
+        peakConnections = max(peakConnections, connections.count)
+        if peakConnections >= 1024 && connections.count * 8 < peakConnections {
+            // After a burst (10,000 idle clients gone): shrink the table and return freed heap pages.
+            connections = Dictionary(uniqueKeysWithValues: connections.map { ($0.key, $0.value) })
+            selector.shrink()
+            peakConnections = connections.count
+            _ = cflaks_malloc_trim()
+        }
         var expired: [Connection] = []
         for c in connections.values where c.deadline != 0 && c.deadline <= now { expired.append(c) }
         for c in expired { c.timedOut() }

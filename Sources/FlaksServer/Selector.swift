@@ -52,6 +52,13 @@ final class Selector {
         _ = try syscallBlocking("epoll_ctl(ADD)") { cflaks_epoll_ctl(epfd, 1 /* EPOLL_CTL_ADD */, fd, interest.rawValue, data) }
     }
 
+    /// Drops unused slots at the end of the table (after a burst of connections closed).
+    func shrink() {
+        var last = slots.count - 1
+        while last >= 0 && slots[last].target == nil { last -= 1 }
+        slots = Array(slots[0...max(last, 0)])
+    }
+
     /// Changes the interest of a registered fd.
     func modify(fd: Int32, interest: SelectorEvents) throws(SystemError) {
         let i = Int(fd)

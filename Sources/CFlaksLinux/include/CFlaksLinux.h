@@ -53,6 +53,9 @@ enum { CFLAKS_O_PATH = 010000000 };
 
 /// accept4 with SOCK_NONBLOCK | SOCK_CLOEXEC.
 int cflaks_accept(int fd, void *addr, uint32_t *len);
+/// Returns freed heap memory to the system (glibc malloc_trim(0)); 0 when unavailable.
+int cflaks_malloc_trim(void);
+
 /// Names the calling thread (Linux shows 15 bytes).
 void cflaks_set_thread_name(const char *name);
 #endif
