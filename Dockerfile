@@ -1,26 +1,72 @@
 # syntax=docker/dockerfile:1
-# Build stage: the official Swift image, a static Swift stdlib so the runtime needs no toolchain.
+#
+# Flaks container image.
+#
+#   docker build -t flaks .
+#   docker run --rm -p 8080:8080 flaks                 # the example sites on http://localhost:8080
+#
+# The manifest is /srv/flaks/config.yaml (relative paths in it, such as `sites/plain`, resolve
+# against /srv/flaks). Replace it with a mounted volume:
+#
+#   docker run --rm -p 8080:8080 -v "$PWD/my.yaml:/srv/flaks/config.yaml:ro" flaks
+#
+# or mount a directory and point --config at it (needed for --watch: a single-file bind mount
+# keeps the old inode when an editor or Kubernetes replaces the file):
+#
+#   docker run --rm -p 8080:8080 -v "$PWD/conf:/srv/flaks/config:ro" flaks \
+#     serve --config /srv/flaks/config/config.yaml --watch
+#
+# The process writes nothing to the image's filesystem (access log and errors go to
+# stdout/stderr), so it runs with a read-only root filesystem; CGI scripts that keep state need
+# a writable volume (the example wsgi_app.py uses /tmp).
+
+# ---- Build stage: the official Swift image; a static Swift stdlib so the runtime needs no toolchain.
 FROM swift:6.3-bookworm AS build
 WORKDIR /src
+# SwiftPM validates every target's directory when it loads Package.swift, so the test and
+# benchmark targets' sources have to be present even though only `flaks` is built.
 COPY Package.swift ./
 COPY Sources ./Sources
-RUN swift build -c release --static-swift-stdlib --product flaks \
- && install -D "$(swift build -c release --show-bin-path)/flaks" /out/flaks
+COPY Tests ./Tests
+COPY bench/RouteBench ./bench/RouteBench
+RUN --mount=type=cache,target=/src/.build \
+    swift build -c release --static-swift-stdlib --product flaks \
+ && install -D -m 0755 "$(swift build -c release --show-bin-path)/flaks" /out/flaks
 
-# Runtime stage: Debian slim with the interpreters the example CGI scripts use.
+# ---- Runtime stage: Debian slim with the interpreters the example CGI scripts use.
 FROM debian:bookworm-slim
+
+# tini as PID 1. Flaks itself handles SIGTERM/SIGINT/SIGQUIT correctly as PID 1 (the signals are
+# blocked and read from a signalfd, and the kernel queues blocked signals even for a namespace's
+# init), and it reaps its own CGI children. It does not reap processes it did not start: a CGI
+# script that leaves a background job behind (`cmd &`, a daemonizing helper, a double fork) hands
+# that job to PID 1 when it exits, and without a reaper every such job stays a zombie until the
+# container stops. CGI runs arbitrary scripts in any language, so we add the few-KiB `tini` to do
+# that job; it forwards SIGTERM (STOPSIGNAL) to flaks and exits with flaks's exit status, so
+# `docker stop` and Kubernetes still get flaks's drain and its exit code 0.
+#
+# Package versions are not pinned (DL3008): bookworm is a stable release that only receives
+# security and point-release fixes, which we want on every rebuild, and the archive drops
+# superseded versions, so exact pins would make the build fail rather than make it reproducible.
+# hadolint ignore=DL3008
 RUN apt-get update \
- && apt-get install -y --no-install-recommends python3 perl ca-certificates \
+ && apt-get install -y --no-install-recommends python3 perl tini ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
- && useradd --system --uid 10001 --home-dir /srv/flaks --shell /usr/sbin/nologin flaks
+ && groupadd --system --gid 10001 flaks \
+ && useradd --system --uid 10001 --gid 10001 --home-dir /srv/flaks --no-create-home \
+      --shell /usr/sbin/nologin flaks
+
 WORKDIR /srv/flaks
 COPY --from=build /out/flaks /usr/local/bin/flaks
+# Owned by root and read-only for the server's user: the server never needs to write them.
 COPY config.yaml ./config.yaml
 COPY sites ./sites
-USER flaks
+
+# A numeric user, so Kubernetes can verify runAsNonRoot without resolving a name.
+USER 10001:10001
 EXPOSE 8080
 STOPSIGNAL SIGTERM
-HEALTHCHECK --interval=10s --timeout=3s --retries=3 CMD ["/usr/local/bin/flaks", "probe", "http://127.0.0.1:8080/healthz"]
-# The manifest can be replaced by mounting a volume over /srv/flaks/config.yaml.
-ENTRYPOINT ["/usr/local/bin/flaks"]
+HEALTHCHECK --interval=10s --timeout=3s --start-period=5s --retries=3 \
+  CMD ["/usr/local/bin/flaks", "probe", "--timeout", "2", "http://127.0.0.1:8080/healthz"]
+ENTRYPOINT ["/usr/bin/tini", "--", "/usr/local/bin/flaks"]
 CMD ["serve", "--config", "/srv/flaks/config.yaml"]
