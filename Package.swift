@@ -49,6 +49,8 @@ let package = Package(
         // Benchmarks run on demand (`swift run -c release RouteBench`).
         .executableTarget(name: "RouteBench", dependencies: ["FlaksRouting"], path: "bench/RouteBench",
                           swiftSettings: strict),
+        // Differential test against llhttp (scripts/differential.sh).
+        .executableTarget(name: "ParseDump", dependencies: ["FlaksHTTP"], path: "Tests/Differential/ParseDump"),
         .testTarget(name: "FlaksHTTPTests", dependencies: ["FlaksHTTP"], swiftSettings: strict),
         .testTarget(name: "FlaksConfigTests", dependencies: ["FlaksConfig"], swiftSettings: strict),
         .testTarget(name: "FlaksRoutingTests", dependencies: ["FlaksRouting"], swiftSettings: strict),
