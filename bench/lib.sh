@@ -16,7 +16,9 @@ ROUNDS=${ROUNDS:-3}
 
 need() { command -v "$1" >/dev/null || { echo "bench: $1 is not installed (apt-get install -y $2)"; exit 1; }; }
 
+# FLAKS_BIN=path uses that binary instead of building (A/B runs of a saved build).
 build_flaks() {
+  if [ -n "${FLAKS_BIN:-}" ]; then FLAKS=$FLAKS_BIN; return; fi
   (cd "$ROOT" && swift build -c release --product flaks >/dev/null)
   FLAKS="$ROOT/.build/release/flaks"
 }
@@ -29,18 +31,30 @@ wait_port() {
   echo "bench: nothing listening on $1"; exit 1
 }
 
-# run_wrk NAME URL [extra wrk args] -> prints "NAME rps p99ms"
+# cpu_ticks PID -> utime+stime of the process (all threads), in clock ticks
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+
+# run_wrk NAME URL [extra wrk args] -> prints "NAME rps p99ms cpu_us_per_request"
+# With CPU_PID set, the server's CPU time (utime+stime from /proc/PID/stat) over the run is divided
+# by the requests wrk completed: less noisy than req/s on a shared machine. Without it, cpu is "-".
 run_wrk() {
   local name=$1 url=$2; shift 2
-  local out
+  local out t0 t1
+  t0=$([ -n "${CPU_PID:-}" ] && cpu_ticks "$CPU_PID" || echo 0)
   out=$(taskset -c "$CLIENT_CPU" wrk -t1 -c"$CONNECTIONS" -d"$DURATION" --latency "$@" "$url" 2>&1)
+  t1=$([ -n "${CPU_PID:-}" ] && cpu_ticks "$CPU_PID" || echo 0)
   echo "$out" > "$OUT/wrk-$name-$(date +%s%N).txt"
-  local rps p99
+  local rps p99 reqs cpu
   rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
   p99=$(echo "$out" | awk '$1=="99%" {print $2}')
+  reqs=$(echo "$out" | awk '/requests in/ {print $1}')
+  cpu=-
+  if [ -n "${CPU_PID:-}" ] && [ "${reqs:-0}" -gt 0 ]; then
+    cpu=$(awk -v t=$((t1 - t0)) -v hz="$(getconf CLK_TCK)" -v n="$reqs" 'BEGIN{printf "%.2f", t * 1e6 / hz / n}')
+  fi
   local errs
   errs=$(echo "$out" | awk '/Non-2xx|Socket errors/ {print}' | tr '\n' ' ')
-  echo "$name $rps $(to_ms "$p99") $errs"
+  echo "$name $rps $(to_ms "$p99") $cpu $errs"
 }
 
 to_ms() {

@@ -3,6 +3,7 @@
 # Flaks (one loop) against nginx (one worker) and lighttpd (one process) serving the same
 # directory, each pinned to SERVER_CPU, wrk pinned to CLIENT_CPU, alternating over ROUNDS rounds.
 # Usage: bench/static.sh        (DURATION=10s ROUNDS=3 CONNECTIONS=50 by default)
+# Each line also gives the server's CPU time per request (utime+stime from /proc/PID/stat over the run).
 source "$(dirname "$0")/lib.sh"
 need wrk wrk
 build_flaks
@@ -21,7 +22,7 @@ hosts:
       - path: /
         static: $DOCS
 YAML
-taskset -c "$SERVER_CPU" "$FLAKS" serve --config "$OUT/static.yaml" & PIDS+=($!)
+taskset -c "$SERVER_CPU" "$FLAKS" serve --config "$OUT/static.yaml" & PIDS+=($!); declare -A SPID; SPID[flaks]=$!
 wait_port $PORT_F
 SERVERS=(flaks)
 if command -v nginx >/dev/null; then
@@ -42,7 +43,7 @@ http {
   server { listen 127.0.0.1:$PORT_N; root $DOCS; }
 }
 CONF
-  taskset -c "$SERVER_CPU" nginx -c "$OUT/nginx-static/nginx.conf" -e "$OUT/nginx-static/error.log" & PIDS+=($!)
+  taskset -c "$SERVER_CPU" nginx -c "$OUT/nginx-static/nginx.conf" -e "$OUT/nginx-static/error.log" & PIDS+=($!); SPID[nginx]=$!
   wait_port $PORT_N
   SERVERS+=(nginx)
 fi
@@ -57,7 +58,7 @@ server.errorlog = "$OUT/lighttpd-error.log"
 server.modules = ()
 mimetype.assign = ( "" => "application/octet-stream" )
 CONF
-  taskset -c "$SERVER_CPU" lighttpd -D -f "$OUT/lighttpd.conf" & PIDS+=($!)
+  taskset -c "$SERVER_CPU" lighttpd -D -f "$OUT/lighttpd.conf" & PIDS+=($!); SPID[lighttpd]=$!
   wait_port $PORT_L
   SERVERS+=(lighttpd)
 fi
@@ -67,10 +68,10 @@ for file in 1k.bin 64k.bin 1m.bin; do
     RES="$OUT/static-$file-$mode.txt"; : > "$RES"
     extra=(); [ $mode = close ] && extra=(-H "Connection: close")
     for r in $(seq 1 "$ROUNDS"); do
-      for s in "${SERVERS[@]}"; do run_wrk "$s" "http://127.0.0.1:$(port_of $s)/$file" "${extra[@]}" >> "$RES"; done
+      for s in "${SERVERS[@]}"; do CPU_PID=${SPID[$s]} run_wrk "$s" "http://127.0.0.1:$(port_of $s)/$file" "${extra[@]}" >> "$RES"; done
     done
     echo "--- $file, $mode, $CONNECTIONS connections, $DURATION x $ROUNDS rounds"
-    awk '{n[$1]++; r[$1]+=$2; p[$1]+=$3} END {for (k in n) printf "%-10s %10.0f req/s  p99 %8.3f ms\n", k, r[k]/n[k], p[k]/n[k]}' "$RES" | sort
+    awk '{n[$1]++; r[$1]+=$2; p[$1]+=$3; c[$1]+=$4} END {for (k in n) printf "%-10s %10.0f req/s  p99 %8.3f ms  cpu %6.2f us/req\n", k, r[k]/n[k], p[k]/n[k], c[k]/n[k]}' "$RES" | sort
     awk '{n[$1]++; r[$1]+=$2} END { best=0; for (k in n) if (k!="flaks" && r[k]/n[k]>best) {best=r[k]/n[k]; bn=k}; if (best>0) printf "ratio flaks/%s (the faster peer): %.2f\n", bn, (r["flaks"]/n["flaks"])/best }' "$RES"
   done
 done

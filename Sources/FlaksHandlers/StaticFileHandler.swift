@@ -7,9 +7,15 @@ import FlaksHTTP
 
 /// `static:` routes: files under a root directory, the way nginx and Caddy serve them.
 ///
-/// Per request, in the common case: one openat2 (RESOLVE_BENEATH) + one fstat, then the body goes out
-/// with sendfile from the loop (`.file`). Nothing is read into memory except directory listings,
-/// which are built on a worker thread.
+/// Files are resolved through a per-handler `StaticFileCache` (open descriptors and stat data, small
+/// files' bytes): per request, in the common case, no file-system call at all; a path is checked again
+/// with one fstatat at most once a second (every request while it changed in the last 2 s), so a
+/// change on disk is visible within 1 s. Ranges, conditionals and siblings work on cached entries
+/// exactly as on freshly opened files; every safety rule runs before the cache is consulted, and a
+/// path whose check fails is opened again through `StaticRoot.open` (or not served). On a miss: one
+/// openat2 (RESOLVE_BENEATH) + one fstat (+ one pread for a file of at most 32 KiB). Files up to 32 KiB
+/// go out as `.bytes` (one writev with the head), larger ones with sendfile from the loop (`.file`).
+/// Directory listings are built on a worker thread and never cached.
 ///
 /// - Index files for directories (`index`), 301 to the slash form for a directory named without one.
 /// - Opt-in HTML listings (`listing`) and single-page-app `fallback` (nginx `try_files $uri $uri/ /index.html`:
@@ -28,16 +34,20 @@ public struct StaticFileHandler: Handler {
     let indexNames: [String]
     /// The fallback file relative to the root, when configured and safe.
     let fallback: String?
+    /// Open files and their stat data; shared by every copy of this handler (one manifest generation).
+    let cache: StaticFileCache
 
     /// Builds the handler and opens the root directory once.
     public init(_ route: StaticRoute) {
         self.init(route, root: StaticRoot(path: route.root))
     }
 
-    /// Builds the handler over an already opened root (tests use this to force the pre-openat2 path).
-    init(_ route: StaticRoute, root: StaticRoot) {
+    /// Builds the handler over an already opened root (tests use this to force the pre-openat2 path,
+    /// and to give the cache a clock they control).
+    init(_ route: StaticRoute, root: StaticRoot, cache: StaticFileCache = StaticFileCache()) {
         self.route = route
         self.root = root
+        self.cache = cache
         types = MediaTypes(overrides: route.types)
         indexNames = route.index.filter { !$0.isEmpty && !$0.contains("/") && StaticPath.check($0, dotfiles: true) == .ok }
         if let f = route.fallback {
@@ -68,20 +78,23 @@ public struct StaticFileHandler: Handler {
         case .hidden: return .response(ErrorPage.response(.notFound))
         }
         let wantsDirectory = rel.isEmpty || rel.utf8.last == UInt8(ascii: "/")
-        let fd: Int32
-        switch root.open(rel, flags: O_RDONLY | O_NONBLOCK) {
-        case .error(let e): return .response(failed(e, request))
-        case .fd(let f): fd = f
+        if wantsDirectory, let first = indexNames.first {
+            // A cached first index file means the directory was resolved before: skip opening it.
+            let path = rel + first
+            if let rep = cachedFile(path) { return .response(serve(rep, rel: path, request)) }
         }
-        let file = OpenFile(fd: fd)
-        var st = stat()
-        guard fstat(fd, &st) == 0 else { return .response(ErrorPage.response(.internalServerError)) }
-        switch st.st_mode & S_IFMT {
-        case S_IFREG:
+        switch resolve(rel) {
+        case .error(let e):
+            return .response(failed(e, request))
+        case .file(let rep):
             // "file.html/" cannot reach here (the kernel says ENOTDIR), but do not depend on it.
             if wantsDirectory && !rel.isEmpty { return .response(ErrorPage.response(.notFound)) }
-            return .response(serve(file, st, name: StaticPath.lastSegment(rel), rel: rel, request))
-        case S_IFDIR:
+            return .response(serve(rep, rel: rel, request))
+        case .other(let file, let kind):
+            guard kind == S_IFDIR else {
+                // FIFOs, sockets, devices: never served.
+                return .response(ErrorPage.response(.notFound))
+            }
             if !wantsDirectory {
                 // Like nginx: relative links in an index page need the slash form.
                 var location = URIPath.directoryLocation(request.path)
@@ -91,9 +104,6 @@ public struct StaticFileHandler: Handler {
                 return .response(r)
             }
             return directory(file, rel: rel, request)
-        default:
-            // FIFOs, sockets, devices: never served.
-            return .response(ErrorPage.response(.notFound))
         }
     }
 
@@ -123,22 +133,16 @@ public struct StaticFileHandler: Handler {
 
     /// The single-page-app fallback: served with 200 for any missing path (if it exists itself).
     func serveFallback(_ rel: String, _ request: Request) -> Response {
-        guard case .fd(let fd) = root.open(rel, flags: O_RDONLY | O_NONBLOCK) else { return ErrorPage.response(.notFound) }
-        let file = OpenFile(fd: fd)
-        var st = stat()
-        guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { return ErrorPage.response(.notFound) }
-        return serve(file, st, name: StaticPath.lastSegment(rel), rel: rel, request)
+        guard case .file(let rep) = resolve(rel) else { return ErrorPage.response(.notFound) }
+        return serve(rep, rel: rel, request)
     }
 
     /// A directory with its slash: the first index file that is a regular file, else a listing, else 403.
     func directory(_ dir: OpenFile, rel: String, _ request: Request) -> HandlerOutcome {
         for name in indexNames {
             let path = rel + name
-            guard case .fd(let fd) = root.open(path, flags: O_RDONLY | O_NONBLOCK) else { continue }
-            let file = OpenFile(fd: fd)
-            var st = stat()
-            guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { continue }
-            return .response(serve(file, st, name: Substring(name), rel: path, request))
+            guard case .file(let rep) = resolve(path) else { continue }
+            return .response(serve(rep, rel: path, request))
         }
         guard route.listing else {
             // nginx answers 403 for a directory without index when autoindex is off.
@@ -157,69 +161,60 @@ public struct StaticFileHandler: Handler {
     }
 
     /// A regular file: picks a precompressed sibling, evaluates conditionals, then 200/206/304/412/416.
-    func serve(_ original: OpenFile, _ originalStat: stat, name: Substring, rel: String, _ request: Request) -> Response {
-        let type = types.type(forFileName: name)
-        var file = original
-        var st = originalStat
-        var coding: ContentCoding?
-        if type.compressible, let ae = Preconditions.combined(request.headers, "Accept-Encoding") {
+    func serve(_ original: StaticRepresentation, rel: String, _ request: Request) -> Response {
+        var rep = original
+        if original.type.compressible, let ae = Preconditions.combined(request.headers, "Accept-Encoding") {
             for c in ContentCoding.preferred(String(ae)) {
-                guard case .fd(let fd) = root.open(rel + c.suffix, flags: O_RDONLY | O_NONBLOCK) else { continue }
-                let f = OpenFile(fd: fd)
-                var s = stat()
-                guard fstat(fd, &s) == 0, (s.st_mode & S_IFMT) == S_IFREG else { continue }
-                file = f; st = s; coding = c
+                guard case .file(let sibling) = resolve(rel, coding: c, type: original.type) else { continue }
+                rep = sibling
                 break
             }
         }
-        let size = Int(st.st_size)
-        let mtimeNanos = Int(st.st_mtim.tv_sec) &* 1_000_000_000 &+ Int(st.st_mtim.tv_nsec)
-        let validators = Validators(etag: Validators.etag(inode: UInt64(st.st_ino), size: size, mtimeNanos: mtimeNanos),
-                                    lastModified: Int(st.st_mtim.tv_sec))
-        var fields: [HeaderField] = []
-        fields.reserveCapacity(8)
-        fields.append(HeaderField(name: "ETag", value: validators.etag))
-        fields.append(HeaderField(name: "Last-Modified", value: StaticDates.format(validators.lastModified)))
-        var headers = HeaderFields(fields)
-        // Every compressible type may have a sibling, so responses for them vary on Accept-Encoding
-        // even when none was chosen (RFC 9110 §12.5.5), like nginx `gzip_vary on`.
-        if type.compressible { headers.add("Vary", "Accept-Encoding") }
-
-        switch Preconditions.evaluate(method: request.method, headers: request.headers, validators: validators) {
+        let size = rep.size
+        switch Preconditions.evaluate(method: request.method, headers: request.headers, validators: rep.validators) {
         case .preconditionFailed:
             return ErrorPage.response(.preconditionFailed)
         case .notModified:
             // RFC 9110 §15.4.5: a 304 carries the validators and Vary a 200 would have had; no body.
-            return Response(status: .notModified, headers: headers)
+            return Response(status: .notModified, headers: rep.baseHeaders)
         case .proceed(let honourRange):
-            headers.add("Accept-Ranges", "bytes")
-            if let coding { headers.add("Content-Encoding", coding.rawValue) }
             // RFC 9110 §14.2: Range is defined only for GET; ignored for HEAD.
             if honourRange, request.method == .GET, let range = request.headers["Range"] {
+                var headers = rep.baseHeaders
+                headers.add("Accept-Ranges", "bytes")
                 switch ByteRanges.resolve(Substring(range), length: size) {
                 case .ignore:
                     break
                 case .unsatisfiable:
                     var r = ErrorPage.response(.rangeNotSatisfiable)
                     r.headers.add("Content-Range", "bytes */\(size)")
-                    for f in headers where !HeaderFields.equalsIgnoringCase(f.name, "Content-Encoding") { r.headers.add(f.name, f.value) }
+                    for f in headers { r.headers.add(f.name, f.value) }
                     return r
                 case .partial(let ranges) where ranges.count == 1:
-                    headers.add("Content-Type", type.contentType)
+                    if let coding = rep.coding { headers.add("Content-Encoding", coding.rawValue) }
+                    headers.add("Content-Type", rep.type.contentType)
                     headers.add("Content-Range", ranges[0].contentRange(of: size))
-                    return Response(status: .partialContent, headers: headers,
-                                    body: .file(FileRegion(file: file, offset: ranges[0].offset, length: ranges[0].length)))
+                    let body: ResponseBody = switch rep.region(offset: ranges[0].offset, length: ranges[0].length) {
+                    case .bytes(let b): .bytes(b)
+                    case .file(let f): .file(f)
+                    }
+                    return Response(status: .partialContent, headers: headers, body: body)
                 case .partial(let ranges):
-                    return multipart(file, ranges: ranges, size: size, contentType: type.contentType, headers: headers)
+                    if let coding = rep.coding { headers.add("Content-Encoding", coding.rawValue) }
+                    return multipart(rep, ranges: ranges, headers: headers)
                 }
             }
-            headers.add("Content-Type", type.contentType)
-            return Response(status: .ok, headers: headers, body: .file(FileRegion(file: file, offset: 0, length: size)))
+            let body: ResponseBody = switch rep.content {
+            case .bytes(let b): .bytes(b)
+            case .file(let f): .file(FileRegion(file: f, offset: 0, length: size))
+            }
+            return Response(status: .ok, headers: rep.okHeaders, body: body)
         }
     }
 
     /// 206 multipart/byteranges (RFC 9110 §14.6): each part has its own Content-Type and Content-Range.
-    func multipart(_ file: OpenFile, ranges: [ByteRange], size: Int, contentType: String, headers: HeaderFields) -> Response {
+    func multipart(_ rep: StaticRepresentation, ranges: [ByteRange], headers: HeaderFields) -> Response {
+        let size = rep.size, contentType = rep.type.contentType
         var g = SystemRandomNumberGenerator()
         let boundary = "flaks-" + String(g.next() as UInt64, radix: 36) + String(g.next() as UInt64, radix: 36)
         var parts: [BodyPart] = []
@@ -228,11 +223,154 @@ public struct StaticFileHandler: Handler {
             let head = (i == 0 ? "" : "\r\n") + "--" + boundary + "\r\nContent-Type: " + contentType
                 + "\r\nContent-Range: " + r.contentRange(of: size) + "\r\n\r\n"
             parts.append(.bytes(Array(head.utf8)))
-            parts.append(.file(FileRegion(file: file, offset: r.offset, length: r.length)))
+            parts.append(rep.region(offset: r.offset, length: r.length))
         }
         parts.append(.bytes(Array(("\r\n--" + boundary + "--\r\n").utf8)))
         var h = headers
         h.add("Content-Type", "multipart/byteranges; boundary=" + boundary)
         return Response(status: .partialContent, headers: h, body: .parts(parts))
+    }
+}
+
+// MARK: - resolving paths through the cache
+
+extension StaticFileHandler {
+    /// How a path resolved.
+    enum Resolved {
+        /// A regular file, ready to serve.
+        case file(StaticRepresentation)
+        /// Opened, but not a regular file (`kind` is the S_IFMT bits): a directory, FIFO, socket, device.
+        case other(OpenFile, kind: mode_t)
+        /// The open (or its fstat) failed with this errno; for a sibling, also "there is none".
+        case error(Int32)
+    }
+
+    /// The regular file at `path` (or its precompressed sibling `path + coding.suffix`): from the cache
+    /// when checked within the window or found unchanged by fstatat, else opened beneath the root and
+    /// cached. `type` is the media type to serve it as (default: from `path`'s last segment).
+    func resolve(_ path: String, coding: ContentCoding? = nil, type: MediaType? = nil) -> Resolved {
+        let key = StaticFileCache.Key(path: path, coding: coding)
+        let t = cache.now()
+        switch cache.lookup(key, at: t) {
+        case .fresh(let v):
+            return Self.resolved(v)
+        case .stale(let v):
+            if let v = revalidate(key, v, at: t) { return Self.resolved(v) }
+        case .miss:
+            break
+        }
+        return open(key, type: type, at: t)
+    }
+
+    /// The regular file at `path` only if the cache holds it (fresh, or unchanged on disk); no open.
+    func cachedFile(_ path: String) -> StaticRepresentation? {
+        let key = StaticFileCache.Key(path: path, coding: nil)
+        let t = cache.now()
+        let value: StaticFileCache.Value?
+        switch cache.lookup(key, at: t) {
+        case .fresh(let v): value = v
+        case .stale(let v): value = revalidate(key, v, at: t)
+        case .miss: value = nil
+        }
+        if case .present(let rep)? = value { return rep }
+        return nil
+    }
+
+    private static func resolved(_ v: StaticFileCache.Value) -> Resolved {
+        switch v {
+        case .present(let rep): .file(rep)
+        case .absent: .error(ENOENT)
+        }
+    }
+
+    /// The file name a key opens.
+    private static func openPath(_ key: StaticFileCache.Key) -> String {
+        guard let c = key.coding else { return key.path }
+        return key.path + c.suffix
+    }
+
+    /// Checks a stale entry against the file system: the value to use (confirmed for another window,
+    /// or a small file's bytes loaded now that it has settled), or nil after dropping it when the path
+    /// changed or cannot be stat'ed. A dropped entry is never used: the caller opens the path again
+    /// through the safe path, which also re-applies the beneath-the-root rule to any new symlink.
+    private func revalidate(_ key: StaticFileCache.Key, _ value: StaticFileCache.Value, at t: UInt64) -> StaticFileCache.Value? {
+        guard let dir = root.dir else { return nil }
+        var st = stat()
+        let ok = Self.openPath(key).withCString { fstatat(dir.fd, $0, &st, 0) } == 0
+        switch value {
+        case .absent:
+            // Still nothing there (any error counts as none): keep the negative entry.
+            if !ok {
+                cache.confirm(key, value, at: t)
+                return value
+            }
+        case .present(let rep):
+            if ok && FileIdentity(st) == rep.identity {
+                if case .file(let f) = rep.content, rep.size <= cache.limits.smallFileBytes, cache.settled(rep.identity),
+                   let bytes = Self.readAll(f.fd, rep.identity) {
+                    let loaded = StaticFileCache.Value.present(
+                        StaticRepresentation(identity: rep.identity, content: .bytes(bytes), type: rep.type, coding: rep.coding))
+                    cache.store(key, loaded, at: t)
+                    return loaded
+                }
+                cache.confirm(key, value, at: cache.checkTime(value, at: t))
+                return value
+            }
+        }
+        cache.drop(key, ifStill: value)
+        return nil
+    }
+
+    /// Opens the key's file beneath the root, caches what it found (a regular file; for a sibling,
+    /// also its absence) and returns it.
+    private func open(_ key: StaticFileCache.Key, type: MediaType?, at t: UInt64) -> Resolved {
+        let sibling = key.coding != nil
+        let fd: Int32
+        switch root.open(Self.openPath(key), flags: O_RDONLY | O_NONBLOCK) {
+        case .error(let e):
+            if sibling { cache.store(key, .absent, at: t) }
+            return .error(e)
+        case .fd(let f): fd = f
+        }
+        let file = OpenFile(fd: fd)
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { return .error(errno) }
+        let kind = st.st_mode & S_IFMT
+        guard kind == S_IFREG else {
+            if sibling { cache.store(key, .absent, at: t) }
+            return .other(file, kind: kind)
+        }
+        let identity = FileIdentity(st)
+        var content = StaticRepresentation.Content.file(file)
+        if identity.size <= cache.limits.smallFileBytes, cache.settled(identity), let bytes = Self.readAll(fd, identity) {
+            content = .bytes(bytes)
+        }
+        let rep = StaticRepresentation(identity: identity, content: content,
+                                       type: type ?? types.type(forFileName: StaticPath.lastSegment(key.path)),
+                                       coding: key.coding)
+        let value = StaticFileCache.Value.present(rep)
+        cache.store(key, value, at: cache.checkTime(value, at: t))
+        return .file(rep)
+    }
+
+    /// The whole file, if it reads completely and is still `identity` afterwards (else nil: serve the
+    /// descriptor instead, so a file caught mid-write is never frozen into memory).
+    static func readAll(_ fd: Int32, _ identity: FileIdentity) -> [UInt8]? {
+        let size = identity.size
+        if size == 0 { return [] }
+        var done = 0
+        let bytes = [UInt8](unsafeUninitializedCapacity: size) { buf, count in
+            while done < size {
+                let n = pread(fd, buf.baseAddress.map { $0 + done }, size - done, off_t(done))
+                if n > 0 { done += n; continue }
+                if n < 0 && errno == EINTR { continue }
+                break
+            }
+            count = done
+        }
+        guard done == size else { return nil }
+        var st = stat()
+        guard fstat(fd, &st) == 0, FileIdentity(st) == identity else { return nil }
+        return bytes
     }
 }
