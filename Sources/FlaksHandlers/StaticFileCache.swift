@@ -2,7 +2,6 @@
 import Glibc
 #endif
 import FlaksHTTP
-import Synchronization
 
 /// What says that a path still names the same bytes: compared when a cache entry is revalidated.
 ///
@@ -208,7 +207,7 @@ final class StaticFileCache: Sendable {
     let now: @Sendable () -> UInt64
     /// Wall-clock nanoseconds since 1970 (compared with ctime); injected by tests.
     let wallNow: @Sendable () -> Int
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     init(limits: Limits = Limits(), now: @escaping @Sendable () -> UInt64 = StaticFileCache.monotonicCoarse,
          wallNow: @escaping @Sendable () -> Int = StaticFileCache.realtime) {

@@ -1,8 +1,8 @@
 #if canImport(Glibc)
+import FlaksHandlers
 import Glibc
 #endif
 import FlaksConfig
-import Synchronization
 
 /// What one access-log line says.
 struct AccessLogEntry {
@@ -66,10 +66,10 @@ final class BackgroundWriter: Sendable {
         var dropped = 0
         var finished = false
     }
-    private let state = Mutex(State())
+    private let state = Locked(State())
     private let wake = ConditionLock()
     private let destination: LogSettings.Destination
-    private let thread = Mutex<OSThread?>(nil)
+    private let thread = Locked<OSThread?>(nil)
     private let limit: Int
 
     init(destination: LogSettings.Destination, name: String, limit: Int = 8 << 20) {

@@ -1,6 +1,5 @@
 import FlaksHandlers
 import FlaksHTTP
-import Synchronization
 
 /// The handlers every manifest can mount by name: `health`, `status` and `metrics`.
 enum BuiltinHandlers {
@@ -15,7 +14,7 @@ enum BuiltinHandlers {
 
 /// A weak, thread-safe reference to the server, for handlers built before the server exists.
 final class ServerRef: Sendable {
-    private let box = Mutex<WeakServer>(WeakServer())
+    private let box = Locked<WeakServer>(WeakServer())
     private struct WeakServer { weak var server: Server? }
     var server: Server? { box.withLock { $0.server } }
     func set(_ s: Server) { box.withLock { $0.server = s } }

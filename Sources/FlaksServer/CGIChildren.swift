@@ -1,8 +1,8 @@
 #if canImport(Glibc)
+import FlaksHandlers
 import Glibc
 #endif
 import CFlaksLinux
-import Synchronization
 
 /// The CGI children of one server, all loops together.
 ///
@@ -17,8 +17,8 @@ final class CGIChildren: Sendable {
         /// Children spawned and not yet reaped.
         var live: Set<pid_t> = []
     }
-    // protected by its Mutex; held only for set/counter updates
-    private let state = Mutex(State())
+    // protected by its lock; held only for set/counter updates
+    private let state = Locked(State())
 
     /// Children running or being started now.
     var count: Int { state.withLock { $0.slots } }

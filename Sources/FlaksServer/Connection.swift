@@ -575,6 +575,8 @@ final class Connection: Selectable {
         let status = responseStatus, bytes = responseBytes, duration = loop.now &- requestStart
         loop.metrics.withLock { $0.record(host: host, status: status, bytes: bytes, durationNanos: duration) }
         loop.server.accessLog?.record(self.logEntry())
+        // The client asked to close and sent nothing more: a plain close cannot reset unread data.
+        let clientDone = head.map { !$0.keepAlive } ?? false
         streamSource = nil
         streamEnded = false
         servingErrorPage = false
@@ -584,7 +586,7 @@ final class Connection: Selectable {
         head = nil
         body = []
         if !keepAlive {
-            lingeringClose()
+            if clientDone && pending.isEmpty && !readHint { close() } else { lingeringClose() }
             return
         }
         state = .idle

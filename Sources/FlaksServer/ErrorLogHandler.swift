@@ -1,5 +1,4 @@
 import Logging
-import Synchronization
 
 /// The error log: a swift-log handler that formats on the caller and writes through a
 /// `BackgroundWriter`, so a selector loop never blocks on a slow or full stderr.

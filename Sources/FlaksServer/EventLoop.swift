@@ -4,18 +4,17 @@ import Glibc
 import CFlaksLinux
 import FlaksConfig
 import FlaksHandlers
-import Synchronization
 
 /// One selector thread: owns its listeners and connections. Other threads talk to it only
 /// through `execute`, which appends to the inbox and writes the eventfd.
 public final class EventLoop: @unchecked Sendable {
     let index: Int
     unowned(unsafe) let server: Server
-    /// Cross-thread messages; protected by its Mutex.
-    private let inbox = Mutex<[@Sendable (EventLoop) -> Void]>([])
+    /// Cross-thread messages; protected by its lock.
+    private let inbox = Locked<[@Sendable (EventLoop) -> Void]>([])
     private let wakeFD: Int32
     /// Request counters; written by this loop only, read by scrapes.
-    let metrics = Mutex(LoopMetrics())
+    let metrics = Locked(LoopMetrics())
 
     // Everything below: loop thread only.
     let selector: Selector

@@ -1,4 +1,3 @@
-import Synchronization
 
 /// Request counters of one loop. Written only by its loop thread (under an uncontended Mutex, so a
 /// scrape from another loop can read it); summed across loops when the `metrics` or `status`

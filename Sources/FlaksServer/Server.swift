@@ -18,9 +18,9 @@ public final class Server: Sendable {
     let workers: WorkerPool
     let accessLog: AccessLog?
     let registry: HandlerRegistry
-    private let site: Mutex<Site>
+    private let site: Locked<Site>
     private let maxConnectionsValue: Atomic<Int>
-    private let state = Mutex(RunState())
+    private let state = Locked(RunState())
     /// Monotonic time the server started, for uptime.
     public let startedAt = monotonicNanos()
     private let drainingFlag = Atomic<Bool>(false)
@@ -51,7 +51,7 @@ public final class Server: Sendable {
         BuiltinHandlers.register(into: &reg, ref: ref)
         self.registry = reg
         let first = try SiteBuilder.build(config, registry: reg, generation: 1)
-        site = Mutex(first)
+        site = Locked(first)
         maxConnectionsValue = Atomic(config.server.maxConnections)
         workers = WorkerPool(count: config.server.threads)
         accessLog = AccessLog(settings: config.log)
