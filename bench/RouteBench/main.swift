@@ -1,6 +1,6 @@
 // Route lookup cost against the number of routes: builds trees of 10, 1,000 and 10,000 routes
 // (exact paths, patterns and prefixes) and times lookups of paths spread over them.
-// Run: swift run -c release RouteBench
+// Run: swift run -c release RouteBench. Times are this thread's CPU time per lookup.
 // Heap allocations per lookup are printed too when bench/malloc_count.c is preloaded (see there).
 import FlaksRouting
 #if canImport(Glibc)
@@ -62,18 +62,23 @@ let mallocCount: CountFn? = dlsym(nil, "flaks_malloc_count").map { unsafeBitCast
 /// Nanoseconds per lookup and, when counted, heap allocations per lookup.
 func measure<T: Sendable>(_ site: SiteBox<T>, hosts: [String?], paths: [String], lookups: Int) -> (ns: Double, allocs: Double?) {
     var found = 0
-    let clock = ContinuousClock()
     let before = mallocCount?()
-    let start = clock.now
+    let start = cpuNanoseconds()
     for i in 0..<lookups {
         if case .found = site.tree.lookup(host: hosts[i % hosts.count], path: paths[i % paths.count]) { found += 1 }
     }
-    let elapsed = clock.now - start
+    let elapsed = cpuNanoseconds() - start
     let after = mallocCount?()
     precondition(found == lookups, "every probe must match")
-    let (s, a) = elapsed.components
     let allocs = before.flatMap { b in after.map { Double($0 - b) / Double(lookups) } }
-    return ((Double(s) * 1e9 + Double(a) / 1e9) / Double(lookups), allocs)
+    return (Double(elapsed) / Double(lookups), allocs)
+}
+
+/// CPU time of this thread: the machine is shared, and time spent descheduled is not ours.
+func cpuNanoseconds() -> Int {
+    var t = timespec()
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t)
+    return t.tv_sec * 1_000_000_000 + t.tv_nsec
 }
 
 /// Best of three runs (the machine is shared), after a warm-up.
@@ -85,6 +90,17 @@ func best<T: Sendable>(_ site: SiteBox<T>, hosts: [String?] = ["example.test"], 
     let ns = runs.map(\.ns).min() ?? 0
     let allocs = runs.first?.allocs.map { " (\(($0 * 100).rounded() / 100) allocs)" } ?? ""
     return "\(Int(ns.rounded())) ns\(allocs)"
+}
+
+// `RouteBench exact|prefix|param [routes [lookups]]`: only that case, for `perf record` or
+// `valgrind --tool=callgrind` (instructions per lookup: the difference of two lookup counts).
+let args = Array(CommandLine.arguments.dropFirst())
+if let only = args.first {
+    let (routes, probes) = makeRoutes(args.count > 1 ? Int(args[1]) ?? 10 : 10)
+    let site = SiteBox(build(routes) { Mounted(id: $0) })
+    let paths = switch only { case "exact": probes.exact; case "prefix": probes.prefix; default: probes.pattern }
+    print("\(only): \(best(site, paths, lookups: args.count > 2 ? Int(args[2]) ?? 10_000_000 : 10_000_000))")
+    exit(0)
 }
 
 var mixed: [(Int, Double)] = []
