@@ -8,37 +8,38 @@
 /// (trusted) and a request can only probe, never insert, so there is no flooding to defend
 /// against, and a probe of a key that is absent stops at the first empty slot.
 struct ByteTable: Sendable {
-    /// One key and its value.
-    private struct Entry: Sendable {
-        var hash: UInt64
-        var owner: Int
-        var start: Int
-        var count: Int
-        var value: Int
+    /// One slot: a key (as a range of `keyBytes`), its owner, its value and its hash. Kept
+    /// in the slot array itself so that a probe reads one slot, then the key's bytes.
+    private struct Slot: Sendable {
+        /// 0 marks an empty slot (stored hashes have their low bit set).
+        var hash: UInt64 = 0
+        var owner: Int32 = 0
+        var value: Int32 = 0
+        var start: Int32 = 0
+        var count: Int32 = 0
     }
 
-    /// Entry index + 1 per slot; 0 is empty. The count is a power of two.
-    private var slots: [Int32] = Array(repeating: 0, count: 8)
-    private var entries: [Entry] = []
+    /// The count is a power of two, at least twice `count`.
+    private var slots = [Slot](repeating: Slot(), count: 8)
     private var keyBytes: [UInt8] = []
-
-    var count: Int { entries.count }
+    private(set) var count = 0
 
     /// The value for `key` under `owner`, or nil.
     func find(owner: Int, _ key: UnsafeBufferPointer<UInt8>) -> Int? {
         let hash = Self.hash(key, owner: owner)
-        let mask = slots.count - 1
-        var slot = Int(truncatingIfNeeded: hash) & mask
-        return keyBytes.withUnsafeBufferPointer { bytes in
-            while true {
-                let e = Int(slots[slot])
-                if e == 0 { return nil }
-                let entry = entries[e - 1]
-                if entry.hash == hash, entry.owner == owner, entry.count == key.count,
-                   Self.equal(UnsafeBufferPointer(rebasing: bytes[entry.start..<entry.start + entry.count]), key) {
-                    return entry.value
+        return slots.withUnsafeBufferPointer { slots in
+            keyBytes.withUnsafeBufferPointer { bytes in
+                let mask = slots.count &- 1
+                var i = Int(truncatingIfNeeded: hash) & mask
+                while true {
+                    let slot = slots[i]
+                    if slot.hash == 0 { return nil }
+                    if slot.hash == hash, Int(slot.owner) == owner, Int(slot.count) == key.count,
+                       Self.equal(UnsafeBufferPointer(rebasing: bytes[Int(slot.start)..<Int(slot.start) + key.count]), key) {
+                        return Int(slot.value)
+                    }
+                    i = (i &+ 1) & mask
                 }
-                slot = (slot + 1) & mask
             }
         }
     }
@@ -48,35 +49,48 @@ struct ByteTable: Sendable {
         Array(key.utf8).withUnsafeBufferPointer { find(owner: owner, $0) }
     }
 
-    /// Sets the value for `key` under `owner`, adding the key if it is new.
+    /// Sets the value for `key` under `owner`, adding the key if it is new. Owners, values and
+    /// the total key length must fit in an `Int32`.
     mutating func set(owner: Int, _ key: String, to value: Int) {
         let bytes = Array(key.utf8)
+        if let i = bytes.withUnsafeBufferPointer({ slotIndex(owner: owner, $0) }) {
+            slots[i].value = Int32(value)
+            return
+        }
+        precondition(keyBytes.count + bytes.count < Int(Int32.max), "ByteTable: keys too long")
+        if (count + 1) * 2 > slots.count { grow() }
         let hash = bytes.withUnsafeBufferPointer { Self.hash($0, owner: owner) }
         let mask = slots.count - 1
-        var slot = Int(truncatingIfNeeded: hash) & mask
-        while slots[slot] != 0 {
-            let e = Int(slots[slot]) - 1
-            if entries[e].hash == hash, entries[e].owner == owner,
-               keyBytes[entries[e].start..<entries[e].start + entries[e].count].elementsEqual(bytes) {
-                entries[e].value = value
-                return
-            }
-            slot = (slot + 1) & mask
-        }
-        precondition(entries.count < Int(Int32.max), "ByteTable: too many keys")
-        entries.append(Entry(hash: hash, owner: owner, start: keyBytes.count, count: bytes.count, value: value))
+        var i = Int(truncatingIfNeeded: hash) & mask
+        while slots[i].hash != 0 { i = (i + 1) & mask }
+        slots[i] = Slot(hash: hash, owner: Int32(owner), value: Int32(value),
+                        start: Int32(keyBytes.count), count: Int32(bytes.count))
         keyBytes.append(contentsOf: bytes)
-        slots[slot] = Int32(entries.count)
-        if entries.count * 2 > slots.count { grow() }
+        count += 1
+    }
+
+    /// The slot holding `key` under `owner`, or nil.
+    private func slotIndex(owner: Int, _ key: UnsafeBufferPointer<UInt8>) -> Int? {
+        let hash = Self.hash(key, owner: owner)
+        let mask = slots.count - 1
+        var i = Int(truncatingIfNeeded: hash) & mask
+        while slots[i].hash != 0 {
+            let s = slots[i]
+            if s.hash == hash, Int(s.owner) == owner,
+               keyBytes[Int(s.start)..<Int(s.start + s.count)].elementsEqual(key) { return i }
+            i = (i + 1) & mask
+        }
+        return nil
     }
 
     private mutating func grow() {
-        slots = Array(repeating: 0, count: slots.count * 2)
+        let old = slots
+        slots = [Slot](repeating: Slot(), count: old.count * 2)
         let mask = slots.count - 1
-        for (i, e) in entries.enumerated() {
-            var slot = Int(truncatingIfNeeded: e.hash) & mask
-            while slots[slot] != 0 { slot = (slot + 1) & mask }
-            slots[slot] = Int32(i + 1)
+        for s in old where s.hash != 0 {
+            var i = Int(truncatingIfNeeded: s.hash) & mask
+            while slots[i].hash != 0 { i = (i + 1) & mask }
+            slots[i] = s
         }
     }
 
@@ -92,7 +106,7 @@ struct ByteTable: Sendable {
             i += 8
         }
         h = (h ^ tail(raw, from: i)) &* m
-        return h ^ (h >> 32)
+        return (h ^ (h >> 32)) | 1   // never 0, the empty-slot mark
     }
 
     /// The last `raw.count - i` bytes (fewer than 8) packed in a word, with at most three loads.

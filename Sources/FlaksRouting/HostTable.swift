@@ -45,16 +45,18 @@ struct HostTable: Sendable {
     /// The host for a raw Host header value (may carry a port), or nil.
     func resolve(_ header: String?) -> Int? {
         guard let header, !onlyFallback else { return fallback }
-        // `.some(host)` when the header could be matched in place; nil when it needs rewriting.
-        let inPlace = header.utf8.withContiguousStorageIfAvailable { bytes -> Int?? in
-            Self.isCanonical(bytes) ? .some(resolve(canonical: bytes)) : nil
+        let inPlace = header.utf8.withContiguousStorageIfAvailable { bytes in
+            Self.isCanonical(bytes) ? InPlace.resolved(resolve(canonical: bytes)) : .needsRewrite
         }
-        if let inPlace, let resolved = inPlace { return resolved }
+        if case .resolved(let host)? = inPlace { return host }
         // A port, brackets, capitals or a trailing dot (or a string without contiguous UTF-8).
         var name = String(HostName.stripPort(Substring(header)))
         if name.utf8.contains(where: { $0 >= 0x41 && $0 <= 0x5A }) { name = name.lowercased() }
-        return Array(name.utf8).withUnsafeBufferPointer { resolve(canonical: $0) }
+        return name.withUTF8 { resolve(canonical: $0) }
     }
+
+    /// A header matched on its own bytes, or one that needs `stripPort` or lowercasing first.
+    private enum InPlace { case resolved(Int?), needsRewrite }
 
     /// Whether `stripPort` and lowercasing would leave the header as it is.
     private static func isCanonical(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {

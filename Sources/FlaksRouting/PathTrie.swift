@@ -74,6 +74,9 @@ struct PathTrie: Sendable {
     private var nodes: [Node] = []
     /// `(host, exact path)` -> route, for paths without parameters or trailing "/".
     private var exact = ByteTable()
+    /// Per host, bit `min(n, 63)` is set when an exact path of `n` bytes exists: most paths
+    /// that are not exact skip hashing for `exact`.
+    private var exactLengths: [UInt64] = []
     /// `(node, literal segment)` -> child node.
     private var edges = ByteTable()
 
@@ -103,6 +106,7 @@ struct PathTrie: Sendable {
     mutating func addHost(_ patterns: [RoutePattern]) -> Int {
         let host = roots.count
         roots.append(makeNode(depth: 0))
+        exactLengths.append(0)
         let first = routes.count
         for p in patterns { insert(p, host: host) }
         hostRoutes.append(first..<routes.count)
@@ -112,7 +116,11 @@ struct PathTrie: Sendable {
     private mutating func insert(_ pattern: RoutePattern, host: Int) {
         let index = routes.count
         routes.append(Route(pattern))
-        if pattern.kind == .exact { exact.set(owner: host, pattern.source, to: index); return }
+        if pattern.kind == .exact {
+            exact.set(owner: host, pattern.source, to: index)
+            exactLengths[host] |= Self.lengthBit(pattern.source.utf8.count)
+            return
+        }
 
         var n = roots[host]
         for seg in pattern.segments {
@@ -158,7 +166,7 @@ struct PathTrie: Sendable {
     /// exact, then the first pattern in precedence order, then the deepest prefix mount.
     /// `visited` counts trie nodes entered (plus one for a hash hit on an exact path).
     func lookup(host: Int, path: UnsafeBufferPointer<UInt8>, visited: inout Int) -> Match? {
-        if let r = exact.find(owner: host, path) {
+        if exactLengths[host] & Self.lengthBit(path.count) != 0, let r = exact.find(owner: host, path) {
             visited += 1
             return Match(route: r, rest: nil)
         }
@@ -170,6 +178,9 @@ struct PathTrie: Sendable {
         if search.bestPrefix != Node.none { return Match(route: Int(search.bestPrefix), rest: search.bestRest) }
         return nil
     }
+
+    @inline(__always)
+    private static func lengthBit(_ n: Int) -> UInt64 { 1 << UInt64(min(n, 63)) }
 
     /// State of one depth-first search.
     private struct Search {

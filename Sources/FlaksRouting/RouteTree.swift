@@ -84,6 +84,8 @@ final class RouteIndex: Sendable {
 
     func find(host: String?, path: String, visited: inout Int) -> RouteHit {
         guard let h = hostTable.resolve(host) else { return .unknownHost }
+        // (`path.utf8.span` would skip the retain/release of the path's storage that
+        // `withUTF8` costs, but the compiler then retains `self`, which every thread shares.)
         var path = path
         return path.withUTF8 { find(host: h, bytes: $0, visited: &visited) }
     }

@@ -106,4 +106,15 @@ import Testing
         #expect(outcome(t, "/c/b/z") == "404")
         #expect(outcome(t, "/a/d/z") == "404")
     }
+
+    @Test func exactPathsOfEveryLengthAreFound() throws {
+        // Exact paths skip the hash unless one of their length exists; lengths from 63 share a bit.
+        let long = "/" + String(repeating: "a", count: 69)
+        let t = try tree([(["*"], ["/", "/ab", long, long + "b"])])
+        #expect(outcome(t, "/ab") == "/ab||")
+        #expect(outcome(t, "/abc") == "/|abc|")
+        #expect(outcome(t, long) == "\(long)||")
+        #expect(outcome(t, long + "b") == "\(long)b||")
+        #expect(outcome(t, long + "c") == "/|\(long.dropFirst())c|")
+    }
 }
