@@ -18,6 +18,7 @@ public struct RouteMatch<Target: Sendable>: Sendable {
     /// Pattern parameters in declaration order; values are the (already decoded) path segments.
     public var parameters: [(name: String, value: String)]
 
+    @inlinable
     public init(target: Target, routePath: String, remainder: String = "",
                 parameters: [(name: String, value: String)] = []) {
         self.target = target; self.routePath = routePath; self.remainder = remainder; self.parameters = parameters

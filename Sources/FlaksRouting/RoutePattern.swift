@@ -119,13 +119,18 @@ public struct RoutePattern: Sendable, Hashable, CustomStringConvertible {
 extension RoutePattern.Converter {
     /// Whether one path segment (or, for `.path`, the rest of the path) is accepted.
     public func matches(_ s: Substring) -> Bool {
-        let u = s.utf8
+        if let m = s.utf8.withContiguousStorageIfAvailable({ matches(bytes: $0) }) { return m }
+        return Array(s.utf8).withUnsafeBufferPointer { matches(bytes: $0) }
+    }
+
+    /// `matches(_:)` on the UTF-8 bytes of the segment, as the path trie reads them.
+    func matches(bytes u: UnsafeBufferPointer<UInt8>) -> Bool {
         switch self {
         case .int:
             return !u.isEmpty && u.allSatisfy(isDigit)
         case .float:
             guard let dot = u.firstIndex(of: UInt8(ascii: ".")) else { return false }
-            let whole = u[u.startIndex..<dot], frac = u[u.index(after: dot)...]
+            let whole = u[..<dot], frac = u[(dot + 1)...]
             return !whole.isEmpty && !frac.isEmpty && whole.allSatisfy(isDigit) && frac.allSatisfy(isDigit)
         case .uuid:
             guard u.count == 36 else { return false }

@@ -1,7 +1,9 @@
 /// Builds a `RouteTree`, one host at a time; errors name the host name or route at fault.
 public struct RouteTreeBuilder<Target: Sendable> {
     private var hostTable = HostTable()
-    private var hosts: [RouteTree<Target>.Host] = []
+    private var paths = PathTrie()
+    private var hostNames: [[String]] = []
+    private var targets: [Target] = []
 
     public init() {}
 
@@ -10,13 +12,18 @@ public struct RouteTreeBuilder<Target: Sendable> {
     /// same path, or the same shape (`/u/<int:a>`, `/u/<int:b>`), are an error.
     /// On error the builder is unchanged.
     public mutating func addHost(names: [String], routes: [(path: String, target: Target)]) throws(RouteError) {
-        var paths = PathTrie<Target>()
-        for r in routes { try paths.insert(try RoutePattern.parse(r.path), target: r.target) }
+        let patterns = try PathTrie.parse(routes.map(\.path))
         var table = hostTable
-        try table.add(names: names, host: hosts.count)
+        try table.add(names: names, host: hostNames.count)
+        // Nothing below can fail.
         hostTable = table
-        hosts.append(.init(names: names, paths: paths))
+        let host = paths.addHost(patterns)
+        assert(host == hostNames.count)
+        hostNames.append(names)
+        targets.append(contentsOf: routes.map(\.target))
     }
 
-    public func build() -> RouteTree<Target> { RouteTree(hostTable: hostTable, hosts: hosts) }
+    public func build() -> RouteTree<Target> {
+        RouteTree(index: RouteIndex(hostTable: hostTable, paths: paths, hostNames: hostNames), targets: targets)
+    }
 }
