@@ -24,6 +24,11 @@ public struct ViewRequest: Sendable {
         self.urls = urls; self.formLimits = formLimits
     }
 
+    /// A request outside any app, for unit tests of a view function (`url(for:)` knows no endpoints).
+    public init(_ request: Request, parameters: Parameters = Parameters(), formLimits: FormLimits = .default) {
+        self.init(request: request, parameters: parameters, endpoint: nil, urls: URLMap(), formLimits: formLimits)
+    }
+
     public var method: HTTPMethod { request.method }
     /// The normalised, percent-decoded path of the whole request (mount prefix included).
     public var path: String { request.path }
