@@ -4,7 +4,7 @@ import Glibc
 import Foundation
 
 /// A raw HTTP/1.1 test client over a blocking loopback socket, with a receive timeout so no test hangs.
-final class TestClient {
+final class TestClient: @unchecked Sendable {  // used by one thread at a time
     let fd: Int32
     private var buffer: [UInt8] = []
 
@@ -47,6 +47,9 @@ final class TestClient {
     }
 
     deinit { close(fd) }
+
+    /// Shuts both directions now (the descriptor is closed by deinit).
+    func hangUp() { shutdown(fd, Int32(SHUT_RDWR)) }
 
     func send(_ text: String) throws { try send(Array(text.utf8)) }
 
