@@ -61,6 +61,9 @@ final class AsyncBodyStream: StreamSource, Sendable {
         func write(_ bytes: [UInt8]) async throws {
             if bytes.isEmpty { return }
             let stream = self.stream
+            // Checked here too, so a write after the connection closed (and its loop perhaps
+            // stopped, at shutdown) throws at once instead of waiting on a loop that is gone.
+            if stream.state.withLock({ $0.done }) { throw StreamClosed() }
             try await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, any Error>) in
                 stream.loop.execute { stream.write(bytes, on: $0, continuation: c) }
             }
