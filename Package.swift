@@ -39,7 +39,8 @@ let package = Package(
                                .product(name: "Logging", package: "swift-log")],
                 swiftSettings: strict),
         // Public API for app authors.
-        .target(name: "Flaks", dependencies: ["FlaksServer"], swiftSettings: strict),
+        .target(name: "Flaks", dependencies: ["FlaksServer", .product(name: "Logging", package: "swift-log")],
+                swiftSettings: strict),
         // The `flaks` command.
         .executableTarget(name: "FlaksCLI",
                           dependencies: ["Flaks",
@@ -56,6 +57,7 @@ let package = Package(
         .testTarget(name: "FlaksConfigTests", dependencies: ["FlaksConfig"], swiftSettings: strict),
         .testTarget(name: "FlaksRoutingTests", dependencies: ["FlaksRouting"], swiftSettings: strict),
         .testTarget(name: "FlaksHandlersTests", dependencies: ["FlaksHandlers"], swiftSettings: strict),
+        .testTarget(name: "FlaksTests", dependencies: ["Flaks"], swiftSettings: strict),
         .testTarget(name: "FlaksServerTests", dependencies: ["FlaksServer", "Flaks"], swiftSettings: strict),
     ]
 )

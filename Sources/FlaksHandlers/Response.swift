@@ -29,16 +29,33 @@ public enum ResponseBody: Sendable {
     case file(FileRegion)
     /// Several parts written one after the other (multipart/byteranges): bytes and file regions.
     case parts([BodyPart])
+    /// Produced while it is sent: the closure runs as a Task and writes through a `BodyWriter`
+    /// (chunked on HTTP/1.1 unless the response has a Content-Length). A write throws once the
+    /// client is gone; a thrown error after the head was sent closes the connection.
+    case stream(@Sendable (any BodyWriter) async throws -> Void)
 
-    /// The number of body bytes, when known up front.
+    /// The number of body bytes, when known up front (0 for a stream: not known).
     public var length: Int {
         switch self {
         case .empty: 0
         case .bytes(let b): b.count
         case .file(let f): f.length
         case .parts(let ps): ps.reduce(0) { $0 + $1.length }
+        case .stream: 0
         }
     }
+}
+
+/// Where a streamed body (`ResponseBody.stream`) writes. `write` returns once the bytes are queued
+/// on the connection and the client keeps up (it suspends while the client is slow), and throws
+/// when the connection has closed. Not for concurrent use: await each write before the next.
+public protocol BodyWriter: Sendable {
+    func write(_ bytes: [UInt8]) async throws
+}
+
+extension BodyWriter {
+    /// Writes a string as UTF-8.
+    public func write(_ text: String) async throws { try await write(Array(text.utf8)) }
 }
 
 /// One piece of a multi-part body.

@@ -361,6 +361,11 @@ final class Connection: Selectable {
     /// Serializes the response head and queues the body; for streams, only the head.
     private func writeHead(_ response: Response, streaming: Bool) {
         let isHead = head?.method == .HEAD
+        if !streaming, case .stream(let produce) = response.body {
+            // A streamed body: AsyncBodyStream attaches itself and calls beginStream (back here).
+            AsyncBodyStream.start(response, produce, on: self, bodyless: isHead || response.status.forbidsBody)
+            return
+        }
         let version = head?.version ?? .http1_1
         // Build in a local buffer (no exclusivity checks per append), then put it back.
         var b = headBuf
@@ -435,6 +440,7 @@ final class Connection: Selectable {
                     case .file(let f): if f.length > 0 { queue(.file(f)) }
                     }
                 }
+            case .stream: break  // handled at the top
             }
         }
         state = .writing

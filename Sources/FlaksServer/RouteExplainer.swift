@@ -63,6 +63,7 @@ public enum RouteExplainer {
                 case .file(let f): lines.append("file: \(filePath(f.file.fd)) (\(f.length) bytes)")
                 case .parts(let ps): lines.append("\(ps.count) parts (multipart)")
                 case .bytes(let b): lines.append("body: \(b.count) bytes")
+                case .stream: lines.append("body: streamed")
                 case .empty: break
                 }
             case .cgi(let inv):

@@ -1,0 +1,68 @@
+/// Percent-encoding and -decoding for query strings, form bodies and built URLs (RFC 3986 §2.1,
+/// and the application/x-www-form-urlencoded rules of the WHATWG URL standard: `+` is a space).
+enum PercentCoding {
+    /// Decodes `%XX` escapes (and `+` as a space when `plusIsSpace`). A `%` not followed by two hex
+    /// digits is kept as it is, as browsers and Flask do; invalid UTF-8 becomes U+FFFD.
+    static func decode(_ s: some StringProtocol, plusIsSpace: Bool = true) -> String {
+        let u = s.utf8
+        guard u.contains(where: { $0 == UInt8(ascii: "%") || (plusIsSpace && $0 == UInt8(ascii: "+")) }) else {
+            return String(s)
+        }
+        var out: [UInt8] = []
+        out.reserveCapacity(u.count)
+        var i = u.startIndex
+        while i != u.endIndex {
+            let b = u[i]
+            if b == UInt8(ascii: "%") {
+                let h1 = u.index(after: i)
+                if h1 != u.endIndex, let hi = hex(u[h1]) {
+                    let h2 = u.index(after: h1)
+                    if h2 != u.endIndex, let lo = hex(u[h2]) {
+                        out.append(hi << 4 | lo)
+                        i = u.index(after: h2)
+                        continue
+                    }
+                }
+                out.append(b)
+            } else if plusIsSpace && b == UInt8(ascii: "+") {
+                out.append(UInt8(ascii: " "))
+            } else {
+                out.append(b)
+            }
+            i = u.index(after: i)
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Encodes everything but RFC 3986 unreserved characters (and "/" when `keepSlash`).
+    static func encode(_ s: String, keepSlash: Bool = false) -> String {
+        var out = ""
+        out.reserveCapacity(s.utf8.count)
+        for b in s.utf8 {
+            if isUnreserved(b) || (keepSlash && b == UInt8(ascii: "/")) {
+                out.unicodeScalars.append(Unicode.Scalar(b))
+            } else {
+                out += "%"
+                out.unicodeScalars.append(Unicode.Scalar(hexDigits[Int(b >> 4)]))
+                out.unicodeScalars.append(Unicode.Scalar(hexDigits[Int(b & 15)]))
+            }
+        }
+        return out
+    }
+
+    private static let hexDigits = Array("0123456789ABCDEF".utf8)
+
+    @inline(__always) static func isUnreserved(_ b: UInt8) -> Bool {
+        (b >= 0x30 && b <= 0x39) || ((b | 0x20) >= 0x61 && (b | 0x20) <= 0x7A)
+            || b == UInt8(ascii: "-") || b == UInt8(ascii: ".") || b == UInt8(ascii: "_") || b == UInt8(ascii: "~")
+    }
+
+    @inline(__always) static func hex(_ b: UInt8) -> UInt8? {
+        switch b {
+        case 0x30...0x39: b - 0x30
+        case 0x41...0x46: b - 0x41 + 10
+        case 0x61...0x66: b - 0x61 + 10
+        default: nil
+        }
+    }
+}

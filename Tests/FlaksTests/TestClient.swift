@@ -1,0 +1,162 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+
+/// A raw HTTP/1.1 test client over a blocking loopback socket, with a receive timeout so no test hangs.
+final class TestClient: @unchecked Sendable {  // used by one thread at a time
+    let fd: Int32
+    private var buffer: [UInt8] = []
+
+    /// A parsed response.
+    struct Response {
+        var status: Int
+        var reason: String
+        var headers: [(String, String)]
+        var body: [UInt8]
+        func header(_ name: String) -> String? {
+            headers.first { $0.0.lowercased() == name.lowercased() }?.1
+        }
+        var text: String { String(decoding: body, as: UTF8.self) }
+    }
+
+    struct Failure: Error, CustomStringConvertible { var description: String }
+
+    init(port: Int, host: String = "127.0.0.1", timeout: Double = 5) throws {
+        let v6 = host.contains(":")
+        fd = socket(v6 ? AF_INET6 : AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw Failure(description: "socket: \(errno)") }
+        var tv = timeval(tv_sec: Int(timeout), tv_usec: Int((timeout - Double(Int(timeout))) * 1e6))
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        let r: Int32
+        if v6 {
+            var a = sockaddr_in6()
+            a.sin6_family = sa_family_t(AF_INET6)
+            a.sin6_port = in_port_t(UInt16(port).bigEndian)
+            inet_pton(AF_INET6, host, &a.sin6_addr)
+            r = withUnsafePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size)) } }
+        } else {
+            var a = sockaddr_in()
+            a.sin_family = sa_family_t(AF_INET)
+            a.sin_port = in_port_t(UInt16(port).bigEndian)
+            inet_pton(AF_INET, host, &a.sin_addr)
+            r = withUnsafePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        }
+        guard r == 0 else { let e = errno; close(fd); throw Failure(description: "connect: \(e)") }
+    }
+
+    deinit { close(fd) }
+
+    /// Shuts both directions now (the descriptor is closed by deinit).
+    func hangUp() { shutdown(fd, Int32(SHUT_RDWR)) }
+
+    func send(_ text: String) throws { try send(Array(text.utf8)) }
+
+    func send(_ bytes: [UInt8]) throws {
+        var off = 0
+        while off < bytes.count {
+            let n = bytes[off...].withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            if n < 0 { if errno == EINTR { continue }; throw Failure(description: "send: \(errno)") }
+            off += n
+        }
+    }
+
+    /// Reads more bytes into the buffer; false on EOF. Throws on timeout or reset.
+    @discardableResult
+    func fill() throws -> Bool {
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+        if n < 0 {
+            if errno == EINTR { return try fill() }
+            throw Failure(description: errno == EAGAIN ? "read timed out" : "recv: errno \(errno)")
+        }
+        if n == 0 { return false }
+        buffer.append(contentsOf: chunk[0..<n])
+        return true
+    }
+
+    /// Reads one response. `head` = the request was HEAD (no body follows).
+    func readResponse(head: Bool = false) throws -> Response {
+        var headEnd: Int?
+        while headEnd == nil {
+            headEnd = findCRLFCRLF()
+            if headEnd == nil { guard try fill() else { throw Failure(description: "EOF before response head (\(buffer.count) bytes)") } }
+        }
+        let headText = String(decoding: buffer[0..<headEnd!], as: UTF8.self)
+        buffer.removeFirst(headEnd! + 4)
+        var lines = headText.components(separatedBy: "\r\n")
+        let statusLine = lines.removeFirst()
+        let parts = statusLine.split(separator: " ", maxSplits: 2)
+        guard parts.count >= 2, let status = Int(parts[1]) else { throw Failure(description: "bad status line \(statusLine)") }
+        var headers: [(String, String)] = []
+        for l in lines {
+            guard let c = l.firstIndex(of: ":") else { continue }
+            headers.append((String(l[..<c]), l[l.index(after: c)...].trimmingCharacters(in: .whitespaces)))
+        }
+        var r = Response(status: status, reason: parts.count > 2 ? String(parts[2]) : "", headers: headers, body: [])
+        if status < 200 { return r }
+        if head || status == 204 || status == 304 { return r }
+        if let te = r.header("Transfer-Encoding"), te.lowercased().contains("chunked") {
+            r.body = try readChunked()
+        } else if let cl = r.header("Content-Length"), let n = Int(cl) {
+            while buffer.count < n { guard try fill() else { throw Failure(description: "EOF in body") } }
+            r.body = Array(buffer[0..<n])
+            buffer.removeFirst(n)
+        } else {
+            while try fill() {}
+            r.body = buffer
+            buffer = []
+        }
+        return r
+    }
+
+    private func readLine() throws -> String {
+        while true {
+            if let i = buffer.firstIndex(of: 10), i > 0, buffer[i - 1] == 13 {
+                let line = String(decoding: buffer[0..<(i - 1)], as: UTF8.self)
+                buffer.removeFirst(i + 1)
+                return line
+            }
+            guard try fill() else { throw Failure(description: "EOF in chunked body") }
+        }
+    }
+
+    private func readChunked() throws -> [UInt8] {
+        var body: [UInt8] = []
+        while true {
+            let sizeLine = try readLine()
+            guard let size = Int(sizeLine.split(separator: ";")[0], radix: 16) else { throw Failure(description: "bad chunk size \(sizeLine)") }
+            if size == 0 {
+                while try readLine() != "" {}
+                return body
+            }
+            while buffer.count < size + 2 { guard try fill() else { throw Failure(description: "EOF in chunk") } }
+            body.append(contentsOf: buffer[0..<size])
+            buffer.removeFirst(size + 2)
+        }
+    }
+
+    private func findCRLFCRLF() -> Int? {
+        guard buffer.count >= 4 else { return nil }
+        for i in 0...(buffer.count - 4) where buffer[i] == 13 && buffer[i + 1] == 10 && buffer[i + 2] == 13 && buffer[i + 3] == 10 { return i }
+        return nil
+    }
+
+    /// True when the server closed the connection (EOF) within the timeout, with no more bytes.
+    func isClosedByPeer() -> Bool {
+        do { return try !fill() && buffer.isEmpty } catch { return (error as? Failure)?.description.contains("errno 104") ?? false }
+    }
+
+    /// Bytes received but not yet consumed by readResponse.
+    var leftover: [UInt8] { buffer }
+
+    /// One request on a fresh connection.
+    static func get(port: Int, _ path: String, host: String = "localhost", headers: [String: String] = [:]) throws -> Response {
+        let c = try TestClient(port: port)
+        var req = "GET \(path) HTTP/1.1\r\nHost: \(host)\r\nConnection: close\r\n"
+        for (k, v) in headers { req += "\(k): \(v)\r\n" }
+        try c.send(req + "\r\n")
+        return try c.readResponse()
+    }
+}
