@@ -1,6 +1,6 @@
+import FlaksHandlers
 import FlaksRouting
 import Logging
-import Synchronization
 
 /// A Flaks application: view functions on Flask-style routes, hooks, error handlers and
 /// blueprints, served by a Flaks `Server` as named handlers a manifest mounts.
@@ -25,7 +25,7 @@ public final class App: ViewRegistrar {
     public let formLimits: FormLimits
     let box = RouteSetBox()
     let log = LogSink()
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     private struct State {
         var blueprints: [(blueprint: Blueprint, prefix: String)] = []

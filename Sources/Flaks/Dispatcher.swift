@@ -1,6 +1,6 @@
+import FlaksHandlers
 import FlaksRouting
 import Logging
-import Synchronization
 
 /// One view as compiled: the closure with the hooks and error handlers that apply to it.
 final class CompiledView: Sendable {
@@ -44,7 +44,7 @@ final class RouteEntry: Sendable {
 
 /// The error log the app writes to: the server's logger once the app is attached to one.
 final class LogSink: Sendable {
-    private let logger = Mutex(Logger(label: "flaks.app"))
+    private let logger = Locked(Logger(label: "flaks.app"))
     var current: Logger { logger.withLock { $0 } }
     func set(_ l: Logger) { logger.withLock { $0 = l } }
 }

@@ -1,5 +1,5 @@
+import FlaksHandlers
 import FlaksRouting
-import Synchronization
 
 /// A view function: blocking (runs on the worker pool) or async (runs as a Task).
 public enum View: Sendable {
@@ -125,7 +125,7 @@ extension ViewRegistrar {
 
 /// The shared storage behind `App` and `Blueprint`: a RouteSet behind a lock.
 final class RouteSetBox: Sendable {
-    private let storage = Mutex(RouteSet())
+    private let storage = Locked(RouteSet())
     var snapshot: RouteSet { storage.withLock { $0 } }
 
     func add(_ pattern: String, methods: [HTTPMethod], endpoint: String?, view: View) {

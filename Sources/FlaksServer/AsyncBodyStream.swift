@@ -1,6 +1,5 @@
 import FlaksHandlers
 import FlaksHTTP
-import Synchronization
 
 /// Sends a `ResponseBody.stream` body: the producer runs as a Task and writes through a
 /// `BodyWriter`; every call on the connection hops onto its loop with `EventLoop.execute`, since a
@@ -14,7 +13,7 @@ final class AsyncBodyStream: StreamSource, Sendable {
     private let loop: EventLoop
     private let connectionID: UInt64
     /// Touched on the loop thread only; the Mutex makes that checkable and the class Sendable.
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     private struct State {
         /// Writes waiting for the client to catch up (normally at most one).
@@ -77,7 +76,7 @@ final class AsyncBodyStream: StreamSource, Sendable {
             continuation.resume(throwing: StreamClosed())
             return
         }
-        connection.deadline = loop.now &+ connection.limits.keepaliveTimeout.nanoseconds
+        connection.deadline = loop.now &+ connection.limits.keepaliveTimeout
         let keepGoing = bytes.withUnsafeBytes { connection.streamWrite($0) }
         // streamWrite may have closed the connection (a write error): connectionClosed ran already.
         let closed = state.withLock { s -> Bool in

@@ -260,6 +260,7 @@ struct StaticCacheTests {
             return ps.flatMap { p -> [UInt8] in
                 switch p { case .bytes(let b): return b; case .file(let f): return read(f) }
             }
+        case .stream: Issue.record("a static response is never a stream"); return []
         }
     }
 
