@@ -277,7 +277,7 @@ final class Connection: Selectable {
                 send(r)
             case .blocking(let job):
                 let loop = self.loop, id = self.id
-                loop.server.workers.submit {
+                loop.queueJob {
                     let r = job()
                     loop.execute { $0.connections[id]?.complete(r) }
                 }

@@ -31,6 +31,9 @@ public final class EventLoop: @unchecked Sendable {
     var stopped = false
     private var lastSweep: UInt64 = 0
     private var waker: Waker?
+    /// Blocking jobs queued during this round of events, handed to the worker pool together
+    /// (one lock and one wake-up per round instead of per request).
+    private var pendingJobs: [@Sendable () -> Void] = []
     /// An fd kept open to be closed when accept hits EMFILE, so the pending connection can be refused.
     var reserveFD: Int32 = -1
 
@@ -80,6 +83,7 @@ public final class EventLoop: @unchecked Sendable {
             do { try selector.wait(timeoutMs: timeout) } catch {
                 server.logger.error("loop \(index): epoll_wait: \(error)")
             }
+            if !pendingJobs.isEmpty { flushJobs() }
             now = monotonicNanos()
             if now &- lastSweep >= 100_000_000 { sweep() }
             if draining && (connections.isEmpty || now >= drainDeadline) {
@@ -90,6 +94,16 @@ public final class EventLoop: @unchecked Sendable {
         selector.deregister(fd: wakeFD)
         for l in listeners { l.close() }
         listeners = []
+    }
+
+    /// Queues a blocking job for the worker pool; it is handed over after this round of events.
+    func queueJob(_ job: @escaping @Sendable () -> Void) {
+        pendingJobs.append(job)
+    }
+
+    private func flushJobs() {
+        server.workers.submit(batch: pendingJobs)
+        pendingJobs.removeAll(keepingCapacity: true)
     }
 
     /// Runs the queued inbox tasks.

@@ -7,9 +7,11 @@ public final class WorkerPool: @unchecked Sendable {
     private var head = 0
     private var stopping = false
     private var threads: [OSThread] = []
+    private let threadCount: Int
 
     /// Starts `count` threads (at least one).
     public init(count: Int) {
+        threadCount = max(1, count)
         for i in 0..<max(1, count) {
             threads.append(OSThread.start(name: "flaks-worker-\(i)") { [unowned self] in self.run() })
         }
@@ -21,6 +23,16 @@ public final class WorkerPool: @unchecked Sendable {
         queue.append(job)
         lock.unlock()
         lock.signal()
+    }
+
+    /// Queues several jobs with one lock and as few wake-ups as they need.
+    public func submit(batch: [@Sendable () -> Void]) {
+        guard !batch.isEmpty else { return }
+        lock.lock()
+        for job in batch { queue.append(job) }
+        lock.unlock()
+        // Wake at most one worker per job; a woken worker keeps taking jobs until the queue is empty.
+        for _ in 0..<min(batch.count, threadCount) { lock.signal() }
     }
 
     /// Jobs queued and not yet started.
