@@ -314,4 +314,32 @@ struct ProcessTests {
         #expect(none.status == 1)
         #expect(none.out.contains("404"))
     }
+
+    @Test func sigusr1ReopensTheAccessLogFile() throws {
+        let p = try FlaksProcess(manifest: """
+        server: {listen: ["127.0.0.1:0"], loops: 1, threads: 2}
+        log: {access: access.log, format: combined, level: info}
+        hosts:
+          - names: ["*"]
+            routes:
+              - path: /a
+                respond: "A"
+        """)
+        let log = p.dir.appendingPathComponent("access.log").path
+        _ = try TestClient.get(port: p.port, "/a?before")
+        let deadline = Date().addingTimeInterval(5)
+        while readLines(log).isEmpty && Date() < deadline { usleep(20_000) }
+        #expect(rename(log, log + ".1") == 0)
+        let mark = p.stderrText.count
+        p.signal(SIGUSR1)
+        try p.waitForLog("reopening logs", after: mark)
+        usleep(300_000)
+        _ = try TestClient.get(port: p.port, "/a?after")
+        p.signal(SIGTERM)
+        #expect(p.waitForExit(seconds: 5) == 0)
+        #expect(readLines(log + ".1").count == 1)
+        #expect(readLines(log + ".1").first?.contains("/a?before") == true)
+        #expect(readLines(log).count == 1)
+        #expect(readLines(log).first?.contains("/a?after") == true)
+    }
 }
