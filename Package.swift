@@ -53,11 +53,14 @@ let package = Package(
         // Differential test against llhttp (scripts/differential.sh).
         .executableTarget(name: "ParseDump", dependencies: ["FlaksHTTP"], path: "Tests/Differential/ParseDump",
                           swiftSettings: strict),
+        // Helpers shared by the test targets: a raw HTTP client and a static-site fixture.
+        .target(name: "FlaksTestSupport", dependencies: ["FlaksServer"], path: "Tests/FlaksTestSupport",
+                swiftSettings: strict),
         .testTarget(name: "FlaksHTTPTests", dependencies: ["FlaksHTTP"], exclude: ["Corpus"], swiftSettings: strict),
         .testTarget(name: "FlaksConfigTests", dependencies: ["FlaksConfig"], swiftSettings: strict),
         .testTarget(name: "FlaksRoutingTests", dependencies: ["FlaksRouting"], swiftSettings: strict),
-        .testTarget(name: "FlaksHandlersTests", dependencies: ["FlaksHandlers"], swiftSettings: strict),
-        .testTarget(name: "FlaksTests", dependencies: ["Flaks"], swiftSettings: strict),
-        .testTarget(name: "FlaksServerTests", dependencies: ["FlaksServer", "Flaks"], swiftSettings: strict),
+        .testTarget(name: "FlaksHandlersTests", dependencies: ["FlaksHandlers", "FlaksTestSupport"], swiftSettings: strict),
+        .testTarget(name: "FlaksTests", dependencies: ["Flaks", "FlaksTestSupport"], swiftSettings: strict),
+        .testTarget(name: "FlaksServerTests", dependencies: ["FlaksServer", "Flaks", "FlaksTestSupport"], swiftSettings: strict),
     ]
 )

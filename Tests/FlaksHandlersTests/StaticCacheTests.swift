@@ -1,3 +1,4 @@
+import FlaksTestSupport
 import FlaksConfig
 import FlaksHTTP
 import Foundation
@@ -252,22 +253,8 @@ struct StaticCacheTests {
     // MARK: helpers
 
     func body(_ r: Response) -> [UInt8] {
-        switch r.body {
-        case .empty: return []
-        case .bytes(let b): return b
-        case .file(let f): return read(f)
-        case .parts(let ps):
-            return ps.flatMap { p -> [UInt8] in
-                switch p { case .bytes(let b): return b; case .file(let f): return read(f) }
-            }
-        case .stream: Issue.record("a static response is never a stream"); return []
-        }
-    }
-
-    func read(_ f: FileRegion) -> [UInt8] {
-        var out = [UInt8](repeating: 0, count: f.length)
-        let n = out.withUnsafeMutableBytes { pread(f.file.fd, $0.baseAddress, f.length, off_t(f.offset)) }
-        return Array(out.prefix(max(n, 0)))
+        guard let b = bodyBytes(r) else { Issue.record("a static response is never a stream"); return [] }
+        return b
     }
 
     func text(_ r: Response) -> String { String(decoding: body(r), as: UTF8.self) }

@@ -1,3 +1,4 @@
+import FlaksTestSupport
 import FlaksConfig
 import FlaksHandlers
 import FlaksServer

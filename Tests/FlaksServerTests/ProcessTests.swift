@@ -1,4 +1,5 @@
 #if canImport(Glibc)
+import FlaksTestSupport
 import Glibc
 #endif
 import Foundation

@@ -1,3 +1,4 @@
+import FlaksTestSupport
 import FlaksConfig
 import FlaksHandlers
 import FlaksServer
@@ -14,19 +15,7 @@ func withTestServer<T>(_ config: ServerConfig, registry: HandlerRegistry = Handl
     if !keepAccessLog { config.log.access = .off }
     var logger = Logger(label: "flaks-test")
     logger.logLevel = .warning
-    let server = try Server(config: config, registry: registry, logger: logger)
-    try server.start()
-    guard let port = server.port else { throw TestClient.Failure(description: "no port") }
-    do {
-        let r = try await body(server, port)
-        server.shutdown(drainTimeout: .seconds(2))
-        server.wait()
-        return r
-    } catch {
-        server.shutdown(drainTimeout: .seconds(1))
-        server.wait()
-        throw error
-    }
+    return try await withStarted(try Server(config: config, registry: registry, logger: logger), body)
 }
 
 /// A config with one default host and the given routes.

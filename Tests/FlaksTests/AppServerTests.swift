@@ -1,3 +1,4 @@
+import FlaksTestSupport
 import Flaks
 import Foundation
 import Synchronization

@@ -1,3 +1,4 @@
+import FlaksTestSupport
 import Flaks
 import Foundation
 import Logging
@@ -51,19 +52,7 @@ func withAppServer<T>(_ app: App, routes: [Route], threads: Int = 4,
     config.log.access = .off
     var logger = Logger(label: "flaks-test")
     logger.logLevel = .critical
-    let server = try app.makeServer(config: config, logger: logger)
-    try server.start()
-    guard let port = server.port else { throw TestClient.Failure(description: "no port") }
-    do {
-        let r = try await body(server, port)
-        server.shutdown(drainTimeout: .seconds(2))
-        server.wait()
-        return r
-    } catch {
-        server.shutdown(drainTimeout: .seconds(1))
-        server.wait()
-        throw error
-    }
+    return try await withStarted(try app.makeServer(config: config, logger: logger), body)
 }
 
 func mount(_ path: String, _ name: String) -> Route { Route(path: path, kind: .handler(name)) }

@@ -3,18 +3,17 @@ import Foundation
 import Glibc
 #endif
 
-/// (Same fixture as Tests/FlaksHandlersTests/StaticFixture.swift: test targets cannot share sources.)
 /// A temporary site for static-file tests: `root/` with files, dotfiles, symlinks (inside and
 /// leading outside), a FIFO, and `outside/secret.txt` holding `StaticFixture.marker`, which no
 /// response may ever contain. Removed on deinit.
-final class StaticFixture {
-    static let marker = "FLAKS-SECRET-MARKER-7f3a9c21"
-    let base: String
-    var root: String { base + "/root" }
-    var outside: String { base + "/outside" }
-    let big: [UInt8]
+public final class StaticFixture {
+    public static let marker = "FLAKS-SECRET-MARKER-7f3a9c21"
+    public let base: String
+    public var root: String { base + "/root" }
+    public var outside: String { base + "/outside" }
+    public let big: [UInt8]
 
-    init() throws {
+    public init() throws {
         var template = Array((NSTemporaryDirectory() + "flaks-static-XXXXXX").utf8CString)
         guard let p = mkdtemp(&template) else { throw CocoaError(.fileWriteUnknown) }
         base = String(cString: p)
@@ -59,12 +58,12 @@ final class StaticFixture {
         guard mkfifo(root + "/pipe", 0o644) == 0 else { throw CocoaError(.fileWriteUnknown) }
     }
 
-    func write(_ rel: String, _ text: String) throws {
+    public func write(_ rel: String, _ text: String) throws {
         try Data(text.utf8).write(to: URL(fileURLWithPath: base + "/" + rel))
     }
 
     /// Sets a file's modification time (seconds since 1970).
-    func touch(_ rel: String, mtime: Int) {
+    public func touch(_ rel: String, mtime: Int) {
         var times = [timespec(tv_sec: mtime, tv_nsec: 0), timespec(tv_sec: mtime, tv_nsec: 0)]
         _ = utimensat(AT_FDCWD, base + "/" + rel, &times, 0)
     }

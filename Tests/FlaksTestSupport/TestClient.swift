@@ -4,25 +4,31 @@ import Glibc
 import Foundation
 
 /// A raw HTTP/1.1 test client over a blocking loopback socket, with a receive timeout so no test hangs.
-final class TestClient: @unchecked Sendable {  // used by one thread at a time
-    let fd: Int32
+public final class TestClient: @unchecked Sendable {  // used by one thread at a time
+    public let fd: Int32
     private var buffer: [UInt8] = []
 
     /// A parsed response.
-    struct Response {
-        var status: Int
-        var reason: String
-        var headers: [(String, String)]
-        var body: [UInt8]
-        func header(_ name: String) -> String? {
+    public struct Response: Sendable {
+        public var status: Int
+        public var reason: String
+        public var headers: [(String, String)]
+        public var body: [UInt8]
+        public func header(_ name: String) -> String? {
             headers.first { $0.0.lowercased() == name.lowercased() }?.1
         }
-        var text: String { String(decoding: body, as: UTF8.self) }
+        public var text: String { String(decoding: body, as: UTF8.self) }
+        public init(status: Int, reason: String, headers: [(String, String)], body: [UInt8]) {
+            self.status = status; self.reason = reason; self.headers = headers; self.body = body
+        }
     }
 
-    struct Failure: Error, CustomStringConvertible { var description: String }
+    public struct Failure: Error, CustomStringConvertible {
+        public var description: String
+        public init(description: String) { self.description = description }
+    }
 
-    init(port: Int, host: String = "127.0.0.1", timeout: Double = 5) throws {
+    public init(port: Int, host: String = "127.0.0.1", timeout: Double = 5) throws {
         let v6 = host.contains(":")
         fd = socket(v6 ? AF_INET6 : AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw Failure(description: "socket: \(errno)") }
@@ -49,11 +55,11 @@ final class TestClient: @unchecked Sendable {  // used by one thread at a time
     deinit { close(fd) }
 
     /// Shuts both directions now (the descriptor is closed by deinit).
-    func hangUp() { shutdown(fd, Int32(SHUT_RDWR)) }
+    public func hangUp() { shutdown(fd, Int32(SHUT_RDWR)) }
 
-    func send(_ text: String) throws { try send(Array(text.utf8)) }
+    public func send(_ text: String) throws { try send(Array(text.utf8)) }
 
-    func send(_ bytes: [UInt8]) throws {
+    public func send(_ bytes: [UInt8]) throws {
         var off = 0
         while off < bytes.count {
             let n = bytes[off...].withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
@@ -64,7 +70,7 @@ final class TestClient: @unchecked Sendable {  // used by one thread at a time
 
     /// Reads more bytes into the buffer; false on EOF. Throws on timeout or reset.
     @discardableResult
-    func fill() throws -> Bool {
+    public func fill() throws -> Bool {
         var chunk = [UInt8](repeating: 0, count: 65536)
         let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
         if n < 0 {
@@ -77,7 +83,7 @@ final class TestClient: @unchecked Sendable {  // used by one thread at a time
     }
 
     /// Reads one response. `head` = the request was HEAD (no body follows).
-    func readResponse(head: Bool = false) throws -> Response {
+    public func readResponse(head: Bool = false) throws -> Response {
         var headEnd: Int?
         while headEnd == nil {
             headEnd = findCRLFCRLF()
@@ -144,15 +150,15 @@ final class TestClient: @unchecked Sendable {  // used by one thread at a time
     }
 
     /// True when the server closed the connection (EOF) within the timeout, with no more bytes.
-    func isClosedByPeer() -> Bool {
+    public func isClosedByPeer() -> Bool {
         do { return try !fill() && buffer.isEmpty } catch { return (error as? Failure)?.description.contains("errno 104") ?? false }
     }
 
     /// Bytes received but not yet consumed by readResponse.
-    var leftover: [UInt8] { buffer }
+    public var leftover: [UInt8] { buffer }
 
     /// One request on a fresh connection.
-    static func get(port: Int, _ path: String, host: String = "localhost", headers: [String: String] = [:]) throws -> Response {
+    public static func get(port: Int, _ path: String, host: String = "localhost", headers: [String: String] = [:]) throws -> Response {
         let c = try TestClient(port: port)
         var req = "GET \(path) HTTP/1.1\r\nHost: \(host)\r\nConnection: close\r\n"
         for (k, v) in headers { req += "\(k): \(v)\r\n" }
