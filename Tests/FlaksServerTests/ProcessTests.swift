@@ -24,7 +24,7 @@ final class FlaksProcess: @unchecked Sendable {
     var pidFile: String { dir.appendingPathComponent("flaks.pid").path }
 
     init(manifest yaml: String, extraFiles: [String: String] = [:], args: [String] = [],
-         prepare: ((URL) throws -> URL)? = nil) throws {
+         fdLimit: Int? = nil, prepare: ((URL) throws -> URL)? = nil) throws {
         dir = FileManager.default.temporaryDirectory.appendingPathComponent("flaks-proc-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         if let prepare {
@@ -41,8 +41,15 @@ final class FlaksProcess: @unchecked Sendable {
         guard FileManager.default.isExecutableFile(atPath: Self.executable.path) else {
             throw TestClient.Failure(description: "flaks executable not found at \(Self.executable.path): run `swift build` first")
         }
-        process.executableURL = Self.executable
-        process.arguments = ["serve", "--config", manifest.path, "--pid-file", dir.appendingPathComponent("flaks.pid").path] + args
+        let serveArgs = ["serve", "--config", manifest.path, "--pid-file", dir.appendingPathComponent("flaks.pid").path] + args
+        if let fdLimit {
+            // A shell lowers the descriptor limit, then becomes flaks (exec keeps the pid).
+            process.executableURL = URL(fileURLWithPath: "/bin/sh")
+            process.arguments = ["-c", "ulimit -n \(fdLimit) && exec \"$0\" \"$@\"", Self.executable.path] + serveArgs
+        } else {
+            process.executableURL = Self.executable
+            process.arguments = serveArgs
+        }
         process.currentDirectoryURL = dir
         process.standardError = errPipe
         process.standardOutput = FileHandle.nullDevice
@@ -342,5 +349,30 @@ struct ProcessTests {
         #expect(readLines(log + ".1").first?.contains("/a?before") == true)
         #expect(readLines(log).count == 1)
         #expect(readLines(log).first?.contains("/a?after") == true)
+    }
+
+    @Test func outOfDescriptorsOnAcceptDoesNotSpinAndRecovers() throws {
+        let p = try FlaksProcess(manifest: manifest("""
+              - path: /a
+                respond: "A"
+        """), fdLimit: 48)
+        var held: [TestClient] = []
+        for _ in 0..<80 { if let c = try? TestClient(port: p.port, timeout: 2) { held.append(c) } }
+        usleep(300_000)
+        // Out of descriptors with connections still arriving: the loop must not busy-loop.
+        func cpuTicks() -> Int {
+            let stat = (try? String(contentsOfFile: "/proc/\(p.process.processIdentifier)/stat", encoding: .utf8)) ?? ""
+            let fields = stat.split(separator: ")").last?.split(separator: " ") ?? []
+            return fields.count > 13 ? (Int(fields[11]) ?? 0) + (Int(fields[12]) ?? 0) : 0
+        }
+        let before = cpuTicks()
+        usleep(1_000_000)
+        let used = cpuTicks() - before
+        #expect(used < 30, "\(used) ticks of CPU in 1 s while out of descriptors")
+        #expect(p.process.isRunning)
+        held.removeAll()
+        usleep(300_000)
+        #expect(eventually(port: p.port, "/a", is: "A"))
+        #expect(p.stderrText.contains("refusing a connection") || p.stderrText.contains("Too many open files"))
     }
 }
