@@ -48,6 +48,7 @@ public struct SiteError: Error, Sendable, CustomStringConvertible {
     public var description: String { messages.joined(separator: "\n") }
 }
 
+/// Turns a validated manifest into a `Site`: builds each route's handler and the route trees.
 enum SiteBuilder {
     /// Builds the handlers and the route tree for `config`.
     static func build(_ config: ServerConfig, registry: HandlerRegistry, generation: Int) throws(SiteError) -> Site {
