@@ -268,6 +268,10 @@ final class Connection: Selectable {
             send(ErrorPage.response(.notFound))
         case .found(let m):
             currentRoute = m.target
+            if let fixed = m.target.fixed {
+                sendFixed(fixed)
+                return
+            }
             let request = Request(head: h, path: path, body: body, remoteAddress: peerHost, remotePort: peer.port,
                                   localAddress: localHost, localPort: local.port,
                                   routePath: m.routePath, remainder: m.remainder, parameters: m.parameters,
@@ -388,10 +392,7 @@ final class Connection: Selectable {
             }
         }
         let loop = self.loop
-        loop.dateCache.refresh()
-        b.append(contentsOf: Connection.dateLabel)
-        b.append(contentsOf: loop.dateCache.bytes)
-        b.append(contentsOf: Connection.serverLine)
+        appendDateAndServer(&b)
         let length = response.body.length
         if streaming {
             if let cl = response.headers["Content-Length"], let n = Int(cl), n >= 0 {
@@ -413,12 +414,7 @@ final class Connection: Selectable {
             b.append(13); b.append(10)
             if !hasType && length > 0 { b.append(contentsOf: Connection.octetStreamLine) }
         }
-        if !keepAlive {
-            b.append(contentsOf: Connection.closeLine)
-        } else if version == .http1_0 {
-            b.append(contentsOf: Connection.keepAliveLine)
-        }
-        b.append(13); b.append(10)
+        appendConnectionAndEnd(&b, version: version)
         responseStatus = status.code
         responseBytes = b.count
         responseBodyBytes = 0
@@ -446,6 +442,53 @@ final class Connection: Selectable {
         state = .writing
         deadline = loop.now &+ limits.keepaliveTimeout
         flush()
+    }
+
+    /// Sends a response prepared at load time (a `respond:` route): one copy of its head bytes.
+    private func sendFixed(_ f: FixedResponse) {
+        let isHead = head?.method == .HEAD
+        var b = headBuf
+        headBuf = []
+        b.removeAll(keepingCapacity: true)
+        b.append(contentsOf: f.head)
+        appendDateAndServer(&b)
+        let bodyless = f.status.forbidsBody
+        if !bodyless {
+            b.append(contentsOf: Connection.contentLengthLabel)
+            Connection.appendDecimal(f.body.count, to: &b)
+            b.append(13); b.append(10)
+        }
+        appendConnectionAndEnd(&b, version: head?.version ?? .http1_1)
+        responseStatus = f.status.code
+        responseBytes = b.count
+        responseBodyBytes = 0
+        headBuf = b
+        queue(.head)
+        if !isHead && !bodyless && !f.body.isEmpty {
+            responseBytes += f.body.count
+            responseBodyBytes = f.body.count
+            queue(.bytes(f.body))
+        }
+        state = .writing
+        deadline = loop.now &+ limits.keepaliveTimeout
+        flush()
+    }
+
+    private func appendDateAndServer(_ b: inout [UInt8]) {
+        loop.dateCache.refresh()
+        b.append(contentsOf: Connection.dateLabel)
+        b.append(contentsOf: loop.dateCache.bytes)
+        b.append(contentsOf: Connection.serverLine)
+    }
+
+    /// The Connection field when needed (RFC 9112 §9.3), then the empty line ending the head.
+    private func appendConnectionAndEnd(_ b: inout [UInt8], version: HTTPVersion) {
+        if !keepAlive {
+            b.append(contentsOf: Connection.closeLine)
+        } else if version == .http1_0 {
+            b.append(contentsOf: Connection.keepAliveLine)
+        }
+        b.append(13); b.append(10)
     }
 
     private static let dateLabel = Array("Date: ".utf8)

@@ -12,8 +12,40 @@ final class MountedRoute: Sendable {
     /// The host's first name, the `host` label of metrics.
     let hostLabel: String
 
+    /// For a `respond:` route (status below 400, so error pages never apply): its answer
+    /// serialized once at load time, so a request to it builds no `Request` and no header list.
+    let fixed: FixedResponse?
+
     init(route: Route, handler: any Handler, hostIndex: Int, hostLabel: String) {
         self.route = route; self.handler = handler; self.hostIndex = hostIndex; self.hostLabel = hostLabel
+        if case .respond(let r) = route.kind, r.status < 400 {
+            fixed = FixedResponse(r, extraHeaders: route.headers)
+        } else {
+            fixed = nil
+        }
+    }
+}
+
+/// A fixed answer prepared at load time: the status line and header fields (without Date, Server,
+/// Content-Length and Connection, which the connection adds), and the body.
+struct FixedResponse: Sendable {
+    let status: HTTPStatus
+    let head: [UInt8]
+    let body: [UInt8]
+
+    init(_ r: RespondRoute, extraHeaders: HeaderFields) {
+        status = HTTPStatus(r.status)
+        var h: [UInt8] = []
+        ResponseSerializer.writeStatusLine(status: status, version: .http1_1, into: &h)
+        ResponseSerializer.writeField(name: "Content-Type", value: r.contentType, into: &h)
+        for f in extraHeaders where !HeaderFields.equalsIgnoringCase(f.name, "Content-Type") {
+            switch f.name.lowercased() {
+            case "content-length", "connection", "transfer-encoding", "date": continue
+            default: ResponseSerializer.writeField(name: f.name, value: f.value, into: &h)
+            }
+        }
+        head = h
+        body = Array(r.body.utf8)
     }
 }
 
