@@ -12,11 +12,25 @@
 /// The caller passes the path without the query (`RequestHead.rawPath`) and answers any
 /// error with 400. Pure stdlib; a path that needs no change is returned without copying bytes.
 public enum PathNormalizer {
+    /// Normalises `raw` (the hot path: the server passes `RequestHead.rawPath`): a path that is
+    /// already normal is checked in one pass over its contiguous bytes and returned as is.
+    public static func normalize(_ raw: Substring) throws(PathError) -> String {
+        let clean = raw.utf8.withContiguousStorageIfAvailable { p -> Bool in
+            p.first == UInt8(ascii: "/") && isAlreadyNormal(p)
+        }
+        if clean == true { return String(raw) }
+        return try normalizeSlow(raw)
+    }
+
     /// Normalises `raw`; see the type's documentation.
     public static func normalize(_ raw: some StringProtocol) throws(PathError) -> String {
+        try normalizeSlow(raw)
+    }
+
+    private static func normalizeSlow(_ raw: some StringProtocol) throws(PathError) -> String {
         let u = raw.utf8
         guard u.first == UInt8(ascii: "/") else { throw .notAbsolute }
-        if isAlreadyNormal(u) { return String(raw) }
+        if isAlreadyNormalGeneric(u) { return String(raw) }
 
         // 1. Percent-decode, splitting on raw "/" only.
         var decoded: [UInt8] = []
@@ -73,7 +87,12 @@ public enum PathNormalizer {
     }
 
     /// True when `u` has no `%`, NUL, `//`, or `.`/`..` segment: nothing to do.
-    private static func isAlreadyNormal(_ u: some Collection<UInt8>) -> Bool {
+    private static func isAlreadyNormal(_ u: UnsafeBufferPointer<UInt8>) -> Bool {
+        isAlreadyNormalGeneric(u)
+    }
+
+    @inline(__always)
+    private static func isAlreadyNormalGeneric(_ u: some Collection<UInt8>) -> Bool {
         var previous: UInt8 = 0, segmentLength = 0, dotsOnly = true
         for b in u {
             if b == UInt8(ascii: "%") || b == 0 || b >= 0x80 { return false }

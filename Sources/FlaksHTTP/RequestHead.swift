@@ -28,14 +28,16 @@ public struct RequestHead: Sendable {
     /// The path part of the target, still percent-encoded (for absolute-form, the path after the authority).
     public var rawPath: Substring {
         var t = Substring(target)
-        if !t.hasPrefix("/") && t != "*" {
+        if t.utf8.first != UInt8(ascii: "/") && t != "*" {
             // absolute-form: scheme://authority/path?query
             if let schemeEnd = t.firstRange(of: "://") {
                 t = t[schemeEnd.upperBound...]
-                if let slash = t.firstIndex(of: "/") { t = t[slash...] } else { return "/" }
+                if let slash = t.utf8.firstIndex(of: UInt8(ascii: "/")) { t = t[slash...] } else { return "/" }
             }
         }
-        if let q = t.firstIndex(of: "?") { return t[..<q] }
+        // Byte search: the target is ASCII (the parser rejects anything else), so UTF-8 indices
+        // are character boundaries.
+        if let q = t.utf8.firstIndex(of: UInt8(ascii: "?")) { return t[..<q] }
         return t
     }
 

@@ -9,9 +9,14 @@ public struct Response: Sendable {
     public var status: HTTPStatus
     public var headers: HeaderFields
     public var body: ResponseBody
+    /// `headers` already serialized (`name: value\r\n` each, no framing fields), for handlers that
+    /// answer with the same fields again and again (a cached static file): the server copies these
+    /// bytes instead of walking `headers`. Whoever sets it keeps it equal to `headers`.
+    public var encodedHeaders: [UInt8]?
 
-    public init(status: HTTPStatus = .ok, headers: HeaderFields = HeaderFields(), body: ResponseBody = .empty) {
-        self.status = status; self.headers = headers; self.body = body
+    public init(status: HTTPStatus = .ok, headers: HeaderFields = HeaderFields(), body: ResponseBody = .empty,
+                encodedHeaders: [UInt8]? = nil) {
+        self.status = status; self.headers = headers; self.body = body; self.encodedHeaders = encodedHeaders
     }
 
     /// A text response with a content type.

@@ -48,6 +48,8 @@ final class StaticRepresentation: Sendable {
     let baseHeaders: HeaderFields
     /// The complete handler headers of a 200: `baseHeaders`, Accept-Ranges, Content-Encoding, Content-Type.
     let okHeaders: HeaderFields
+    /// `okHeaders` serialized once (see `Response.encodedHeaders`).
+    let okHeadersEncoded: [UInt8]
 
     var size: Int { identity.size }
 
@@ -78,6 +80,9 @@ final class StaticRepresentation: Sendable {
         if let coding { fields.append(HeaderField(name: "Content-Encoding", value: coding.rawValue)) }
         fields.append(HeaderField(name: "Content-Type", value: type.contentType))
         okHeaders = HeaderFields(fields)
+        var encoded: [UInt8] = []
+        for f in fields { ResponseSerializer.writeField(name: f.name, value: f.value, into: &encoded) }
+        okHeadersEncoded = encoded
     }
 
     /// The body for `length` bytes from `offset` (already checked against `size`).

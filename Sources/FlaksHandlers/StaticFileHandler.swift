@@ -208,7 +208,7 @@ public struct StaticFileHandler: Handler {
             case .bytes(let b): .bytes(b)
             case .file(let f): .file(FileRegion(file: f, offset: 0, length: size))
             }
-            return Response(status: .ok, headers: rep.okHeaders, body: body)
+            return Response(status: .ok, headers: rep.okHeaders, body: body, encodedHeaders: rep.okHeadersEncoded)
         }
     }
 

@@ -378,13 +378,18 @@ final class Connection: Selectable {
         let status = response.status
         ResponseSerializer.writeStatusLine(status: status, version: .http1_1, into: &b)
         var hasType = false
-        for f in response.headers {
-            switch Connection.framingField(f.name) {
-            case .skip: continue
-            case .contentType: hasType = true
-            case .other: break
+        if let encoded = response.encodedHeaders {
+            b.append(contentsOf: encoded)
+            hasType = response.headers.contains("Content-Type")
+        } else {
+            for f in response.headers {
+                switch Connection.framingField(f.name) {
+                case .skip: continue
+                case .contentType: hasType = true
+                case .other: break
+                }
+                ResponseSerializer.writeField(name: f.name, value: f.value, into: &b)
             }
-            ResponseSerializer.writeField(name: f.name, value: f.value, into: &b)
         }
         if let extra = currentRoute?.route.headers {
             for f in extra where !response.headers.contains(f.name) {
