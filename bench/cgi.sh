@@ -2,10 +2,10 @@
 # A trivial CGI program, compiled C and /bin/sh, at 16 concurrent clients: Flaks (one loop)
 # against lighttpd's mod_cgi (one process) running the same programs, each pinned to SERVER_CPU,
 # wrk pinned to CLIENT_CPU, alternating over ROUNDS rounds. Usage: bench/cgi.sh
+CONNECTIONS=${CONNECTIONS:-16}
 source "$(dirname "$0")/lib.sh"
 need wrk wrk
 need gcc gcc
-CONNECTIONS=${CONNECTIONS:-16}
 build_flaks
 DIR="$OUT/cgi-bin"
 mkdir -p "$DIR"
