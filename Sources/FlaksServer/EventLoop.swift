@@ -147,7 +147,7 @@ public final class EventLoop: @unchecked Sendable {
     func addListener(fd: Int32, address: SocketAddress) {
         let l = Listener(fd: fd, address: address, loop: self)
         do {
-            try selector.register(fd: fd, interest: .readable, target: l)
+            try selector.register(fd: fd, interest: [.readable, .exclusive], target: l)
             listeners.append(l)
         } catch {
             server.logger.error("loop \(index): cannot watch listener \(address): \(error)")

@@ -17,6 +17,8 @@ struct SelectorEvents: OptionSet {
     static let hangup = SelectorEvents(rawValue: UInt32(truncatingIfNeeded: CFLAKS_EPOLLHUP))
     static let error = SelectorEvents(rawValue: UInt32(truncatingIfNeeded: CFLAKS_EPOLLERR))
     static let edgeTriggered = SelectorEvents(rawValue: UInt32(truncatingIfNeeded: CFLAKS_EPOLLET))
+    /// Wake only one of the epoll instances watching this file (a listener shared by the loops).
+    static let exclusive = SelectorEvents(rawValue: 1 << 28)
 }
 
 /// An epoll instance. Each registration is stored in a slot indexed by fd with a generation;

@@ -88,21 +88,23 @@ public final class Server: Sendable {
         logger.info("flaks listening on \(bound.values.map(\.description).sorted().joined(separator: ", ")) with \(loopCount) loop(s), \(config.server.threads) worker(s), generation \(currentSite.generation)")
     }
 
-    /// One socket per loop on the same address (SO_REUSEPORT); port 0 is resolved by the first bind.
+    /// One listening socket per address, duplicated once per loop: every loop watches it with
+    /// EPOLLEXCLUSIVE, so a new connection wakes one loop. Port 0 is resolved by the bind.
     private func bindAll(_ address: ListenAddress, loops: Int, backlog: Int) throws(SystemError) -> (fds: [Int32], actual: SocketAddress) {
-        var fds: [Int32] = []
         let first = try Socket.listen(on: address, backlog: backlog)
-        fds.append(first)
         guard let actual = Socket.localAddress(first) else {
             close(first)
             throw SystemError("getsockname", errno: EINVAL)
         }
-        let concrete = ListenAddress(host: address.host, port: actual.port)
+        var fds = [first]
         for _ in 1..<max(loops, 1) {
-            do { fds.append(try Socket.listen(on: concrete, backlog: backlog)) } catch {
+            let d = fcntl(first, F_DUPFD_CLOEXEC, 0)
+            guard d >= 0 else {
+                let e = errno
                 for fd in fds { close(fd) }
-                throw error
+                throw SystemError("fcntl(F_DUPFD_CLOEXEC)", errno: e)
             }
+            fds.append(d)
         }
         return (fds, actual)
     }

@@ -6,7 +6,8 @@ import FlaksConfig
 
 /// Socket helpers: listening sockets, accept, addresses. All fds are close-on-exec and non-blocking.
 enum Socket {
-    /// Opens a non-blocking listening socket with SO_REUSEADDR and SO_REUSEPORT (one per loop).
+    /// Opens a non-blocking listening socket with SO_REUSEADDR. No SO_REUSEPORT: a second server
+    /// started on the same address must fail with EADDRINUSE, not silently share the traffic.
     static func listen(on address: ListenAddress, backlog: Int) throws(SystemError) -> Int32 {
         guard let addr = SocketAddress(host: address.host, port: address.port) else {
             throw SystemError("inet_pton(\(address.host))", errno: EINVAL)
@@ -16,7 +17,6 @@ enum Socket {
         }
         do {
             try setOption(fd, SOL_SOCKET, SO_REUSEADDR, 1)
-            try setOption(fd, SOL_SOCKET, SO_REUSEPORT, 1)
             if addr.family == AF_INET6 { try setOption(fd, Int32(IPPROTO_IPV6), IPV6_V6ONLY, 1) }
             var st = addr.storage
             _ = try syscallBlocking("bind") {

@@ -163,4 +163,16 @@ struct EngineTests {
             #expect((json?["requests"] as? Int ?? 0) >= 1)
         }
     }
+
+    @Test func aSecondServerOnTheSamePortFailsInsteadOfSharingIt() async throws {
+        try await withTestServer(config([respond("/a", "first")])) { (_: Server, port: Int) async throws in
+            var cfg = config([respond("/a", "second")])
+            cfg.server.listen = [ListenAddress(host: "127.0.0.1", port: port)]
+            cfg.log.access = .off
+            let other = try Server(config: cfg)
+            #expect(throws: SystemError.self) { try other.start() }
+            other.wait()
+            for _ in 0..<20 { #expect(try TestClient.get(port: port, "/a").text == "first") }
+        }
+    }
 }
