@@ -537,6 +537,17 @@ final class Connection: Selectable {
         queuedBytes += chunkLength(c)
     }
 
+    /// Bytes of a file sent per sendfile call before the connection yields to the others.
+    static let sendfileSlice = 256 * 1024
+
+    /// Set by the last sendfile when it was a full slice.
+    private var sliced = false
+
+    /// The loop resumes a connection that yielded between slices of a file.
+    func resumeWriting() {
+        if state == .writing { flush() }
+    }
+
     /// Writes queued output until done or the socket is full. `intermediate` = a 100 Continue, not a response.
     private func flush(intermediate: Bool = false) {
         while outIndex < out.count {
@@ -555,8 +566,9 @@ final class Connection: Selectable {
                     result = try writeBytes(b, from: outOffset)
                 case .file(let f):
                     var off = Int64(f.offset + outOffset)
-                    let want = f.length - outOffset
+                    let want = min(f.length - outOffset, Connection.sendfileSlice)
                     result = try syscall("sendfile") { cflaks_sendfile(fd, f.file.fd, &off, want) }
+                    sliced = want == Connection.sendfileSlice
                     if case .done(0) = result {
                         // The file shrank under us: the promised length cannot be sent.
                         close(); return
@@ -574,6 +586,13 @@ final class Connection: Selectable {
             while n > 0 && outIndex < out.count {
                 let left = chunkLength(out[outIndex]) - outOffset
                 if n >= left { n -= left; outIndex += 1; outOffset = 0 } else { outOffset += n; n = 0 }
+            }
+            // A large file goes out one slice per turn: let the loop serve the other connections
+            // (and their readers drain the loopback) before the next slice, as lighttpd does.
+            if sliced && outIndex < out.count {
+                sliced = false
+                loop.writeReady.append(self)
+                return
             }
         }
         out.removeAll(keepingCapacity: true)

@@ -31,6 +31,8 @@ public final class EventLoop: @unchecked Sendable {
     var stopped = false
     private var lastSweep: UInt64 = 0
     private var waker: Waker?
+    /// Connections that yielded between slices of a large file: resumed after this round of events.
+    var writeReady: [Connection] = []
     /// Blocking jobs queued during this round of events, handed to the worker pool together
     /// (one lock and one wake-up per round instead of per request).
     private var pendingJobs: [@Sendable () -> Void] = []
@@ -79,11 +81,16 @@ public final class EventLoop: @unchecked Sendable {
             return
         }
         while !stopped {
-            let timeout: Int32 = draining ? 50 : 250
+            let timeout: Int32 = !writeReady.isEmpty ? 0 : draining ? 50 : 250
             do { try selector.wait(timeoutMs: timeout) } catch {
                 server.logger.error("loop \(index): epoll_wait: \(error)")
             }
             if !pendingJobs.isEmpty { flushJobs() }
+            if !writeReady.isEmpty {
+                let ready = writeReady
+                writeReady.removeAll(keepingCapacity: true)
+                for c in ready { c.resumeWriting() }
+            }
             now = monotonicNanos()
             if now &- lastSweep >= 100_000_000 { sweep() }
             if draining && (connections.isEmpty || now >= drainDeadline) {
