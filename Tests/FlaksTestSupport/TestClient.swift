@@ -28,7 +28,9 @@ public final class TestClient: @unchecked Sendable {  // used by one thread at a
         public init(description: String) { self.description = description }
     }
 
-    public init(port: Int, host: String = "127.0.0.1", timeout: Double = 5) throws {
+    /// `timeout` bounds every read and write: generous, because under a sanitizer and a full test pool a
+    /// healthy answer can take seconds; it only decides how long a failing test takes.
+    public init(port: Int, host: String = "127.0.0.1", timeout: Double = 20) throws {
         let v6 = host.contains(":")
         fd = socket(v6 ? AF_INET6 : AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw Failure(description: "socket: \(errno)") }
