@@ -36,6 +36,14 @@ public enum HTTPDate {
         return String(decoding: out, as: UTF8.self)
     }
 
+    /// (year, month 1-12, day, second of the day) in UTC for seconds since 1970: the one calendar
+    /// conversion Flaks has (HTTP dates, access-log times, directory listings).
+    public static func components(secondsSince1970 t: Int) -> (year: Int, month: Int, day: Int, secondOfDay: Int) {
+        let days = floorDiv(t, 86_400)
+        let (y, m, d) = civil(fromDays: days)
+        return (y, m, d, t - days * 86_400)
+    }
+
     /// Parses an HTTP date in any of the forms of RFC 9110 §5.6.7; nil if malformed.
     /// - IMF-fixdate `Sun, 06 Nov 1994 08:49:37 GMT`
     /// - obsolete RFC 850 `Sunday, 06-Nov-94 08:49:37 GMT`: a two-digit year is taken as 1970–2069

@@ -3,6 +3,7 @@ import FlaksHandlers
 import Glibc
 #endif
 import FlaksConfig
+import FlaksHTTP
 
 /// What one access-log line says.
 struct AccessLogEntry {
@@ -202,17 +203,7 @@ enum CivilTime {
 
     /// (year, month 1-12, day, hour, minute, second) in UTC.
     static func components(_ t: Int) -> (Int, Int, Int, Int, Int, Int) {
-        let days = t >= 0 ? t / 86400 : (t - 86399) / 86400
-        let secs = t - days * 86400
-        let z = days + 719468
-        let era = (z >= 0 ? z : z - 146096) / 146097
-        let doe = z - era * 146097
-        let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-        let mp = (5 * doy + 2) / 153
-        let d = doy - (153 * mp + 2) / 5 + 1
-        let m = mp < 10 ? mp + 3 : mp - 9
-        let y = yoe + era * 400 + (m <= 2 ? 1 : 0)
+        let (y, m, d, secs) = HTTPDate.components(secondsSince1970: t)
         return (y, m, d, secs / 3600, secs % 3600 / 60, secs % 60)
     }
 
