@@ -168,6 +168,23 @@ import Testing
         }
     }
 
+    @Test func formLimitsAtTheirEdges() async throws {
+        let app = App(formLimits: FormLimits(maxFields: 3))
+        app.post("/f") { req in .text("\(try req.form().fields.count)") }
+        let form: HeaderFields = ["Content-Type": "application/x-www-form-urlencoded"]
+        let atLimit = await call(app, .POST, "/f", headers: form, body: Array("a=1&b=2&c=3".utf8))
+        #expect(atLimit.status == .ok)
+        let over = await call(app, .POST, "/f", headers: form, body: Array("a=1&b=2&c=3&d=4".utf8))
+        #expect(over.status == .contentTooLarge)
+
+        func parts(_ n: Int) -> [UInt8] {
+            Array(((0..<n).map { "--b\r\nContent-Disposition: form-data; name=\"f\($0)\"\r\n\r\nv\r\n" }.joined() + "--b--").utf8)
+        }
+        let type = "multipart/form-data; boundary=b"
+        #expect(try MultipartTestAccess.parse(parts(3), contentType: type, limits: FormLimits(maxParts: 3)).fields.count == 3)
+        #expect(throws: HTTPError.self) { try MultipartTestAccess.parse(parts(4), contentType: type, limits: FormLimits(maxParts: 3)) }
+    }
+
     @Test func multipartBounds() {
         let many = (0..<5).map { "--b\r\nContent-Disposition: form-data; name=\"f\($0)\"\r\n\r\nv\r\n" }.joined() + "--b--"
         #expect(throws: HTTPError(.contentTooLarge, "more than 3 multipart parts")) {
