@@ -154,8 +154,9 @@ struct EngineTests {
 
     @Test func healthAndStatusBuiltins() async throws {
         let routes = [Route(path: "/healthz", kind: .handler("health")), Route(path: "/status", kind: .handler("status"))]
-        try await withTestServer(config(routes)) { (_: Server, port: Int) async throws in
+        try await withTestServer(config(routes)) { (server: Server, port: Int) async throws in
             #expect(try TestClient.get(port: port, "/healthz").text == "ok\n")
+            try await waitForCountedRequests(server, 1)
             let s = try TestClient.get(port: port, "/status")
             #expect(s.header("Content-Type") == "application/json")
             let json = try JSONSerialization.jsonObject(with: Data(s.body)) as? [String: Any]

@@ -69,3 +69,12 @@ final class GateHandler: Handler, @unchecked Sendable {
     func waitEntered() -> Bool { entered.wait(timeout: .now() + 10) == .success }
     func open() { gate.signal() }
 }
+
+/// Waits (bounded, 10 s) until the server has counted `n` finished requests. A request is counted
+/// when its last byte is written, which can be just after the client has read it and, with two
+/// loops, after the next connection is already being served elsewhere: never sleep for it.
+func waitForCountedRequests(_ server: Server, _ n: Int) async throws {
+    for _ in 0..<1000 where server.metrics().totalRequests < n {
+        try await Task.sleep(for: .milliseconds(10))
+    }
+}
