@@ -160,3 +160,27 @@ int cflaks_malloc_trim(void) {
     return 0;
 #endif
 }
+
+#include <stdio.h>
+#include <sys/mman.h>
+#ifndef MADV_PAGEOUT
+#define MADV_PAGEOUT 21
+#endif
+
+long cflaks_release_image_pages(void) {
+    FILE *f = fopen("/proc/self/maps", "re");
+    if (!f) return -1;
+    char line[4608];
+    long released = 0;
+    while (fgets(line, sizeof line, f)) {
+        unsigned long lo, hi, off, inode;
+        char perms[8], dev[32], path[4352];
+        path[0] = 0;
+        if (sscanf(line, "%lx-%lx %7s %lx %31s %lu %4351[^\n]", &lo, &hi, perms, &off, dev, &inode, path) < 7) continue;
+        // Only clean pages of files: never a writable mapping (its written pages are private copies).
+        if (path[0] != '/' || perms[1] == 'w' || inode == 0) continue;
+        if (madvise((void *)lo, hi - lo, MADV_PAGEOUT) == 0) released += (long)(hi - lo);
+    }
+    fclose(f);
+    return released;
+}

@@ -37,10 +37,12 @@ struct Serve: ParsableCommand {
             throw ExitCode(2)
         }
         if let pidFile { PidFile.write(pidFile) }
+        Server.releaseLoadingMemory()
         defer { if let pidFile { PidFile.remove(pidFile); unlink(ReloadStatus.path(for: pidFile)) } }
         var reloads = 0
         SignalHandling.run(server, watch: watch) { outcome in
             reloads += 1
+            Server.releaseLoadingMemory()
             if let pidFile { ReloadStatus.write(outcome, count: reloads, pidFile: pidFile) }
         }
     }

@@ -213,6 +213,15 @@ public final class Server: Sendable {
         }
     }
 
+    /// Gives back what only loading used: freed heap (malloc_trim) and the resident clean pages of
+    /// the executable and its libraries (MADV_PAGEOUT): YAML parsing, Foundation and start-up code are
+    /// not needed to serve, and serving faults back in only the pages it runs. `flaks serve` calls it
+    /// after starting and after each reload; it costs a few milliseconds of page faults afterwards.
+    public static func releaseLoadingMemory() {
+        _ = cflaks_malloc_trim()
+        _ = cflaks_release_image_pages()
+    }
+
     /// Reopens the access log file (SIGUSR1).
     public func reopenLogs() { accessLog?.reopen() }
 

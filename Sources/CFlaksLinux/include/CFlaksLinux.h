@@ -55,6 +55,12 @@ enum { CFLAKS_O_PATH = 010000000 };
 int cflaks_accept(int fd, void *addr, uint32_t *len);
 /// Returns freed heap memory to the system (glibc malloc_trim(0)); 0 when unavailable.
 int cflaks_malloc_trim(void);
+/// Asks the kernel to take back the resident pages of this process's read-only file mappings (its
+/// executable and libraries) with MADV_PAGEOUT (Linux >= 5.4). Pages another process also maps are
+/// left alone by the kernel; pages in use again fault back in from the page cache or the file.
+/// Used after loading a manifest: YAML, Foundation and start-up code are not needed to serve.
+/// Returns the bytes of mappings advised, or -1.
+long cflaks_release_image_pages(void);
 
 /// Names the calling thread (Linux shows 15 bytes).
 void cflaks_set_thread_name(const char *name);
