@@ -20,7 +20,7 @@
 # stdout/stderr), so it runs with a read-only root filesystem; CGI scripts that keep state need
 # a writable volume (the example wsgi_app.py uses /tmp).
 
-# ---- Build stage: the official Swift image; a static Swift stdlib so the runtime needs no toolchain.
+# ---- Build stage: the official Swift image; a fully static binary, so the runtime needs no toolchain.
 FROM swift:6.3-bookworm AS build
 WORKDIR /src
 # SwiftPM validates every target's directory when it loads Package.swift, so the test and
@@ -29,9 +29,10 @@ COPY Package.swift ./
 COPY Sources ./Sources
 COPY Tests ./Tests
 COPY bench/RouteBench ./bench/RouteBench
+COPY scripts/build-release.sh ./scripts/
+# Fully static (stdlib, Foundation, glibc), linked by lld in hot-function order: see docs/memory.md.
 RUN --mount=type=cache,target=/src/.build \
-    swift build -c release --static-swift-stdlib --product flaks \
- && install -D -m 0755 "$(swift build -c release --show-bin-path)/flaks" /out/flaks
+    install -D -m 0755 "$(scripts/build-release.sh)" /out/flaks
 
 # ---- Runtime stage: Debian slim with the interpreters the example CGI scripts use.
 FROM debian:bookworm-slim

@@ -104,7 +104,7 @@ def manifest(dirpath, port, max_conn):
         f.write(os.urandom(4 * 1024 * 1024))
     path = os.path.join(dirpath, "config.yaml")
     with open(path, "w") as f:
-        f.write(f"""server: {{listen: ["127.0.0.1:{port}"], loops: 1, threads: 4, max_connections: {max_conn}}}
+        f.write(f"""server: {{listen: ["127.0.0.1:{port}"], loops: 1, threads: 4, max_connections: {max_conn}, idle_release: 2s}}
 limits: {{keepalive_timeout: 10m, header_timeout: 10m}}
 cgi: {{timeout: 2s, max_processes: 16}}
 log: {{access: off, level: error}}
@@ -123,14 +123,15 @@ hosts:
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--connections", type=int, default=10000)
-    ap.add_argument("--binary", default=os.path.join(ROOT, ".build/release/flaks"))
+    ap.add_argument("--binary", help="default: the image's build (scripts/build-release.sh)")
     ap.add_argument("--no-hup", action="store_true", help="skip the SIGHUPs in the fault phase")
     args = ap.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     want = max(args.connections * 2 + 1000, soft)
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(want, hard), hard))
-    if not os.path.exists(args.binary):
-        subprocess.run(["swift", "build", "-c", "release", "--product", "flaks"], cwd=ROOT, check=True)
+    if not args.binary:
+        args.binary = subprocess.run([os.path.join(ROOT, "scripts/build-release.sh")], cwd=ROOT, check=True,
+                                     stdout=subprocess.PIPE, text=True).stdout.strip()
     work = tempfile.mkdtemp(prefix="flaks-loadfault-")
     port = 18280
     cfg = manifest(work, port, args.connections + 100)
@@ -139,10 +140,14 @@ def main():
     try:
         if not wait_port(port):
             print("server did not start"); sys.exit(1)
+        start_rss = rss_kib(server.pid)
         request(port, "/small")
         time.sleep(0.5)
+        busy_rss = rss_kib(server.pid)
+        time.sleep(3)  # idle_release: 2s
         base_rss, base_fds = rss_kib(server.pid), fd_count(server.pid)
-        print(f"baseline: RSS {base_rss} KiB, {base_fds} fds")
+        print(f"baseline: RSS {start_rss} KiB after start, {busy_rss} KiB after a request, "
+              f"{base_rss} KiB idle (idle_release: 2s); {base_fds} fds")
         check("idle RSS under 8 MiB", base_rss < 8 * 1024, f"{base_rss} KiB")
 
         # 1. Idle keep-alive connections.
@@ -228,11 +233,12 @@ def main():
         check("server still running", server.poll() is None)
 
         # 6. Back to idle: fds and RSS near baseline.
-        time.sleep(3)
+        time.sleep(4)
         fds, rss = fd_count(server.pid), rss_kib(server.pid)
         print(f"after: RSS {rss} KiB (baseline {base_rss}), {fds} fds (baseline {base_fds})")
         check("open fds back to baseline", fds <= base_fds, f"{fds} vs {base_fds}")
         check("RSS back near baseline (within 4 MiB)", rss - base_rss < 4096, f"+{rss - base_rss} KiB")
+        check("idle RSS after all of the above under 8 MiB", rss < 8 * 1024, f"{rss} KiB")
         zombies = [p for p in os.listdir("/proc") if p.isdigit() and _is_zombie_child(p, server.pid)]
         check("no zombie CGI children", not zombies, str(zombies))
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Smoke test of the release binary, run the way the container image runs it (there is no Docker
-# engine in CI): the static-stdlib release build, a temp copy of the image's /srv/flaks
+# engine in CI): the fully static release build (scripts/build-release.sh), a temp copy of the image's /srv/flaks
 # (config.yaml + sites/ from this repository), a non-root system user, tini in front when it is
 # installed (the image's ENTRYPOINT), the repository's config.yaml on a free loopback port.
 # Then one request per route kind, `flaks probe`, a SIGHUP reload after editing the manifest,
@@ -33,12 +33,15 @@ fi
 command -v curl >/dev/null || { fail "curl available" "install curl"; echo "smoke: FAILED (1 check)"; exit 1; }
 
 # ---- build --------------------------------------------------------------------------------------
-echo "smoke: swift build -c release --static-swift-stdlib --product flaks"
-if ! swift build -c release --static-swift-stdlib --product flaks 2>&1 | tail -n 3; then
-  fail "release build"; echo "smoke: FAILED"; exit 1
+echo "smoke: scripts/build-release.sh (the image's build: fully static, lld, hot-function order)"
+buildlog=$(mktemp)
+if ! bin=$(scripts/build-release.sh 2>"$buildlog"); then
+  tail -n 20 "$buildlog"; fail "release build"; echo "smoke: FAILED"; exit 1
 fi
-bin="$(swift build -c release --static-swift-stdlib --show-bin-path)/flaks"
+tail -n 2 "$buildlog"; rm -f "$buildlog"
 if [ -x "$bin" ]; then pass "release build ($bin)"; else fail "release build" "no $bin"; exit 1; fi
+if readelf -lW "$bin" | grep -q "program interpreter"; then fail "fully static binary" "it asks for a dynamic loader"
+else pass "fully static binary (no dynamic loader, no shared libraries)"; fi
 
 # ---- image layout -------------------------------------------------------------------------------
 tmp=$(mktemp -d /tmp/flaks-smoke.XXXXXX)

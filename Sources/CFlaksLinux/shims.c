@@ -184,3 +184,12 @@ long cflaks_release_image_pages(void) {
     fclose(f);
     return released;
 }
+
+long cflaks_resident_bytes(void) {
+    FILE *f = fopen("/proc/self/statm", "re");
+    if (!f) return -1;
+    long size = 0, resident = -1;
+    if (fscanf(f, "%ld %ld", &size, &resident) != 2) resident = -1;
+    fclose(f);
+    return resident < 0 ? -1 : resident * sysconf(_SC_PAGESIZE);
+}

@@ -14,7 +14,8 @@ extension ServerConfig {
         if s != o { out.append(contentsOf: fieldChanges("server", [
             ("backlog", o.backlog, s.backlog), ("loops", o.loops.map(String.init) ?? "auto", s.loops.map(String.init) ?? "auto"),
             ("threads", o.threads, s.threads), ("max_connections", o.maxConnections, s.maxConnections),
-            ("drain_timeout", Units.format(duration: o.drainTimeout), Units.format(duration: s.drainTimeout))])) }
+            ("drain_timeout", Units.format(duration: o.drainTimeout), Units.format(duration: s.drainTimeout)),
+            ("idle_release", Units.format(duration: o.idleRelease), Units.format(duration: s.idleRelease))])) }
         let l = limits, ol = old.limits
         out.append(contentsOf: fieldChanges("limits", [
             ("max_buffer", size(ol.maxBuffer), size(l.maxBuffer)), ("max_body", size(ol.maxBody), size(l.maxBody)),

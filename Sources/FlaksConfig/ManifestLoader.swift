@@ -4,7 +4,8 @@ import Yams
 /// keeping each mark, expand `${VAR}`, type and validate every value, and return a frozen
 /// `ServerConfig` with absolute paths — or every problem at once as `ManifestErrors`.
 ///
-/// Keys beyond the schema (each documented on its field): `server.drain_timeout`, per host
+/// Keys beyond the schema (each documented on its field): `server.drain_timeout`,
+/// `server.idle_release`, per host
 /// `errors`, per static route `dotfiles` and `types`, per CGI route `pass_authorization`, per
 /// redirect `keep_path`.
 public enum ManifestLoader {

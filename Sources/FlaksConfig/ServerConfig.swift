@@ -42,12 +42,15 @@ public struct ServerSettings: Sendable, Equatable {
     public var maxConnections: Int
     /// `drain_timeout` (extension): how long SIGTERM waits for requests in flight. Default 10 s; `0s` allowed.
     public var drainTimeout: Duration
+    /// `idle_release` (extension): after this long without a finished request, `flaks serve` gives
+    /// back the resident code pages and freed heap it is not using. Default 60 s; `0s` never.
+    public var idleRelease: Duration
 
     public init(listen: [ListenAddress] = [ListenAddress(host: "0.0.0.0", port: 8080)], backlog: Int = 511,
                 loops: Int? = nil, threads: Int = 16, maxConnections: Int = 10000,
-                drainTimeout: Duration = .seconds(10)) {
+                drainTimeout: Duration = .seconds(10), idleRelease: Duration = .seconds(60)) {
         self.listen = listen; self.backlog = backlog; self.loops = loops; self.threads = threads
-        self.maxConnections = maxConnections; self.drainTimeout = drainTimeout
+        self.maxConnections = maxConnections; self.drainTimeout = drainTimeout; self.idleRelease = idleRelease
     }
 }
 

@@ -217,9 +217,13 @@ public final class Server: Sendable {
     /// the executable and its libraries (MADV_PAGEOUT): YAML parsing, Foundation and start-up code are
     /// not needed to serve, and serving faults back in only the pages it runs. `flaks serve` calls it
     /// after starting and after each reload; it costs a few milliseconds of page faults afterwards.
-    public static func releaseLoadingMemory() {
+    /// Returns the resident bytes before and after (0 where /proc is not readable).
+    @discardableResult
+    public static func releaseLoadingMemory() -> (before: Int, after: Int) {
+        let before = cflaks_resident_bytes()
         _ = cflaks_malloc_trim()
         _ = cflaks_release_image_pages()
+        return (max(before, 0), max(cflaks_resident_bytes(), 0))
     }
 
     /// Reopens the access log file (SIGUSR1).

@@ -19,6 +19,7 @@ public enum SignalHandling {
     /// Serves signals until a stop signal: SIGHUP reloads the manifest, SIGUSR1 reopens logs,
     /// SIGTERM/SIGINT/SIGQUIT drain and return. With `watch`, a change of the manifest on disk
     /// reloads too. `onReload` sees each reload's outcome (the CLI writes it for `flaks reload`).
+    /// Between signals it also ticks `server.idle_release` (IdleMemoryRelease).
     public static func run(_ server: Server, watch: Bool = false, onReload: (Server.ReloadOutcome) -> Void = { _ in }) {
         let fd = handled.withUnsafeBufferPointer { cflaks_signalfd($0.baseAddress, Int32($0.count)) }
         guard fd >= 0 else {
@@ -34,16 +35,19 @@ public enum SignalHandling {
             else { server.logger.info("watching \(path) for changes") }
         }
         var changeDue: UInt64?  // debounce: editors write in several steps
+        var idle = IdleMemoryRelease()
         while true {
             var fds = [pollfd(fd: fd, events: Int16(POLLIN), revents: 0)]
             if let w = watcher { fds.append(pollfd(fd: w.fd, events: Int16(POLLIN), revents: 0)) }
-            var timeout: Int32 = -1
+            var timeout = idle.pollTimeout(server)
             if let due = changeDue {
                 let now = monotonicNanos()
-                timeout = due > now ? Int32((due - now) / 1_000_000) + 1 : 0
+                let t = due > now ? Int32((due - now) / 1_000_000) + 1 : 0
+                timeout = timeout < 0 ? t : min(timeout, t)
             }
             let r = poll(&fds, nfds_t(fds.count), timeout)
             if r < 0 && errno != EINTR { break }
+            idle.tick(server)
             if let w = watcher, fds.count > 1, fds[1].revents != 0, w.drainEvents() {
                 changeDue = monotonicNanos() &+ 200_000_000
             }

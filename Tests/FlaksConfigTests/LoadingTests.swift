@@ -14,6 +14,7 @@ import Testing
           threads: 8
           max_connections: 500
           drain_timeout: 3s
+          idle_release: 0s
         limits:
           max_buffer: 8KiB
           max_body: 1MB
@@ -63,7 +64,8 @@ import Testing
         #expect(config.server == ServerSettings(
             listen: [ListenAddress(host: "0.0.0.0", port: 8080), ListenAddress(host: "::", port: 8443),
                      ListenAddress(host: "0.0.0.0", port: 9000)],
-            backlog: 128, loops: 2, threads: 8, maxConnections: 500, drainTimeout: .seconds(3)))
+            backlog: 128, loops: 2, threads: 8, maxConnections: 500, drainTimeout: .seconds(3),
+            idleRelease: .zero))
         #expect(config.limits == Limits(maxBuffer: 8192, maxBody: 1_000_000, headerTimeout: .seconds(5),
                                         bodyTimeout: .milliseconds(250), keepaliveTimeout: .seconds(120),
                                         maxKeepaliveRequests: 50))
@@ -78,17 +80,17 @@ import Testing
             Route(path: "/", kind: .staticFiles(StaticRoute(
                 root: f.dir + "/sites/example", index: ["index.html", "index.htm"], listing: true,
                 fallback: "/index.html", dotfiles: true, types: ["md": "text/markdown", "wasm": "application/wasm"])),
-                headers: ["Cache-Control": "public, max-age=300", "X-Frame-Options": "DENY"], origin: "config.yaml:26:9"),
+                headers: ["Cache-Control": "public, max-age=300", "X-Frame-Options": "DENY"], origin: "config.yaml:27:9"),
             Route(path: "/cgi-bin/", kind: .cgi(CGIRoute(
                 root: f.dir + "/sites/example/cgi-bin",
                 interpreters: [".py": "/usr/bin/python3", ".sh": "sh", ".php": f.dir + "/bin/php"],
-                env: ["APP_MODE": "production", "EMPTY": ""], passAuthorization: true)), origin: "config.yaml:34:9"),
+                env: ["APP_MODE": "production", "EMPTY": ""], passAuthorization: true)), origin: "config.yaml:35:9"),
             Route(path: "/old", kind: .redirect(RedirectRoute(target: "https://example.org/new", status: 308, keepPath: true)),
-                  origin: "config.yaml:39:9"),
+                  origin: "config.yaml:40:9"),
             Route(path: "/hello", kind: .respond(RespondRoute(body: "hello\n", status: 201, contentType: "text/plain")),
-                  origin: "config.yaml:43:9"),
-            Route(path: "/healthz", kind: .handler("health"), origin: "config.yaml:47:9"),
-            Route(path: "/u/<int:id>", kind: .handler("user.show"), origin: "config.yaml:49:9"),
+                  origin: "config.yaml:44:9"),
+            Route(path: "/healthz", kind: .handler("health"), origin: "config.yaml:48:9"),
+            Route(path: "/u/<int:id>", kind: .handler("user.show"), origin: "config.yaml:50:9"),
         ]
         #expect(h.routes.count == expected.count)
         for (got, want) in zip(h.routes, expected) { #expect(got == want) }
@@ -113,6 +115,7 @@ import Testing
         #expect(config.server == ServerSettings())
         #expect(config.server.listen == [ListenAddress(host: "0.0.0.0", port: 8080)])
         #expect(config.server.drainTimeout == .seconds(10))
+        #expect(config.server.idleRelease == .seconds(60))
         #expect(config.limits == Limits())
         #expect(config.limits.maxBuffer == 16 * 1024 && config.limits.maxBody == 10 * 1024 * 1024)
         #expect(config.cgi == CGISettings())

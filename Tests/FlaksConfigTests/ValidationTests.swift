@@ -236,7 +236,7 @@ import Testing
         ]),
 
         Case(name: "settings values", yaml: """
-        server: {loops: 0, max_connections: -1, drain_timeout: 1d}
+        server: {loops: 0, max_connections: -1, drain_timeout: 1d, idle_release: soon}
         limits: {max_buffer: 0, max_keepalive_requests: 0}
         cgi: {timeout: 5x, max_processes: none}
         log: {access: "", format: xml, level: loud}
@@ -245,6 +245,7 @@ import Testing
             "config.yaml:1:17: server.loops: expected \"auto\" or an integer >= 1, found \"0\"",
             "config.yaml:1:37: server.max_connections: expected an integer >= 1, found \"-1\"",
             "config.yaml:1:56: server.drain_timeout: expected a duration like 250ms, 10s, 2m or 1h, found \"1d\"",
+            "config.yaml:1:74: server.idle_release: expected a duration like 250ms, 10s, 2m or 1h, found \"soon\"",
             "config.yaml:2:22: limits.max_buffer: expected a size of at least 1 bytes, found \"0\"",
             "config.yaml:2:49: limits.max_keepalive_requests: expected an integer >= 1, found \"0\"",
             "config.yaml:3:16: cgi.timeout: expected a duration like 250ms, 10s, 2m or 1h, found \"5x\"",

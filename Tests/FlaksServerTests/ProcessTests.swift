@@ -323,6 +323,32 @@ struct ProcessTests {
         #expect(none.out.contains("404"))
     }
 
+    @Test func idleServerGivesBackMemoryOnceAfterTraffic() throws {
+        let p = try FlaksProcess(manifest: """
+        server: {listen: ["127.0.0.1:0"], loops: 1, threads: 2, idle_release: 1s}
+        log: {access: off, level: info}
+        hosts:
+          - names: ["*"]
+            routes:
+              - path: /a
+                respond: "A"
+        """)
+        defer { p.signal(SIGTERM); _ = p.waitForExit(seconds: 5) }
+        // Nothing served yet (start-up memory was already given back): no idle release.
+        usleep(2_500_000)
+        #expect(!p.stderrText.contains("gave back unused memory"))
+        #expect(try TestClient.get(port: p.port, "/a").text == "A")
+        let line = try p.waitForLog("gave back unused memory")
+        #expect(line.contains("idle for 1.0 seconds"))
+        #expect(line.contains("KiB ->"))
+        // Once per idle spell: no new request, no second release.
+        usleep(2_500_000)
+        #expect(p.stderrText.components(separatedBy: "gave back unused memory").count == 2)
+        #expect(try TestClient.get(port: p.port, "/a").text == "A")
+        let mark = p.stderrText.count
+        try p.waitForLog("gave back unused memory", after: mark)
+    }
+
     @Test func sigusr1ReopensTheAccessLogFile() throws {
         let p = try FlaksProcess(manifest: """
         server: {listen: ["127.0.0.1:0"], loops: 1, threads: 2}

@@ -61,6 +61,8 @@ int cflaks_malloc_trim(void);
 /// Used after loading a manifest: YAML, Foundation and start-up code are not needed to serve.
 /// Returns the bytes of mappings advised, or -1.
 long cflaks_release_image_pages(void);
+/// Resident set size of this process in bytes (/proc/self/statm), or -1.
+long cflaks_resident_bytes(void);
 
 /// Names the calling thread (Linux shows 15 bytes).
 void cflaks_set_thread_name(const char *name);
