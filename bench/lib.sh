@@ -16,11 +16,11 @@ ROUNDS=${ROUNDS:-3}
 
 need() { command -v "$1" >/dev/null || { echo "bench: $1 is not installed (apt-get install -y $2)"; exit 1; }; }
 
+# The image's binary (scripts/build-release.sh: fully static, lld, hot-function order).
 # FLAKS_BIN=path uses that binary instead of building (A/B runs of a saved build).
 build_flaks() {
   if [ -n "${FLAKS_BIN:-}" ]; then FLAKS=$FLAKS_BIN; return; fi
-  (cd "$ROOT" && swift build -c release --product flaks >/dev/null)
-  FLAKS="$ROOT/.build/release/flaks"
+  FLAKS=$("$ROOT/scripts/build-release.sh" 2>/dev/null)
 }
 
 wait_port() {

@@ -2,7 +2,8 @@
 # Static files of 1 KiB, 64 KiB and 1 MiB, with keep-alive and with Connection: close:
 # Flaks (one loop) against nginx (one worker) and lighttpd (one process) serving the same
 # directory, each pinned to SERVER_CPU, wrk pinned to CLIENT_CPU, alternating over ROUNDS rounds.
-# Usage: bench/static.sh        (DURATION=10s ROUNDS=3 CONNECTIONS=50 by default)
+# Usage: bench/static.sh        (DURATION=10s ROUNDS=3 CONNECTIONS=50 by default;
+#        FILES="1k.bin" MODES=keepalive bench/static.sh for one case)
 # Each line also gives the server's CPU time per request (utime+stime from /proc/PID/stat over the run).
 source "$(dirname "$0")/lib.sh"
 need wrk wrk
@@ -63,8 +64,8 @@ CONF
   SERVERS+=(lighttpd)
 fi
 port_of() { case $1 in flaks) echo $PORT_F;; nginx) echo $PORT_N;; lighttpd) echo $PORT_L;; esac; }
-for file in 1k.bin 64k.bin 1m.bin; do
-  for mode in keepalive close; do
+for file in ${FILES:-1k.bin 64k.bin 1m.bin}; do
+  for mode in ${MODES:-keepalive close}; do
     RES="$OUT/static-$file-$mode.txt"; : > "$RES"
     extra=(); [ $mode = close ] && extra=(-H "Connection: close")
     for r in $(seq 1 "$ROUNDS"); do

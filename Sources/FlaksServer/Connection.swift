@@ -543,6 +543,20 @@ final class Connection: Selectable {
     /// Set by the last sendfile when it was a full slice.
     private var sliced = false
 
+    /// Head bytes sent with MSG_MORE and not yet pushed out (they lead the next sendfile's segments).
+    private var heldBack = 0
+    /// The connection's TCP maximum segment size, asked once (0: not yet).
+    private var mss = 0
+
+    private func segmentSize() -> Int {
+        if mss == 0 {
+            var v: Int32 = 0
+            var len = socklen_t(MemoryLayout<Int32>.size)
+            mss = getsockopt(fd, Int32(IPPROTO_TCP), TCP_MAXSEG, &v, &len) == 0 && v > 0 ? Int(v) : 1
+        }
+        return mss
+    }
+
     /// The loop resumes a connection that yielded between slices of a file.
     func resumeWriting() {
         if state == .writing { flush() }
@@ -561,14 +575,26 @@ final class Connection: Selectable {
                         // A file follows: MSG_MORE lets the head share a segment with the file's start.
                         let more = outIndex + 1 < out.count
                         result = try writeBytes(headBuf, from: outOffset, more: more)
+                        if more, case .done(let n) = result { heldBack = n }
                     }
                 case .bytes(let b):
                     result = try writeBytes(b, from: outOffset)
                 case .file(let f):
                     var off = Int64(f.offset + outOffset)
-                    let want = min(f.length - outOffset, Connection.sendfileSlice)
+                    let remaining = f.length - outOffset
+                    var want = min(remaining, Connection.sendfileSlice)
+                    if want < remaining {
+                        // More slices follow: end this one on a segment boundary (counting the head
+                        // held back by MSG_MORE). With TCP_NODELAY a slice's tail would otherwise
+                        // leave as a small segment of its own, and 256 KiB is not a multiple of
+                        // the MSS (65,483 on loopback): ~12% more segments for a 1 MiB file.
+                        let mss = segmentSize()
+                        let end = (heldBack + want) / mss * mss
+                        if end > heldBack { want = end - heldBack }
+                    }
                     result = try syscall("sendfile") { cflaks_sendfile(fd, f.file.fd, &off, want) }
-                    sliced = want == Connection.sendfileSlice
+                    heldBack = 0
+                    sliced = want < remaining
                     if case .done(0) = result {
                         // The file shrank under us: the promised length cannot be sent.
                         close(); return
