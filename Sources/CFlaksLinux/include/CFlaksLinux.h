@@ -21,6 +21,10 @@ int cflaks_signalfd_read(int fd);
 int cflaks_openat_beneath(int dirfd, const char *path, int flags);
 
 ssize_t cflaks_sendfile(int out_fd, int in_fd, int64_t *offset, size_t count);
+/// read(2), send(2) and a two-buffer writev(2) as direct system calls (no cancellation-point wrapper).
+ssize_t cflaks_read(int fd, void *buf, size_t count);
+ssize_t cflaks_send(int fd, const void *buf, size_t count, int flags);
+ssize_t cflaks_writev2(int fd, const void *a, size_t alen, const void *b, size_t blen);
 
 /// posix_spawn with pipes: stdin/stdout/stderr fds (-1 = /dev/null), own process group, chdir (may be NULL).
 /// Returns 0 and the pid, or an errno.
