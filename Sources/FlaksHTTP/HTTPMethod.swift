@@ -6,21 +6,29 @@ public enum HTTPMethod: String, Sendable, Hashable, CaseIterable {
     public init?(bytes: UnsafeRawBufferPointer) {
         switch bytes.count {
         case 3:
-            if bytes.elementsEqual("GET".utf8) { self = .GET; return }
-            if bytes.elementsEqual("PUT".utf8) { self = .PUT; return }
+            if Self.spells(bytes, "GET") { self = .GET; return }
+            if Self.spells(bytes, "PUT") { self = .PUT; return }
         case 4:
-            if bytes.elementsEqual("HEAD".utf8) { self = .HEAD; return }
-            if bytes.elementsEqual("POST".utf8) { self = .POST; return }
+            if Self.spells(bytes, "HEAD") { self = .HEAD; return }
+            if Self.spells(bytes, "POST") { self = .POST; return }
         case 5:
-            if bytes.elementsEqual("PATCH".utf8) { self = .PATCH; return }
-            if bytes.elementsEqual("TRACE".utf8) { self = .TRACE; return }
+            if Self.spells(bytes, "PATCH") { self = .PATCH; return }
+            if Self.spells(bytes, "TRACE") { self = .TRACE; return }
         case 6:
-            if bytes.elementsEqual("DELETE".utf8) { self = .DELETE; return }
+            if Self.spells(bytes, "DELETE") { self = .DELETE; return }
         case 7:
-            if bytes.elementsEqual("OPTIONS".utf8) { self = .OPTIONS; return }
-            if bytes.elementsEqual("CONNECT".utf8) { self = .CONNECT; return }
+            if Self.spells(bytes, "OPTIONS") { self = .OPTIONS; return }
+            if Self.spells(bytes, "CONNECT") { self = .CONNECT; return }
         default: break
         }
         return nil
+    }
+
+    /// Byte-by-byte equality with an ASCII literal of the same length (checked by the caller).
+    @inline(__always)
+    static func spells(_ bytes: UnsafeRawBufferPointer, _ name: StaticString) -> Bool {
+        let p = name.utf8Start
+        for i in 0..<bytes.count where bytes[i] != p[i] { return false }
+        return true
     }
 }

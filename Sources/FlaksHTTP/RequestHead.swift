@@ -27,6 +27,10 @@ public struct RequestHead: Sendable {
 
     /// The path part of the target, still percent-encoded (for absolute-form, the path after the authority).
     public var rawPath: Substring {
+        if target.utf8.first == UInt8(ascii: "/"), let end = Self.pathEnd(target) {
+            // origin-form, nearly every request: up to the `?` or the end.
+            return target[..<end]
+        }
         var t = Substring(target)
         if t.utf8.first != UInt8(ascii: "/") && t != "*" {
             // absolute-form: scheme://authority/path?query
@@ -39,6 +43,16 @@ public struct RequestHead: Sendable {
         // are character boundaries.
         if let q = t.utf8.firstIndex(of: UInt8(ascii: "?")) { return t[..<q] }
         return t
+    }
+
+    /// Where the path of an origin-form target ends (its `?` or its end), by a byte scan over
+    /// contiguous storage; nil when the string is not contiguous (then the general path runs).
+    static func pathEnd(_ s: String) -> String.Index? {
+        let n: Int? = s.utf8.withContiguousStorageIfAvailable { p in
+            for i in 0..<p.count where p[i] == UInt8(ascii: "?") { return i }
+            return p.count
+        }
+        return n.map { s.utf8.index(s.utf8.startIndex, offsetBy: $0) }
     }
 
     /// The query string without `?`, or nil when the target has none.

@@ -49,14 +49,20 @@ extension RequestParser {
         defer { scan.scanned = i; scan.lineStart = lineStart }
         while i < end {
             let b = head[i]
-            if b == ASCII.lf {
-                guard i > 0 && head[i - 1] == ASCII.cr else { throw .badRequest("bare LF in request head") }
-                if scan.requestLineLength == 0 { scan.requestLineLength = i + 1 }
-                if i == lineStart + 1 { i += 1; return i }  // the empty line: end of head
-                lineStart = i + 1
-            } else if i > 0 && head[i - 1] == ASCII.cr {
-                throw .badRequest("bare CR in request head")
+            // Most bytes are above CR: one comparison each.
+            if b > ASCII.cr { i += 1; continue }
+            if b == ASCII.cr {
+                // A CR must be followed by LF; wait here (the scan resumes at the CR) for the next byte.
+                guard i + 1 < end else { break }
+                guard head[i + 1] == ASCII.lf else { throw .badRequest("bare CR in request head") }
+                if scan.requestLineLength == 0 { scan.requestLineLength = i + 2 }
+                if i == lineStart { i += 2; return i }  // the empty line: end of head
+                i += 2
+                lineStart = i
+                continue
             }
+            // Every LF after a CR was taken with it above.
+            if b == ASCII.lf { throw .badRequest("bare LF in request head") }
             i += 1
         }
         return nil

@@ -9,8 +9,10 @@ import Testing
         for n in 1..<input.count {
             let r = try Array(input[0..<n]).withUnsafeBytes { try parser.parse($0) }
             #expect(r == ParseResult(event: .needMoreBytes, consumed: 0))
-            // Every byte given so far has been checked exactly once (a trailing CR is judged by the next byte).
-            #expect(parser.scan.scanned == n, "after \(n) bytes")
+            // Every byte given so far has been checked once; a trailing CR is judged with the byte
+            // after it, so the scan waits on it (it alone is looked at again).
+            let waitsOnCR = input[n - 1] == UInt8(ascii: "\r")
+            #expect(parser.scan.scanned == (waitsOnCR ? n - 1 : n), "after \(n) bytes")
         }
         let last = try input.withUnsafeBytes { try parser.parse($0) }
         #expect(last.consumed == input.count)

@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Instructions per request, counted by valgrind's callgrind: a figure that does not move with the
+# machine's load, for A/B runs of changes to the request path (req/s here varies by +-15%).
+# Serves a 1 KiB file from a one-loop server and sends REQUESTS keep-alive requests on one
+# connection (after 100 to warm up), then prints Ir per request, reference-counting calls per
+# request, and the functions with the most instructions of their own.
+#   bench/instructions.sh                 # the image's build
+#   FLAKS_BIN=/tmp/flaks-old bench/instructions.sh
+source "$(dirname "$0")/lib.sh"
+need valgrind valgrind
+build_flaks
+REQUESTS=${REQUESTS:-900}
+PORT=${PORT:-18390}
+work=$(mktemp -d /tmp/flaks-instr.XXXXXX)
+head -c 1024 /dev/urandom > "$work/1k.bin"
+cat > "$work/c.yaml" <<YAML
+server: {listen: ["127.0.0.1:$PORT"], loops: 1, threads: 2, idle_release: 0s}
+limits: {max_keepalive_requests: 100000}
+log: {access: off, level: warning}
+hosts:
+  - names: ["*"]
+    routes:
+      - path: /
+        static: $work
+YAML
+strip --strip-debug -o "$work/flaks" "$FLAKS"   # valgrind cannot read a Swift static binary's DWARF
+valgrind --tool=callgrind --callgrind-out-file="$work/cg.out" "$work/flaks" serve --config "$work/c.yaml" >"$work/log" 2>&1 &
+vg=$!; PIDS+=($vg)
+for _ in $(seq 1 120); do (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null && break; sleep 0.5; done
+client() {
+  python3 - "$PORT" "$1" <<'PY'
+import socket, sys
+port, n = int(sys.argv[1]), int(sys.argv[2])
+s = socket.create_connection(("127.0.0.1", port))
+req = b"GET /1k.bin HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+buf = b""
+for _ in range(n):
+    s.sendall(req)
+    while True:
+        j = buf.find(b"\r\n\r\n")
+        if j >= 0 and len(buf) >= j + 4 + 1024:
+            buf = buf[j + 4 + 1024:]
+            break
+        d = s.recv(65536)
+        if not d: sys.exit("connection closed early")
+        buf += d
+PY
+}
+client 100
+callgrind_control -z $vg >/dev/null 2>&1
+client "$REQUESTS"
+callgrind_control -d $vg >/dev/null 2>&1
+kill $vg; wait $vg 2>/dev/null || true
+python3 - "$work" "$REQUESTS" <<'PY'
+import collections, glob, re, subprocess, sys
+work, n = sys.argv[1], int(sys.argv[2])
+names, own, calls = {}, collections.Counter(), collections.Counter()
+cur = cfn = None; after_call = False
+for path in glob.glob(work + "/cg.out.*"):
+    for line in open(path):
+        line = line.rstrip("\n")
+        m = re.match(r"^(c?fn)=\((\d+)\)(?: (.*))?$", line)
+        if m:
+            kind, i, name = m.groups()
+            if name: names[i] = name
+            if kind == "fn": cur = i
+            else: cfn = i
+            continue
+        if line.startswith("calls="):
+            after_call = True; calls[cfn] += int(line.split("=")[1].split()[0]); continue
+        parts = line.split()
+        if len(parts) >= 2 and (line[0].isdigit() or line[0] in "+-*"):
+            if after_call: after_call = False
+            else: own[cur] += int(parts[1])
+rc = sum(v for k, v in calls.items() if names.get(k, "") in
+         ("swift_retain", "swift_release", "swift_bridgeObjectRetain", "swift_bridgeObjectRelease"))
+print(f"{sum(own.values()) // n} instructions per request, {rc / n:.0f} reference-counting calls per request ({n} requests)")
+def demangle(s):
+    try: return subprocess.run(["swift", "demangle", "--simplified", "--compact", s], capture_output=True, text=True).stdout.strip() or s
+    except OSError: return s
+for k, v in own.most_common(15):
+    print(f"  {v // n:6d}  {demangle(names.get(k, k))[:100]}")
+PY
+rm -rf "$work"
