@@ -31,14 +31,15 @@ extension Duration {
 /// The Date header value, formatted at most once per second (loop thread only).
 struct DateCache {
     private var second = -1
-    private(set) var bytes: [UInt8] = []
+    /// `Date: <IMF-fixdate>\r\nServer: flaks\r\n`, the two fields every response carries.
+    private(set) var fields: [UInt8] = []
 
     /// Refreshes the cached value if the wall-clock second changed.
     mutating func refresh() {
         let now = wallSeconds()
         if now != second {
             second = now
-            bytes = Array(HTTPDate.format(secondsSince1970: now).utf8)
+            fields = Array(("Date: " + HTTPDate.format(secondsSince1970: now) + "\r\nServer: flaks\r\n").utf8)
         }
     }
 }

@@ -234,6 +234,8 @@ final class Connection: Selectable {
     }
 
     private static let continueBytes = Array("HTTP/1.1 100 Continue\r\n\r\n".utf8)
+    /// The status line of nearly every response, serialized once.
+    private static let okStatusLine = Array("HTTP/1.1 200 OK\r\n".utf8)
 
     // MARK: dispatch
 
@@ -376,7 +378,9 @@ final class Connection: Selectable {
         headBuf = []
         b.removeAll(keepingCapacity: true)
         let status = response.status
-        ResponseSerializer.writeStatusLine(status: status, version: .http1_1, into: &b)
+        if status == .ok { b.append(contentsOf: Connection.okStatusLine) } else {
+            ResponseSerializer.writeStatusLine(status: status, version: .http1_1, into: &b)
+        }
         var hasType = false
         if let encoded = response.encodedHeaders {
             b.append(contentsOf: encoded)
@@ -481,9 +485,7 @@ final class Connection: Selectable {
 
     private func appendDateAndServer(_ b: inout [UInt8]) {
         loop.dateCache.refresh()
-        b.append(contentsOf: Connection.dateLabel)
-        b.append(contentsOf: loop.dateCache.bytes)
-        b.append(contentsOf: Connection.serverLine)
+        b.append(contentsOf: loop.dateCache.fields)
     }
 
     /// The Connection field when needed (RFC 9112 §9.3), then the empty line ending the head.
@@ -496,8 +498,6 @@ final class Connection: Selectable {
         b.append(13); b.append(10)
     }
 
-    private static let dateLabel = Array("Date: ".utf8)
-    private static let serverLine = Array("\r\nServer: flaks\r\n".utf8)
     private static let contentLengthLabel = Array("Content-Length: ".utf8)
     private static let chunkedLine = Array("Transfer-Encoding: chunked\r\n".utf8)
     private static let octetStreamLine = Array("Content-Type: application/octet-stream\r\n".utf8)
