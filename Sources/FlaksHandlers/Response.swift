@@ -11,7 +11,8 @@ public struct Response: Sendable {
     public var body: ResponseBody
     /// `headers` already serialized (`name: value\r\n` each, no framing fields), for handlers that
     /// answer with the same fields again and again (a cached static file): the server copies these
-    /// bytes instead of walking `headers`. Whoever sets it keeps it equal to `headers`.
+    /// bytes instead of walking `headers`. Whoever sets it keeps it equal to `headers`, and
+    /// includes a Content-Type (the server does not look for one to add its default).
     public var encodedHeaders: [UInt8]?
 
     public init(status: HTTPStatus = .ok, headers: HeaderFields = HeaderFields(), body: ResponseBody = .empty,

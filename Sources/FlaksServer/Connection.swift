@@ -384,7 +384,7 @@ final class Connection: Selectable {
         var hasType = false
         if let encoded = response.encodedHeaders {
             b.append(contentsOf: encoded)
-            hasType = response.headers.contains("Content-Type")
+            hasType = true  // part of the encodedHeaders contract
         } else {
             for f in response.headers {
                 switch Connection.framingField(f.name) {
