@@ -522,13 +522,15 @@ final class Connection: Selectable {
     /// Appends `v` (non-negative) in decimal.
     static func appendDecimal(_ v: Int, to b: inout [UInt8]) {
         if v < 10 { b.append(UInt8(48 + max(v, 0))); return }
-        var divisor = 1
-        while divisor <= v / 10 { divisor *= 10 }
-        var n = v
-        while divisor > 0 {
-            b.append(UInt8(48 + n / divisor))
-            n %= divisor
-            divisor /= 10
+        // Digits right to left into a stack buffer, then one append.
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { buf in
+            var n = UInt(v), i = 20
+            repeat {
+                i -= 1
+                buf[i] = UInt8(truncatingIfNeeded: 48 + n % 10)
+                n /= 10
+            } while n > 0
+            b.append(contentsOf: UnsafeBufferPointer(rebasing: buf[i...]))
         }
     }
 
