@@ -170,11 +170,12 @@ public final class App: ViewRegistrar {
         let (items, appSet, blueprints) = items()
         var out: [(String, any Handler)] = []
         let app = App.buildTree(items.map { ($0.full, $0) })
-        out.append((name, Dispatcher(tree: app.tree, urls: app.urls, scopeErrors: [appSet.errors], formLimits: formLimits, log: log)))
+        out.append((name, Dispatcher(tree: app.tree, urls: app.urls, scopeErrors: [appSet.errors], formLimits: formLimits, log: log,
+                                     appBefore: appSet.before, appAfter: appSet.after)))
         for (bp, set) in blueprints {
             let b = App.buildTree(items.filter { $0.blueprint == bp.name }.map { ($0.relative, $0) })
             out.append((bp.name, Dispatcher(tree: b.tree, urls: b.urls, scopeErrors: [set.errors, appSet.errors],
-                                            formLimits: formLimits, log: log)))
+                                            formLimits: formLimits, log: log, appBefore: appSet.before, appAfter: appSet.after)))
         }
         var seen: Set<String> = []
         for item in items where item.explicitName && seen.insert(item.endpoint).inserted {

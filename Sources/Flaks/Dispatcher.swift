@@ -68,11 +68,16 @@ final class Dispatcher: Handler {
     let log: LogSink
     /// A single-endpoint handler: serve this entry for any path it is mounted on.
     let only: RouteEntry?
+    /// The app's own before/after hooks: they run for a 404 or 405 from routing too, as in Flask
+    /// (no view matched, so no blueprint's hooks do).
+    let appBefore: [BeforeRequestHook]
+    let appAfter: [AfterRequestHook]
 
     init(tree: RouteTree<RouteEntry>, urls: URLMap, scopeErrors: [ErrorHandlers], formLimits: FormLimits, log: LogSink,
-         only: RouteEntry? = nil) {
+         only: RouteEntry? = nil, appBefore: [BeforeRequestHook] = [], appAfter: [AfterRequestHook] = []) {
         self.tree = tree; self.urls = urls; self.scopeErrors = scopeErrors.filter { !$0.isEmpty }
         self.formLimits = formLimits; self.log = log; self.only = only
+        self.appBefore = appBefore; self.appAfter = appAfter
     }
 
     func handle(_ request: Request) -> HandlerOutcome {
@@ -124,10 +129,12 @@ final class Dispatcher: Handler {
         }
     }
 
-    /// A 404 or 405 from routing: the error handler for it if there is one (on a worker), else the built-in page.
+    /// A 404 or 405 from routing: the error handler for it if there is one, else the built-in
+    /// page; wrapped in the app's before/after hooks. Without handler and hooks it is answered
+    /// at once; otherwise on a worker (user code never runs on the loop).
     private func routingError(_ status: HTTPStatus, _ request: Request, allow: String? = nil) -> HandlerOutcome {
         let handler = scopeErrors.lazy.compactMap { $0.byStatus[status.code] }.first
-        guard let handler else {
+        guard handler != nil || !appBefore.isEmpty || !appAfter.isEmpty else {
             var page = ErrorPage.response(status)
             if let allow { page.headers.set("Allow", allow) }
             return .response(page)
@@ -136,10 +143,28 @@ final class Dispatcher: Handler {
                               urls: urls, formLimits: formLimits)
         return .blocking { [self] in
             var r: Response
-            do { r = try handler(req, HTTPError(status)) } catch { r = fallback(error, req) }
-            if let allow, !r.headers.contains("Allow") { r.headers.set("Allow", allow) }
+            do {
+                if let early = try runHooks(appBefore, req) {
+                    r = early
+                } else {
+                    if let handler {
+                        do { r = try handler(req, HTTPError(status)) } catch { r = fallback(error, req) }
+                    } else {
+                        r = ErrorPage.response(status)
+                    }
+                    if let allow, !r.headers.contains("Allow") { r.headers.set("Allow", allow) }
+                }
+            } catch {
+                r = handleError(error, scopeErrors, req)
+            }
+            do { for hook in appAfter { r = try hook(req, r) } } catch { r = handleError(error, scopeErrors, req) }
             return r
         }
+    }
+
+    private func runHooks(_ hooks: [BeforeRequestHook], _ req: ViewRequest) throws -> Response? {
+        for hook in hooks { if let r = try hook(req) { return r } }
+        return nil
     }
 
     // MARK: the request pipeline (worker thread or task)

@@ -51,6 +51,36 @@ import Testing
         #expect(order.all == ["before1", "after"])
     }
 
+    @Test func appHooksRunForRoutingErrorsToo() async {
+        let app = App()
+        let order = Recorder()
+        app.beforeRequest { req in
+            order.append("before \(req.path)")
+            return req.path == "/gate" ? .text("gated", status: HTTPStatus(401)) : nil
+        }
+        app.afterRequest { _, r in order.append("after \(r.status.code)"); return r.header("X-After", "yes") }
+        app.get("/v") { _ in .text("view") }
+
+        let missing = await call(app, "/missing")
+        #expect(missing.status == .notFound)
+        #expect(missing.headers["X-After"] == "yes")
+        #expect(order.all == ["before /missing", "after 404"])
+
+        order.reset()
+        let wrongMethod = await call(app, .POST, "/v")
+        #expect(wrongMethod.status == .methodNotAllowed)
+        #expect(wrongMethod.headers["Allow"] == "GET, HEAD, OPTIONS")
+        #expect(wrongMethod.headers["X-After"] == "yes")
+        #expect(order.all == ["before /v", "after 405"])
+
+        // A before hook may answer instead of the 404 (an auth gate in front of every path).
+        order.reset()
+        let gated = await call(app, "/gate")
+        #expect(gated.status.code == 401)
+        #expect(gated.text == "gated")
+        #expect(order.all == ["before /gate", "after 401"])
+    }
+
     @Test func errorHandlersByStatusAndType() async {
         let app = App()
         app.errorHandler(404) { req, _ in .text("custom 404 for \(req.path)", status: .notFound) }
