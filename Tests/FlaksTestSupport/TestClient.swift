@@ -51,10 +51,14 @@ public final class TestClient: @unchecked Sendable {  // used by one thread at a
             inet_pton(AF_INET, host, &a.sin_addr)
             r = withUnsafePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
         }
-        guard r == 0 else { let e = errno; close(fd); throw Failure(description: "connect: \(e)") }
+        // No close here: the instance is fully initialized, so a throw still runs deinit, which
+        // closes the descriptor. Closing it here too closed it twice, and under a parallel test
+        // run the second close hit whatever descriptor another thread had just been given that
+        // number (TSan CI: a server's epoll_ctl(ADD) failed with EBADF).
+        guard r == 0 else { throw Failure(description: "connect: \(errno)") }
     }
 
-    deinit { close(fd) }
+    deinit { if fd >= 0 { close(fd) } }
 
     /// Shuts both directions now (the descriptor is closed by deinit).
     public func hangUp() { shutdown(fd, Int32(SHUT_RDWR)) }
