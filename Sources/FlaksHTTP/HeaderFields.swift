@@ -23,11 +23,17 @@ public struct HeaderFields: Sendable, Hashable, Sequence, ExpressibleByDictionar
     // Lookups are inlinable: they run several times per request in other modules, and inlined
     // they read the fields in place instead of copying (retaining) the array and each field.
 
+    /// The position of the first field named `name`, or nil.
+    @inlinable
+    public func firstIndex(named name: String) -> Int? {
+        for i in fields.indices where Self.equalsIgnoringCase(fields[i].name, name) { return i }
+        return nil
+    }
+
     /// The first value of `name`, or nil.
     @inlinable
     public subscript(name: String) -> String? {
-        for i in fields.indices where Self.equalsIgnoringCase(fields[i].name, name) { return fields[i].value }
-        return nil
+        firstIndex(named: name).map { fields[$0].value }
     }
 
     /// Every value of `name`, in order.
@@ -39,10 +45,7 @@ public struct HeaderFields: Sendable, Hashable, Sequence, ExpressibleByDictionar
     }
 
     @inlinable
-    public func contains(_ name: String) -> Bool {
-        for i in fields.indices where Self.equalsIgnoringCase(fields[i].name, name) { return true }
-        return false
-    }
+    public func contains(_ name: String) -> Bool { firstIndex(named: name) != nil }
 
     /// Appends a field, keeping any existing ones of the same name.
     public mutating func add(_ name: String, _ value: String) {

@@ -19,7 +19,11 @@ public enum ResponseSerializer {
     }
 
     /// Appends the status line `HTTP/x.y code reason\r\n`.
+    private static let okLine = Array("HTTP/1.1 200 OK\r\n".utf8)
+
     public static func writeStatusLine(status: HTTPStatus, version: HTTPVersion, into buffer: inout [UInt8]) {
+        // Nearly every response: one copy of bytes serialized once.
+        if status == .ok && version == .http1_1 { buffer.append(contentsOf: okLine); return }
         buffer.append(contentsOf: "HTTP/".utf8)
         buffer.append(digit(version.major))
         buffer.append(0x2E)

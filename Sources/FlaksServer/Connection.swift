@@ -234,8 +234,6 @@ final class Connection: Selectable {
     }
 
     private static let continueBytes = Array("HTTP/1.1 100 Continue\r\n\r\n".utf8)
-    /// The status line of nearly every response, serialized once.
-    private static let okStatusLine = Array("HTTP/1.1 200 OK\r\n".utf8)
 
     // MARK: dispatch
 
@@ -378,9 +376,7 @@ final class Connection: Selectable {
         headBuf = []
         b.removeAll(keepingCapacity: true)
         let status = response.status
-        if status == .ok { b.append(contentsOf: Connection.okStatusLine) } else {
-            ResponseSerializer.writeStatusLine(status: status, version: .http1_1, into: &b)
-        }
+        ResponseSerializer.writeStatusLine(status: status, version: .http1_1, into: &b)
         var hasType = false
         if let encoded = response.encodedHeaders {
             b.append(contentsOf: encoded)
@@ -577,7 +573,7 @@ final class Connection: Selectable {
                         // A file follows: MSG_MORE lets the head share a segment with the file's start.
                         let more = outIndex + 1 < out.count
                         result = try writeBytes(headBuf, from: outOffset, more: more)
-                        if more, case .done(let n) = result { heldBack = n }
+                        if more, case .done(let n) = result { heldBack += n }
                     }
                 case .bytes(let b):
                     result = try writeBytes(b, from: outOffset)
@@ -595,7 +591,7 @@ final class Connection: Selectable {
                         if end > heldBack { want = end - heldBack }
                     }
                     result = try syscall("sendfile") { cflaks_sendfile(fd, f.file.fd, &off, want) }
-                    heldBack = 0
+                    if case .done = result { heldBack = 0 }
                     sliced = want < remaining
                     if case .done(0) = result {
                         // The file shrank under us: the promised length cannot be sent.

@@ -16,7 +16,7 @@ struct IdleMemoryRelease {
     mutating func tick(_ server: Server, now: UInt64 = monotonicNanos()) {
         let period = server.currentSite.config.server.idleRelease
         guard period > .zero else { return }
-        let count = server.metrics().totalRequests
+        let count = server.finishedRequests
         if count != lastCount {
             lastCount = count
             lastChange = now

@@ -229,6 +229,11 @@ public final class Server: Sendable {
     /// Reopens the access log file (SIGUSR1).
     public func reopenLogs() { accessLog?.reopen() }
 
+    /// Requests finished so far, all loops (the count alone: no snapshot of the per-host tables).
+    var finishedRequests: Int {
+        state.withLock { $0.loops }.reduce(0) { sum, l in sum + l.metrics.withLock { $0.count } }
+    }
+
     /// Sums the per-loop request counters with the server-wide ones.
     public func metrics() -> MetricsSnapshot {
         var total = LoopMetrics()

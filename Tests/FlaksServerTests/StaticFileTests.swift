@@ -82,6 +82,26 @@ struct StaticFileTests {
         }
     }
 
+    /// Sizes at the edges of a sendfile slice (256 KiB; each slice is trimmed to end on a TCP
+    /// segment, counting the head sent with MSG_MORE), one under and one over, and a range that
+    /// starts off a slice boundary: every byte arrives, in order, on one keep-alive connection.
+    @Test(arguments: [256 * 1024 - 1, 256 * 1024, 256 * 1024 + 1, 512 * 1024 + 1])
+    func filesAtTheSliceEdgesArriveIntact(size: Int) async throws {
+        let bytes = (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 7 ^ ($0 >> 13)) }
+        try Data(bytes).write(to: URL(fileURLWithPath: fx.root + "/assets/edge.bin"))
+        try await withTestServer(site()) { (_: Server, port: Int) async throws in
+            let c = try TestClient(port: port)
+            try c.send("GET /assets/edge.bin HTTP/1.1\r\nHost: x\r\n\r\n")
+            let whole = try c.readResponse()
+            #expect(whole.header("Content-Length") == String(size))
+            #expect(whole.body == bytes)
+            try c.send("GET /assets/edge.bin HTTP/1.1\r\nHost: x\r\nRange: bytes=1-\r\n\r\n")
+            let tail = try c.readResponse()
+            #expect(tail.status == 206)
+            #expect(tail.body == Array(bytes[1...]))
+        }
+    }
+
     @Test func contentTypes() async throws {
         let cases: [(String, String)] = [
             ("/assets/style.css", "text/css; charset=utf-8"), ("/assets/app.js", "application/javascript; charset=utf-8"),
