@@ -1,3 +1,5 @@
+import FlaksHTTP
+
 /// Percent-encoding and -decoding for query strings, form bodies and built URLs (RFC 3986 §2.1,
 /// and the application/x-www-form-urlencoded rules of the WHATWG URL standard: `+` is a space).
 enum PercentCoding {
@@ -15,9 +17,9 @@ enum PercentCoding {
             let b = u[i]
             if b == UInt8(ascii: "%") {
                 let h1 = u.index(after: i)
-                if h1 != u.endIndex, let hi = hex(u[h1]) {
+                if h1 != u.endIndex, let hi = hexDigitValue(u[h1]) {
                     let h2 = u.index(after: h1)
-                    if h2 != u.endIndex, let lo = hex(u[h2]) {
+                    if h2 != u.endIndex, let lo = hexDigitValue(u[h2]) {
                         out.append(hi << 4 | lo)
                         i = u.index(after: h2)
                         continue
@@ -55,14 +57,5 @@ enum PercentCoding {
     @inline(__always) static func isUnreserved(_ b: UInt8) -> Bool {
         (b >= 0x30 && b <= 0x39) || ((b | 0x20) >= 0x61 && (b | 0x20) <= 0x7A)
             || b == UInt8(ascii: "-") || b == UInt8(ascii: ".") || b == UInt8(ascii: "_") || b == UInt8(ascii: "~")
-    }
-
-    @inline(__always) static func hex(_ b: UInt8) -> UInt8? {
-        switch b {
-        case 0x30...0x39: b - 0x30
-        case 0x41...0x46: b - 0x41 + 10
-        case 0x61...0x66: b - 0x61 + 10
-        default: nil
-        }
     }
 }

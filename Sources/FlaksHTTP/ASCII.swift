@@ -43,16 +43,9 @@ enum ASCII {
         b == htab || b == sp || b == 0x21 || (b >= 0x23 && b <= 0x5B) || (b >= 0x5D && b <= 0x7E) || b >= 0x80
     }
 
-    /// The value of a hex digit, or nil.
+    /// The value of a hex digit, or nil (`hexDigitValue`, for the chunk-size arithmetic).
     @inline(__always)
-    static func hexValue(_ b: UInt8) -> Int? {
-        switch b {
-        case 0x30...0x39: Int(b &- 0x30)
-        case 0x41...0x46: Int(b &- 0x41 &+ 10)
-        case 0x61...0x66: Int(b &- 0x61 &+ 10)
-        default: nil
-        }
-    }
+    static func hexValue(_ b: UInt8) -> Int? { hexDigitValue(b).map(Int.init) }
 
     /// ASCII lowercase of one byte.
     @inline(__always)
@@ -70,5 +63,17 @@ enum ASCII {
             }
             return true
         }
+    }
+}
+
+/// The value of an ASCII hex digit (`0-9`, `a-f`, `A-F`), or nil: for chunk sizes and
+/// percent-escapes here, and for the query and form decoding of the `Flaks` library.
+@inlinable
+public func hexDigitValue(_ b: UInt8) -> UInt8? {
+    switch b {
+    case 0x30...0x39: b &- 0x30
+    case 0x41...0x46: b &- 0x41 &+ 10
+    case 0x61...0x66: b &- 0x61 &+ 10
+    default: nil
     }
 }

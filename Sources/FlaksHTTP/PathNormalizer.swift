@@ -40,9 +40,9 @@ public enum PathNormalizer {
             var b = u[i]
             if b == UInt8(ascii: "%") {
                 let h1 = u.index(after: i)
-                guard h1 != u.endIndex, let hi = hexValue(u[h1]) else { throw .badPercentEscape }
+                guard h1 != u.endIndex, let hi = hexDigitValue(u[h1]) else { throw .badPercentEscape }
                 let h2 = u.index(after: h1)
-                guard h2 != u.endIndex, let lo = hexValue(u[h2]) else { throw .badPercentEscape }
+                guard h2 != u.endIndex, let lo = hexDigitValue(u[h2]) else { throw .badPercentEscape }
                 b = hi << 4 | lo
                 switch b {
                 case 0: throw .nul
@@ -107,15 +107,6 @@ public enum PathNormalizer {
             previous = b
         }
         return !(segmentLength > 0 && dotsOnly && segmentLength <= 2)
-    }
-
-    private static func hexValue(_ b: UInt8) -> UInt8? {
-        switch b {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): b - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): b - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): b - UInt8(ascii: "A") + 10
-        default: nil
-        }
     }
 }
 
