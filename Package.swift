@@ -32,6 +32,8 @@ let package = Package(
         .target(name: "FlaksRouting", dependencies: ["FlaksHTTP"], swiftSettings: strict),
         // C shims for Linux calls that Glibc imports badly.
         .target(name: "CFlaksLinux"),
+        // OpenSSL 3 (Debian's libssl-dev): TLS, and the digests and signatures the rest needs.
+        .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
         // What serves a route: static, CGI, redirect, respond, views.
         // Release builds skip dynamic exclusivity checks here too: the shared state in this target
         // (the open-file cache) is reached only through `Locked`, whose mutex already serializes
