@@ -93,10 +93,13 @@ public final class OpenFile: Sendable {
 
 extension Response {
     /// This response with another status, keeping `headers` of the original that say how to retry
-    /// or where to go (Allow, Retry-After, Location, WWW-Authenticate, Content-Range).
+    /// or where to go (Allow, Retry-After, Location, WWW-Authenticate, Content-Range), and without the
+    /// page's own validators (ETag, Last-Modified, Accept-Ranges): they describe the page file, not
+    /// the error. The pre-encoded fields of a cached page are dropped with them.
     public func withStatus(_ status: HTTPStatus, keeping original: HeaderFields) -> Response {
         var r = self
         r.status = status
+        r.encodedHeaders = nil
         for name in ["Allow", "Retry-After", "Location", "WWW-Authenticate", "Content-Range"] {
             if let v = original[name] { r.headers.set(name, v) }
         }

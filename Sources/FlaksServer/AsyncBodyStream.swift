@@ -3,16 +3,16 @@ import FlaksHTTP
 
 /// Sends a `ResponseBody.stream` body: the producer runs as a Task and writes through a
 /// `BodyWriter`; every call on the connection hops onto its loop with `EventLoop.execute`, since a
-/// `Connection` never leaves its loop. Back-pressure: when `streamWrite` reports a full queue the
-/// writer suspends until the connection calls `outputDrained`. When the connection closes, pending
-/// and later writes throw `StreamClosed`.
+/// `Connection` never leaves its loop, and goes through the connection's `ResponseSink` API.
+/// Back-pressure: when `write` reports a full queue the writer suspends until the sink calls
+/// `proceed`. When the sink stops the stream, pending and later writes throw `StreamClosed`.
 ///
 /// The loop never waits on the producer: a producer that stops writing holds only its own
-/// connection, and only until the send timer (`keepalive_timeout`, refreshed by every write) runs out.
-final class AsyncBodyStream: StreamSource, Sendable {
+/// connection, and only until its idle limit (`keepalive_timeout` since its last write) runs out.
+final class AsyncBodyStream: ResponseProducer, Sendable {
     private let loop: EventLoop
     private let connectionID: UInt64
-    /// Touched on the loop thread only; the Mutex makes that checkable and the class Sendable.
+    /// Touched on the loop thread only; the lock makes that checkable and the class Sendable.
     private let state = Locked(State())
 
     private struct State {
@@ -31,19 +31,15 @@ final class AsyncBodyStream: StreamSource, Sendable {
         self.loop = loop; self.connectionID = connectionID
     }
 
-    /// Starts `response` (its body is `produce`) on `connection`. Loop thread. A `bodyless` response
-    /// (HEAD, 204, 304) sends only its head and never runs the producer.
+    /// Starts `response` (its body is `produce`) on `sink`. Loop thread. A response without a body
+    /// (HEAD, 204, 304) sends only its head and never runs the producer. A Content-Length among the
+    /// response's fields is kept (the producer must then write exactly that many bytes).
     static func start(_ response: Response, _ produce: @escaping @Sendable (any BodyWriter) async throws -> Void,
-                      on connection: Connection, bodyless: Bool) {
-        var head = response
-        head.body = .empty
-        if bodyless {
-            connection.beginStream(head)
-            return
-        }
-        let stream = AsyncBodyStream(loop: connection.loop, connectionID: connection.id)
-        connection.attach(stream)
-        connection.beginStream(head)
+                      sink: Connection, loop: EventLoop, idleLimit: UInt64) {
+        let length = response.headers["Content-Length"].flatMap { Int($0) }.flatMap { $0 >= 0 ? $0 : nil }
+        let stream = AsyncBodyStream(loop: loop, connectionID: sink.id)
+        guard sink.start(status: response.status, headers: response.headers, length: length, producer: stream,
+                         idleLimit: idleLimit) else { return }
         Task {
             do {
                 try await produce(Writer(stream: stream))
@@ -71,14 +67,19 @@ final class AsyncBodyStream: StreamSource, Sendable {
 
     // MARK: loop thread
 
+    /// The connection, while this stream is its current producer.
+    private func sink(on loop: EventLoop) -> Connection? {
+        guard let c = loop.connection(id: connectionID), c.exchange.producer === self else { return nil }
+        return c
+    }
+
     private func write(_ bytes: [UInt8], on loop: EventLoop, continuation: CheckedContinuation<Void, any Error>) {
-        guard !state.withLock({ $0.done }), let connection = loop.connections[connectionID] else {
+        guard !state.withLock({ $0.done }), let connection = sink(on: loop) else {
             continuation.resume(throwing: StreamClosed())
             return
         }
-        connection.deadline = loop.now &+ connection.limits.keepaliveTimeout
-        let keepGoing = bytes.withUnsafeBytes { connection.streamWrite($0) }
-        // streamWrite may have closed the connection (a write error): connectionClosed ran already.
+        let keepGoing = bytes.withUnsafeBytes { connection.write($0) }
+        // write may have closed the connection (a write error): stop() ran already.
         let closed = state.withLock { s -> Bool in
             if s.done { return true }
             if !keepGoing { s.waiters.append(continuation) }
@@ -89,12 +90,12 @@ final class AsyncBodyStream: StreamSource, Sendable {
 
     private func finish(on loop: EventLoop) {
         guard markDone() else { return }
-        loop.connections[connectionID]?.streamEnd()
+        sink(on: loop)?.finish()
     }
 
     private func abort(on loop: EventLoop) {
         guard markDone() else { return }
-        loop.connections[connectionID]?.streamAbort()
+        sink(on: loop)?.abort()
     }
 
     /// True for the first caller: the stream is over for everyone after.
@@ -106,7 +107,7 @@ final class AsyncBodyStream: StreamSource, Sendable {
         }
     }
 
-    func outputDrained() {
+    func proceed() {
         let ready = state.withLock { s -> [CheckedContinuation<Void, any Error>] in
             defer { s.waiters = [] }
             return s.waiters
@@ -114,7 +115,7 @@ final class AsyncBodyStream: StreamSource, Sendable {
         for c in ready { c.resume() }
     }
 
-    func connectionClosed() {
+    func stop() {
         let waiting = state.withLock { s -> [CheckedContinuation<Void, any Error>] in
             s.done = true
             defer { s.waiters = [] }

@@ -6,125 +6,79 @@ import FlaksConfig
 import FlaksHandlers
 import FlaksHTTP
 
-/// Runs one CGI script for one request (RFC 3875) entirely from the connection's loop: no thread is
-/// held while the script runs.
+/// Runs one CGI script for one request (RFC 3875): the executor of a `CGIStateMachine`. Everything
+/// happens on the connection's loop; no thread is held while the script runs.
 ///
-/// - Spawn: `posix_spawn` (glibc uses clone(CLONE_VFORK), so it costs about an exec) called on the
-///   loop; the child gets fresh pipes on 0/1/2, its own process group, default signals, an empty
-///   signal mask, and the script's directory as cwd. Every descriptor of ours is close-on-exec.
+/// - Spawn: `posix_spawn` (glibc uses clone(CLONE_VFORK), so it costs about an exec) on the loop; the
+///   child gets fresh pipes on 0/1/2, its own process group, default signals, an empty signal mask,
+///   and the script's directory as cwd. Every descriptor of ours is close-on-exec.
 /// - stdin: the buffered request body, written as the pipe becomes writable, then closed. A script
 ///   that does not read its stdin makes us see EPIPE, which just ends the writing.
-/// - stdout: parsed by `CGIOutputParser` until the header section ends (§6.3), then streamed to the
-///   client. When the connection pushes back (`streamWrite` returns false) we stop reading stdout, so
-///   the pipe fills and the script blocks; `outputDrained` resumes.
+/// - stdout: fed to the machine, which parses the header section and then forwards the body to the
+///   `ResponseSink` with back-pressure (a full sink pauses reading, so the pipe fills and the script
+///   blocks; `proceed` resumes).
 /// - stderr: logged line by line to the error log, prefixed with the script's path.
-/// - Exit: a pidfd (readable when the child exits) triggers `waitpid(pid, WNOHANG)`, so every child
-///   is reaped and none becomes a zombie. Without pidfd_open, a 100 ms timerfd tick polls instead.
-/// - Timeout: a timerfd fires at `cgi.timeout`: the whole process group gets SIGKILL; 504 if no byte
-///   of the response was sent yet, else the stream is aborted.
-/// - Client gone: the connection calls `connectionClosed`, which kills the process group.
+/// - Exit: a pidfd (readable when the child exits) triggers `waitpid(pid, WNOHANG)`, so every child is
+///   reaped and none becomes a zombie. Without pidfd_open, the loop's timer polls every 100 ms.
+/// - Timeout and the exit grace: the loop's timers, at the machine's `deadline`.
 /// - `cgi.max_processes`: `Server.cgiChildren` counts live children; over the limit → 503, Retry-After: 1.
 /// - Shutdown: children still running when the loops stop are killed and reaped by `Server.wait`.
 ///
-/// Ownership: loop thread only. The selector's registrations (one `CGIPipe` per descriptor) keep
-/// this object alive until the child is reaped and every descriptor is closed.
-final class CGIProcess: StreamSource {
-    /// Where the response stands.
-    private enum Phase {
-        /// Reading the header section.
-        case head
-        /// The head was sent; stdout is the body.
-        case streaming
-        /// The response went another way (error page, redirect, HEAD, client gone): drain and reap.
-        case discarding
-    }
-
-    /// How the child ended.
-    private enum Exit: CustomStringConvertible {
-        case code(Int32)
-        case signal(Int32)
-        case unknown
-        var description: String {
-            switch self {
-            case .code(let c): "exited with status \(c)"
-            case .signal(let s): "killed by signal \(s)"
-            case .unknown: "reaped elsewhere (status unknown)"
-            }
-        }
-    }
-
+/// Ownership: loop thread only. The selector's registrations (one `CGIPipe` per descriptor) and the
+/// timer heap keep this object alive until the child is reaped and every descriptor is closed.
+final class CGIProcess: ResponseProducer, TimerTarget {
     private unowned let loop: EventLoop
     private let children: CGIChildren
-    /// The connection while we owe it a response; nil once it was answered, redirected or closed.
-    private var connection: Connection?
+    /// The sink while it may still hear from us.
+    private var sink: (any ResponseSink)?
     private let name: String
-    private let settings: CGISettings
-    private let isHead: Bool
+    private var machine: CGIStateMachine
     private var pid: pid_t = 0
     private var stdinFD: Int32 = -1
     private var stdoutFD: Int32 = -1
     private var stderrFD: Int32 = -1
     private var pidFD: Int32 = -1
-    private var timerFD: Int32 = -1
     private var body: [UInt8]
     private var bodyOffset = 0
-    private var parser = CGIOutputParser()
-    private var phase = Phase.head
-    private var exit: Exit?
-    private var deadline: UInt64 = 0
-    /// After stdout EOF while streaming: how long to wait for the exit status before ending normally.
-    private var graceDeadline: UInt64 = 0
-    private var killed = false
-    private var timedOut = false
-    /// Back-pressure: the connection has enough queued; do not read stdout.
-    private var paused = false
-    /// Inside `readStdout` (the connection may call `outputDrained` from within `streamWrite`).
+    /// Inside `readStdout` (the sink may call `proceed` from within `write`).
     private var reading = false
-    private var stdoutDone = false
-    private var declaredLength: Int?
-    private var bodySent = 0
-    private var stderrLine: [UInt8] = []
+    private var stderrLines = LineSplitter(limit: 4096)
     private var readBuffer: UnsafeMutableRawBufferPointer?
+    var timerSlot = TimerSlot()
 
-    /// Longest stderr line logged as one entry; longer lines are split.
-    private static let maxLogLine = 4096
-    /// How long stdout EOF waits for the exit status (a crash mid-body must abort, not end cleanly).
-    private static let exitGrace: UInt64 = 200_000_000
-
-    private init(_ invocation: CGIInvocation, connection: Connection) {
-        loop = connection.loop
-        children = connection.loop.server.cgiChildren
-        self.connection = connection
+    private init(_ invocation: CGIInvocation, method: HTTPMethod, sink: any ResponseSink, loop: EventLoop) {
+        self.loop = loop
+        children = loop.server.cgiChildren
+        self.sink = sink
         name = invocation.scriptPath
-        settings = invocation.settings
         body = invocation.body
-        isHead = invocation.environment.contains("REQUEST_METHOD=HEAD")
+        machine = CGIStateMachine(method: method, now: loop.now, timeout: invocation.settings.timeout.nanoseconds,
+                                  timeoutText: "\(invocation.settings.timeout)")
     }
 
     deinit {
         readBuffer?.deallocate()
         // Only reached with descriptors open when the loop stopped first (its selector let go of us).
-        for fd in [stdinFD, stdoutFD, stderrFD, pidFD, timerFD] where fd >= 0 { Glibc.close(fd) }
+        for fd in [stdinFD, stdoutFD, stderrFD, pidFD] where fd >= 0 { Glibc.close(fd) }
     }
 
-    /// Starts `invocation` for the connection's current request; the connection gets its response
-    /// from this object (503 at once when `cgi.max_processes` children are already running).
-    static func start(_ invocation: CGIInvocation, for connection: Connection) {
-        let server = connection.loop.server
+    /// Starts `invocation` for the request `sink` answers (503 at once when `cgi.max_processes`
+    /// children are already running). `method` is the client's.
+    static func start(_ invocation: CGIInvocation, method: HTTPMethod, sink: any ResponseSink, loop: EventLoop) {
+        let server = loop.server
         guard server.cgiChildren.reserve(limit: invocation.settings.maxProcesses) else {
             server.logger.warning("cgi \(invocation.scriptPath): \(invocation.settings.maxProcesses) scripts running (cgi.max_processes); answering 503")
             var r = ErrorPage.response(.serviceUnavailable, detail: "too many scripts are running; try again")
             r.headers.set("Retry-After", "1")
-            connection.send(r)
+            sink.send(r)
             return
         }
-        let process = CGIProcess(invocation, connection: connection)
-        process.launch(invocation)
+        CGIProcess(invocation, method: method, sink: sink, loop: loop).launch(invocation)
     }
 
     // MARK: spawning
 
-    /// Creates the pipes, spawns the child and registers everything with the loop's selector.
+    /// Creates the pipes, spawns the child and registers everything with the loop.
     private func launch(_ invocation: CGIInvocation) {
         var out: [Int32] = [-1, -1], err: [Int32] = [-1, -1], inp: [Int32] = [-1, -1]
         func closeAll() { for fd in out + err + inp where fd >= 0 { Glibc.close(fd) } }
@@ -152,27 +106,24 @@ final class CGIProcess: StreamSource {
         stdoutFD = out[0]; stderrFD = err[0]; stdinFD = inp[1]
         for fd in [stdoutFD, stderrFD, stdinFD] where fd >= 0 { _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) }
         pidFD = cflaks_pidfd_open(child)
-        timerFD = cflaks_timerfd()
-        deadline = monotonicNanos() &+ settings.timeout.nanoseconds
-        connection?.attach(self)
         do {
-            try loop.selector.register(fd: stdoutFD, interest: [.readable, .edgeTriggered], target: CGIPipe(self, .stdout))
-            try loop.selector.register(fd: stderrFD, interest: [.readable, .edgeTriggered], target: CGIPipe(self, .stderr))
+            try loop.register(fd: stdoutFD, interest: [.readable, .edgeTriggered], target: CGIPipe(self, .stdout))
+            try loop.register(fd: stderrFD, interest: [.readable, .edgeTriggered], target: CGIPipe(self, .stderr))
             if stdinFD >= 0 {
-                try loop.selector.register(fd: stdinFD, interest: [.writable, .edgeTriggered], target: CGIPipe(self, .stdin))
+                try loop.register(fd: stdinFD, interest: [.writable, .edgeTriggered], target: CGIPipe(self, .stdin))
             }
-            if pidFD >= 0 { try loop.selector.register(fd: pidFD, interest: .readable, target: CGIPipe(self, .exit)) }
-            if timerFD >= 0 { try loop.selector.register(fd: timerFD, interest: .readable, target: CGIPipe(self, .timer)) }
+            if pidFD >= 0 { try loop.register(fd: pidFD, interest: .readable, target: CGIPipe(self, .exit)) }
         } catch {
             // Cannot watch the child: stop it, answer, and reap it right here.
             log("cannot watch the script: \(error)")
-            killGroup()
-            respond(ErrorPage.response(.internalServerError))
+            _ = kill(-pid, SIGKILL)
+            if let s = sink { sink = nil; s.send(ErrorPage.response(.internalServerError)) }
             closeEverything()
             reapBlocking()
             return
         }
-        armTimer()
+        sink?.attach(self)
+        rearm()
         writeStdin()
     }
 
@@ -180,9 +131,9 @@ final class CGIProcess: StreamSource {
     private func failToStart(_ message: String) {
         log(message)
         children.spawnFailed()
-        if let c = connection {
-            connection = nil
-            c.send(ErrorPage.response(.internalServerError))
+        if let s = sink {
+            sink = nil
+            s.send(ErrorPage.response(.internalServerError))
         }
     }
 
@@ -197,7 +148,7 @@ final class CGIProcess: StreamSource {
     // MARK: events
 
     /// Which descriptor an event is for.
-    enum Role { case stdin, stdout, stderr, exit, timer }
+    enum Role { case stdin, stdout, stderr, exit }
 
     func ready(_ role: Role, _ events: SelectorEvents) {
         switch role {
@@ -205,29 +156,97 @@ final class CGIProcess: StreamSource {
         case .stdout: readStdout()
         case .stderr: readStderr()
         case .exit: reap()
-        case .timer: timerFired()
         }
+        rearm()
     }
 
-    // MARK: StreamSource
-
-    func outputDrained() {
-        guard paused else { return }
-        paused = false
-        if !reading { readStdout() }
+    func timerFired(now: UInt64) {
+        if pidFD < 0 { reap() }
+        perform(machine.timerFired(now: now))
+        rearm()
     }
 
-    func connectionClosed() {
-        guard connection != nil else { return }
-        connection = nil
-        phase = .discarding
-        paused = false
-        if exit == nil {
+    /// The machine's deadline, or the reap poll without a pidfd.
+    private func rearm() {
+        var next = machine.deadline
+        if pidFD < 0 && machine.exit == nil && pid > 0 {
+            let poll = loop.now &+ 100_000_000
+            if next == 0 || poll < next { next = poll }
+        }
+        if machine.isDone { next = 0 }
+        if next == 0 { loop.removeTimer(self) } else { loop.schedule(self, at: next) }
+    }
+
+    // MARK: ResponseProducer
+
+    func proceed() {
+        perform(machine.sinkReady())
+    }
+
+    func stop() {
+        sink = nil
+        if machine.exit == nil && !machine.sinkDone {
             loop.server.logger.info("cgi \(name): client went away; killing pid \(pid)")
-            killGroup()
         }
-        closeStdin()
-        readStdout()
+        perform(machine.sinkGone())
+        rearm()
+    }
+
+    // MARK: actions
+
+    private func perform(_ actions: [CGIStateMachine.Action], bytes: UnsafeRawBufferPointer? = nil) {
+        for a in actions {
+            switch a {
+            case .start(let status, let headers, let length, let range):
+                guard let s = sink else { machine.sinkDeclinedBody(); continue }
+                if !s.start(status: status, headers: headers, length: length, producer: self, idleLimit: nil) {
+                    sink = nil
+                    machine.sinkDeclinedBody()
+                } else if let bytes, !range.isEmpty {
+                    forward(UnsafeRawBufferPointer(rebasing: bytes[range]))
+                }
+            case .respond(let status, let headers):
+                answer(Response(status: status, headers: headers))
+            case .internalRedirect(let target):
+                if let s = sink { sink = nil; s.internalRedirect(to: target) }
+            case .forward(let range):
+                if let bytes { forward(UnsafeRawBufferPointer(rebasing: bytes[range])) }
+            case .finish:
+                if let s = sink { sink = nil; s.finish() }
+            case .abort:
+                if let s = sink { sink = nil; s.abort() }
+            case .respondError(let status):
+                answer(ErrorPage.response(status))
+            case .killGroup:
+                // The script is its group's leader; the group id stays reserved while any member lives.
+                if pid > 0 { _ = kill(-pid, SIGKILL) }
+            case .pauseStdout:
+                break  // readStdout checks `machine.paused`
+            case .resumeStdout:
+                if !reading { readStdout() }
+            case .closePipes:
+                if stdoutFD >= 0 { closeFD(&stdoutFD) }
+                if stderrFD >= 0 { readStderr(); closeFD(&stderrFD) }
+            case .log(let message):
+                log(message)
+            }
+        }
+        finishIfDone()
+    }
+
+    private func forward(_ bytes: UnsafeRawBufferPointer) {
+        guard let s = sink else { return }
+        if !s.write(bytes) {
+            if sink == nil { return }   // the sink stopped us from within write
+            perform(machine.sinkFull())
+        }
+    }
+
+    /// Sends a complete response if the sink still waits for one.
+    private func answer(_ response: Response) {
+        guard let s = sink else { return }
+        sink = nil
+        if s.awaitsResponse { s.send(response) } else { s.abort() }
     }
 
     // MARK: stdin
@@ -251,13 +270,11 @@ final class CGIProcess: StreamSource {
 
     private func closeStdin() {
         guard stdinFD >= 0 else { return }
-        loop.selector.deregister(fd: stdinFD)
-        Glibc.close(stdinFD)
-        stdinFD = -1
+        closeFD(&stdinFD)
         body = []
     }
 
-    // MARK: stdout
+    // MARK: stdout, stderr
 
     /// Reads stdout until it is empty, ends, or the client pushes back.
     private func readStdout() {
@@ -266,142 +283,25 @@ final class CGIProcess: StreamSource {
         defer { reading = false }
         let buffer = readBuffer ?? .allocate(byteCount: 32 * 1024, alignment: 16)
         readBuffer = buffer
-        while stdoutFD >= 0 && !paused {
+        while stdoutFD >= 0 && !machine.paused {
             let fd = stdoutFD
             let r: IOResult<Int>
             do { r = try syscall("read") { Glibc.read(fd, buffer.baseAddress, buffer.count) } } catch {
-                stdoutEnded()                                   // EIO and the like: treat as the end
-                return
+                r = .done(0)                                     // EIO and the like: treat as the end
             }
             switch r {
-            case .wouldBlock: return                            // edge-triggered: the next edge resumes us
-            case .done(0): stdoutEnded(); return
-            case .done(let n): output(UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
-            }
-        }
-    }
-
-    /// Script output: header section first, then body.
-    private func output(_ bytes: UnsafeRawBufferPointer) {
-        switch phase {
-        case .discarding:
-            return
-        case .streaming:
-            forward(bytes)
-        case .head:
-            do {
-                switch try parser.append(bytes) {
-                case .needMoreBytes: return
-                case .head(let reply, let bodyBytes):
-                    startResponse(reply)
-                    if bodyBytes > 0 && phase == .streaming {
-                        forward(UnsafeRawBufferPointer(rebasing: bytes[(bytes.count - bodyBytes)...]))
-                    }
-                }
-            } catch {
-                badGateway(error.description)
-            }
-        }
-    }
-
-    /// The header section is complete: answer, stream, or redirect (RFC 3875 §6.2).
-    private func startResponse(_ reply: CGIReply) {
-        guard let c = connection else { phase = .discarding; return }
-        switch reply {
-        case .localRedirect(let target):
-            // §6.2.2: the server serves the new target itself; the script's body (if any) is ignored.
-            phase = .discarding
-            connection = nil
-            c.detach(self)
-            c.internalRedirect(to: target)
-        case .document(let status, let headers):
-            let response = Response(status: status, headers: headers)
-            if status.forbidsBody {
-                // 204/304: a complete response without body (keeps the connection reusable).
-                phase = .discarding
-                respond(response)
+            case .wouldBlock:
+                return                                           // edge-triggered: the next edge resumes us
+            case .done(0):
+                closeFD(&stdoutFD)
+                perform(machine.stdoutEnded(now: loop.now))
                 return
-            }
-            declaredLength = headers["Content-Length"].flatMap { Int($0) }
-            phase = .streaming
-            c.beginStream(response)
-            if connection == nil { return }               // closed while writing the head
-            if isHead {
-                // The connection ends a HEAD stream by itself once the head is written.
-                phase = .discarding
-                connection = nil
-                c.detach(self)
+            case .done(let n):
+                let bytes = UnsafeRawBufferPointer(rebasing: buffer[0..<n])
+                perform(machine.stdout(bytes), bytes: bytes)
             }
         }
     }
-
-    /// Passes body bytes on, capped at the script's own Content-Length.
-    private func forward(_ bytes: UnsafeRawBufferPointer) {
-        guard let c = connection else { return }
-        var chunk = bytes
-        if let declared = declaredLength {
-            let room = max(0, declared - bodySent)
-            if chunk.count > room {
-                if room == 0 { return }
-                chunk = UnsafeRawBufferPointer(rebasing: chunk[0..<room])
-            }
-        }
-        bodySent += chunk.count
-        let more = c.streamWrite(chunk)
-        if connection != nil && !more { paused = true }
-    }
-
-    /// stdout reached EOF (or failed).
-    private func stdoutEnded() {
-        closeFD(&stdoutFD)
-        stdoutDone = true
-        switch phase {
-        case .head:
-            badGateway(parser.isEmpty ? "the script produced no output" : CGIOutputError.incompleteHeader.description)
-        case .streaming:
-            if exit != nil { finishStream() } else {
-                graceDeadline = monotonicNanos() &+ CGIProcess.exitGrace
-                armTimer()
-            }
-        case .discarding:
-            break
-        }
-        finishIfDone()
-    }
-
-    /// The body is complete: end the stream, or abort it when it is known to be cut short
-    /// (the script was killed, or sent less than its Content-Length).
-    private func finishStream() {
-        guard phase == .streaming, let c = connection else { return }
-        phase = .discarding
-        connection = nil
-        graceDeadline = 0
-        var cutShort = false
-        if case .signal? = exit { cutShort = true }
-        if let declared = declaredLength, bodySent < declared {
-            log("sent \(bodySent) of the \(declared) bytes its Content-Length promised")
-            cutShort = true
-        }
-        if cutShort { c.streamAbort() } else { c.streamEnd() }
-    }
-
-    /// The script's output is not a CGI response: 502, and the script is stopped.
-    private func badGateway(_ reason: String) {
-        log("bad gateway: \(reason)\(exit.map { "; it \($0)" } ?? "")")
-        phase = .discarding
-        if exit == nil { killGroup() }
-        respond(ErrorPage.response(.badGateway))
-    }
-
-    /// Sends a complete response if the connection still waits for one.
-    private func respond(_ response: Response) {
-        guard let c = connection else { return }
-        connection = nil
-        c.detach(self)
-        if c.isWaitingForHandler { c.send(response) } else { c.streamAbort() }
-    }
-
-    // MARK: stderr
 
     /// Logs stderr line by line.
     private func readStderr() {
@@ -415,141 +315,55 @@ final class CGIProcess: StreamSource {
                 n = got
             } catch { n = 0 }
             if n == 0 {
-                if !stderrLine.isEmpty { logStderr(stderrLine); stderrLine = [] }
+                stderrLines.finish(logStderr)
                 closeFD(&stderrFD)
+                machine.stderrEnded()
                 finishIfDone()
                 return
             }
-            for b in chunk[0..<n] {
-                if b == 10 {
-                    logStderr(stderrLine)
-                    stderrLine.removeAll(keepingCapacity: true)
-                } else {
-                    stderrLine.append(b)
-                    if stderrLine.count >= CGIProcess.maxLogLine { logStderr(stderrLine); stderrLine.removeAll(keepingCapacity: true) }
-                }
-            }
+            chunk.withUnsafeBytes { stderrLines.feed(UnsafeRawBufferPointer(rebasing: $0[0..<n]), logStderr) }
         }
     }
 
-    private func logStderr(_ line: [UInt8]) {
-        var l = line[...]
-        if l.last == 13 { l = l.dropLast() }
-        let text = String(decoding: l, as: UTF8.self)
-        loop.server.logger.error("cgi \(name): \(text)")
+    private func logStderr(_ line: String) {
+        loop.server.logger.error("cgi \(name): \(line)")
     }
 
-    // MARK: exit, timeout
+    // MARK: exit
 
     /// Collects the child's exit status (pidfd readable, or a poll tick without pidfd).
     private func reap() {
-        guard exit == nil, pid > 0 else { return }
+        guard machine.exit == nil, pid > 0 else { return }
         var code: Int32 = -1, sig: Int32 = -1
         let r = cflaks_reap(pid, &code, &sig)
         if r == 0 { return }
-        exit = r < 0 ? .unknown : (sig >= 0 ? .signal(sig) : .code(code))
-        closeFD(&pidFD)
+        let e: CGIStateMachine.Exit = r < 0 ? .unknown : (sig >= 0 ? .signal(sig) : .code(code))
+        if pidFD >= 0 { closeFD(&pidFD) }
         children.reaped(pid)
         closeStdin()
-        if let e = exit {
-            switch e {
-            case .code(0): break
-            case .signal(9) where killed: loop.server.logger.debug("cgi \(name): pid \(pid) killed")
-            default: log("pid \(pid) \(e)")
-            }
-        }
-        if stdoutDone && phase == .streaming { finishStream() }
-        if killed {
-            // Whatever of the group still holds our pipes was killed too; do not wait for it.
-            forceClose()
-        }
-        finishIfDone()
+        if case .signal(9) = e, machine.killed { loop.server.logger.debug("cgi \(name): pid \(pid) killed") }
+        perform(machine.exited(e))
     }
 
-    /// Waits (bounded) for a child we just killed, when the loop is about to stop and no event will come.
+    /// Waits (bounded) for a child we just killed, when no event will come for it.
     private func reapBlocking() {
-        for _ in 0..<200 where exit == nil {
+        for _ in 0..<200 where machine.exit == nil {
             reap()
-            if exit == nil { usleep(1000) }
+            if machine.exit == nil { usleep(1000) }
         }
-    }
-
-    /// The timerfd fired: the timeout, the exit grace after EOF, or a poll tick without pidfd.
-    private func timerFired() {
-        var expirations: UInt64 = 0
-        _ = Glibc.read(timerFD, &expirations, 8)
-        let now = monotonicNanos()
-        if pidFD < 0 { reap() }
-        if !timedOut && now >= deadline && stillRunning {
-            timedOut = true
-            log("timed out after \(settings.timeout); killing process group \(pid)")
-            killGroup(evenAfterExit: true)
-            switch phase {
-            case .head: respond(ErrorPage.response(.gatewayTimeout))
-            case .streaming:
-                if let c = connection { connection = nil; c.streamAbort() }
-            case .discarding: break
-            }
-            phase = .discarding
-            // The script itself is gone but something it started held our pipes: stop waiting.
-            if exit != nil { forceClose() }
-        }
-        if graceDeadline != 0 && now >= graceDeadline { finishStream() }
-        armTimer()
-        finishIfDone()
-    }
-
-    /// Sets the timerfd to the next thing to check.
-    private func armTimer() {
-        guard timerFD >= 0 else { return }
-        let now = monotonicNanos()
-        var next: UInt64 = 0
-        if !timedOut && stillRunning { next = deadline }
-        if graceDeadline != 0 && (next == 0 || graceDeadline < next) { next = graceDeadline }
-        let interval: UInt64 = (pidFD < 0 && exit == nil) ? 100_000_000 : 0
-        if next == 0 && interval == 0 { _ = cflaks_timerfd_set(timerFD, 0, 0); return }
-        let first = next == 0 ? interval : max(1, next > now ? next - now : 1)
-        _ = cflaks_timerfd_set(timerFD, interval == 0 ? first : min(first, interval), interval)
-    }
-
-    /// The script, or something it started that still holds its stdout/stderr, may be running.
-    private var stillRunning: Bool { exit == nil || stdoutFD >= 0 || stderrFD >= 0 }
-
-    /// SIGKILL to the script's whole process group (the script is its group leader). After the script
-    /// was reaped only `evenAfterExit` kills: then the group id stays reserved only while a member of the
-    /// group lives (such as a background job holding our pipe), which is the case the timeout handles.
-    private func killGroup(evenAfterExit: Bool = false) {
-        guard pid > 0, exit == nil || evenAfterExit else { return }
-        killed = true
-        _ = kill(-pid, SIGKILL)
     }
 
     // MARK: teardown
 
-    /// After a kill and reap: close the output pipes even if a stray process still holds them.
-    private func forceClose() {
-        if stdoutFD >= 0 {
-            closeFD(&stdoutFD)
-            stdoutDone = true
-            switch phase {
-            case .head: badGateway("the script was killed")
-            case .streaming: finishStream()
-            case .discarding: break
-            }
-        }
-        if stderrFD >= 0 { readStderr(); closeFD(&stderrFD) }
-    }
-
     /// When the child is reaped and its pipes are closed, nothing is left to watch.
     private func finishIfDone() {
-        guard exit != nil, stdoutFD < 0, stderrFD < 0 else { return }
+        guard machine.isDone else { return }
         closeStdin()
-        closeFD(&timerFD)
-        if let c = connection {
+        loop.removeTimer(self)
+        if let s = sink {
             // Defensive: every path above answers; never leave a client hanging.
-            connection = nil
-            c.detach(self)
-            if c.isWaitingForHandler { c.send(ErrorPage.response(.badGateway)) } else { c.streamAbort() }
+            sink = nil
+            if s.awaitsResponse { s.send(ErrorPage.response(.badGateway)) } else { s.abort() }
         }
     }
 
@@ -558,12 +372,11 @@ final class CGIProcess: StreamSource {
         closeFD(&stdoutFD)
         closeFD(&stderrFD)
         closeFD(&pidFD)
-        closeFD(&timerFD)
     }
 
     private func closeFD(_ fd: inout Int32) {
         guard fd >= 0 else { return }
-        loop.selector.deregister(fd: fd)
+        loop.deregister(fd: fd)
         Glibc.close(fd)
         fd = -1
     }

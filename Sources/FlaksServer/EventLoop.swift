@@ -5,8 +5,13 @@ import CFlaksLinux
 import FlaksConfig
 import FlaksHandlers
 
-/// One selector thread: owns its listeners and connections. Other threads talk to it only
-/// through `execute`, which appends to the inbox and writes the eventfd.
+/// One selector thread: owns its listeners, connections, child processes and timers. Other threads
+/// talk to it only through `execute`, which appends to the inbox and writes the eventfd.
+///
+/// What runs on a loop reaches it through a small API: `register`/`modify`/`deregister` (the
+/// selector), `schedule`/`removeTimer` (the timer heap), `now`, `adopt` and `connection(id:)`
+/// (the connection table), `queueJob` (the worker pool) and `resumeNextRound` (fairness between
+/// connections sending large files). Everything else is private.
 public final class EventLoop: @unchecked Sendable {
     let index: Int
     unowned(unsafe) let server: Server
@@ -15,33 +20,40 @@ public final class EventLoop: @unchecked Sendable {
     private let wakeFD: Int32
     /// Request counters; written by this loop only, read by scrapes.
     let metrics = Locked(LoopMetrics())
+    private let clock: any LoopClock
 
     // Everything below: loop thread only.
-    let selector: Selector
-    var connections: [UInt64: Connection] = [:]
-    var listeners: [Listener] = []
-    var nextConnectionID: UInt64
-    var nextRequestID: UInt64 = 0
+    private let selector: Selector
+    private let timers = TimerHeap()
+    private var connections: [UInt64: Connection] = [:]
+    private var listeners: [Listener] = []
+    private var nextConnectionID: UInt64
+    private var nextRequestID: UInt64 = 0
+    /// The Date and Server fields, formatted at most once a second.
     var dateCache = DateCache()
     /// Shared read buffer: a connection's bytes are parsed in place; only leftovers are copied out.
-    var scratch: UnsafeMutableRawBufferPointer
-    var now: UInt64 = monotonicNanos()
-    var draining = false
-    var drainDeadline: UInt64 = 0
-    var stopped = false
+    private(set) var scratch: UnsafeMutableRawBufferPointer
+    /// The time read right after the last wait for events (monotonic nanoseconds): what every
+    /// callback of this round sees.
+    private(set) var now: UInt64
+    private(set) var draining = false
+    private var drainDeadline: UInt64 = 0
+    private var stopped = false
     private var lastSweep: UInt64 = 0
     private var waker: Waker?
     /// Connections that yielded between slices of a large file: resumed after this round of events.
-    var writeReady: [Connection] = []
+    private var resumeQueue: [Connection] = []
     /// Blocking jobs queued during this round of events, handed to the worker pool together
     /// (one lock and one wake-up per round instead of per request).
     private var pendingJobs: [@Sendable () -> Void] = []
     /// An fd kept open to be closed when accept hits EMFILE, so the pending connection can be refused.
-    var reserveFD: Int32 = -1
+    private var reserveFD: Int32 = -1
 
-    init(index: Int, server: Server) throws(SystemError) {
+    init(index: Int, server: Server, clock: any LoopClock) throws(SystemError) {
         self.index = index
         self.server = server
+        self.clock = clock
+        now = clock.now()
         selector = try Selector()
         wakeFD = try syscallBlocking("eventfd") { cflaks_eventfd() }
         nextConnectionID = UInt64(index) << 48
@@ -64,6 +76,26 @@ public final class EventLoop: @unchecked Sendable {
         }
     }
 
+    // MARK: - The API for what runs on the loop
+
+    /// Watches `fd` for `interest`; events go to `target` until `deregister`.
+    func register(fd: Int32, interest: SelectorEvents, target: any Selectable) throws(SystemError) {
+        try selector.register(fd: fd, interest: interest, target: target)
+    }
+
+    func modify(fd: Int32, interest: SelectorEvents) throws(SystemError) {
+        try selector.modify(fd: fd, interest: interest)
+    }
+
+    /// Stops watching `fd` (call before closing it).
+    func deregister(fd: Int32) { selector.deregister(fd: fd) }
+
+    /// Sets `target`'s deadline on this loop's timers (0 = none).
+    func schedule(_ target: any TimerTarget, at deadline: UInt64) { timers.schedule(target, at: deadline) }
+
+    /// Takes `target` off the timers (it is going away).
+    func removeTimer(_ target: any TimerTarget) { timers.remove(target) }
+
     /// Makes sure the scratch buffer holds at least `bytes`.
     func ensureScratch(_ bytes: Int) {
         if scratch.count < bytes {
@@ -71,6 +103,57 @@ public final class EventLoop: @unchecked Sendable {
             scratch = .allocate(byteCount: bytes, alignment: 16)
         }
     }
+
+    /// A connection accepted on this loop; it is reachable by id until it closes.
+    func adopt(fd: Int32, peer: SocketAddress, local: SocketAddress) -> Connection? {
+        nextConnectionID &+= 1
+        let c = Connection(id: nextConnectionID, fd: fd, peer: peer, local: local, loop: self)
+        do {
+            try selector.register(fd: fd, interest: [.readable, .writable, .readHangup, .edgeTriggered], target: c)
+        } catch {
+            server.logger.warning("register connection: \(error)")
+            return nil
+        }
+        connections[c.id] = c
+        c.started()
+        return c
+    }
+
+    /// The open connection `id`, if it still exists (a late completion for a closed one finds nil).
+    func connection(id: UInt64) -> Connection? { connections[id] }
+
+    /// Called by a connection when it closes.
+    func connectionClosed(_ c: Connection) {
+        connections[c.id] = nil
+        timers.remove(c)
+        server.stats.openConnections.subtract(1, ordering: .relaxed)
+    }
+
+    /// Calls `c.resumeWriting()` after this round of events (a large file yields between slices).
+    func resumeNextRound(_ c: Connection) { resumeQueue.append(c) }
+
+    /// Queues a blocking job for the worker pool; it is handed over after this round of events.
+    func queueJob(_ job: @escaping @Sendable () -> Void) {
+        pendingJobs.append(job)
+    }
+
+    /// A unique id for a request on this loop.
+    func makeRequestID() -> UInt64 {
+        nextRequestID &+= 1
+        return (UInt64(index) << 48) | nextRequestID
+    }
+
+    /// Out of descriptors: the reserve descriptor is given up so one pending connection can be
+    /// accepted and refused; `restoreReserve` takes it back.
+    func releaseReserve() {
+        if reserveFD >= 0 { _ = Glibc.close(reserveFD); reserveFD = -1 }
+    }
+
+    func restoreReserve() {
+        if reserveFD < 0 { reserveFD = open("/dev/null", O_RDONLY | O_CLOEXEC) }
+    }
+
+    // MARK: - The loop
 
     /// The loop body; returns when the loop has drained or was stopped.
     func run() {
@@ -81,18 +164,23 @@ public final class EventLoop: @unchecked Sendable {
             return
         }
         while !stopped {
-            let timeout: Int32 = !writeReady.isEmpty ? 0 : draining ? 50 : 250
-            do { try selector.wait(timeoutMs: timeout) } catch {
+            let n: Int
+            do { n = try selector.poll(timeoutMs: waitTimeout()) } catch {
                 server.logger.error("loop \(index): epoll_wait: \(error)")
+                n = 0
             }
+            // The time after the wait, before any callback: handlers never see a stale `now`.
+            now = clock.now()
+            selector.dispatch(n)
             if !pendingJobs.isEmpty { flushJobs() }
-            if !writeReady.isEmpty {
-                let ready = writeReady
-                writeReady.removeAll(keepingCapacity: true)
+            if !resumeQueue.isEmpty {
+                let ready = resumeQueue
+                resumeQueue.removeAll(keepingCapacity: true)
                 for c in ready { c.resumeWriting() }
             }
-            now = monotonicNanos()
-            if now &- lastSweep >= 100_000_000 { sweep() }
+            timers.fireDue(now: now)
+            if !pendingJobs.isEmpty { flushJobs() }
+            if now &- lastSweep >= 1_000_000_000 { sweep() }
             if draining && (connections.isEmpty || now >= drainDeadline) {
                 for c in Array(connections.values) { c.close() }
                 stopped = true
@@ -103,9 +191,17 @@ public final class EventLoop: @unchecked Sendable {
         listeners = []
     }
 
-    /// Queues a blocking job for the worker pool; it is handed over after this round of events.
-    func queueJob(_ job: @escaping @Sendable () -> Void) {
-        pendingJobs.append(job)
+    /// How long to wait for events: until the next timer (rounded up to a millisecond), at most a
+    /// second; no wait when connections are waiting to resume.
+    private func waitTimeout() -> Int32 {
+        if !resumeQueue.isEmpty { return 0 }
+        var limit: UInt64 = draining ? 50_000_000 : 1_000_000_000
+        if let next = timers.nextKey {
+            let t = clock.now()
+            if next <= t { return 0 }
+            limit = min(limit, next - t)
+        }
+        return Int32((limit + 999_999) / 1_000_000)
     }
 
     private func flushJobs() {
@@ -114,31 +210,26 @@ public final class EventLoop: @unchecked Sendable {
     }
 
     /// Runs the queued inbox tasks.
-    func drainInbox() {
+    fileprivate func drainInbox() {
         var drain: UInt64 = 0
         _ = read(wakeFD, &drain, 8)
         let tasks = inbox.withLock { q -> [@Sendable (EventLoop) -> Void] in let t = q; q.removeAll(); return t }
-        now = monotonicNanos()
         for t in tasks { t(self) }
     }
 
     /// Most connections this loop held since memory was last given back.
     private var peakConnections = 0
 
-    /// Closes connections whose deadline has passed; gives memory back after a burst.
+    /// Gives memory back after a burst of connections (10,000 idle clients gone).
     private func sweep() {
         lastSweep = now
         peakConnections = max(peakConnections, connections.count)
         if peakConnections >= 1024 && connections.count * 8 < peakConnections {
-            // After a burst (10,000 idle clients gone): shrink the table and return freed heap pages.
             connections = Dictionary(uniqueKeysWithValues: connections.map { ($0.key, $0.value) })
             selector.shrink()
             peakConnections = connections.count
             _ = cflaks_malloc_trim()
         }
-        var expired: [Connection] = []
-        for c in connections.values where c.deadline != 0 && c.deadline <= now { expired.append(c) }
-        for c in expired { c.timedOut() }
     }
 
     /// Starts a graceful drain: no new connections, idle ones closed, busy ones finish.
@@ -168,18 +259,6 @@ public final class EventLoop: @unchecked Sendable {
             if l.address.description == address { l.close(); return true }
             return false
         }
-    }
-
-    /// Called by a connection when it closes.
-    func connectionClosed(_ c: Connection) {
-        connections[c.id] = nil
-        server.stats.openConnections.subtract(1, ordering: .relaxed)
-    }
-
-    /// A unique id for a request on this loop.
-    func makeRequestID() -> UInt64 {
-        nextRequestID &+= 1
-        return (UInt64(index) << 48) | nextRequestID
     }
 }
 

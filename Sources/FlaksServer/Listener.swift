@@ -4,7 +4,8 @@ import Glibc
 import CFlaksLinux
 import FlaksConfig
 
-/// A listening socket owned by one loop (each loop has its own, with SO_REUSEPORT). Loop thread only.
+/// A listening socket watched by one loop (every loop watches a duplicate of the one socket, with
+/// EPOLLEXCLUSIVE). Loop thread only.
 final class Listener: Selectable {
     let fd: Int32
     let address: SocketAddress
@@ -18,7 +19,7 @@ final class Listener: Selectable {
     func close() {
         guard !closed else { return }
         closed = true
-        loop.selector.deregister(fd: fd)
+        loop.deregister(fd: fd)
         _ = Glibc.close(fd)
     }
 
@@ -51,17 +52,10 @@ final class Listener: Selectable {
             // only hold back the last segment waiting for an ACK.
             var one: Int32 = 1
             _ = setsockopt(cfd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
-            loop.nextConnectionID &+= 1
-            let c = Connection(id: loop.nextConnectionID, fd: cfd, peer: peer, local: address, loop: loop)
-            do {
-                try loop.selector.register(fd: cfd, interest: [.readable, .writable, .readHangup, .edgeTriggered], target: c)
-            } catch {
-                server.logger.warning("register connection: \(error)")
+            if loop.adopt(fd: cfd, peer: peer, local: address) == nil {
                 server.stats.openConnections.subtract(1, ordering: .relaxed)
                 _ = Glibc.close(cfd)
-                continue
             }
-            loop.connections[c.id] = c
         }
     }
 
@@ -70,9 +64,9 @@ final class Listener: Selectable {
     private func refuseOne(_ error: SystemError) {
         loop.server.stats.rejectedConnections.add(1, ordering: .relaxed)
         loop.server.logger.warning("accept: \(error); refusing a connection")
-        if loop.reserveFD >= 0 { _ = Glibc.close(loop.reserveFD); loop.reserveFD = -1 }
+        loop.releaseReserve()
         let c = cflaks_accept(fd, nil, nil)
         if c >= 0 { _ = Glibc.close(c) }
-        loop.reserveFD = open("/dev/null", O_RDONLY | O_CLOEXEC)
+        loop.restoreReserve()
     }
 }

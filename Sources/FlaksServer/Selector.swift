@@ -77,25 +77,29 @@ final class Selector {
         _ = cflaks_epoll_ctl(epfd, 2 /* EPOLL_CTL_DEL */, fd, 0, 0)
     }
 
-    /// Waits up to `timeoutMs` (-1 = forever) and dispatches events. Returns the number of events.
-    @discardableResult
-    func wait(timeoutMs: Int32) throws(SystemError) -> Int {
-        let n: Int32
+    /// Waits up to `timeoutMs` (-1 = forever) for events; returns how many are ready for `dispatch`.
+    /// The caller reads its clock between the two, so handlers see the time after the wait.
+    func poll(timeoutMs: Int32) throws(SystemError) -> Int {
         switch try syscall("epoll_wait", { datas.withUnsafeMutableBufferPointer { d in
             masks.withUnsafeMutableBufferPointer { m in
                 cflaks_epoll_wait(epfd, d.baseAddress, m.baseAddress, Int32(d.count), timeoutMs)
             }
         } }) {
-        case .done(let v): n = v
+        case .done(let v): return Int(v)
         case .wouldBlock: return 0
         }
-        for k in 0..<Int(n) {
+    }
+
+    /// Hands the `count` events of the last `poll` to their targets. An event whose registration is
+    /// gone, or whose fd was closed and reused by a newer registration during this round, is dropped
+    /// (the generation in its `epoll_data` no longer matches).
+    func dispatch(_ count: Int) {
+        for k in 0..<count {
             let data = datas[k]
             let fd = Int(UInt32(truncatingIfNeeded: data))
             let gen = UInt32(truncatingIfNeeded: data >> 32)
             guard fd < slots.count, slots[fd].generation == gen, let target = slots[fd].target else { continue }
             target.ready(SelectorEvents(rawValue: masks[k]))
         }
-        return Int(n)
     }
 }

@@ -42,7 +42,12 @@ public final class Server: Sendable {
     public var isDraining: Bool { drainingFlag.load(ordering: .relaxed) }
 
     /// Builds the first site from `config`. Throws when a route cannot be mounted.
-    public init(config: ServerConfig, registry: HandlerRegistry = HandlerRegistry(), logger: Logger? = nil) throws(SiteError) {
+    /// The time source of the loops (a test may drive timers with its own).
+    let clock: any LoopClock
+
+    public init(config: ServerConfig, registry: HandlerRegistry = HandlerRegistry(), logger: Logger? = nil,
+                clock: any LoopClock = MonotonicClock()) throws(SiteError) {
+        self.clock = clock
         var log = logger ?? Logger(label: "flaks")
         if logger == nil { log.logLevel = Server.level(config.log.level) }
         self.logger = log
@@ -73,7 +78,7 @@ public final class Server: Sendable {
         let config = currentSite.config
         let loopCount = max(1, config.server.loops ?? Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
         var loops: [EventLoop] = []
-        for i in 0..<loopCount { loops.append(try EventLoop(index: i, server: self)) }
+        for i in 0..<loopCount { loops.append(try EventLoop(index: i, server: self, clock: clock)) }
         var bound: [ListenAddress: SocketAddress] = [:]
         for address in config.server.listen {
             let fds = try bindAll(address, loops: loopCount, backlog: config.server.backlog)

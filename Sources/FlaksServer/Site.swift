@@ -15,11 +15,15 @@ final class MountedRoute: Sendable {
     /// For a `respond:` route (status below 400, so error pages never apply): its answer
     /// serialized once at load time, so a request to it builds no `Request` and no header list.
     let fixed: FixedResponse?
+    /// The route's `headers:` (2xx and 3xx answers) and `headers_always:` (every answer); nil when none.
+    let routeFields: ResponseHeadEncoder.RouteFields?
 
     init(route: Route, handler: any Handler, hostIndex: Int, hostLabel: String) {
         self.route = route; self.handler = handler; self.hostIndex = hostIndex; self.hostLabel = hostLabel
+        let fields = ResponseHeadEncoder.RouteFields(success: route.headers)
+        routeFields = fields.isEmpty ? nil : fields
         if case .respond(let r) = route.kind, r.status < 400 {
-            fixed = FixedResponse(r, extraHeaders: route.headers)
+            fixed = FixedResponse(r, route: fields)
         } else {
             fixed = nil
         }
@@ -33,16 +37,14 @@ struct FixedResponse: Sendable {
     let head: [UInt8]
     let body: [UInt8]
 
-    init(_ r: RespondRoute, extraHeaders: HeaderFields) {
+    init(_ r: RespondRoute, route: ResponseHeadEncoder.RouteFields) {
         status = HTTPStatus(r.status)
         var h: [UInt8] = []
         ResponseSerializer.writeStatusLine(status: status, version: .http1_1, into: &h)
         ResponseSerializer.writeField(name: "Content-Type", value: r.contentType, into: &h)
-        for f in extraHeaders where !HeaderFields.equalsIgnoringCase(f.name, "Content-Type") {
-            switch f.name.lowercased() {
-            case "content-length", "connection", "transfer-encoding", "date": continue
-            default: ResponseSerializer.writeField(name: f.name, value: f.value, into: &h)
-            }
+        for f in route.success.fields + route.always.fields
+        where !HeaderFields.equalsIgnoringCase(f.name, "Content-Type") && !ResponseHeadEncoder.isServerField(f.name) {
+            ResponseSerializer.writeField(name: f.name, value: f.value, into: &h)
         }
         head = h
         body = Array(r.body.utf8)
@@ -56,12 +58,15 @@ public final class Site: Sendable {
     /// Per host, its custom error pages (status -> path); looked up with the same host rules as routes.
     let errorPages: RouteTree<[Int: String]>
     public let generation: Int
-    /// The limits a connection accepted under this site uses, in the units the loop needs.
-    let connectionLimits: ConnectionLimits
+    /// The limits a connection accepted under this site uses, in the units its state machine needs.
+    let connectionConfiguration: ConnectionStateMachine.Configuration
 
     init(config: ServerConfig, tree: RouteTree<MountedRoute>, errorPages: RouteTree<[Int: String]>, generation: Int) {
         self.config = config; self.tree = tree; self.errorPages = errorPages; self.generation = generation
-        connectionLimits = ConnectionLimits(config.limits)
+        let l = config.limits
+        connectionConfiguration = ConnectionStateMachine.Configuration(
+            parse: l.parseLimits, headerTimeout: l.headerTimeout.nanoseconds, bodyTimeout: l.bodyTimeout.nanoseconds,
+            keepaliveTimeout: l.keepaliveTimeout.nanoseconds, maxKeepaliveRequests: l.maxKeepaliveRequests)
     }
 }
 
@@ -112,22 +117,5 @@ enum SiteBuilder {
         }
         if !errors.isEmpty { throw SiteError(messages: errors) }
         return Site(config: config, tree: builder.build(), errorPages: pages.build(), generation: generation)
-    }
-}
-
-/// `Limits` converted once per load: timeouts in nanoseconds, the parser's limits.
-struct ConnectionLimits {
-    let parse: ParseLimits
-    let headerTimeout: UInt64
-    let bodyTimeout: UInt64
-    let keepaliveTimeout: UInt64
-    let maxKeepaliveRequests: Int
-
-    init(_ l: Limits) {
-        parse = l.parseLimits
-        headerTimeout = l.headerTimeout.nanoseconds
-        bodyTimeout = l.bodyTimeout.nanoseconds
-        keepaliveTimeout = l.keepaliveTimeout.nanoseconds
-        maxKeepaliveRequests = l.maxKeepaliveRequests
     }
 }

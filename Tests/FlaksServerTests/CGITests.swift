@@ -480,7 +480,11 @@ struct CGITests {
         }
     }
 
-    @Test func clientDisconnectKillsTheScript() async throws {
+    // A client that leaves is seen the way TCP shows it. A reset (or a write that fails) ends the
+    // connection and kills the script at once. A FIN alone cannot be told from a half-close
+    // (`shutdown(SHUT_WR)` after the request, which must still get its answer, as lighttpd does):
+    // the script is killed when its next output finds the client gone.
+    @Test func clientResetKillsTheScript() async throws {
         let f = try CGIFixture()
         let pidFile = f.path("pid")
         try f.script("hang.sh", "#!/bin/sh\necho $$ > '\(pidFile)'\nsleep 30\n")
@@ -488,10 +492,25 @@ struct CGITests {
             var c: TestClient? = try TestClient(port: port)
             try c?.send("GET /cgi-bin/hang.sh HTTP/1.1\r\nHost: x\r\n\r\n")
             let pid = try #require(waitForPid(pidFile))
-            c = nil   // closes the socket
+            c?.reset()
+            c = nil
             #expect(processIsGone(pid), "pid \(pid) survived the client")
             // The slot was given back.
             #expect(try TestClient.get(port: port, "/cgi-bin/missing.sh").status == 404)
+        }
+    }
+
+    @Test func clientCloseKillsTheScriptAtItsNextOutput() async throws {
+        let f = try CGIFixture()
+        let pidFile = f.path("pid")
+        try f.script("drip.sh", "#!/bin/sh\necho $$ > '\(pidFile)'\nprintf 'Content-Type: text/plain\\n\\n'\nwhile :; do echo tick; sleep 0.1; done\n")
+        try await withTestServer(f.config()) { (_: Server, port: Int) async throws in
+            var c: TestClient? = try TestClient(port: port)
+            try c?.send("GET /cgi-bin/drip.sh HTTP/1.1\r\nHost: x\r\n\r\n")
+            let pid = try #require(waitForPid(pidFile))
+            _ = try c?.fill()
+            c = nil   // closes the socket (FIN)
+            #expect(processIsGone(pid), "pid \(pid) survived the client")
         }
     }
 

@@ -63,6 +63,16 @@ public final class TestClient: @unchecked Sendable {  // used by one thread at a
     /// Shuts both directions now (the descriptor is closed by deinit).
     public func hangUp() { shutdown(fd, Int32(SHUT_RDWR)) }
 
+    /// Shuts the write side only (`nc -N`): the request is complete, the answer is still wanted.
+    public func halfClose() { shutdown(fd, Int32(SHUT_WR)) }
+
+    /// Makes the close abortive (SO_LINGER 0: an RST instead of a FIN) and shuts both directions.
+    public func reset() {
+        var l = linger(l_onoff: 1, l_linger: 0)
+        setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, socklen_t(MemoryLayout<linger>.size))
+        shutdown(fd, Int32(SHUT_RDWR))
+    }
+
     public func send(_ text: String) throws { try send(Array(text.utf8)) }
 
     public func send(_ bytes: [UInt8]) throws {

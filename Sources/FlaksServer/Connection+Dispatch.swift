@@ -1,0 +1,151 @@
+import FlaksConfig
+import FlaksHandlers
+import FlaksHTTP
+import FlaksRouting
+
+/// Routing a request and running its handler.
+extension Connection {
+    /// A request head arrived: take the site it will run on, and find its route.
+    func requestHead(_ h: RequestHead) {
+        var x = Exchange()
+        x.head = h
+        x.requestID = loop.makeRequestID()
+        x.start = loop.now
+        x.site = loop.server.currentSite
+        if case .fixedBody(let n) = h.framing.bufferHint { x.body.reserveCapacity(n) }
+        exchange = x
+    }
+
+    /// The request is complete: route it and run its handler.
+    func requestEnded() {
+        guard let h = exchange.head else { return }
+        if h.target == "*" {
+            // OPTIONS * asks about the server, not a resource (RFC 9110 §9.3.7).
+            var r = Response(status: .ok)
+            r.headers.set("Allow", Connection.serverMethods)
+            send(r)
+            return
+        }
+        let path: String
+        do { path = try PathNormalizer.normalize(h.rawPath) } catch {
+            machine.closeAfterResponse()
+            respondError(.badRequest, detail: "bad path")
+            return
+        }
+        let body = exchange.body
+        exchange.body = []
+        run(h, path: path, body: body)
+    }
+
+    /// The methods this server implements, for `OPTIONS *`.
+    static let serverMethods = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"
+
+    /// Looks up the route for `path` and runs its handler (also used for internal redirects).
+    private func run(_ h: RequestHead, path: String, body: [UInt8]) {
+        guard let site = exchange.site else { return }
+        exchange.path = path
+        switch site.tree.lookup(host: h.host, path: path) {
+        case .unknownHost:
+            respondError(.misdirectedRequest, detail: "no site is configured for this host")
+        case .notFound:
+            exchange.match = nil
+            send(ErrorPage.response(.notFound))
+        case .found(let m):
+            exchange.match = m
+            if let fixed = m.target.fixed {
+                sendFixed(fixed)
+                return
+            }
+            let request = Request(head: h, path: path, body: body, remoteAddress: peerHost, remotePort: peer.port,
+                                  localAddress: localHost, localPort: local.port,
+                                  routePath: m.routePath, remainder: m.remainder, parameters: m.parameters,
+                                  id: exchange.requestID)
+            switch m.target.handler.handle(request) {
+            case .response(let r):
+                send(r)
+            case .blocking(let job):
+                let loop = self.loop, id = self.id, seq = machine.requests
+                loop.queueJob {
+                    let r = job()
+                    loop.execute { $0.connection(id: id)?.complete(r, request: seq) }
+                }
+            case .async(let job):
+                let loop = self.loop, id = self.id, seq = machine.requests
+                Task {
+                    let r = await job()
+                    loop.execute { $0.connection(id: id)?.complete(r, request: seq) }
+                }
+            case .cgi(let invocation):
+                CGIProcess.start(invocation, method: h.method, sink: self, loop: loop)
+            }
+        }
+    }
+
+    /// A worker or task finished request number `request` of this connection.
+    func complete(_ response: Response, request: Int) {
+        guard request == machine.requests, machine.awaitsResponse else { return }
+        send(response)
+    }
+
+    /// Serves `target` (a local path with optional query) as a GET for the current request, e.g. a
+    /// CGI script's local `Location` (RFC 3875 §6.2.2). Bounded to avoid loops. The client's method
+    /// still frames the answer (the machine kept it): a HEAD gets the GET's head and no body.
+    func internalRedirect(to target: String) {
+        guard machine.awaitsResponse else { return }
+        guard var h = exchange.head, exchange.redirects < 10 else {
+            send(ErrorPage.response(.internalServerError, detail: "too many internal redirects"))
+            return
+        }
+        exchange.redirects += 1
+        exchange.producer = nil
+        h.method = .GET
+        h.target = target
+        h.headers.remove("Content-Length")
+        h.headers.remove("Content-Type")
+        exchange.head = h
+        let path: String
+        do { path = try PathNormalizer.normalize(h.rawPath) } catch {
+            send(ErrorPage.response(.internalServerError, detail: "bad internal redirect"))
+            return
+        }
+        run(h, path: path, body: [])
+    }
+
+    /// Answers an error found by the connection itself (parse errors, timeouts, bad paths).
+    func respondError(_ status: HTTPStatus, detail: String? = nil) {
+        send(ErrorPage.response(status, detail: detail))
+    }
+
+    /// The host's custom page for `status`, if configured and servable right now (a synchronous
+    /// response). The page is fetched as a plain GET: the client's Range and conditional fields
+    /// belong to the failed request, not to the page.
+    func errorPage(for status: HTTPStatus) -> Response? {
+        guard let site = exchange.site, let h = exchange.head else { return nil }
+        guard case .found(let pages) = site.errorPages.lookup(host: h.host, path: "/"),
+              let path = pages.target[status.code] else { return nil }
+        guard case .found(let m) = site.tree.lookup(host: h.host, path: path) else { return nil }
+        var ph = h
+        ph.method = .GET
+        ph.target = path
+        for name in Connection.requestFieldsNotForErrorPages { ph.headers.remove(name) }
+        let request = Request(head: ph, path: path, remoteAddress: peerHost, remotePort: peer.port,
+                              localAddress: localHost, localPort: local.port,
+                              routePath: m.routePath, remainder: m.remainder, parameters: m.parameters,
+                              id: exchange.requestID)
+        guard case .response(let r) = m.target.handler.handle(request), r.status.code == 200 else { return nil }
+        return r
+    }
+
+    static let requestFieldsNotForErrorPages = ["Range", "If-Range", "If-Match", "If-None-Match",
+                                                "If-Modified-Since", "If-Unmodified-Since"]
+}
+
+extension BodyFraming {
+    /// How much body to make room for up front (at most 1 MiB: the length is the client's claim).
+    fileprivate var bufferHint: BufferHint {
+        if case .length(let n) = self, n > 0 { return .fixedBody(min(n, 1 << 20)) }
+        return .none
+    }
+
+    fileprivate enum BufferHint { case none, fixedBody(Int) }
+}

@@ -1,0 +1,347 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CFlaksLinux
+import FlaksHandlers
+import FlaksHTTP
+
+/// A connection's queued output: the serialized head (one buffer reused across responses) and the
+/// body chunks after it, written with writev, send and sendfile.
+struct OutputQueue {
+    enum Chunk {
+        case head
+        case bytes([UInt8])
+        case file(FileRegion)
+    }
+
+    var head: [UInt8] = []
+    var chunks: [Chunk] = []
+    var index = 0
+    var offset = 0
+    /// Bytes queued and not yet written (back-pressure for streams).
+    var queuedBytes = 0
+    /// Set by the last sendfile when it was a full slice.
+    var sliced = false
+    /// Head bytes sent with MSG_MORE and not yet pushed out (they lead the next sendfile's segments).
+    var heldBack = 0
+    /// The connection's TCP maximum segment size, asked once (0: not yet).
+    var mss = 0
+    /// The socket refused bytes and has not drained since.
+    var blocked = false
+
+    var hasQueued: Bool { index < chunks.count }
+
+    mutating func append(_ c: Chunk) {
+        chunks.append(c)
+        queuedBytes += length(c)
+    }
+
+    func length(_ c: Chunk) -> Int {
+        switch c {
+        case .head: head.count
+        case .bytes(let b): b.count
+        case .file(let f): f.length
+        }
+    }
+
+    /// Marks `n` written bytes as done, through as many chunks as they cover.
+    mutating func advance(by written: Int) {
+        var n = written
+        queuedBytes -= n
+        while n > 0 && index < chunks.count {
+            let left = length(chunks[index]) - offset
+            if n >= left { n -= left; index += 1; offset = 0 } else { offset += n; n = 0 }
+        }
+    }
+
+    /// Everything was written: forget the chunks, keep the buffers' capacity.
+    mutating func reset() {
+        chunks.removeAll(keepingCapacity: true)
+        index = 0
+        offset = 0
+        queuedBytes = 0
+        blocked = false
+    }
+
+    /// The head buffer, emptied, to build a new head in (no exclusivity checks per append); put it
+    /// back with `head = buffer`.
+    mutating func takeHead() -> [UInt8] {
+        var b = head
+        head = []
+        b.removeAll(keepingCapacity: true)
+        return b
+    }
+}
+
+/// The `ResponseSink` handlers write to, and the writing itself.
+extension Connection: ResponseSink {
+    /// Queued body bytes above which a streaming producer is asked to wait.
+    static let highWater = 256 * 1024
+    /// Bytes of a file sent per sendfile call before the connection yields to the others.
+    static let sendfileSlice = 256 * 1024
+
+    var awaitsResponse: Bool { machine.awaitsResponse }
+
+    func attach(_ producer: any ResponseProducer) {
+        if machine.awaitsResponse { exchange.producer = producer }
+    }
+
+    // MARK: complete responses
+
+    func send(_ response: Response) {
+        guard machine.awaitsResponse else { return }
+        var r = response
+        if r.status.code >= 400, !exchange.servingErrorPage, let page = errorPage(for: r.status) {
+            exchange.servingErrorPage = true
+            r = page.withStatus(r.status, keeping: r.headers)
+        }
+        if case .stream(let produce) = r.body {
+            AsyncBodyStream.start(r, produce, sink: self, loop: loop, idleLimit: machine.configuration.sendTimeout)
+            return
+        }
+        let length = r.body.length
+        guard let plan = machine.startResponse(status: r.status, bodyLength: length, complete: true, now: loop.now) else { return }
+        var b = output.takeHead()
+        loop.dateCache.refresh()
+        ResponseHeadEncoder.encode(status: r.status, plan: plan, fields: r.headers, preEncoded: r.encodedHeaders,
+                                   route: exchange.route?.routeFields, common: loop.dateCache.fields, into: &b)
+        output.head = b
+        output.append(.head)
+        exchange.status = r.status.code
+        exchange.bytesSent = b.count
+        if plan.sendsBody {
+            exchange.bytesSent += length
+            exchange.bodyBytesSent = length
+            switch r.body {
+            case .empty, .stream: break
+            case .bytes(let bytes): if !bytes.isEmpty { output.append(.bytes(bytes)) }
+            case .file(let f): if f.length > 0 { output.append(.file(f)) }
+            case .parts(let parts):
+                for p in parts {
+                    switch p {
+                    case .bytes(let bytes): if !bytes.isEmpty { output.append(.bytes(bytes)) }
+                    case .file(let f): if f.length > 0 { output.append(.file(f)) }
+                    }
+                }
+            }
+        }
+        flush()
+    }
+
+    /// Sends a response prepared at load time (a `respond:` route): one copy of its head bytes.
+    func sendFixed(_ f: FixedResponse) {
+        guard let plan = machine.startResponse(status: f.status, bodyLength: f.body.count, complete: true,
+                                               now: loop.now) else { return }
+        var b = output.takeHead()
+        b.append(contentsOf: f.head)
+        loop.dateCache.refresh()
+        b.append(contentsOf: loop.dateCache.fields)
+        ResponseHeadEncoder.appendFraming(plan, hasContentType: true, into: &b)
+        output.head = b
+        output.append(.head)
+        exchange.status = f.status.code
+        exchange.bytesSent = b.count
+        if plan.sendsBody && !f.body.isEmpty {
+            exchange.bytesSent += f.body.count
+            exchange.bodyBytesSent = f.body.count
+            output.append(.bytes(f.body))
+        }
+        flush()
+    }
+
+    /// `100 Continue` before the body is read.
+    func sendContinueResponse() {
+        output.append(.bytes(ResponseHeadEncoder.continueBytes))
+        flush()
+    }
+
+    func informational(_ status: HTTPStatus, headers: HeaderFields) {
+        guard machine.awaitsResponse, status.code >= 100, status.code < 200, status.code != 101 else { return }
+        var b: [UInt8] = []
+        ResponseHeadEncoder.encodeInformational(status: status, fields: headers, into: &b)
+        output.append(.bytes(b))
+        flush()
+    }
+
+    // MARK: streamed responses
+
+    func start(status: HTTPStatus, headers: HeaderFields, length: Int?, producer: any ResponseProducer,
+               idleLimit: UInt64?) -> Bool {
+        guard let plan = machine.startResponse(status: status, bodyLength: length, complete: false,
+                                               producerIdleLimit: idleLimit, now: loop.now) else { return false }
+        var b = output.takeHead()
+        loop.dateCache.refresh()
+        ResponseHeadEncoder.encode(status: status, plan: plan, fields: headers, preEncoded: nil,
+                                   route: exchange.route?.routeFields, common: loop.dateCache.fields, into: &b)
+        output.head = b
+        output.append(.head)
+        exchange.status = status.code
+        exchange.bytesSent = b.count
+        exchange.framer = BodyFramer(plan: plan)
+        guard plan.sendsBody else {
+            // HEAD, 204, 304: the head is the whole response.
+            _ = machine.producerFinished(now: loop.now, outputEmpty: false, unreadInput: unreadInput)
+            flush()
+            return false
+        }
+        exchange.producer = producer
+        flush()
+        return !isClosed
+    }
+
+    func write(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        guard exchange.producer != nil, var framer = exchange.framer else { return false }
+        var chunk: [UInt8] = []
+        chunk.reserveCapacity(bytes.count + 16)
+        let n = framer.frame(bytes, into: &chunk)
+        exchange.framer = framer
+        if !chunk.isEmpty {
+            output.append(.bytes(chunk))
+            exchange.bytesSent += chunk.count
+            exchange.bodyBytesSent += n
+        }
+        machine.produced(now: loop.now)
+        if output.hasQueued { flush() }
+        return !isClosed && exchange.producer != nil && output.queuedBytes < Connection.highWater
+    }
+
+    func flush() {
+        if output.hasQueued { writeQueued() }
+    }
+
+    func finish() {
+        guard exchange.producer != nil, var framer = exchange.framer else { return }
+        exchange.producer = nil
+        var tail: [UInt8] = []
+        guard framer.finish(into: &tail) else {
+            loop.server.logger.error("conn=\(id) req=\(exchange.requestID): the body ended \(framer.remaining) bytes short of its Content-Length")
+            machine.responseAborted()
+            close()
+            return
+        }
+        exchange.framer = framer
+        if !tail.isEmpty {
+            output.append(.bytes(tail))
+            exchange.bytesSent += tail.count
+        }
+        _ = machine.producerFinished(now: loop.now, outputEmpty: false, unreadInput: unreadInput)
+        writeQueued()
+    }
+
+    func abort() {
+        exchange.producer = nil
+        if machine.awaitsResponse {
+            send(ErrorPage.response(.badGateway))
+        } else {
+            machine.responseAborted()
+            close()
+        }
+    }
+
+    // MARK: writing
+
+    /// The loop resumes a connection that yielded between slices of a file.
+    func resumeWriting() {
+        if !isClosed && output.hasQueued { writeQueued() }
+    }
+
+    /// Writes queued output until it is all out (then tells the machine) or the socket is full.
+    func writeQueued() {
+        while output.hasQueued {
+            let result: IOResult<Int>
+            do { result = try writeNext() } catch {
+                close(); return
+            }
+            guard case .done(let n) = result else {
+                output.blocked = true
+                machine.outputBlocked(now: loop.now)
+                rearm()
+                return
+            }
+            if n == 0 {
+                // sendfile found the file shorter than promised: the length cannot be kept.
+                close(); return
+            }
+            output.advance(by: n)
+            if output.blocked { machine.outputProgress(now: loop.now) }
+            // A large file goes out one slice per turn: let the loop serve the other connections
+            // (and their readers drain the loopback) before the next slice, as lighttpd does.
+            if output.sliced && output.hasQueued {
+                output.sliced = false
+                machine.outputProgress(now: loop.now)
+                loop.resumeNextRound(self)
+                return
+            }
+        }
+        output.reset()
+        perform(machine.outputDrained(now: loop.now, unreadInput: unreadInput))
+    }
+
+    /// One system call for the chunk at the front of the queue.
+    private func writeNext() throws(SystemError) -> IOResult<Int> {
+        switch output.chunks[output.index] {
+        case .head:
+            let i = output.index
+            if i + 1 < output.chunks.count, case .bytes(let next) = output.chunks[i + 1] {
+                return try writev2(output.head, from: output.offset, next)
+            }
+            // A file follows: MSG_MORE lets the head share a segment with the file's start.
+            let more = i + 1 < output.chunks.count
+            let r = try writeBytes(output.head, from: output.offset, more: more)
+            if more, case .done(let n) = r { output.heldBack += n }
+            return r
+        case .bytes(let b):
+            return try writeBytes(b, from: output.offset)
+        case .file(let f):
+            var off = Int64(f.offset + output.offset)
+            let remaining = f.length - output.offset
+            var want = min(remaining, Connection.sendfileSlice)
+            if want < remaining {
+                // More slices follow: end this one on a segment boundary (counting the head held back
+                // by MSG_MORE). With TCP_NODELAY a slice's tail would otherwise leave as a small segment
+                // of its own, and 256 KiB is not a multiple of the MSS (65,483 on loopback): ~12% more
+                // segments for a 1 MiB file.
+                let mss = segmentSize()
+                let end = (output.heldBack + want) / mss * mss
+                if end > output.heldBack { want = end - output.heldBack }
+            }
+            let fd = self.fd
+            let r = try syscall("sendfile") { cflaks_sendfile(fd, f.file.fd, &off, want) }
+            if case .done = r { output.heldBack = 0 }
+            output.sliced = want < remaining
+            return r
+        }
+    }
+
+    private func segmentSize() -> Int {
+        if output.mss == 0 {
+            var v: Int32 = 0
+            var len = socklen_t(MemoryLayout<Int32>.size)
+            output.mss = getsockopt(fd, Int32(IPPROTO_TCP), TCP_MAXSEG, &v, &len) == 0 && v > 0 ? Int(v) : 1
+        }
+        return output.mss
+    }
+
+    private func writeBytes(_ b: [UInt8], from offset: Int, more: Bool = false) throws(SystemError) -> IOResult<Int> {
+        let fd = self.fd
+        let flags = Int32(MSG_NOSIGNAL) | (more ? Int32(MSG_MORE) : 0)
+        let r: Result<IOResult<Int>, SystemError> = b.withUnsafeBytes { p in
+            Result { () throws(SystemError) in
+                try syscall("send") { cflaks_send(fd, p.baseAddress! + offset, p.count - offset, flags) }
+            }
+        }
+        return try r.get()
+    }
+
+    private func writev2(_ a: [UInt8], from offset: Int, _ b: [UInt8]) throws(SystemError) -> IOResult<Int> {
+        let fd = self.fd
+        let r: Result<IOResult<Int>, SystemError> = a.withUnsafeBytes { pa in
+            b.withUnsafeBytes { pb in
+                Result { () throws(SystemError) in
+                    try syscall("writev") { cflaks_writev2(fd, pa.baseAddress! + offset, pa.count - offset, pb.baseAddress, pb.count) }
+                }
+            }
+        }
+        return try r.get()
+    }
+}
