@@ -62,6 +62,25 @@ enum FileSystem {
         return "/" + parts.joined(separator: "/")
     }
 
+    /// The PATH searched for a bare interpreter name when the loading process has none: the same
+    /// default CGI scripts get.
+    static let defaultSearchPath = "/usr/local/bin:/usr/bin:/bin"
+
+    /// The first `dir/name` for `dir` in the colon-separated `searchPath` that is a regular file
+    /// this process may execute (`execvp`'s search, POSIX XCU §2.9.1.1). Only absolute entries are
+    /// searched: an empty or relative entry means the current directory, and the current directory
+    /// of a CGI child is its script's, so such an entry would let a script's neighbour pose as the
+    /// interpreter. The result is the path as found (a symlink such as /usr/bin/python3 is kept).
+    static func findExecutable(_ name: String, searchPath: String) -> String? {
+        for dir in searchPath.split(separator: ":", omittingEmptySubsequences: true) where dir.hasPrefix("/") {
+            let candidate = resolve(name, against: String(dir))
+            var st = stat()
+            guard stat(candidate, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG, access(candidate, X_OK) == 0 else { continue }
+            return candidate
+        }
+        return nil
+    }
+
     /// The directory part of an absolute path.
     static func directory(of path: String) -> String {
         guard let slash = path.lastIndex(of: "/") else { return "." }

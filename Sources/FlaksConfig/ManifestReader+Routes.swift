@@ -129,8 +129,7 @@ extension ManifestReader {
                 k.hasPrefix(".") && k.count > 1 ? nil : "expected an extension starting with \".\", found \"\(k)\""
             }, value: { vn, vp -> String? in
                 guard let program = self.string(vn, vp) else { return nil }
-                // "python3" is looked up in PATH by the runner; "bin/php" is relative to the manifest.
-                return program.contains("/") ? FileSystem.resolve(program, against: self.directory) : program
+                return self.interpreter(program, vn, vp)
             })
             if let list { for i in list { r.interpreters[i.key] = i.value } } else { ok = false }
         }
@@ -145,6 +144,21 @@ extension ManifestReader {
             if let v = bool(n, f.path("pass_authorization")) { r.passAuthorization = v } else { ok = false }
         }
         return ok && root != nil ? r : nil
+    }
+
+    /// An interpreter as an absolute path. "bin/php" (with a "/") is relative to the manifest;
+    /// a bare "python3" is looked up now, in the PATH of the loading process (its `environment`),
+    /// and a name not found there is an error. It must not be left for the runner: posix_spawn
+    /// takes a bare name as a path relative to the child's working directory, the script's own,
+    /// where an executable named `python3` would run instead.
+    private func interpreter(_ program: String, _ node: Node, _ path: String) -> String? {
+        if program.contains("/") { return FileSystem.resolve(program, against: directory) }
+        let searchPath = environment["PATH"] ?? FileSystem.defaultSearchPath
+        guard let found = FileSystem.findExecutable(program, searchPath: searchPath) else {
+            report(node, path, "interpreter \"\(program)\" was not found in PATH (\(searchPath)); give an absolute path or install it")
+            return nil
+        }
+        return found
     }
 
     private func redirectRoute(_ node: Node, _ f: Fields) -> RedirectRoute? {

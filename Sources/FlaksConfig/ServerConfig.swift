@@ -178,8 +178,9 @@ public struct StaticRoute: Sendable, Equatable {
 public struct CGIRoute: Sendable, Equatable {
     /// Absolute directory holding the scripts.
     public var root: String
-    /// Extension (with dot) -> interpreter program. A program with a "/" is resolved against the
-    /// manifest directory; a bare name (`python3`) is left for a PATH lookup.
+    /// Extension (with dot) -> interpreter program, an absolute path. The loader resolves a program
+    /// with a "/" against the manifest directory, and looks a bare name (`python3`) up in the PATH
+    /// of the loading process; the CGI handler refuses (500) a relative one set in code.
     public var interpreters: [String: String]
     /// Extra environment for the scripts.
     public var env: [String: String]

@@ -195,4 +195,19 @@ struct CGIHandlerTests {
         guard case .response(let r) = h.handle(CGIEnvironmentTests.request("/cgi-bin/sub")) else { Issue.record("ran a dir"); return }
         #expect(r.status == .forbidden)
     }
+
+    /// An interpreter set in code as a bare name is refused: posix_spawn would resolve it against
+    /// the script's directory (the child's cwd), where a file of that name could run instead.
+    @Test func aRelativeInterpreterIsRefusedNotRunFromTheScriptDirectory() throws {
+        let root = try Self.fixture()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        for program in ["python3", "./python3", "bin/python3"] {
+            let h = CGIHandler(route: CGIRoute(root: root, interpreters: [".py": program]))
+            guard case .failure(let e) = h.prepare(CGIEnvironmentTests.request("/cgi-bin/app.PY")) else {
+                Issue.record("\(program) was accepted"); continue
+            }
+            #expect(e.status == .internalServerError)
+            #expect(e.message == nil)
+        }
+    }
 }
