@@ -106,6 +106,20 @@ struct CGIEnvironmentTests {
         #expect(opted["HTTP_PROXY"] == nil)
     }
 
+    /// Proxy-Authorization carries credentials for a proxy on the way, never for the script: it is
+    /// withheld like Authorization, and `pass_authorization` does not pass it either.
+    @Test func proxyAuthorizationIsNeverPassed() {
+        let headers: HeaderFields = ["Proxy-Authorization": "Basic cHJveHk6c2VjcmV0", "proxy-authorization": "Basic again",
+                                     "Authorization": "Bearer t", "X-Other": "kept"]
+        for passAuthorization in [false, true] {
+            let e = Self.env(Self.request(headers: headers), route: CGIRoute(root: "/srv/cgi", passAuthorization: passAuthorization))
+            #expect(e["HTTP_PROXY_AUTHORIZATION"] == nil)
+            #expect(!e.values.contains { $0.contains("cHJveHk6c2VjcmV0") || $0.contains("again") })
+            #expect(e["HTTP_X_OTHER"] == "kept")
+            #expect(e["HTTP_AUTHORIZATION"] == (passAuthorization ? "Bearer t" : nil))
+        }
+    }
+
     @Test func routeEnvCannotForgeMetaVariablesButMaySetPath() {
         let route = CGIRoute(root: "/srv/cgi", env: ["APP_MODE": "prod", "PATH": "/opt/bin", "REMOTE_ADDR": "1.2.3.4",
                                                       "BAD-NAME": "x", "1X": "y"])
