@@ -182,10 +182,12 @@ extension ManifestReader {
         let body = string(node, f.path("respond"), nonEmpty: false)
         var r = RespondRoute(body: body ?? "")
         if let n = f["status"] {
+            // A final status only: a 1xx is interim (RFC 9110 §15.2), so the client would keep
+            // waiting for the real response and read the body as the next one.
             let p = f.path("status")
-            if let t = text(n, p, expected: "a status code from 100 to 599") {
-                if let code = Int(t), (100...599).contains(code) { r.status = code } else {
-                    report(n, p, "expected a status code from 100 to 599, found \"\(t)\""); ok = false
+            if let t = text(n, p, expected: "a status code from 200 to 599") {
+                if let code = Int(t), (200...599).contains(code) { r.status = code } else {
+                    report(n, p, "expected a status code from 200 to 599, found \"\(t)\""); ok = false
                 }
             } else { ok = false }
         }

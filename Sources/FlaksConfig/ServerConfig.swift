@@ -208,7 +208,7 @@ public struct RedirectRoute: Sendable, Equatable {
 /// `respond: BODY` options.
 public struct RespondRoute: Sendable, Equatable {
     public var body: String
-    /// Default 200.
+    /// A final status, 200 to 599 (the loader refuses a 1xx). Default 200.
     public var status: Int
     /// Default `text/plain; charset=utf-8`.
     public var contentType: String
