@@ -16,7 +16,7 @@ enum FileSystem {
 
     /// The whole file as UTF-8 text, or an error message naming the errno.
     static func readFile(_ path: String) -> Result<String, ReadFailure> {
-        let fd = open(path, O_RDONLY)
+        let fd = openForReading(path)
         guard fd >= 0 else { return .failure(ReadFailure(message: "cannot open: \(describe(errno))")) }
         defer { close(fd) }
         var bytes: [UInt8] = []
@@ -37,6 +37,12 @@ enum FileSystem {
     }
 
     struct ReadFailure: Error { var message: String }
+
+    /// Opens `path` read-only and close-on-exec (a reload reads the manifest while other threads
+    /// may spawn CGI children); -1 (errno set) on failure.
+    static func openForReading(_ path: String) -> Int32 {
+        open(path, O_RDONLY | O_CLOEXEC)
+    }
 
     static func currentDirectory() -> String {
         var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
