@@ -32,6 +32,7 @@ struct Serve: ParsableCommand {
             printError(error.description)
             throw ExitCode(1)
         }
+        for w in config.warnings { server.logger.warning("\(w.description)") }
         do { try server.start() } catch {
             printError("flaks: cannot start: \(error)")
             throw ExitCode(2)

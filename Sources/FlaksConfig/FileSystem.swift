@@ -87,6 +87,31 @@ enum FileSystem {
         return nil
     }
 
+    /// The canonical path (symlinks, `.` and `..` resolved), or nil when it cannot be resolved.
+    static func realPath(_ path: String) -> String? {
+        guard let p = realpath(path, nil) else { return nil }
+        defer { free(p) }
+        return String(cString: p)
+    }
+
+    /// Directories no site is served from: the root, where programs and libraries live, the
+    /// system's configuration, home directories, world-writable temp directories (anyone on the
+    /// machine could put a file or script there).
+    static let systemDirectories: Set<String> = [
+        "/", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/usr", "/usr/bin", "/usr/sbin", "/usr/lib",
+        "/usr/lib32", "/usr/lib64", "/usr/libexec", "/usr/local", "/usr/local/bin", "/usr/local/sbin",
+        "/usr/local/lib", "/etc", "/boot", "/root", "/home", "/var", "/var/lib", "/var/log", "/var/run", "/run",
+        "/tmp", "/var/tmp", "/dev/shm",
+    ]
+
+    /// Kernel file systems: no directory at or under these holds site content.
+    static let kernelTrees = ["/proc", "/sys", "/dev"]
+
+    /// Whether the canonical path `real` is a system directory (exactly) or lies in a kernel file system.
+    static func isSystemDirectory(_ real: String) -> Bool {
+        systemDirectories.contains(real) || kernelTrees.contains { real == $0 || real.hasPrefix($0 + "/") }
+    }
+
     /// The directory part of an absolute path.
     static func directory(of path: String) -> String {
         guard let slash = path.lastIndex(of: "/") else { return "." }

@@ -56,6 +56,7 @@ public enum ManifestLoader {
             config.hosts = reader.hosts(f["hosts"], root: root)
         }
         guard reader.errors.isEmpty else { throw ManifestErrors(reader.sortedErrors) }
+        config.warnings = reader.sortedWarnings
         return config
     }
 

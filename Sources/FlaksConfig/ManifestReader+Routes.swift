@@ -83,11 +83,18 @@ extension ManifestReader {
         }
     }
 
-    /// `root` must be an existing directory; `what` names it in the message.
-    private func directory(_ node: Node, _ path: String, what: String) -> String? {
+    /// `root` must be an existing directory; `what` names it in the message. One that is "/" or a
+    /// system directory, or resolves to one, loads with a warning saying what `risk` it runs.
+    private func directory(_ node: Node, _ path: String, what: String, risk: String) -> String? {
         guard let dir = filePath(node, path) else { return nil }
         switch FileSystem.kind(of: dir) {
-        case .directory: return dir
+        case .directory:
+            if let real = FileSystem.realPath(dir), FileSystem.isSystemDirectory(real) {
+                let place = real == "/" ? "the file system root" : "a system directory"
+                let resolved = real == dir ? "is \(place)" : "resolves to \"\(real)\", \(place)"
+                warn(node, path, "\(what) \"\(dir)\" \(resolved): \(risk)")
+            }
+            return dir
         case .missing: report(node, path, "\(what) \"\(dir)\" does not exist"); return nil
         case .other: report(node, path, "\(what) \"\(dir)\" is not a directory"); return nil
         }
@@ -95,7 +102,8 @@ extension ManifestReader {
 
     private func staticRoute(_ node: Node, _ f: Fields) -> StaticRoute? {
         var ok = true
-        let root = directory(node, f.path("static"), what: "static root")
+        let root = directory(node, f.path("static"), what: "static root",
+                             risk: "every file the server can read is served to anyone")
         var r = StaticRoute(root: root ?? "")
         if let n = f["index"] {
             if let v = stringList(n, f.path("index")) {
@@ -122,7 +130,8 @@ extension ManifestReader {
 
     private func cgiRoute(_ node: Node, _ f: Fields) -> CGIRoute? {
         var ok = true
-        let root = directory(node, f.path("cgi"), what: "cgi directory")
+        let root = directory(node, f.path("cgi"), what: "cgi directory",
+                             risk: "any client can run the programs in it")
         var r = CGIRoute(root: root ?? "")
         if let n = f["interpreters"] {
             let list = map(n, f.path("interpreters"), key: { k in

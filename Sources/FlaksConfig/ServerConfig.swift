@@ -10,11 +10,15 @@ public struct ServerConfig: Sendable, Equatable {
     public var hosts: [HostConfig]
     /// The manifest file this was loaded from (absolute), or nil when built in code.
     public var sourceFile: String?
+    /// What the loader found dangerous but allowed (a static root that resolves to "/"), in
+    /// document order: `flaks check` prints them, `flaks serve` logs them. Empty when built in code.
+    public var warnings: [ManifestWarning]
 
     public init(server: ServerSettings = .init(), limits: Limits = .init(), cgi: CGISettings = .init(),
-                log: LogSettings = .init(), hosts: [HostConfig] = [], sourceFile: String? = nil) {
+                log: LogSettings = .init(), hosts: [HostConfig] = [], sourceFile: String? = nil,
+                warnings: [ManifestWarning] = []) {
         self.server = server; self.limits = limits; self.cgi = cgi; self.log = log
-        self.hosts = hosts; self.sourceFile = sourceFile
+        self.hosts = hosts; self.sourceFile = sourceFile; self.warnings = warnings
     }
 }
 
