@@ -12,7 +12,7 @@ extension ManifestReader {
         ("interpreters", ["cgi"]), ("env", ["cgi"]), ("pass_authorization", ["cgi"]),
         ("status", ["redirect", "respond"]), ("keep_path", ["redirect"]), ("type", ["respond"]),
     ]
-    static let routeKeys = ["path"] + kindKeys + optionOwners.map(\.key) + ["headers"]
+    static let routeKeys = ["path"] + kindKeys + optionOwners.map(\.key) + ["headers", "headers_always"]
 
     func route(_ node: Node, _ path: String, seen: inout [String: (path: String, source: String)]) -> Route? {
         guard let f = fields(node, path, keys: Self.routeKeys) else { return nil }
@@ -54,23 +54,36 @@ extension ManifestReader {
             ok = false
         }
 
-        var headers = HeaderFields()
+        var headers = HeaderFields(), headersAlways = HeaderFields()
         if let n = f["headers"] {
-            let list = map(n, f.path("headers"), key: { k in
-                Self.isToken(k) ? nil : "expected a header name (letters, digits and !#$%&'*+-.^_`|~), found \"\(k)\""
-            }, value: { vn, vp -> String? in
-                guard let v = self.text(vn, vp, expected: "a header value") else { return nil }
-                guard !v.contains(where: { $0 == "\r" || $0 == "\n" || $0 == "\0" }) else {
-                    self.report(vn, vp, "a header value must not contain CR, LF or NUL"); return nil
-                }
-                return v
-            })
-            if let list { for h in list { headers.add(h.key, h.value) } } else { ok = false }
+            if let h = headerFields(n, f.path("headers")) { headers = h } else { ok = false }
+        }
+        if let n = f["headers_always"] {
+            if let h = headerFields(n, f.path("headers_always")) { headersAlways = h } else { ok = false }
         }
 
         guard let kind, let kindNode = f[kind], let routeKind = self.kind(kind, kindNode, f) else { return nil }
         guard ok, let routePath else { return nil }
-        return Route(path: routePath, kind: routeKind, headers: headers, origin: position(node))
+        return Route(path: routePath, kind: routeKind, headers: headers, headersAlways: headersAlways,
+                     origin: position(node))
+    }
+
+    /// A `headers:` or `headers_always:` mapping, in document order: names are tokens (RFC 9110
+    /// §5.6.2), values are strings without CR, LF or NUL (§5.5). Nil (reported) on any problem.
+    private func headerFields(_ node: Node, _ path: String) -> HeaderFields? {
+        let list = map(node, path, key: { k in
+            Self.isToken(k) ? nil : "expected a header name (letters, digits and !#$%&'*+-.^_`|~), found \"\(k)\""
+        }, value: { vn, vp -> String? in
+            guard let v = self.text(vn, vp, expected: "a header value") else { return nil }
+            guard !v.contains(where: { $0 == "\r" || $0 == "\n" || $0 == "\0" }) else {
+                self.report(vn, vp, "a header value must not contain CR, LF or NUL"); return nil
+            }
+            return v
+        })
+        guard let list else { return nil }
+        var fields = HeaderFields()
+        for h in list { fields.add(h.key, h.value) }
+        return fields
     }
 
     private func kind(_ kind: String, _ node: Node, _ f: Fields) -> Route.Kind? {

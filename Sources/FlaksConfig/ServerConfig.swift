@@ -126,13 +126,19 @@ public struct HostConfig: Sendable, Equatable {
 public struct Route: Sendable, Equatable {
     public var path: String
     public var kind: Kind
-    /// Extra response headers for every response of the route.
+    /// `headers:` extra response fields for the route's 2xx and 3xx answers only (nginx's
+    /// `add_header` rule: a Cache-Control meant for content must not make an error cacheable).
     public var headers: HeaderFields
+    /// `headers_always:` (extension) extra response fields for every answer of the route, errors
+    /// included (nginx's `add_header ... always`): Content-Security-Policy, CORS, HSTS.
+    public var headersAlways: HeaderFields
     /// Where in the manifest this route was declared ("config.yaml:12:7"), for messages.
     public var origin: String?
 
-    public init(path: String, kind: Kind, headers: HeaderFields = HeaderFields(), origin: String? = nil) {
-        self.path = path; self.kind = kind; self.headers = headers; self.origin = origin
+    public init(path: String, kind: Kind, headers: HeaderFields = HeaderFields(),
+                headersAlways: HeaderFields = HeaderFields(), origin: String? = nil) {
+        self.path = path; self.kind = kind; self.headers = headers; self.headersAlways = headersAlways
+        self.origin = origin
     }
 
     /// What serves the route.
