@@ -100,6 +100,7 @@ public final class App: ViewRegistrar {
         let config = try ManifestLoader.load(path: path)
         SignalHandling.blockServerSignals()
         let server = try makeServer(config: config)
+        for w in config.warnings { server.logger.warning("\(w.description)") }
         try server.start()
         SignalHandling.run(server, watch: watch)
     }

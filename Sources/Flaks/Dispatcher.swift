@@ -102,7 +102,9 @@ final class Dispatcher: Handler {
         if entry.trailingSlash != hadSlash {
             guard entry.trailingSlash else { return routingError(.notFound, request) }
             // Flask's strict_slashes: /todos -> 308 /todos/ (308 keeps the method and body, RFC 9110 §15.4.9).
-            var location = request.path + "/"
+            // The path is decoded: encode it again, or "/\\evil.example" or a decoded "?" or TAB
+            // would make the Location another host, a query or a fragment (PercentEncoding.encodePath).
+            var location = PercentEncoding.encodePath(request.path) + "/"
             if let q = request.query { location += "?" + q }
             return .response(Response(status: .permanentRedirect, headers: ["Location": location]))
         }

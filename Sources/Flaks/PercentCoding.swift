@@ -1,6 +1,6 @@
 import FlaksHTTP
 
-/// Percent-encoding and -decoding for query strings, form bodies and built URLs (RFC 3986 §2.1,
+/// Percent-decoding (and encoding, through FlaksHTTP's `PercentEncoding`) for query strings, form bodies and built URLs (RFC 3986 §2.1,
 /// and the application/x-www-form-urlencoded rules of the WHATWG URL standard: `+` is a space).
 enum PercentCoding {
     /// Decodes `%XX` escapes (and `+` as a space when `plusIsSpace`). A `%` not followed by two hex
@@ -36,26 +36,10 @@ enum PercentCoding {
         return String(decoding: out, as: UTF8.self)
     }
 
-    /// Encodes everything but RFC 3986 unreserved characters (and "/" when `keepSlash`).
+    /// Encodes everything but RFC 3986 unreserved characters (and "/" when `keepSlash`), with
+    /// the one encoder the server uses (`PercentEncoding`).
     static func encode(_ s: String, keepSlash: Bool = false) -> String {
-        var out = ""
-        out.reserveCapacity(s.utf8.count)
-        for b in s.utf8 {
-            if isUnreserved(b) || (keepSlash && b == UInt8(ascii: "/")) {
-                out.unicodeScalars.append(Unicode.Scalar(b))
-            } else {
-                out += "%"
-                out.unicodeScalars.append(Unicode.Scalar(hexDigits[Int(b >> 4)]))
-                out.unicodeScalars.append(Unicode.Scalar(hexDigits[Int(b & 15)]))
-            }
-        }
-        return out
-    }
-
-    private static let hexDigits = Array("0123456789ABCDEF".utf8)
-
-    @inline(__always) static func isUnreserved(_ b: UInt8) -> Bool {
-        (b >= 0x30 && b <= 0x39) || ((b | 0x20) >= 0x61 && (b | 0x20) <= 0x7A)
-            || b == UInt8(ascii: "-") || b == UInt8(ascii: ".") || b == UInt8(ascii: "_") || b == UInt8(ascii: "~")
+        keepSlash ? PercentEncoding.encode(s) { PercentEncoding.isUnreserved($0) || $0 == UInt8(ascii: "/") }
+            : PercentEncoding.encode(s, keeping: PercentEncoding.isUnreserved)
     }
 }

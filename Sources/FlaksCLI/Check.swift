@@ -1,7 +1,8 @@
 import ArgumentParser
 import Flaks
 
-/// `flaks check`: validate the manifest and print the route tree, like `nginx -t`.
+/// `flaks check`: validate the manifest and print the route tree, like `nginx -t`. The loader's
+/// warnings (a static root that is "/", a cgi directory that is /usr/bin) go to stderr; exit 0.
 struct Check: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Validate the manifest and print its hosts and routes (exit 0 or 1).")
 
@@ -13,6 +14,8 @@ struct Check: ParsableCommand {
             printError(error.description)
             throw ExitCode(1)
         }
+        // Warnings go to stderr, one line each, like compilers and `nginx -t`; they do not fail the check.
+        for w in config.warnings { printError(w.description) }
         print(RouteTable.describe(config))
         print("\(manifest.config): ok")
     }

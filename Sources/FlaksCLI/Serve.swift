@@ -32,6 +32,7 @@ struct Serve: ParsableCommand {
             printError(error.description)
             throw ExitCode(1)
         }
+        for w in config.warnings { server.logger.warning("\(w.description)") }
         do { try server.start() } catch {
             printError("flaks: cannot start: \(error)")
             throw ExitCode(2)
@@ -54,16 +55,17 @@ func printError(_ s: String) {
     _ = line.utf8CString.withUnsafeBufferPointer { write(2, $0.baseAddress, $0.count - 1) }
 }
 
-/// Writing and reading the pid file.
+/// Writing and reading the pid file. Here and in `ReloadStatus`, fopen's "e" mode opens with
+/// O_CLOEXEC: the reload status is written while the server may be spawning CGI children.
 enum PidFile {
     static func write(_ path: String) {
-        guard let f = fopen(path, "w") else { printError("flaks: cannot write pid file \(path)"); return }
+        guard let f = fopen(path, "we") else { printError("flaks: cannot write pid file \(path)"); return }
         fputs("\(getpid())\n", f)
         fclose(f)
     }
     static func remove(_ path: String) { unlink(path) }
     static func read(_ path: String) -> pid_t? {
-        guard let f = fopen(path, "r") else { return nil }
+        guard let f = fopen(path, "re") else { return nil }
         defer { fclose(f) }
         var buf = [CChar](repeating: 0, count: 32)
         guard fgets(&buf, 32, f) != nil else { return nil }
@@ -87,14 +89,14 @@ enum ReloadStatus {
             text = "reload \(count) failed\n" + errors.map { $0 + "\n" }.joined()
         }
         let final = path(for: pidFile), tmp = final + ".tmp"
-        guard let f = fopen(tmp, "w") else { return }
+        guard let f = fopen(tmp, "we") else { return }
         fputs(text, f)
         fclose(f)
         rename(tmp, final)
     }
 
     static func read(pidFile: String) -> String? {
-        guard let f = fopen(path(for: pidFile), "r") else { return nil }
+        guard let f = fopen(path(for: pidFile), "re") else { return nil }
         defer { fclose(f) }
         var out = ""
         var buf = [CChar](repeating: 0, count: 4096)

@@ -49,7 +49,9 @@ extension ServerConfig {
         for r in old where after[r.path] == nil { out.append("host \(host): route removed \(r.path)") }
         for r in new {
             guard let b = before[r.path] else { out.append("host \(host): route added \(r.path)"); continue }
-            if b.kind != r.kind || b.headers != r.headers { out.append("host \(host): route changed \(r.path)") }
+            if b.kind != r.kind || b.headers != r.headers || b.headersAlways != r.headersAlways {
+                out.append("host \(host): route changed \(r.path)")
+            }
         }
         return out
     }

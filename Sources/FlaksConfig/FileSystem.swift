@@ -16,7 +16,7 @@ enum FileSystem {
 
     /// The whole file as UTF-8 text, or an error message naming the errno.
     static func readFile(_ path: String) -> Result<String, ReadFailure> {
-        let fd = open(path, O_RDONLY)
+        let fd = openForReading(path)
         guard fd >= 0 else { return .failure(ReadFailure(message: "cannot open: \(describe(errno))")) }
         defer { close(fd) }
         var bytes: [UInt8] = []
@@ -37,6 +37,12 @@ enum FileSystem {
     }
 
     struct ReadFailure: Error { var message: String }
+
+    /// Opens `path` read-only and close-on-exec (a reload reads the manifest while other threads
+    /// may spawn CGI children); -1 (errno set) on failure.
+    static func openForReading(_ path: String) -> Int32 {
+        open(path, O_RDONLY | O_CLOEXEC)
+    }
 
     static func currentDirectory() -> String {
         var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
@@ -60,6 +66,50 @@ enum FileSystem {
             parts.append(p)
         }
         return "/" + parts.joined(separator: "/")
+    }
+
+    /// The PATH searched for a bare interpreter name when the loading process has none: the same
+    /// default CGI scripts get.
+    static let defaultSearchPath = "/usr/local/bin:/usr/bin:/bin"
+
+    /// The first `dir/name` for `dir` in the colon-separated `searchPath` that is a regular file
+    /// this process may execute (`execvp`'s search, POSIX XCU §2.9.1.1). Only absolute entries are
+    /// searched: an empty or relative entry means the current directory, and the current directory
+    /// of a CGI child is its script's, so such an entry would let a script's neighbour pose as the
+    /// interpreter. The result is the path as found (a symlink such as /usr/bin/python3 is kept).
+    static func findExecutable(_ name: String, searchPath: String) -> String? {
+        for dir in searchPath.split(separator: ":", omittingEmptySubsequences: true) where dir.hasPrefix("/") {
+            let candidate = resolve(name, against: String(dir))
+            var st = stat()
+            guard stat(candidate, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG, access(candidate, X_OK) == 0 else { continue }
+            return candidate
+        }
+        return nil
+    }
+
+    /// The canonical path (symlinks, `.` and `..` resolved), or nil when it cannot be resolved.
+    static func realPath(_ path: String) -> String? {
+        guard let p = realpath(path, nil) else { return nil }
+        defer { free(p) }
+        return String(cString: p)
+    }
+
+    /// Directories no site is served from: the root, where programs and libraries live, the
+    /// system's configuration, home directories, world-writable temp directories (anyone on the
+    /// machine could put a file or script there).
+    static let systemDirectories: Set<String> = [
+        "/", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/usr", "/usr/bin", "/usr/sbin", "/usr/lib",
+        "/usr/lib32", "/usr/lib64", "/usr/libexec", "/usr/local", "/usr/local/bin", "/usr/local/sbin",
+        "/usr/local/lib", "/etc", "/boot", "/root", "/home", "/var", "/var/lib", "/var/log", "/var/run", "/run",
+        "/tmp", "/var/tmp", "/dev/shm",
+    ]
+
+    /// Kernel file systems: no directory at or under these holds site content.
+    static let kernelTrees = ["/proc", "/sys", "/dev"]
+
+    /// Whether the canonical path `real` is a system directory (exactly) or lies in a kernel file system.
+    static func isSystemDirectory(_ real: String) -> Bool {
+        systemDirectories.contains(real) || kernelTrees.contains { real == $0 || real.hasPrefix($0 + "/") }
     }
 
     /// The directory part of an absolute path.

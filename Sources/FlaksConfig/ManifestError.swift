@@ -27,3 +27,25 @@ public struct ManifestErrors: Error, Sendable, CustomStringConvertible {
     /// One error per line.
     public var description: String { errors.map(\.description).joined(separator: "\n") }
 }
+
+/// Something a manifest may say but almost certainly should not (a static root that is "/"):
+/// it loads, and the warning travels with the config (`ServerConfig.warnings`) for `flaks check`
+/// to print and `flaks serve` (and a reload) to log. Same position rules as `ManifestError`:
+/// `config.yaml:5:17: warning: hosts[0].routes[0].static: static root "/" is the file system root: ...`.
+public struct ManifestWarning: Sendable, Hashable, CustomStringConvertible {
+    public var file: String
+    public var line: Int
+    public var column: Int
+    /// Where in the document: `hosts[0].routes[2].static`.
+    public var keyPath: String
+    public var message: String
+
+    public init(file: String, line: Int, column: Int, keyPath: String, message: String) {
+        self.file = file; self.line = line; self.column = column; self.keyPath = keyPath; self.message = message
+    }
+
+    public var description: String {
+        let position = line > 0 ? "\(file):\(line):\(column)" : file
+        return keyPath.isEmpty ? "\(position): warning: \(message)" : "\(position): warning: \(keyPath): \(message)"
+    }
+}

@@ -6,8 +6,8 @@ import Yams
 ///
 /// Keys beyond the schema (each documented on its field): `server.drain_timeout`,
 /// `server.idle_release`, per host
-/// `errors`, per static route `dotfiles` and `types`, per CGI route `pass_authorization`, per
-/// redirect `keep_path`.
+/// `errors`, per route `headers_always`, per static route `dotfiles` and `types`, per CGI route
+/// `pass_authorization`, per redirect `keep_path`.
 public enum ManifestLoader {
     static let topKeys = ["server", "limits", "cgi", "log", "hosts"]
 
@@ -56,6 +56,7 @@ public enum ManifestLoader {
             config.hosts = reader.hosts(f["hosts"], root: root)
         }
         guard reader.errors.isEmpty else { throw ManifestErrors(reader.sortedErrors) }
+        config.warnings = reader.sortedWarnings
         return config
     }
 

@@ -12,7 +12,7 @@ extension ManifestReader {
         ("interpreters", ["cgi"]), ("env", ["cgi"]), ("pass_authorization", ["cgi"]),
         ("status", ["redirect", "respond"]), ("keep_path", ["redirect"]), ("type", ["respond"]),
     ]
-    static let routeKeys = ["path"] + kindKeys + optionOwners.map(\.key) + ["headers"]
+    static let routeKeys = ["path"] + kindKeys + optionOwners.map(\.key) + ["headers", "headers_always"]
 
     func route(_ node: Node, _ path: String, seen: inout [String: (path: String, source: String)]) -> Route? {
         guard let f = fields(node, path, keys: Self.routeKeys) else { return nil }
@@ -54,23 +54,36 @@ extension ManifestReader {
             ok = false
         }
 
-        var headers = HeaderFields()
+        var headers = HeaderFields(), headersAlways = HeaderFields()
         if let n = f["headers"] {
-            let list = map(n, f.path("headers"), key: { k in
-                Self.isToken(k) ? nil : "expected a header name (letters, digits and !#$%&'*+-.^_`|~), found \"\(k)\""
-            }, value: { vn, vp -> String? in
-                guard let v = self.text(vn, vp, expected: "a header value") else { return nil }
-                guard !v.contains(where: { $0 == "\r" || $0 == "\n" || $0 == "\0" }) else {
-                    self.report(vn, vp, "a header value must not contain CR, LF or NUL"); return nil
-                }
-                return v
-            })
-            if let list { for h in list { headers.add(h.key, h.value) } } else { ok = false }
+            if let h = headerFields(n, f.path("headers")) { headers = h } else { ok = false }
+        }
+        if let n = f["headers_always"] {
+            if let h = headerFields(n, f.path("headers_always")) { headersAlways = h } else { ok = false }
         }
 
         guard let kind, let kindNode = f[kind], let routeKind = self.kind(kind, kindNode, f) else { return nil }
         guard ok, let routePath else { return nil }
-        return Route(path: routePath, kind: routeKind, headers: headers, origin: position(node))
+        return Route(path: routePath, kind: routeKind, headers: headers, headersAlways: headersAlways,
+                     origin: position(node))
+    }
+
+    /// A `headers:` or `headers_always:` mapping, in document order: names are tokens (RFC 9110
+    /// §5.6.2), values are strings without CR, LF or NUL (§5.5). Nil (reported) on any problem.
+    private func headerFields(_ node: Node, _ path: String) -> HeaderFields? {
+        let list = map(node, path, key: { k in
+            Self.isToken(k) ? nil : "expected a header name (letters, digits and !#$%&'*+-.^_`|~), found \"\(k)\""
+        }, value: { vn, vp -> String? in
+            guard let v = self.text(vn, vp, expected: "a header value") else { return nil }
+            guard !v.contains(where: { $0 == "\r" || $0 == "\n" || $0 == "\0" }) else {
+                self.report(vn, vp, "a header value must not contain CR, LF or NUL"); return nil
+            }
+            return v
+        })
+        guard let list else { return nil }
+        var fields = HeaderFields()
+        for h in list { fields.add(h.key, h.value) }
+        return fields
     }
 
     private func kind(_ kind: String, _ node: Node, _ f: Fields) -> Route.Kind? {
@@ -83,11 +96,18 @@ extension ManifestReader {
         }
     }
 
-    /// `root` must be an existing directory; `what` names it in the message.
-    private func directory(_ node: Node, _ path: String, what: String) -> String? {
+    /// `root` must be an existing directory; `what` names it in the message. One that is "/" or a
+    /// system directory, or resolves to one, loads with a warning saying what `risk` it runs.
+    private func directory(_ node: Node, _ path: String, what: String, risk: String) -> String? {
         guard let dir = filePath(node, path) else { return nil }
         switch FileSystem.kind(of: dir) {
-        case .directory: return dir
+        case .directory:
+            if let real = FileSystem.realPath(dir), FileSystem.isSystemDirectory(real) {
+                let place = real == "/" ? "the file system root" : "a system directory"
+                let resolved = real == dir ? "is \(place)" : "resolves to \"\(real)\", \(place)"
+                warn(node, path, "\(what) \"\(dir)\" \(resolved): \(risk)")
+            }
+            return dir
         case .missing: report(node, path, "\(what) \"\(dir)\" does not exist"); return nil
         case .other: report(node, path, "\(what) \"\(dir)\" is not a directory"); return nil
         }
@@ -95,7 +115,8 @@ extension ManifestReader {
 
     private func staticRoute(_ node: Node, _ f: Fields) -> StaticRoute? {
         var ok = true
-        let root = directory(node, f.path("static"), what: "static root")
+        let root = directory(node, f.path("static"), what: "static root",
+                             risk: "every file the server can read is served to anyone")
         var r = StaticRoute(root: root ?? "")
         if let n = f["index"] {
             if let v = stringList(n, f.path("index")) {
@@ -122,15 +143,15 @@ extension ManifestReader {
 
     private func cgiRoute(_ node: Node, _ f: Fields) -> CGIRoute? {
         var ok = true
-        let root = directory(node, f.path("cgi"), what: "cgi directory")
+        let root = directory(node, f.path("cgi"), what: "cgi directory",
+                             risk: "any client can run the programs in it")
         var r = CGIRoute(root: root ?? "")
         if let n = f["interpreters"] {
             let list = map(n, f.path("interpreters"), key: { k in
                 k.hasPrefix(".") && k.count > 1 ? nil : "expected an extension starting with \".\", found \"\(k)\""
             }, value: { vn, vp -> String? in
                 guard let program = self.string(vn, vp) else { return nil }
-                // "python3" is looked up in PATH by the runner; "bin/php" is relative to the manifest.
-                return program.contains("/") ? FileSystem.resolve(program, against: self.directory) : program
+                return self.interpreter(program, vn, vp)
             })
             if let list { for i in list { r.interpreters[i.key] = i.value } } else { ok = false }
         }
@@ -145,6 +166,21 @@ extension ManifestReader {
             if let v = bool(n, f.path("pass_authorization")) { r.passAuthorization = v } else { ok = false }
         }
         return ok && root != nil ? r : nil
+    }
+
+    /// An interpreter as an absolute path. "bin/php" (with a "/") is relative to the manifest;
+    /// a bare "python3" is looked up now, in the PATH of the loading process (its `environment`),
+    /// and a name not found there is an error. It must not be left for the runner: posix_spawn
+    /// takes a bare name as a path relative to the child's working directory, the script's own,
+    /// where an executable named `python3` would run instead.
+    private func interpreter(_ program: String, _ node: Node, _ path: String) -> String? {
+        if program.contains("/") { return FileSystem.resolve(program, against: directory) }
+        let searchPath = environment["PATH"] ?? FileSystem.defaultSearchPath
+        guard let found = FileSystem.findExecutable(program, searchPath: searchPath) else {
+            report(node, path, "interpreter \"\(program)\" was not found in PATH (\(searchPath)); give an absolute path or install it")
+            return nil
+        }
+        return found
     }
 
     private func redirectRoute(_ node: Node, _ f: Fields) -> RedirectRoute? {
@@ -168,10 +204,12 @@ extension ManifestReader {
         let body = string(node, f.path("respond"), nonEmpty: false)
         var r = RespondRoute(body: body ?? "")
         if let n = f["status"] {
+            // A final status only: a 1xx is interim (RFC 9110 §15.2), so the client would keep
+            // waiting for the real response and read the body as the next one.
             let p = f.path("status")
-            if let t = text(n, p, expected: "a status code from 100 to 599") {
-                if let code = Int(t), (100...599).contains(code) { r.status = code } else {
-                    report(n, p, "expected a status code from 100 to 599, found \"\(t)\""); ok = false
+            if let t = text(n, p, expected: "a status code from 200 to 599") {
+                if let code = Int(t), (200...599).contains(code) { r.status = code } else {
+                    report(n, p, "expected a status code from 200 to 599, found \"\(t)\""); ok = false
                 }
             } else { ok = false }
         }

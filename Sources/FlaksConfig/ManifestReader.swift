@@ -8,6 +8,7 @@ final class ManifestReader {
     let directory: String
     let environment: [String: String]
     private(set) var errors: [ManifestError] = []
+    private(set) var warnings: [ManifestWarning] = []
 
     init(file: String, directory: String, environment: [String: String]) {
         self.file = file; self.directory = directory; self.environment = environment
@@ -24,6 +25,19 @@ final class ManifestReader {
     }
 
     func report(_ node: Node, _ keyPath: String, _ message: String) { report(node.mark, keyPath, message) }
+
+    /// Records a warning at the node: the manifest still loads.
+    func warn(_ node: Node, _ keyPath: String, _ message: String) {
+        warnings.append(ManifestWarning(file: file, line: node.mark?.line ?? 1, column: node.mark?.column ?? 1,
+                                        keyPath: keyPath, message: message))
+    }
+
+    /// Warnings in document order (stable for one position).
+    var sortedWarnings: [ManifestWarning] {
+        warnings.enumerated().sorted {
+            ($0.element.line, $0.element.column, $0.offset) < ($1.element.line, $1.element.column, $1.offset)
+        }.map(\.element)
+    }
 
     /// "file:line:col" of a node, for `Route.origin` and "first used at" messages.
     func position(_ node: Node) -> String {

@@ -10,11 +10,15 @@ public struct ServerConfig: Sendable, Equatable {
     public var hosts: [HostConfig]
     /// The manifest file this was loaded from (absolute), or nil when built in code.
     public var sourceFile: String?
+    /// What the loader found dangerous but allowed (a static root that resolves to "/"), in
+    /// document order: `flaks check` prints them, `flaks serve` logs them. Empty when built in code.
+    public var warnings: [ManifestWarning]
 
     public init(server: ServerSettings = .init(), limits: Limits = .init(), cgi: CGISettings = .init(),
-                log: LogSettings = .init(), hosts: [HostConfig] = [], sourceFile: String? = nil) {
+                log: LogSettings = .init(), hosts: [HostConfig] = [], sourceFile: String? = nil,
+                warnings: [ManifestWarning] = []) {
         self.server = server; self.limits = limits; self.cgi = cgi; self.log = log
-        self.hosts = hosts; self.sourceFile = sourceFile
+        self.hosts = hosts; self.sourceFile = sourceFile; self.warnings = warnings
     }
 }
 
@@ -122,13 +126,19 @@ public struct HostConfig: Sendable, Equatable {
 public struct Route: Sendable, Equatable {
     public var path: String
     public var kind: Kind
-    /// Extra response headers for every response of the route.
+    /// `headers:` extra response fields for the route's 2xx and 3xx answers only (nginx's
+    /// `add_header` rule: a Cache-Control meant for content must not make an error cacheable).
     public var headers: HeaderFields
+    /// `headers_always:` (extension) extra response fields for every answer of the route, errors
+    /// included (nginx's `add_header ... always`): Content-Security-Policy, CORS, HSTS.
+    public var headersAlways: HeaderFields
     /// Where in the manifest this route was declared ("config.yaml:12:7"), for messages.
     public var origin: String?
 
-    public init(path: String, kind: Kind, headers: HeaderFields = HeaderFields(), origin: String? = nil) {
-        self.path = path; self.kind = kind; self.headers = headers; self.origin = origin
+    public init(path: String, kind: Kind, headers: HeaderFields = HeaderFields(),
+                headersAlways: HeaderFields = HeaderFields(), origin: String? = nil) {
+        self.path = path; self.kind = kind; self.headers = headers; self.headersAlways = headersAlways
+        self.origin = origin
     }
 
     /// What serves the route.
@@ -178,8 +188,9 @@ public struct StaticRoute: Sendable, Equatable {
 public struct CGIRoute: Sendable, Equatable {
     /// Absolute directory holding the scripts.
     public var root: String
-    /// Extension (with dot) -> interpreter program. A program with a "/" is resolved against the
-    /// manifest directory; a bare name (`python3`) is left for a PATH lookup.
+    /// Extension (with dot) -> interpreter program, an absolute path. The loader resolves a program
+    /// with a "/" against the manifest directory, and looks a bare name (`python3`) up in the PATH
+    /// of the loading process; the CGI handler refuses (500) a relative one set in code.
     public var interpreters: [String: String]
     /// Extra environment for the scripts.
     public var env: [String: String]
@@ -207,7 +218,7 @@ public struct RedirectRoute: Sendable, Equatable {
 /// `respond: BODY` options.
 public struct RespondRoute: Sendable, Equatable {
     public var body: String
-    /// Default 200.
+    /// A final status, 200 to 599 (the loader refuses a 1xx). Default 200.
     public var status: Int
     /// Default `text/plain; charset=utf-8`.
     public var contentType: String

@@ -75,9 +75,12 @@ public enum CGIEnvironment {
     }
 
     /// Headers that never become HTTP_* variables: their values travel elsewhere (CONTENT_*), they
-    /// carry credentials (Authorization unless opted in), or they are an attack (Proxy → HTTP_PROXY,
-    /// "httpoxy", CVE-2016-5385: many HTTP clients read HTTP_PROXY as their proxy setting).
-    static let excludedHeaders: Set<String> = ["content-length", "content-type", "proxy", "authorization"]
+    /// carry credentials (Authorization unless opted in; Proxy-Authorization always, since its
+    /// credentials are for a proxy on the way, RFC 9110 §11.7.2, never for the script), or they are
+    /// an attack (Proxy → HTTP_PROXY, "httpoxy", CVE-2016-5385: many HTTP clients read HTTP_PROXY
+    /// as their proxy setting).
+    static let excludedHeaders: Set<String> = ["content-length", "content-type", "proxy", "authorization",
+                                               "proxy-authorization"]
 
     /// HTTP_* variables for the request headers (RFC 3875 §4.1.18): name uppercased, "-" → "_".
     /// A header name containing "_" (or anything but letters, digits and "-") is dropped, so

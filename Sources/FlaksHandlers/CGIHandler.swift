@@ -41,6 +41,10 @@ public struct CGIHandler: Handler {
         let executable: String
         let arguments: [String]
         if let interpreter = interpreter(for: found.relativePath) {
+            // The loader stores interpreters as absolute paths. A relative one (a route built in code)
+            // is refused: posix_spawn would resolve it against the child's working directory, the
+            // script's own, where a file of that name would run instead. A configuration error: 500.
+            guard interpreter.hasPrefix("/") else { return .failure(HTTPError(.internalServerError)) }
             executable = interpreter
             arguments = [interpreter, filename]
         } else if found.isExecutable {

@@ -25,8 +25,7 @@ public enum DirectoryListing {
     /// Reads the entries of the open directory `dir` (any readable descriptor of it), which is `rel`
     /// under `root`. Returns nil when the directory cannot be read.
     static func read(dir: Int32, rel: String, root: StaticRoot, dotfiles: Bool) -> [Entry]? {
-        let dupFD = dup(dir)
-        guard dupFD >= 0, let d = fdopendir(dupFD) else { return nil }
+        guard let d = openStream(dir) else { return nil }
         defer { closedir(d) }
         rewinddir(d)
         var entries: [Entry] = []
@@ -52,6 +51,20 @@ public enum DirectoryListing {
                                  modified: Int(st.st_mtim.tv_sec)))
         }
         return entries
+    }
+
+    /// A directory stream over a duplicate of `dir` (closedir closes the duplicate, not `dir`), or nil.
+    static func openStream(_ dir: Int32) -> OpaquePointer? {
+        let dupFD = duplicate(dir)
+        guard dupFD >= 0 else { return nil }
+        guard let d = fdopendir(dupFD) else { _ = close(dupFD); return nil }
+        return d
+    }
+
+    /// A close-on-exec duplicate of `dir`, or -1. `dup` would clear the flag, and a CGI child
+    /// spawned by another thread before fdopendir sets it again would inherit the directory.
+    static func duplicate(_ dir: Int32) -> Int32 {
+        fcntl(dir, F_DUPFD_CLOEXEC, 0)
     }
 
     /// Sub-directories first, then by name, ASCII case-insensitively, then bytewise.

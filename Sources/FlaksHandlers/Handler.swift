@@ -21,7 +21,7 @@ public enum HandlerOutcome: Sendable {
 /// A CGI script to run, as the CGI handler resolved it (RFC 3875). The server spawns it with
 /// posix_spawn and drives its pipes from the connection's loop.
 public struct CGIInvocation: Sendable {
-    /// The program to execute: the script itself, or its interpreter.
+    /// The program to execute, an absolute path: the script itself, or its interpreter.
     public var executable: String
     /// argv, including argv[0].
     public var arguments: [String]

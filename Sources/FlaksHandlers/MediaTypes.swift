@@ -23,10 +23,12 @@ public struct MediaTypes: Sendable {
     private let table: [String: MediaType]
 
     /// Extension (lowercase, no dot) -> (type without parameters, compressible).
+    /// JavaScript (scripts and modules alike) is `text/javascript`, the one type RFC 9239 §6 keeps;
+    /// `application/javascript` is obsolete there.
     static let builtin: [(String, String, Bool)] = [
         ("html", "text/html", true), ("htm", "text/html", true), ("shtml", "text/html", true),
-        ("css", "text/css", true), ("js", "application/javascript", true), ("mjs", "application/javascript", true),
-        ("cjs", "application/javascript", true),
+        ("css", "text/css", true), ("js", "text/javascript", true), ("mjs", "text/javascript", true),
+        ("cjs", "text/javascript", true),
         ("json", "application/json", true), ("map", "application/json", true), ("jsonld", "application/ld+json", true),
         ("webmanifest", "application/manifest+json", true),
         ("xml", "application/xml", true), ("rss", "application/rss+xml", true), ("atom", "application/atom+xml", true),
@@ -53,7 +55,8 @@ public struct MediaTypes: Sendable {
         ("wat", "text/plain", true),
     ]
 
-    /// True for types that are text and get `charset=utf-8`: text/*, JavaScript, JSON (and +json),
+    /// True for types that are text and get `charset=utf-8`: text/*, JavaScript (also the obsolete
+    /// `application/javascript` a route's `types:` may still name), JSON (and +json),
     /// XML (and +xml, which includes SVG), YAML, TOML.
     static func isText(_ type: Substring) -> Bool {
         if type.hasPrefix("text/") { return true }

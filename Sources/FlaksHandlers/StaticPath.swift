@@ -1,3 +1,5 @@
+import FlaksHTTP
+
 /// Checks a request path before it is used to open anything (defence in depth: the path normaliser
 /// already resolved dot-segments and rejected encoded slashes and NUL, but the handler does not rely on it).
 public enum StaticPath {
@@ -69,25 +71,8 @@ public enum URIPath {
     /// "?", "#", "/" and non-ASCII bytes, becomes %XX. Use `relativeSafe` for relative references,
     /// where a ":" in the first segment would read as a scheme.
     public static func encodeSegment(_ s: Substring, relativeSafe: Bool = false) -> String {
-        let hex: [UInt8] = Array("0123456789ABCDEF".utf8)
-        var out: [UInt8] = []
-        out.reserveCapacity(s.utf8.count)
-        for b in s.utf8 {
-            let unreserved = (b >= 0x30 && b <= 0x39) || (b | 0x20 >= 0x61 && b | 0x20 <= 0x7A)
-                || b == UInt8(ascii: "-") || b == UInt8(ascii: ".") || b == UInt8(ascii: "_") || b == UInt8(ascii: "~")
-            var keep = unreserved
-            if !keep && !relativeSafe {
-                switch b {
-                case UInt8(ascii: "!"), UInt8(ascii: "$"), UInt8(ascii: "&"), UInt8(ascii: "'"), UInt8(ascii: "("),
-                     UInt8(ascii: ")"), UInt8(ascii: "*"), UInt8(ascii: "+"), UInt8(ascii: ","), UInt8(ascii: ";"),
-                     UInt8(ascii: "="), UInt8(ascii: ":"), UInt8(ascii: "@"):
-                    keep = true
-                default: break
-                }
-            }
-            if keep { out.append(b) } else { out.append(UInt8(ascii: "%")); out.append(hex[Int(b >> 4)]); out.append(hex[Int(b & 15)]) }
-        }
-        return String(decoding: out, as: UTF8.self)
+        relativeSafe ? PercentEncoding.encode(s, keeping: PercentEncoding.isUnreserved)
+            : PercentEncoding.encode(s, keeping: PercentEncoding.isPathCharacter)
     }
 
     /// "/a/b c/" from "/a/b c": every non-empty segment encoded, one "/" between, a trailing "/".

@@ -76,6 +76,8 @@ import Testing
         let h = config.hosts[0]
         #expect(h.names == ["Example.test", "www.example.test"])
         #expect(h.errorPages == [404: "/404.html", 500: "/oops.html"])
+        // A bare interpreter name is looked up at load time (no PATH given here: the default one).
+        let sh = try #require(["/usr/local/bin/sh", "/usr/bin/sh", "/bin/sh"].first { FileManager.default.isExecutableFile(atPath: $0) })
         let expected: [Route] = [
             Route(path: "/", kind: .staticFiles(StaticRoute(
                 root: f.dir + "/sites/example", index: ["index.html", "index.htm"], listing: true,
@@ -83,7 +85,7 @@ import Testing
                 headers: ["Cache-Control": "public, max-age=300", "X-Frame-Options": "DENY"], origin: "config.yaml:27:9"),
             Route(path: "/cgi-bin/", kind: .cgi(CGIRoute(
                 root: f.dir + "/sites/example/cgi-bin",
-                interpreters: [".py": "/usr/bin/python3", ".sh": "sh", ".php": f.dir + "/bin/php"],
+                interpreters: [".py": "/usr/bin/python3", ".sh": sh, ".php": f.dir + "/bin/php"],
                 env: ["APP_MODE": "production", "EMPTY": ""], passAuthorization: true)), origin: "config.yaml:35:9"),
             Route(path: "/old", kind: .redirect(RedirectRoute(target: "https://example.org/new", status: 308, keepPath: true)),
                   origin: "config.yaml:40:9"),

@@ -155,9 +155,9 @@ import Testing
               - {path: /d, respond: x, status: abc}
         """, errors: [
             "config.yaml:4:42: hosts[0].routes[0].status: expected a redirect status 301, 302, 303, 307 or 308, found \"200\"",
-            "config.yaml:5:40: hosts[0].routes[1].status: expected a status code from 100 to 599, found \"600\"",
-            "config.yaml:6:40: hosts[0].routes[2].status: expected a status code from 100 to 599, found \"99\"",
-            "config.yaml:7:40: hosts[0].routes[3].status: expected a status code from 100 to 599, found \"abc\"",
+            "config.yaml:5:40: hosts[0].routes[1].status: expected a status code from 200 to 599, found \"600\"",
+            "config.yaml:6:40: hosts[0].routes[2].status: expected a status code from 200 to 599, found \"99\"",
+            "config.yaml:7:40: hosts[0].routes[3].status: expected a status code from 200 to 599, found \"abc\"",
         ]),
 
         Case(name: "options of another kind", yaml: """
@@ -233,6 +233,25 @@ import Testing
             "config.yaml:14:29: hosts[0].routes[1].pass_authorization: expected true or false, found \"1\"",
             "config.yaml:15:29: hosts[0].routes[2].handler: expected a handler name (letters, digits, \"_\", \"-\", \".\"; built-ins: health, status, metrics), found \"not ok!\"",
             "config.yaml:16:45: hosts[0].routes[3].keep_path: expected true or false, found \"yes\"",
+        ]),
+
+        // A 1xx is interim (RFC 9110 §15.2): the client would wait for the real answer, and the
+        // connection would be out of step. Exactly 200 and 599 pass, 199 and 600 fail.
+        Case(name: "respond status out of the final range", yaml: """
+        hosts:
+          - names: [a.test]
+            routes:
+              - {path: /a, respond: x, status: 100}
+              - {path: /b, respond: x, status: 101}
+              - {path: /c, respond: x, status: 199}
+              - {path: /d, respond: x, status: 600}
+              - {path: /e, respond: x, status: 200}
+              - {path: /f, respond: x, status: 599}
+        """, errors: [
+            "config.yaml:4:40: hosts[0].routes[0].status: expected a status code from 200 to 599, found \"100\"",
+            "config.yaml:5:40: hosts[0].routes[1].status: expected a status code from 200 to 599, found \"101\"",
+            "config.yaml:6:40: hosts[0].routes[2].status: expected a status code from 200 to 599, found \"199\"",
+            "config.yaml:7:40: hosts[0].routes[3].status: expected a status code from 200 to 599, found \"600\"",
         ]),
 
         Case(name: "settings values", yaml: """

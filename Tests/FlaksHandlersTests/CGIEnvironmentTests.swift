@@ -106,6 +106,20 @@ struct CGIEnvironmentTests {
         #expect(opted["HTTP_PROXY"] == nil)
     }
 
+    /// Proxy-Authorization carries credentials for a proxy on the way, never for the script: it is
+    /// withheld like Authorization, and `pass_authorization` does not pass it either.
+    @Test func proxyAuthorizationIsNeverPassed() {
+        let headers: HeaderFields = ["Proxy-Authorization": "Basic cHJveHk6c2VjcmV0", "proxy-authorization": "Basic again",
+                                     "Authorization": "Bearer t", "X-Other": "kept"]
+        for passAuthorization in [false, true] {
+            let e = Self.env(Self.request(headers: headers), route: CGIRoute(root: "/srv/cgi", passAuthorization: passAuthorization))
+            #expect(e["HTTP_PROXY_AUTHORIZATION"] == nil)
+            #expect(!e.values.contains { $0.contains("cHJveHk6c2VjcmV0") || $0.contains("again") })
+            #expect(e["HTTP_X_OTHER"] == "kept")
+            #expect(e["HTTP_AUTHORIZATION"] == (passAuthorization ? "Bearer t" : nil))
+        }
+    }
+
     @Test func routeEnvCannotForgeMetaVariablesButMaySetPath() {
         let route = CGIRoute(root: "/srv/cgi", env: ["APP_MODE": "prod", "PATH": "/opt/bin", "REMOTE_ADDR": "1.2.3.4",
                                                       "BAD-NAME": "x", "1X": "y"])
@@ -194,5 +208,20 @@ struct CGIHandlerTests {
         #expect(status("/cgi-bin/nope") == 404)
         guard case .response(let r) = h.handle(CGIEnvironmentTests.request("/cgi-bin/sub")) else { Issue.record("ran a dir"); return }
         #expect(r.status == .forbidden)
+    }
+
+    /// An interpreter set in code as a bare name is refused: posix_spawn would resolve it against
+    /// the script's directory (the child's cwd), where a file of that name could run instead.
+    @Test func aRelativeInterpreterIsRefusedNotRunFromTheScriptDirectory() throws {
+        let root = try Self.fixture()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        for program in ["python3", "./python3", "bin/python3"] {
+            let h = CGIHandler(route: CGIRoute(root: root, interpreters: [".py": program]))
+            guard case .failure(let e) = h.prepare(CGIEnvironmentTests.request("/cgi-bin/app.PY")) else {
+                Issue.record("\(program) was accepted"); continue
+            }
+            #expect(e.status == .internalServerError)
+            #expect(e.message == nil)
+        }
     }
 }

@@ -6,8 +6,8 @@ import Testing
 struct StaticMediaTypesTests {
     @Test(arguments: [
         ("index.html", "text/html; charset=utf-8"), ("a.HTM", "text/html; charset=utf-8"),
-        ("s.css", "text/css; charset=utf-8"), ("app.js", "application/javascript; charset=utf-8"),
-        ("m.mjs", "application/javascript; charset=utf-8"), ("d.json", "application/json; charset=utf-8"),
+        ("s.css", "text/css; charset=utf-8"), ("app.js", "text/javascript; charset=utf-8"),
+        ("m.mjs", "text/javascript; charset=utf-8"), ("c.CJS", "text/javascript; charset=utf-8"), ("d.json", "application/json; charset=utf-8"),
         ("app.js.map", "application/json; charset=utf-8"), ("logo.svg", "image/svg+xml; charset=utf-8"),
         ("p.png", "image/png"), ("p.JPG", "image/jpeg"), ("p.jpeg", "image/jpeg"), ("g.gif", "image/gif"),
         ("w.webp", "image/webp"), ("a.avif", "image/avif"), ("favicon.ico", "image/x-icon"),

@@ -141,6 +141,7 @@ struct EngineTests {
         let routes = [
             Route(path: "/old", kind: .redirect(RedirectRoute(target: "/new"))),
             Route(path: "/docs/", kind: .redirect(RedirectRoute(target: "https://docs.example/", status: 308, keepPath: true))),
+            Route(path: "/go/", kind: .redirect(RedirectRoute(target: "/", status: 302, keepPath: true))),
         ]
         try await withTestServer(config(routes)) { (_: Server, port: Int) async throws in
             let a = try TestClient.get(port: port, "/old")
@@ -149,6 +150,12 @@ struct EngineTests {
             let b = try TestClient.get(port: port, "/docs/a/b?x=1")
             #expect(b.status == 308)
             #expect(b.header("Location") == "https://docs.example/a/b?x=1")
+            // keep_path re-encodes the decoded rest: "/\evil.example" and "/<TAB>/evil.example"
+            // would send a browser to evil.example; "%3F" stays in the path.
+            #expect(try TestClient.get(port: port, "/go/\\evil.example").header("Location") == "/%5Cevil.example")
+            #expect(try TestClient.get(port: port, "/go/%09/evil.example").header("Location") == "/%09/evil.example")
+            #expect(try TestClient.get(port: port, "/go/a%3Fb?c=%3F").header("Location") == "/a%3Fb?c=%3F")
+            #expect(try TestClient.get(port: port, "/go//evil.example").header("Location") == "/evil.example")
         }
     }
 

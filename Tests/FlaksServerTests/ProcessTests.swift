@@ -287,6 +287,51 @@ struct ProcessTests {
         #expect(r.err.contains("exactly one of"))
     }
 
+    /// A static root or cgi directory that is "/" or a system directory loads (exit 0), with one
+    /// warning line per route on stderr naming file:line:col and the danger; `serve` logs it too.
+    @Test func checkWarnsAboutSystemDirectories() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("flaks-warn-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try FileManager.default.createSymbolicLink(atPath: dir.appendingPathComponent("root-link").path, withDestinationPath: "/")
+        let m = dir.appendingPathComponent("config.yaml")
+        try manifest("""
+              - path: /files/
+                static: root-link
+              - path: /cgi-bin/
+                cgi: /usr/bin
+              - path: /ok
+                respond: fine
+        """).write(to: m, atomically: true, encoding: .utf8)
+        let r = try runFlaks(["check", "--config", m.path])
+        #expect(r.status == 0)
+        #expect(r.out.contains("\(m.path): ok"))
+        let warnings = r.err.split(separator: "\n").filter { $0.contains("warning:") }
+        #expect(warnings == [
+            "\(m.path):7:17: warning: hosts[0].routes[0].static: static root \"\(dir.path)/root-link\" resolves to \"/\", the file system root: every file the server can read is served to anyone",
+            "\(m.path):9:14: warning: hosts[0].routes[1].cgi: cgi directory \"/usr/bin\" is a system directory: any client can run the programs in it",
+        ])
+        // The same manifest without the dangerous routes: no warning.
+        try manifest("""
+              - path: /ok
+                respond: fine
+        """).write(to: m, atomically: true, encoding: .utf8)
+        let clean = try runFlaks(["check", "--config", m.path])
+        #expect(clean.status == 0)
+        #expect(!clean.err.contains("warning"))
+    }
+
+    @Test func serveLogsTheLoadersWarnings() throws {
+        let p = try FlaksProcess(manifest: manifest("""
+              - path: /cgi-bin/
+                cgi: /usr/bin
+        """))
+        let line = try p.waitForLog("warning:")
+        #expect(line.contains("config.yaml:7:14: warning: hosts[0].routes[0].cgi: cgi directory \"/usr/bin\" is a system directory"))
+        p.signal(SIGTERM)
+        #expect(p.waitForExit(seconds: 5) == 0)
+    }
+
     @Test func routeExplainsWhatWouldServeARequest() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("flaks-route-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir.appendingPathComponent("cgi"), withIntermediateDirectories: true)

@@ -104,7 +104,7 @@ struct StaticFileTests {
 
     @Test func contentTypes() async throws {
         let cases: [(String, String)] = [
-            ("/assets/style.css", "text/css; charset=utf-8"), ("/assets/app.js", "application/javascript; charset=utf-8"),
+            ("/assets/style.css", "text/css; charset=utf-8"), ("/assets/app.js", "text/javascript; charset=utf-8"),
             ("/assets/logo.svg", "image/svg+xml; charset=utf-8"), ("/assets/photo.png", "image/png"),
             ("/assets/big.bin", "application/octet-stream"), ("/assets/data.unknownext", "application/octet-stream"),
             ("/typed/assets/data.unknownext", "text/x-custom; charset=utf-8"), ("/typed/assets/style.css", "text/plain; charset=utf-8"),

@@ -38,6 +38,25 @@ import Testing
         #expect(await call(app, "/about/").status == .notFound)
     }
 
+    /// The strict-slash redirect re-encodes the decoded path: a backslash, TAB, "?" or "#" in it
+    /// cannot turn the Location into another host, a query or a fragment.
+    @Test func trailingSlashRedirectIsEncodedAndStaysOnTheHost() async {
+        let app = App()
+        app.get("/<name>/") { _ in .text("dir") }
+        app.get("/d/<a>/<b>/") { _ in .text("two") }
+        func location(_ target: String) async -> String? {
+            let r = await call(app, target)
+            #expect(r.status == .permanentRedirect, "\(target)")
+            return r.headers["Location"]
+        }
+        #expect(await location("/\\evil.example") == "/%5Cevil.example/")
+        #expect(await location("/%09evil.example?x=%20") == "/%09evil.example/?x=%20")
+        #expect(await location("/a%3Fb%23c") == "/a%3Fb%23c/")
+        #expect(await location("/caf%C3%A9") == "/caf%C3%A9/")
+        #expect(await location("/d/\\/x") == "/d/%5C/x/")
+        #expect(await location("/d/a%25b/%20") == "/d/a%25b/%20/")
+    }
+
     @Test func methodsAllowHeadOptions() async {
         let app = App()
         app.get("/items", endpoint: "items") { _ in .text("list") }
