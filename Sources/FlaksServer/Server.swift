@@ -188,7 +188,9 @@ public final class Server: Sendable {
         }
         do {
             let config = try ManifestLoader.load(path: path, environment: environment)
-            return reload(config)
+            let outcome = reload(config)
+            if case .reloaded = outcome { for w in config.warnings { logger.warning("\(w.description)") } }
+            return outcome
         } catch {
             stats.reloadsFailed.add(1, ordering: .relaxed)
             logger.error("reload failed, generation \(currentSite.generation) keeps serving:\n\(error.description)")

@@ -20,7 +20,7 @@ final class MountedRoute: Sendable {
 
     init(route: Route, handler: any Handler, hostIndex: Int, hostLabel: String) {
         self.route = route; self.handler = handler; self.hostIndex = hostIndex; self.hostLabel = hostLabel
-        let fields = ResponseHeadEncoder.RouteFields(success: route.headers)
+        let fields = ResponseHeadEncoder.RouteFields(success: route.headers, always: route.headersAlways)
         routeFields = fields.isEmpty ? nil : fields
         if case .respond(let r) = route.kind, r.status < 400 {
             fixed = FixedResponse(r, route: fields)
