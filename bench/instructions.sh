@@ -6,6 +6,7 @@
 # request, and the functions with the most instructions of their own.
 #   bench/instructions.sh                 # the image's build
 #   FLAKS_BIN=/tmp/flaks-old bench/instructions.sh
+#   PATHQ=/fixed bench/instructions.sh    # a respond: route instead of the file
 source "$(dirname "$0")/lib.sh"
 need valgrind valgrind
 build_flaks
@@ -20,26 +21,31 @@ log: {access: off, level: warning}
 hosts:
   - names: ["*"]
     routes:
+      - path: /fixed
+        respond: "ok\\n"
       - path: /
         static: $work
 YAML
+PATHQ=${PATHQ:-/1k.bin}
 strip --strip-debug -o "$work/flaks" "$FLAKS"   # valgrind cannot read a Swift static binary's DWARF
 valgrind --tool=callgrind --callgrind-out-file="$work/cg.out" "$work/flaks" serve --config "$work/c.yaml" >"$work/log" 2>&1 &
 vg=$!; PIDS+=($vg)
 for _ in $(seq 1 120); do (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null && break; sleep 0.5; done
 client() {
-  python3 - "$PORT" "$1" <<'PY'
-import socket, sys
+  python3 - "$PORT" "$1" "$PATHQ" <<'PY'
+import re, socket, sys
 port, n = int(sys.argv[1]), int(sys.argv[2])
 s = socket.create_connection(("127.0.0.1", port))
-req = b"GET /1k.bin HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+req = ("GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" % sys.argv[3]).encode()
 buf = b""
 for _ in range(n):
     s.sendall(req)
     while True:
         j = buf.find(b"\r\n\r\n")
-        if j >= 0 and len(buf) >= j + 4 + 1024:
-            buf = buf[j + 4 + 1024:]
+        m = re.search(rb"(?i)content-length:\s*(\d+)", buf[:j]) if j >= 0 else None
+        ln = int(m.group(1)) if m else 0
+        if j >= 0 and len(buf) >= j + 4 + ln:
+            buf = buf[j + 4 + ln:]
             break
         d = s.recv(65536)
         if not d: sys.exit("connection closed early")
@@ -78,7 +84,7 @@ print(f"{sum(own.values()) // n} instructions per request, {rc / n:.0f} referenc
 def demangle(s):
     try: return subprocess.run(["swift", "demangle", "--simplified", "--compact", s], capture_output=True, text=True).stdout.strip() or s
     except OSError: return s
-for k, v in own.most_common(15):
+for k, v in own.most_common(int(__import__("os").environ.get("TOP", "15"))):
     print(f"  {v // n:6d}  {demangle(names.get(k, k))[:100]}")
 PY
 rm -rf "$work"
