@@ -22,10 +22,11 @@ public enum CompressionError: Error, Sendable, Hashable {
 /// `ZSTD_e_flush` (the current block is closed). A flush with nothing written since the last one
 /// does nothing (zlib would emit another 5-byte empty block each time).
 ///
-/// Memory: the C state is allocated once at `init` and bounded by the parameters, not by the body
-/// (`CompressionParameters.streaming`: at most ~262 KiB gzip, ~2.1 MiB Brotli, ~1.6 MiB zstd;
-/// measured by `stateBytes` and checked in the tests). It is released by `finish()`, `abort()`, the
-/// first error, or `deinit`, whichever comes first.
+/// Memory: the C state (allocated by the libraries through a counting allocator, as they need it)
+/// is bounded by the parameters, not by the body: with `CompressionParameters.streaming` at most
+/// ~262 KiB for gzip, ~2.1 MiB for Brotli, ~1.6 MiB for zstd (`peakStateBytes`; the tests check
+/// bounds over 4 MiB bodies). A known small length (`sizeHint`) shrinks gzip and zstd to tens of
+/// KiB. It is released by `finish()`, `abort()`, the first error, or `deinit`, whichever comes first.
 ///
 /// Not thread-safe and not `Sendable`: a stream belongs to the one connection (loop thread) or
 /// worker that drives it.
@@ -38,8 +39,8 @@ public final class StreamingCompressor {
 
     private var engine: Engine
     private let counter = AllocationCounter()
-    /// Something was written since the last flush.
-    private var dirty = false
+    /// Bytes written since the last flush (0: a flush has nothing to do).
+    private var sinceFlush = 0
 
     private enum Engine {
         case gzip(UnsafeMutablePointer<z_stream>)
@@ -52,8 +53,10 @@ public final class StreamingCompressor {
 
     /// A stream for `coding` with `parameters`.
     /// - Parameter sizeHint: the body's length when it is known (a Content-Length): windows and tables
-    ///   are shrunk to fit it, like nginx does for gzip, so a 2 KiB JSON answer does not allocate
-    ///   for megabytes. Only a hint: a longer body still compresses correctly.
+    ///   are shrunk to fit it (nginx's gzip window/memLevel reduction; zstd's `srcSizeHint`), so a
+    ///   2 KiB JSON answer takes ~21 KiB (gzip) or ~62 KiB (zstd) of state instead of 262 KiB / 1.6 MiB.
+    ///   Brotli's quality-5 hasher is fixed-size (~520 KiB), so it gains nothing. Only a hint: a
+    ///   longer body still compresses correctly.
     public convenience init(coding: ContentCoding, parameters: CompressionParameters = .streaming,
                             sizeHint: Int? = nil) throws(CompressionError) {
         try self.init(coding: coding, parameters: parameters, sizeHint: sizeHint, exactSize: false)
@@ -149,7 +152,7 @@ public final class StreamingCompressor {
         guard !isFinished else { throw .finished }
         if input.isEmpty { return }
         bytesIn += input.count
-        dirty = true
+        sinceFlush += input.count
         try run(input, .process, into: &output)
     }
 
@@ -167,9 +170,9 @@ public final class StreamingCompressor {
     /// Emits everything written so far in a form the client can decode now.
     public func flush(into output: inout [UInt8]) throws(CompressionError) {
         guard !isFinished else { throw .finished }
-        guard dirty else { return }
-        dirty = false
+        guard sinceFlush > 0 else { return }
         try run(UnsafeRawBufferPointer(start: nil, count: 0), .flush, into: &output)
+        sinceFlush = 0
     }
 
     public func flush() throws(CompressionError) -> [UInt8] {
@@ -236,8 +239,10 @@ public final class StreamingCompressor {
     private func run(_ input: UnsafeRawBufferPointer, _ op: Operation, into output: inout [UInt8]) throws(CompressionError) {
         var next = input.baseAddress?.assumingMemoryBound(to: UInt8.self)
         var remaining = input.count
-        // Room for incompressible input in one round; flush/finish output is usually small.
-        let room = min(max(remaining + remaining / 64 + 256, 4096), 64 * 1024)
+        // Room for this input, or for what the coder may still hold (a flush or finish emits it), if
+        // it does not compress at all, in one round; at most 64 KiB a round.
+        let expected = op == .process ? remaining : sinceFlush
+        let room = min(max(expected + expected / 64 + 256, 4096), 64 * 1024)
         // Each library call either consumes input, produces output or completes the operation; a
         // few calls in a row that do none of that mean a library bug, not a reason to spin.
         var idleRounds = 0
