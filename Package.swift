@@ -34,12 +34,23 @@ let package = Package(
         .target(name: "CFlaksLinux"),
         // OpenSSL 3 (Debian's libssl-dev): TLS, and the digests and signatures the rest needs.
         .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
+        // Compression libraries (Debian's zlib1g-dev, libbrotli-dev, libzstd-dev); each package has the
+        // static archives the fully static release link needs. See docs/compression.md.
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CBrotli", pkgConfig: "libbrotlienc", providers: [.apt(["libbrotli-dev"])]),
+        .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+        // `Locked` (a pthread mutex around a value): the shared-state primitive, below every target that needs it.
+        .target(name: "FlaksSync", swiftSettings: strict),
+        // Content codings (zstd, br, gzip): negotiation, policy, streaming and one-shot compressors,
+        // ETag/Vary helpers, the compressed-file cache. Pure: no I/O, no clock.
+        .target(name: "FlaksCompression", dependencies: ["FlaksHTTP", "FlaksSync", "CZlib", "CBrotli", "CZstd"],
+                swiftSettings: strict),
         // What serves a route: static, CGI, redirect, respond, views.
         // Release builds skip dynamic exclusivity checks here too: the shared state in this target
         // (the open-file cache) is reached only through `Locked`, whose mutex already serializes
         // every access; the checks were 3 calls and ~250 instructions per static request.
         .target(name: "FlaksHandlers",
-                dependencies: ["FlaksHTTP", "FlaksConfig", "FlaksRouting", "CFlaksLinux"],
+                dependencies: ["FlaksHTTP", "FlaksConfig", "FlaksRouting", "FlaksSync", "CFlaksLinux"],
                 swiftSettings: strict + [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]),
         // Sockets, epoll loops, connections, worker pool, signals, reload.
         // Release builds skip the dynamic exclusivity checks in this target only: a connection's
@@ -79,6 +90,8 @@ let package = Package(
         .testTarget(name: "FlaksHTTPTests", dependencies: ["FlaksHTTP"], exclude: ["Corpus"], swiftSettings: strict),
         .testTarget(name: "FlaksConfigTests", dependencies: ["FlaksConfig"], swiftSettings: strict),
         .testTarget(name: "FlaksRoutingTests", dependencies: ["FlaksRouting"], swiftSettings: strict),
+        .testTarget(name: "FlaksCompressionTests", dependencies: ["FlaksCompression", "CZlib", "CBrotli", "CZstd"],
+                    swiftSettings: strict),
         .testTarget(name: "FlaksHandlersTests", dependencies: ["FlaksHandlers", "FlaksTestSupport"], swiftSettings: strict),
         .testTarget(name: "FlaksTests", dependencies: ["Flaks", "FlaksTestSupport"], swiftSettings: strict),
         .testTarget(name: "FlaksServerTests", dependencies: ["FlaksServer", "Flaks", "FlaksTestSupport"], swiftSettings: strict),
