@@ -80,7 +80,7 @@ let package = Package(
         .target(name: "FlaksTestSupport", dependencies: ["FlaksServer"], path: "Tests/FlaksTestSupport",
                 swiftSettings: strict),
         .testTarget(name: "FlaksHTTPTests", dependencies: ["FlaksHTTP"], exclude: ["Corpus"], swiftSettings: strict),
-        .testTarget(name: "FlaksFastCGITests", dependencies: ["FlaksFastCGI"], swiftSettings: strict),
+        .testTarget(name: "FlaksFastCGITests", dependencies: ["FlaksFastCGI"], exclude: ["Corpus"], swiftSettings: strict),
         .testTarget(name: "FlaksConfigTests", dependencies: ["FlaksConfig"], swiftSettings: strict),
         .testTarget(name: "FlaksRoutingTests", dependencies: ["FlaksRouting"], swiftSettings: strict),
         .testTarget(name: "FlaksHandlersTests", dependencies: ["FlaksHandlers", "FlaksTestSupport"], swiftSettings: strict),
