@@ -24,6 +24,9 @@ let package = Package(
     targets: [
         // Pure HTTP/1.1: values, incremental parser, serializer. No I/O, no Foundation.
         .target(name: "FlaksHTTP", swiftSettings: strict),
+        // Pure FastCGI client side: record codec and the per-request exchange state machine.
+        // No I/O, no clock, no Foundation (docs/fastcgi.md).
+        .target(name: "FlaksFastCGI", swiftSettings: strict),
         // The manifest: model, loader, validation.
         .target(name: "FlaksConfig",
                 dependencies: ["FlaksHTTP", "FlaksRouting", .product(name: "Yams", package: "Yams")],
@@ -88,6 +91,7 @@ let package = Package(
         .target(name: "FlaksTestSupport", dependencies: ["FlaksServer"], path: "Tests/FlaksTestSupport",
                 swiftSettings: strict),
         .testTarget(name: "FlaksHTTPTests", dependencies: ["FlaksHTTP"], exclude: ["Corpus"], swiftSettings: strict),
+        .testTarget(name: "FlaksFastCGITests", dependencies: ["FlaksFastCGI"], exclude: ["Corpus"], swiftSettings: strict),
         .testTarget(name: "FlaksConfigTests", dependencies: ["FlaksConfig"], swiftSettings: strict),
         .testTarget(name: "FlaksRoutingTests", dependencies: ["FlaksRouting"], swiftSettings: strict),
         .testTarget(name: "FlaksCompressionTests", dependencies: ["FlaksCompression", "CZlib", "CBrotli", "CZstd"],
