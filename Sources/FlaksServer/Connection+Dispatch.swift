@@ -6,14 +6,12 @@ import FlaksRouting
 /// Routing a request and running its handler.
 extension Connection {
     /// A request head arrived: take the site it will run on, and find its route.
-    func requestHead(_ h: RequestHead) {
-        var x = Exchange()
-        x.head = h
-        x.requestID = loop.makeRequestID()
-        x.start = loop.now
-        x.site = loop.server.currentSite
-        if case .fixedBody(let n) = h.framing.bufferHint { x.body.reserveCapacity(n) }
-        exchange = x
+    func requestHead(_ h: consuming RequestHead) {
+        if case .fixedBody(let n) = h.framing.bufferHint { exchange.body.reserveCapacity(n) }
+        exchange.head = h
+        exchange.requestID = loop.makeRequestID()
+        exchange.start = loop.now
+        exchange.site = loop.server.currentSite
     }
 
     /// The request is complete: route it and run its handler.

@@ -1,5 +1,5 @@
 /// How a response body is delimited on the wire (RFC 9112 §6.3), decided once per response by
-/// `ResponseFraming.plan` so that every response path (static, fixed, CGI, views, streams, and next
+/// `ResponsePlan.decide` so that every response path (static, fixed, CGI, views, streams, and next
 /// the proxy and FastCGI) follows the same rules.
 public enum BodyDelimiter: Sendable, Hashable {
     /// The status never has a body (1xx, 204, 304): no Content-Length, no Transfer-Encoding.
@@ -29,7 +29,7 @@ public struct ResponsePlan: Sendable, Hashable {
 }
 
 /// The framing rules of RFC 9112 §6 and RFC 9110 §15 in one place.
-public enum ResponseFraming {
+extension ResponsePlan {
     /// Decides how a response is framed.
     /// - Parameters:
     ///   - status: the final status (1xx other than 101 go through `informational` instead).
@@ -38,7 +38,7 @@ public enum ResponseFraming {
     ///   - version: the request's version (chunked exists only in HTTP/1.1, RFC 9112 §7.1).
     ///   - bodyLength: the body length when known up front; nil for a stream of unknown length.
     ///   - keepAlive: whether the connection may stay open, as decided from the request.
-    public static func plan(status: HTTPStatus, method: HTTPMethod, version: HTTPVersion,
+    public static func decide(status: HTTPStatus, method: HTTPMethod, version: HTTPVersion,
                             bodyLength: Int?, keepAlive: Bool) -> ResponsePlan {
         // RFC 9110 §15.2, §15.3.5, §15.4.5: 1xx, 204 and 304 have no content and no framing fields.
         if status.forbidsBody {
