@@ -1,8 +1,9 @@
 // swift-tools-version:6.0
-// libFuzzer target for the request parser (FlaksHTTP is compiled from ../Sources through a
-// symlink, so this package needs nothing else). Build and run:
+// libFuzzer targets for the request and response parsers (FlaksHTTP is compiled from ../Sources
+// through a symlink, so this package needs nothing else). Build and run:
 //   swift build -c debug -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library
 //   .build/debug/FuzzParser ../Tests/FlaksHTTPTests/Corpus -max_total_time=60
+//   .build/debug/FuzzResponseParser ../Tests/FlaksHTTPTests/ResponseCorpus -max_total_time=60
 import PackageDescription
 
 let package = Package(
@@ -10,5 +11,6 @@ let package = Package(
     targets: [
         .target(name: "FlaksHTTP", swiftSettings: [.swiftLanguageMode(.v6)]),
         .executableTarget(name: "FuzzParser", dependencies: ["FlaksHTTP"], swiftSettings: [.swiftLanguageMode(.v6)]),
+        .executableTarget(name: "FuzzResponseParser", dependencies: ["FlaksHTTP"], swiftSettings: [.swiftLanguageMode(.v6)]),
     ]
 )
