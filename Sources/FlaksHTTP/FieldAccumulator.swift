@@ -14,6 +14,9 @@ struct FieldAccumulator {
     var otherCoding = false
     var connectionClose = false
     var connectionKeepAlive = false
+    /// `Connection: upgrade` and a non-empty `Upgrade` field (looked at in responses only, for a 101).
+    var connectionUpgrade = false
+    var upgradeSeen = false
     var expectContinue = false
 
     init(version: HTTPVersion, isRequest: Bool = true) { self.version = version; self.isRequest = isRequest }
@@ -33,7 +36,10 @@ struct FieldAccumulator {
             try Self.forEachElement(b, field.value) { e throws(HTTPParseError) in
                 if ASCII.equalsIgnoringCase(b, e, "close") { connectionClose = true }
                 if ASCII.equalsIgnoringCase(b, e, "keep-alive") { connectionKeepAlive = true }
+                if ASCII.equalsIgnoringCase(b, e, "upgrade") { connectionUpgrade = true }
             }
+        case 7 where !isRequest && ASCII.equalsIgnoringCase(b, name, "upgrade"):
+            if !field.value.isEmpty { upgradeSeen = true }
         case 14 where ASCII.equalsIgnoringCase(b, name, "content-length"):
             try noteContentLength(b, field.value)
         case 17 where ASCII.equalsIgnoringCase(b, name, "transfer-encoding"):

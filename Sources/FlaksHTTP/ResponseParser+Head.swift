@@ -19,11 +19,9 @@ extension ResponseParser {
         scan = HeadScan()
         pendingHeadBytes = 0
         let head = try ResponseHeadParser.parse(UnsafeRawBufferPointer(rebasing: bytes[0..<headLength]),
-                                                limits: limits, requestMethod: requestMethod)
+                                                limits: limits, requestMethod: requestMethod, upgradeRequested: upgradeRequested)
         let code = head.status.code
         if code == 101 {
-            // RFC 9110 §15.2.2 / §7.8: only an answer to a request that asked for an upgrade.
-            guard upgradeRequested else { throw .malformed("101 Switching Protocols to a request without Upgrade") }
             state = .tunnel
             return ResponseParseResult(event: .switchingProtocols(head), consumed: headLength)
         }
@@ -44,8 +42,8 @@ extension ResponseParser {
 /// Parses one complete response head (status line through the final empty line) into a
 /// `ResponseHead`. The caller has checked the size limit and the line endings (CRLF only).
 enum ResponseHeadParser {
-    static func parse(_ head: UnsafeRawBufferPointer, limits: ResponseParseLimits,
-                      requestMethod: HTTPMethod) throws(ResponseParseError) -> ResponseHead {
+    static func parse(_ head: UnsafeRawBufferPointer, limits: ResponseParseLimits, requestMethod: HTTPMethod,
+                      upgradeRequested: Bool) throws(ResponseParseError) -> ResponseHead {
         let lineEnd = HeadParser.nextCR(head, from: 0)
         let line = try StatusLine(head, 0..<lineEnd)
         var fields = FieldAccumulator(version: line.version, isRequest: false)
@@ -54,6 +52,18 @@ enum ResponseHeadParser {
             headers = try HeadParser.fieldLines(head, from: lineEnd + 2, maxCount: limits.maxHeaderCount, into: &fields)
         } catch {
             throw ResponseParseError(error)
+        }
+        if line.code == 101 {
+            // RFC 9110 §7.8: a server "MUST NOT switch to a protocol that was not indicated by the
+            // client in the corresponding request's Upgrade header field".
+            guard upgradeRequested else { throw .malformed("101 Switching Protocols to a request without Upgrade") }
+            // RFC 9110 §7.8: "A server that sends a 101 (Switching Protocols) response MUST send an
+            // Upgrade header field", and "When Upgrade is sent, the sender MUST also send a Connection
+            // header field that contains an "upgrade" connection option". Upgrade is an HTTP/1.1
+            // mechanism: an HTTP/1.0 recipient ignores it (same section), so it never answers with 101.
+            guard line.version == .http1_1 else { throw .malformed("101 Switching Protocols in HTTP/1.0") }
+            guard fields.upgradeSeen else { throw .malformed("101 Switching Protocols without Upgrade") }
+            guard fields.connectionUpgrade else { throw .malformed("101 Switching Protocols without Connection: upgrade") }
         }
         let framing = try Self.framing(status: line.code, version: line.version, requestMethod: requestMethod,
                                        fields: fields, limits: limits)

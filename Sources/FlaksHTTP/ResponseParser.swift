@@ -62,9 +62,10 @@
 ///   Content-Length.
 /// - Chunks: 1 to 16 hex digits, extensions checked and ignored, trailer fields checked like header
 ///   fields and reported (`.trailers`), all as in `RequestParser`.
-/// - A 101 is reported only when the request asked to upgrade; otherwise it is `.malformed`
-///   (RFC 9110 §7.8: a server "MUST NOT switch to a protocol that was not indicated by the client").
-///   Whether the `Upgrade` it names is the one requested is for the proxy to check.
+/// - A 101 is reported only when the request asked to upgrade, and only as HTTP/1.1 with an `Upgrade`
+///   field and `Connection: upgrade`; otherwise it is `.malformed` (RFC 9110 §7.8: a server "MUST NOT
+///   switch to a protocol that was not indicated by the client", and MUST send both fields). Whether
+///   the `Upgrade` it names is the one requested is for the proxy to check.
 public struct ResponseParser: Sendable {
     /// Where the parser is between calls.
     enum State: Sendable {

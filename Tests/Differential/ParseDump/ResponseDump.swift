@@ -3,7 +3,7 @@ import FlaksHTTP
 /// Runs Flaks' ResponseParser over the bytes an upstream sent on one connection, the way the proxy
 /// drives it: every response answers a GET that asked to upgrade (so a 101 is accepted), and after
 /// each response the next request is taken as sent only if that response kept the connection alive
-/// (otherwise the proxy sends nothing more, and any further byte is an error). Output:
+/// and more bytes follow (otherwise the proxy sends nothing more, and any further byte is an error). Output:
 ///   {"status": "accepted" | "rejected" | "incomplete" | "upgrade",
 ///    "error": {"code": 502, "reason": "..."}        (rejected only)
 ///    "pending": "head" | "body"                    (incomplete only)
@@ -54,7 +54,11 @@ func dumpResponses(_ input: [UInt8]) -> String {
         case .end:
             seen[seen.count - 1].complete = true
             inBody = false
-            if seen[seen.count - 1].head.keepAlive { parser.startResponse(to: .GET, upgradeRequested: true) }
+            // The proxy sends another request only on a connection that stays open; model that
+            // request as sent when more bytes arrive (so a clean end of input is not a truncation).
+            if seen[seen.count - 1].head.keepAlive && offset + r.consumed < input.count {
+                parser.startResponse(to: .GET, upgradeRequested: true)
+            }
         }
         offset += r.consumed
         idle = r.consumed == 0 ? idle + 1 : 0
