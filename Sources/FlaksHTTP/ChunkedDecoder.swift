@@ -1,9 +1,53 @@
+/// Where a `ChunkedDecoder` puts the bytes of the trailer section's field lines.
+/// A type parameter rather than a stored optional, so the request side stays a plain value (no
+/// reference counting on the request path) while the response side keeps its trailers.
+protocol TrailerSink: Sendable {
+    init()
+    /// One byte of a trailer field line (name, colon, value, CR, LF), in order.
+    mutating func append(_ b: UInt8)
+}
+
+/// Trailer fields are checked and dropped (requests: RFC 9112 §7.1.2 lets a recipient discard them).
+struct DiscardedTrailers: TrailerSink {
+    init() {}
+    @inline(__always) mutating func append(_ b: UInt8) {}
+}
+
+/// Trailer fields are kept (responses, so a proxy can pass them on), at most `maxBuffer` bytes.
+struct KeptTrailers: TrailerSink {
+    var lines: [UInt8] = []
+    init() {}
+    mutating func append(_ b: UInt8) { lines.append(b) }
+
+    /// The kept trailer fields, in order, with the value's OWS trimmed like a header field's.
+    /// Every line was checked byte by byte while it was decoded (token name, colon, value bytes).
+    func fields() throws(HTTPParseError) -> [HeaderField] {
+        guard !lines.isEmpty else { return [] }
+        // withUnsafeBytes is not typed-throws: carry the error out in a Result.
+        let result = lines.withUnsafeBytes { b in
+            Result { () throws(HTTPParseError) -> [HeaderField] in
+                var fields: [HeaderField] = []
+                var start = 0
+                while start < b.count {
+                    let end = HeadParser.nextCR(b, from: start)
+                    let field = try FieldLine(b, start..<end)
+                    fields.append(HeaderField(
+                        name: String(decoding: UnsafeRawBufferPointer(rebasing: b[field.name]), as: UTF8.self),
+                        value: String(decoding: UnsafeRawBufferPointer(rebasing: b[field.value]), as: UTF8.self)))
+                    start = end + 2
+                }
+                return fields
+            }
+        }
+        return try result.get()
+    }
+}
+
 /// Decodes a chunked body (RFC 9112 §7.1) one small state at a time, consuming framing bytes as it
 /// goes and returning data as ranges of the caller's buffer. Trailer fields are checked like header
-/// fields and discarded (RFC 9112 §7.1.2: a recipient may discard them), unless `keepTrailers`:
-/// then their lines are kept (at most `maxBuffer` bytes, the trailer limit) for `trailerFields()`.
-/// Shared by `RequestParser` (discards) and `ResponseParser` (keeps, so a proxy can pass them on).
-struct ChunkedDecoder: Sendable {
+/// fields, then handed to `Trailers`: discarded by `RequestParser` (RFC 9112 §7.1.2: a recipient may
+/// discard them), kept by `ResponseParser`.
+struct ChunkedDecoder<Trailers: TrailerSink>: Sendable {
     /// Position inside the chunked grammar. The `ext*` states follow
     /// `chunk-ext = *( BWS ";" BWS chunk-ext-name [ BWS "=" BWS chunk-ext-val ] )`.
     enum State: Sendable {
@@ -51,36 +95,10 @@ struct ChunkedDecoder: Sendable {
     /// Bytes and field lines of the trailer section (checked against `maxBuffer` / `maxHeaderCount`).
     var trailerBytes = 0
     var trailerCount = 0
-    /// The trailer field lines as received (each `name:value` with its CRLF), when kept; else nil.
-    var trailerLines: [UInt8]?
+    /// The trailer section's field lines, if kept.
+    var trailers = Trailers()
 
-    init(limits: ParseLimits, keepTrailers: Bool = false) {
-        self.limits = limits
-        if keepTrailers { trailerLines = [] }
-    }
-
-    /// The kept trailer fields, in order, with the value's OWS trimmed like a header field's.
-    /// Every line was checked byte by byte while it was decoded (token name, colon, value bytes).
-    func trailerFields() throws(HTTPParseError) -> [HeaderField] {
-        guard let lines = trailerLines, !lines.isEmpty else { return [] }
-        // withUnsafeBytes is not typed-throws: carry the error out in a Result.
-        let result = lines.withUnsafeBytes { b in
-            Result { () throws(HTTPParseError) -> [HeaderField] in
-                var fields: [HeaderField] = []
-                var start = 0
-                while start < b.count {
-                    let end = HeadParser.nextCR(b, from: start)
-                    let field = try FieldLine(b, start..<end)
-                    fields.append(HeaderField(
-                        name: String(decoding: UnsafeRawBufferPointer(rebasing: b[field.name]), as: UTF8.self),
-                        value: String(decoding: UnsafeRawBufferPointer(rebasing: b[field.value]), as: UTF8.self)))
-                    start = end + 2
-                }
-                return fields
-            }
-        }
-        return try result.get()
-    }
+    init(limits: ParseLimits) { self.limits = limits }
 
     /// Consumes framing and returns the next `.body` range, `.end` after the final CRLF, or
     /// `.needMoreBytes` having consumed everything given.
@@ -190,24 +208,24 @@ struct ChunkedDecoder: Sendable {
             guard ASCII.isTChar(b) else { throw .badRequest("invalid character in trailer field name") }
             trailerCount += 1
             guard trailerCount <= limits.maxHeaderCount else { throw .headersTooLarge }
-            trailerLines?.append(b)
+            trailers.append(b)
             state = .trailerName
         case .trailerName:
             try countTrailer()
-            trailerLines?.append(b)
+            trailers.append(b)
             if ASCII.isTChar(b) { return false }
             if b == ASCII.colon { state = .trailerValue; return false }
             if ASCII.isWhitespace(b) { throw .badRequest("whitespace between trailer field name and colon") }
             throw .badRequest("invalid character in trailer field name")
         case .trailerValue:
             try countTrailer()
-            trailerLines?.append(b)
+            trailers.append(b)
             if b == ASCII.cr { state = .trailerLF; return false }
             guard ASCII.isFieldValueByte(b) else { throw .badRequest("control character in trailer field value") }
         case .trailerLF:
             try countTrailer()
             guard b == ASCII.lf else { throw .badRequest("bare CR in trailer") }
-            trailerLines?.append(b)
+            trailers.append(b)
             state = .trailerLineStart
         case .finalLF:
             try countTrailer()

@@ -32,7 +32,7 @@ extension ResponseParser {
         switch head.framing {
         case .none, .length(0): state = .endPending
         case .length(let n): state = .fixedBody(remaining: n)
-        case .chunked: state = .chunked(ChunkedDecoder(limits: limits.shared, keepTrailers: true))
+        case .chunked: state = .chunked(ChunkedDecoder(limits: limits.shared))
         case .untilClose: state = .untilClose(received: 0)
         }
         return ResponseParseResult(event: .head(head), consumed: headLength)

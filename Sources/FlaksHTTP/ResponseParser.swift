@@ -78,7 +78,7 @@ public struct ResponseParser: Sendable {
         /// Content-Length body with this many bytes still to come (> 0).
         case fixedBody(remaining: Int)
         /// Chunked body.
-        case chunked(ChunkedDecoder)
+        case chunked(ChunkedDecoder<KeptTrailers>)
         /// Close-delimited body, with this many bytes passed on so far.
         case untilClose(received: Int)
         /// After a 101: the bytes are not HTTP any more.
@@ -152,14 +152,14 @@ public struct ResponseParser: Sendable {
                 switch result.event {
                 case .end:
                     let trailers: [HeaderField]
-                    do { trailers = try decoder.trailerFields() } catch { throw ResponseParseError(error) }
+                    do { trailers = try decoder.trailers.fields() } catch { throw ResponseParseError(error) }
                     if trailers.isEmpty { return ResponseParseResult(event: .end, consumed: result.consumed) }
                     state = .endPending
                     return ResponseParseResult(event: .trailers(HeaderFields(trailers)), consumed: result.consumed)
                 case .body(let range):
                     state = .chunked(decoder)
                     return ResponseParseResult(event: .body(range), consumed: result.consumed)
-                case .needMoreBytes, .head:
+                case .needMoreBytes, .head:  // the decoder never returns .head
                     state = .chunked(decoder)
                     return ResponseParseResult(event: .needMoreBytes, consumed: result.consumed)
                 }
