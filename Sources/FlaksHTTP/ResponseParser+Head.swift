@@ -89,7 +89,7 @@ enum ResponseHeadParser {
             if version == .http1_0 { throw .malformed("Transfer-Encoding in an HTTP/1.0 response") }
             // RFC 9112 §6.3 item 3: "ought to be handled as an error"; we never forward it.
             if fields.contentLength != nil { throw .malformed("both Content-Length and Transfer-Encoding") }
-            // RFC 9112 §7: "A sender MUST NOT apply the chunked transfer coding more than once".
+            // RFC 9112 §6.1: "A sender MUST NOT apply the chunked transfer coding more than once".
             if fields.chunkedCount > 1 { throw .malformed("chunked applied more than once") }
             // RFC 9112 §6.3 item 4 would read until close; we refuse (see the type's doc).
             guard fields.lastCodingIsChunked else { throw .unsupported("Transfer-Encoding does not end in chunked") }

@@ -48,7 +48,7 @@
 ///   head on: Content-Length must be digits, a list or repeated fields must agree (RFC 9112 §6.3
 ///   item 5); Content-Length with Transfer-Encoding is `.malformed` (§6.3 item 3: "ought to be
 ///   handled as an error"); Transfer-Encoding in HTTP/1.0 is `.malformed` (§6.1: "MUST treat the
-///   message as if the framing is faulty"); `chunked` twice is `.malformed` (§7); any other coding,
+///   message as if the framing is faulty"); `chunked` twice is `.malformed` (§6.1); any other coding,
 ///   and a Transfer-Encoding whose final coding is not chunked, is `.unsupported` (see below).
 /// - Body length, RFC 9112 §6.3 in its order: a response to HEAD, and any 1xx, 204 or 304, has no
 ///   body "regardless of the header fields present" (item 1); a 2xx to CONNECT would be a tunnel,
