@@ -90,7 +90,7 @@ let package = Package(
         // Helpers shared by the test targets: a raw HTTP client and a static-site fixture.
         .target(name: "FlaksTestSupport", dependencies: ["FlaksServer"], path: "Tests/FlaksTestSupport",
                 swiftSettings: strict),
-        .testTarget(name: "FlaksHTTPTests", dependencies: ["FlaksHTTP"], exclude: ["Corpus"], swiftSettings: strict),
+        .testTarget(name: "FlaksHTTPTests", dependencies: ["FlaksHTTP"], exclude: ["Corpus", "ResponseCorpus"], swiftSettings: strict),
         .testTarget(name: "FlaksFastCGITests", dependencies: ["FlaksFastCGI"], exclude: ["Corpus"], swiftSettings: strict),
         .testTarget(name: "FlaksConfigTests", dependencies: ["FlaksConfig"], swiftSettings: strict),
         .testTarget(name: "FlaksRoutingTests", dependencies: ["FlaksRouting"], swiftSettings: strict),

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Differential test of the request parser against llhttp (Node's parser, via the httptools package):
-# installs httptools (a test-only dependency), builds ParseDump, runs Tests/Differential/differential.py.
+# Differential test of the request and response parsers against llhttp (Node's parser, via the httptools
+# package: HttpRequestParser and HttpResponseParser): installs httptools (a test-only dependency), builds
+# ParseDump, runs Tests/Differential/differential.py, which runs both sides.
 # Fails on any disagreement not listed in Tests/Differential/known-differences.json, or a stale entry.
-# Extra arguments go to the script (e.g. --show-known, --only 'smuggle/*', --seed 7).
+# Extra arguments go to the script (e.g. --show-known, --only 'smuggle/*', --seed 7, --mode responses).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python=${PYTHON:-python3}

@@ -1,7 +1,53 @@
+/// Where a `ChunkedDecoder` puts the bytes of the trailer section's field lines.
+/// A type parameter rather than a stored optional, so the request side stays a plain value (no
+/// reference counting on the request path) while the response side keeps its trailers.
+protocol TrailerSink: Sendable {
+    init()
+    /// One byte of a trailer field line (name, colon, value, CR, LF), in order.
+    mutating func append(_ b: UInt8)
+}
+
+/// Trailer fields are checked and dropped (requests: RFC 9112 §7.1.2 lets a recipient discard them).
+struct DiscardedTrailers: TrailerSink {
+    init() {}
+    @inline(__always) mutating func append(_ b: UInt8) {}
+}
+
+/// Trailer fields are kept (responses, so a proxy can pass them on), at most `maxBuffer` bytes.
+struct KeptTrailers: TrailerSink {
+    var lines: [UInt8] = []
+    init() {}
+    mutating func append(_ b: UInt8) { lines.append(b) }
+
+    /// The kept trailer fields, in order, with the value's OWS trimmed like a header field's.
+    /// Every line was checked byte by byte while it was decoded (token name, colon, value bytes).
+    func fields() throws(HTTPParseError) -> [HeaderField] {
+        guard !lines.isEmpty else { return [] }
+        // withUnsafeBytes is not typed-throws: carry the error out in a Result.
+        let result = lines.withUnsafeBytes { b in
+            Result { () throws(HTTPParseError) -> [HeaderField] in
+                var fields: [HeaderField] = []
+                var start = 0
+                while start < b.count {
+                    let end = HeadParser.nextCR(b, from: start)
+                    let field = try FieldLine(b, start..<end)
+                    fields.append(HeaderField(
+                        name: String(decoding: UnsafeRawBufferPointer(rebasing: b[field.name]), as: UTF8.self),
+                        value: String(decoding: UnsafeRawBufferPointer(rebasing: b[field.value]), as: UTF8.self)))
+                    start = end + 2
+                }
+                return fields
+            }
+        }
+        return try result.get()
+    }
+}
+
 /// Decodes a chunked body (RFC 9112 §7.1) one small state at a time, consuming framing bytes as it
 /// goes and returning data as ranges of the caller's buffer. Trailer fields are checked like header
-/// fields and discarded (RFC 9110 §6.5: a recipient may discard them).
-struct ChunkedDecoder: Sendable {
+/// fields, then handed to `Trailers`: discarded by `RequestParser` (RFC 9112 §7.1.2: a recipient may
+/// discard them), kept by `ResponseParser`.
+struct ChunkedDecoder<Trailers: TrailerSink>: Sendable {
     /// Position inside the chunked grammar. The `ext*` states follow
     /// `chunk-ext = *( BWS ";" BWS chunk-ext-name [ BWS "=" BWS chunk-ext-val ] )`.
     enum State: Sendable {
@@ -49,6 +95,8 @@ struct ChunkedDecoder: Sendable {
     /// Bytes and field lines of the trailer section (checked against `maxBuffer` / `maxHeaderCount`).
     var trailerBytes = 0
     var trailerCount = 0
+    /// The trailer section's field lines, if kept.
+    var trailers = Trailers()
 
     init(limits: ParseLimits) { self.limits = limits }
 
@@ -160,20 +208,24 @@ struct ChunkedDecoder: Sendable {
             guard ASCII.isTChar(b) else { throw .badRequest("invalid character in trailer field name") }
             trailerCount += 1
             guard trailerCount <= limits.maxHeaderCount else { throw .headersTooLarge }
+            trailers.append(b)
             state = .trailerName
         case .trailerName:
             try countTrailer()
+            trailers.append(b)
             if ASCII.isTChar(b) { return false }
             if b == ASCII.colon { state = .trailerValue; return false }
             if ASCII.isWhitespace(b) { throw .badRequest("whitespace between trailer field name and colon") }
             throw .badRequest("invalid character in trailer field name")
         case .trailerValue:
             try countTrailer()
+            trailers.append(b)
             if b == ASCII.cr { state = .trailerLF; return false }
             guard ASCII.isFieldValueByte(b) else { throw .badRequest("control character in trailer field value") }
         case .trailerLF:
             try countTrailer()
             guard b == ASCII.lf else { throw .badRequest("bare CR in trailer") }
+            trailers.append(b)
             state = .trailerLineStart
         case .finalLF:
             try countTrailer()

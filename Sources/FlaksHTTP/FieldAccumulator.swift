@@ -1,7 +1,11 @@
 /// Collects what the parser derives from header fields (Host, Content-Length, Transfer-Encoding,
 /// Connection, Expect) while the head is parsed, then decides framing and persistence.
+/// Shared by both parsers: the Content-Length, Transfer-Encoding and Connection rules are the same
+/// for requests and responses (RFC 9112 §6, §9.3); Host and Expect are request fields and are
+/// only looked at when `isRequest` (in a response they are ordinary fields).
 struct FieldAccumulator {
     let version: HTTPVersion
+    let isRequest: Bool
     var hostCount = 0
     var contentLength: Int?
     var transferEncodingSeen = false
@@ -10,18 +14,21 @@ struct FieldAccumulator {
     var otherCoding = false
     var connectionClose = false
     var connectionKeepAlive = false
+    /// `Connection: upgrade` and a non-empty `Upgrade` field (looked at in responses only, for a 101).
+    var connectionUpgrade = false
+    var upgradeSeen = false
     var expectContinue = false
 
-    init(version: HTTPVersion) { self.version = version }
+    init(version: HTTPVersion, isRequest: Bool = true) { self.version = version; self.isRequest = isRequest }
 
     /// Looks at one field line; only names that matter for framing and persistence are examined.
     mutating func note(_ b: UnsafeRawBufferPointer, _ field: FieldLine) throws(HTTPParseError) {
         let name = field.name
         switch name.count {
-        case 4 where ASCII.equalsIgnoringCase(b, name, "host"):
+        case 4 where isRequest && ASCII.equalsIgnoringCase(b, name, "host"):
             hostCount += 1
             try Self.checkHostValue(b, field.value)
-        case 6 where ASCII.equalsIgnoringCase(b, name, "expect"):
+        case 6 where isRequest && ASCII.equalsIgnoringCase(b, name, "expect"):
             try Self.forEachElement(b, field.value) { e throws(HTTPParseError) in
                 if ASCII.equalsIgnoringCase(b, e, "100-continue") { expectContinue = true }
             }
@@ -29,7 +36,10 @@ struct FieldAccumulator {
             try Self.forEachElement(b, field.value) { e throws(HTTPParseError) in
                 if ASCII.equalsIgnoringCase(b, e, "close") { connectionClose = true }
                 if ASCII.equalsIgnoringCase(b, e, "keep-alive") { connectionKeepAlive = true }
+                if ASCII.equalsIgnoringCase(b, e, "upgrade") { connectionUpgrade = true }
             }
+        case 7 where !isRequest && ASCII.equalsIgnoringCase(b, name, "upgrade"):
+            if !field.value.isEmpty { upgradeSeen = true }
         case 14 where ASCII.equalsIgnoringCase(b, name, "content-length"):
             try noteContentLength(b, field.value)
         case 17 where ASCII.equalsIgnoringCase(b, name, "transfer-encoding"):

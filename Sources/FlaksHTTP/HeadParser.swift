@@ -1,4 +1,5 @@
-/// Parses one complete request head (request line through the final empty line) into a `RequestHead`.
+/// Parses one complete request head (request line through the final empty line) into a `RequestHead`;
+/// its field-line loop is shared with the response head parser.
 /// The caller has already checked the size limit and that every LF is preceded by CR and every CR
 /// followed by LF, so lines are found by looking for CR alone.
 enum HeadParser {
@@ -6,21 +7,7 @@ enum HeadParser {
         let lineEnd = nextCR(head, from: 0)
         let line = try RequestLine(head, 0..<lineEnd)
         var fields = FieldAccumulator(version: line.version)
-        var headerFields: [HeaderField] = []
-        headerFields.reserveCapacity(16)
-
-        var start = lineEnd + 2
-        while true {
-            let end = nextCR(head, from: start)
-            if end == start { break }  // the empty line
-            guard headerFields.count < limits.maxHeaderCount else { throw .headersTooLarge }
-            let field = try FieldLine(head, start..<end)
-            try fields.note(head, field)
-            headerFields.append(HeaderField(
-                name: String(decoding: UnsafeRawBufferPointer(rebasing: head[field.name]), as: UTF8.self),
-                value: String(decoding: UnsafeRawBufferPointer(rebasing: head[field.value]), as: UTF8.self)))
-            start = end + 2
-        }
+        let headerFields = try fieldLines(head, from: lineEnd + 2, maxCount: limits.maxHeaderCount, into: &fields)
 
         let framing = try fields.framing(version: line.version, limits: limits)
         try fields.checkHost(version: line.version)
@@ -32,10 +19,32 @@ enum HeadParser {
             method: line.method,
             target: String(decoding: UnsafeRawBufferPointer(rebasing: head[line.target]), as: UTF8.self),
             version: line.version,
-            headers: HeaderFields(headerFields),
+            headers: headerFields,
             framing: framing,
             keepAlive: fields.keepAlive(version: line.version),
             expectContinue: fields.expectContinue && line.version == .http1_1 && hasContent)
+    }
+
+    /// Parses the field lines from `start` (the first byte after the start line) up to the empty
+    /// line that ends the head, noting each in `fields`. More than `maxCount` lines: 431.
+    /// Shared by the request and the response head parsers.
+    static func fieldLines(_ head: UnsafeRawBufferPointer, from start: Int, maxCount: Int,
+                           into fields: inout FieldAccumulator) throws(HTTPParseError) -> HeaderFields {
+        var headerFields: [HeaderField] = []
+        headerFields.reserveCapacity(16)
+        var start = start
+        while true {
+            let end = nextCR(head, from: start)
+            if end == start { break }  // the empty line
+            guard headerFields.count < maxCount else { throw .headersTooLarge }
+            let field = try FieldLine(head, start..<end)
+            try fields.note(head, field)
+            headerFields.append(HeaderField(
+                name: String(decoding: UnsafeRawBufferPointer(rebasing: head[field.name]), as: UTF8.self),
+                value: String(decoding: UnsafeRawBufferPointer(rebasing: head[field.value]), as: UTF8.self)))
+            start = end + 2
+        }
+        return HeaderFields(headerFields)
     }
 
     /// Index of the next CR at or after `from`. The head always ends in CRLFCRLF, so one exists.
@@ -83,16 +92,22 @@ struct RequestLine {
 
     /// `HTTP-version = "HTTP" "/" DIGIT "." DIGIT` (RFC 9112 §2.3; "HTTP" is case-sensitive).
     static func version(_ b: UnsafeRawBufferPointer, _ r: Range<Int>) throws(HTTPParseError) -> HTTPVersion {
+        guard let (major, minor) = versionDigits(b, r) else { throw .badRequest("malformed HTTP version") }
+        guard major == 1 else { throw .versionNotSupported }
+        // RFC 9110 §2.5: a higher minor version is processed as the highest one we implement.
+        return minor == 0 ? .http1_0 : .http1_1
+    }
+
+    /// The two digits of `HTTP-version = "HTTP" "/" DIGIT "." DIGIT` (RFC 9112 §2.3; "HTTP" is
+    /// case-sensitive) spelled by exactly `b[r]`, or nil. Shared with the status line.
+    static func versionDigits(_ b: UnsafeRawBufferPointer, _ r: Range<Int>) -> (major: Int, minor: Int)? {
         guard r.count == 8,
               b[r.lowerBound] == 0x48, b[r.lowerBound + 1] == 0x54, b[r.lowerBound + 2] == 0x54,
               b[r.lowerBound + 3] == 0x50, b[r.lowerBound + 4] == ASCII.slash, b[r.lowerBound + 6] == 0x2E,
               b[r.lowerBound + 5] >= 0x30, b[r.lowerBound + 5] <= 0x39,
               b[r.lowerBound + 7] >= 0x30, b[r.lowerBound + 7] <= 0x39
-        else { throw .badRequest("malformed HTTP version") }
-        let major = Int(b[r.lowerBound + 5] - 0x30), minor = Int(b[r.lowerBound + 7] - 0x30)
-        guard major == 1 else { throw .versionNotSupported }
-        // RFC 9110 §2.5: a higher minor version is processed as the highest one we implement.
-        return minor == 0 ? .http1_0 : .http1_1
+        else { return nil }
+        return (Int(b[r.lowerBound + 5] - 0x30), Int(b[r.lowerBound + 7] - 0x30))
     }
 
     /// RFC 9112 §3.2: origin-form (`/...`), absolute-form (`http(s)://authority...`), or `*` for OPTIONS.

@@ -1,14 +1,3 @@
-/// How far the search for the end of the current head got, so bytes that arrive one at a time are
-/// checked once (no quadratic rescans). Offsets are relative to the head's first byte.
-struct HeadScan: Sendable {
-    /// Bytes already checked for bare CR / bare LF and the empty line.
-    var scanned = 0
-    /// Offset of the first byte of the line being scanned.
-    var lineStart = 0
-    /// Length of the request line including its CRLF, once its LF has been seen; else 0.
-    var requestLineLength = 0
-}
-
 extension RequestParser {
     /// Head state: skip leading empty lines, find the end of the head, enforce the size limits,
     /// then parse the complete head in one pass.
@@ -40,36 +29,19 @@ extension RequestParser {
     /// Continues the scan of `head` (which starts at the head's first byte) and returns the length of
     /// the head through its final CRLF, or nil if it is not complete within the first `maxBuffer` bytes.
     /// Throws on a bare LF or a bare CR (RFC 9112 §2.2: we accept CRLF only; see the type's doc).
-    /// Only the first `maxBuffer` bytes are ever looked at, so the outcome does not depend on how the
-    /// input was split.
     mutating func findHeadEnd(_ head: UnsafeRawBufferPointer) throws(HTTPParseError) -> Int? {
-        let end = min(head.count, limits.maxBuffer)
-        var i = scan.scanned
-        var lineStart = scan.lineStart
-        defer { scan.scanned = i; scan.lineStart = lineStart }
-        while i < end {
-            let b = head[i]
-            // Most bytes are above CR: one comparison each.
-            if b > ASCII.cr { i += 1; continue }
-            if b == ASCII.cr {
-                // A CR must be followed by LF; wait here (the scan resumes at the CR) for the next byte.
-                guard i + 1 < end else { break }
-                guard head[i + 1] == ASCII.lf else { throw .badRequest("bare CR in request head") }
-                if scan.requestLineLength == 0 { scan.requestLineLength = i + 2 }
-                if i == lineStart { i += 2; return i }  // the empty line: end of head
-                i += 2
-                lineStart = i
-                continue
+        do {
+            return try scan.findEnd(head, limit: limits.maxBuffer)
+        } catch {
+            switch error {
+            case .bareCR: throw .badRequest("bare CR in request head")
+            case .bareLF: throw .badRequest("bare LF in request head")
             }
-            // Every LF after a CR was taken with it above.
-            if b == ASCII.lf { throw .badRequest("bare LF in request head") }
-            i += 1
         }
-        return nil
     }
 
     /// The error for a head over `maxBuffer`: 414 if the request line itself did not end in time.
     func limitError() -> HTTPParseError {
-        scan.requestLineLength == 0 ? .uriTooLong : .headersTooLarge
+        scan.startLineLength == 0 ? .uriTooLong : .headersTooLarge
     }
 }

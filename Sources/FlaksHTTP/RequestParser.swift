@@ -67,7 +67,7 @@ public struct RequestParser: Sendable {
         /// Content-Length body with this many bytes still to come (> 0).
         case fixedBody(remaining: Int)
         /// Chunked body.
-        case chunked(ChunkedDecoder)
+        case chunked(ChunkedDecoder<DiscardedTrailers>)
         /// An error was thrown; every later call rethrows it.
         case failed(HTTPParseError)
     }

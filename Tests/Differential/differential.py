@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
-"""Differential test of Flaks' request parser against llhttp (Node's parser, via httptools).
+"""Differential test of Flaks' request and response parsers against llhttp (Node's parser, via httptools).
 
 Generates a deterministic corpus of valid and malicious HTTP/1.1 requests, runs every case through
 llhttp (httptools.HttpRequestParser) and through Flaks (the ParseDump executable, length-prefixed
-stream on stdin), and compares:
+stream on stdin), and compares the items below. The response side (cases named `response/...`,
+Flaks' ResponseParser against httptools.HttpResponseParser) lives in responses.py and is compared the
+same way; `--mode` picks one side, the default runs both. For requests it compares:
 
   * the outcome: "accepted" (every request complete), "rejected" (a parse error), or "incomplete"
     (no error, but the input ends inside a request);
@@ -576,9 +578,10 @@ def run_llhttp(data):
     return result
 
 
-def run_flaks(parsedump, cases):
+def run_flaks(parsedump, cases, responses=False):
     stream = b"".join(struct.pack(">I", len(d)) + d for _, d in cases)
-    p = subprocess.run([parsedump, "--stream"], input=stream, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    p = subprocess.run([parsedump, "--stream-responses" if responses else "--stream"], input=stream,
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     if p.returncode != 0:
         sys.stderr.write(p.stderr.decode("utf-8", "replace"))
         raise SystemExit("differential: ParseDump failed with status %d" % p.returncode)
@@ -588,6 +591,9 @@ def run_flaks(parsedump, cases):
     out = []
     for line in lines:
         r = json.loads(line)
+        if responses:
+            out.append(flaks_response_result(r))
+            continue
         r["requests"] = [{k: q[k] for k in ("method", "target", "version", "headers", "body", "keepAlive")}
                          for q in r["requests"] if q["complete"]]
         out.append(r)
@@ -649,7 +655,7 @@ def match_known(known, name, data, flaks, ll, what):
     `field` (regex on what differed, e.g. "request 0 keepAlive"), `flaks_reason` / `llhttp_error` (regex
     on the error text), `bytes` (regex on the input, decoded as Latin-1), and `flaks_after_crlf` (Flaks'
     outcome once an empty line is appended, for inputs that end inside a head). `optional: true` (only
-    for `mutation/*` entries) exempts an entry from the staleness check.
+    for `mutation/*` and `response/mutation/*` entries) exempts an entry from the staleness check.
     """
     for k in known:
         if not fnmatch.fnmatchcase(name, k["pattern"]):
@@ -679,10 +685,19 @@ def describe(side):
     if "error" in side:
         e = side["error"]
         s += " " + (("%d %s" % (e["code"], e["reason"])) if isinstance(e, dict) else e)
+    if "eof" in side:
+        s += " (at EOF: %s)" % side["eof"]
+    if "tunnel" in side:
+        s += " tunnel=%s" % side["tunnel"][:80]
     for i, r in enumerate(side["requests"]):
-        s += "\n      #%d %s %s HTTP/%s keepAlive=%s headers=%s body=%s" % (
-            i, r["method"], json.dumps(r["target"]), r["version"], r["keepAlive"],
-            json.dumps(r["headers"]), r["body"][:80] + ("..." if len(r["body"]) > 80 else ""))
+        if "method" in r:
+            s += "\n      #%d %s %s HTTP/%s keepAlive=%s headers=%s body=%s" % (
+                i, r["method"], json.dumps(r["target"]), r["version"], r["keepAlive"],
+                json.dumps(r["headers"]), r["body"][:80] + ("..." if len(r["body"]) > 80 else ""))
+        else:
+            s += "\n      #%d HTTP/%s %s %s keepAlive=%s complete=%s headers=%s trailers=%s body=%s" % (
+                i, r["version"], r["status"], json.dumps(r["reason"]), r["keepAlive"], r["complete"],
+                json.dumps(r["headers"]), json.dumps(r["trailers"]), r["body"][:80] + ("..." if len(r["body"]) > 80 else ""))
     return s
 
 
@@ -694,9 +709,13 @@ def main():
     ap.add_argument("--doc", default=os.path.join(ROOT, "docs", "parser-differences.md"))
     ap.add_argument("--only", help="run only cases whose name matches this glob")
     ap.add_argument("--show-known", action="store_true", help="also print the documented disagreements")
-    ap.add_argument("--dump", metavar="DIR", help="write every case to DIR/<name> (for ParseDump FILE)")
+    ap.add_argument("--dump", metavar="DIR", help="write every case to DIR/<name> (for ParseDump [--responses] FILE)")
+    ap.add_argument("--mode", choices=["both", "requests", "responses"], default="both",
+                    help="which parser to test (default: both)")
     args = ap.parse_args()
 
+    global build_response_corpus, run_llhttp_response, flaks_response_result, compare_responses
+    from responses import build_response_corpus, run_llhttp_response, flaks_response_result, compare_responses
     try:
         import httptools
     except ImportError:
@@ -704,9 +723,12 @@ def main():
     if not os.access(args.parsedump, os.X_OK):
         raise SystemExit("differential: no ParseDump at %s (swift build --product ParseDump)" % args.parsedump)
 
-    cases = build_corpus(args.seed)
+    request_cases = build_corpus(args.seed) if args.mode != "responses" else []
+    response_cases = build_response_corpus(args.seed) if args.mode != "requests" else []
     if args.only:
-        cases = [c for c in cases if fnmatch.fnmatchcase(c[0], args.only)]
+        request_cases = [c for c in request_cases if fnmatch.fnmatchcase(c[0], args.only)]
+        response_cases = [c for c in response_cases if fnmatch.fnmatchcase(c[0], args.only)]
+    cases = request_cases + response_cases
     if args.dump:
         for name, data in cases:
             p = os.path.join(args.dump, name)
@@ -718,31 +740,38 @@ def main():
     anchors = doc_anchors(args.doc)
     failed = False
     for k in known:
-        if k.get("optional") and not k["pattern"].startswith("mutation/"):
-            print("BAD ENTRY: only mutation/* entries may be optional: %r" % k["pattern"])
+        if k.get("optional") and not k["pattern"].startswith(("mutation/", "response/mutation/")):
+            print("BAD ENTRY: only mutation/* and response/mutation/* entries may be optional: %r" % k["pattern"])
             failed = True
         anchor = k["doc"].split("#", 1)[1]
         if anchor not in anchors:
             print("BROKEN ANCHOR: %s -> %s (no such heading in %s)" % (k["pattern"], k["doc"], args.doc))
             failed = True
 
-    flaks_results = run_flaks(args.parsedump, cases)
-    llhttp_results = [run_llhttp(d) for _, d in cases]
-    # Flaks judges a head only once its empty line has arrived. Where the input ends inside a head that
-    # llhttp already rejected, ask Flaks what it says once the head is complete (input + CRLF CRLF).
-    probe = [i for i, (f, l) in enumerate(zip(flaks_results, llhttp_results))
-             if f["status"] == "incomplete" and f.get("pending") == "head" and l["status"] == "rejected"]
-    if probe:
-        completed = run_flaks(args.parsedump, [(cases[i][0], cases[i][1] + b"\r\n\r\n") for i in probe])
-        for i, r in zip(probe, completed):
-            flaks_results[i]["after_crlf"] = r["status"]
+    flaks_results, llhttp_results = [], []
+    for side_cases, responses in ((request_cases, False), (response_cases, True)):
+        if not side_cases:
+            continue
+        side_flaks = run_flaks(args.parsedump, side_cases, responses)
+        side_ll = [(run_llhttp_response if responses else run_llhttp)(d) for _, d in side_cases]
+        # Flaks judges a head only once its empty line has arrived. Where the input ends inside a head that
+        # llhttp already rejected, ask Flaks what it says once the head is complete (input + CRLF CRLF).
+        probe = [i for i, (f, l) in enumerate(zip(side_flaks, side_ll))
+                 if f["status"] == "incomplete" and f.get("pending") == "head" and l["status"] == "rejected"]
+        if probe:
+            completed = run_flaks(args.parsedump, [(side_cases[i][0], side_cases[i][1] + b"\r\n\r\n") for i in probe], responses)
+            for i, r in zip(probe, completed):
+                side_flaks[i]["after_crlf"] = r["status"]
+        flaks_results += side_flaks
+        llhttp_results += side_ll
     used = {id(k): 0 for k in known}
     agree = documented = 0
     unlisted = []
     by_family = {}
     for (name, data), flaks, ll in zip(cases, flaks_results, llhttp_results):
-        what = compare(flaks, ll)
-        fam = "/".join(name.split("/")[:2])
+        is_response = name.startswith("response/")
+        what = compare_responses(flaks, ll) if is_response else compare(flaks, ll)
+        fam = "/".join(name.split("/")[:3 if is_response else 2])
         stats = by_family.setdefault(fam, [0, 0, 0])
         if what is None:
             agree += 1
@@ -766,8 +795,11 @@ def main():
     # produce every listed class.
     check_stale = not args.only and args.seed == DEFAULT_SEED
     # Entries marked "optional" cover classes that random mutations may or may not produce for a seed;
-    # each of their doc sections also has deterministic entries, which are checked.
-    stale = [k for k in known if used[id(k)] == 0 and not k.get("optional")] if check_stale else []
+    # each of their doc sections also has deterministic entries, which are checked. With --mode, only
+    # the entries of the side that ran are checked.
+    def side_ran(k):
+        return (args.mode != "requests") if k["pattern"].startswith("response/") else (args.mode != "responses")
+    stale = [k for k in known if used[id(k)] == 0 and not k.get("optional") and side_ran(k)] if check_stale else []
     for k in stale:
         print("STALE: known difference %r (%s) no longer occurs; remove it" % (k["pattern"], k["doc"]))
 
@@ -775,6 +807,11 @@ def main():
     for fam in sorted(by_family):
         a, d, u = by_family[fam]
         print("  %-38s %6d  %10d  %8d" % (fam, a, d, u))
+    for label, prefix_is_response in (("requests", False), ("responses", True)):
+        fams = [v for f, v in by_family.items() if f.startswith("response/") == prefix_is_response]
+        if fams:
+            print("%s: cases %d  agree %d  documented %d  unlisted %d" % (
+                label, sum(sum(v) for v in fams), sum(v[0] for v in fams), sum(v[1] for v in fams), sum(v[2] for v in fams)))
     print("\ncases: %d  agree: %d  documented differences: %d (%d entries)  unlisted: %d  stale entries: %d"
           % (len(cases), agree, documented, len(known), len(unlisted), len(stale)))
     if unlisted or stale or failed:

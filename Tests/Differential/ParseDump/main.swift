@@ -1,10 +1,12 @@
-/// ParseDump: runs Flaks' RequestParser over raw request bytes and prints what it saw as JSON,
-/// one line per input, for the differential test against llhttp (Tests/Differential/differential.py).
+/// ParseDump: runs Flaks' RequestParser (or ResponseParser) over raw bytes and prints what it saw as
+/// JSON, one line per input, for the differential test against llhttp (Tests/Differential/differential.py).
 ///
 /// Usage:
 ///   ParseDump FILE...      one JSON line per file
 ///   ParseDump --stream     stdin is a sequence of cases, each a 4-byte big-endian length and that
 ///                          many bytes; one JSON line per case, in order
+///   ParseDump --responses FILE... | ParseDump --stream-responses
+///                          the same for upstream responses (see `dumpResponses` for the output)
 ///
 /// Each input is given to the parser all at once, the way the server's connection loop drives it
 /// (parse, drop `consumed`, parse again). Output:
@@ -132,22 +134,26 @@ func fail(_ message: String) -> Never {
     exit(2)
 }
 
-let args = Array(CommandLine.arguments.dropFirst())
-if args == ["--stream"] {
+var args = Array(CommandLine.arguments.dropFirst())
+let responses = args.first == "--responses" || args.first == "--stream-responses"
+/// The dump for one input, in the chosen mode.
+func dumpOne(_ input: [UInt8]) -> String { responses ? dumpResponses(input) : dump(input) }
+if args == ["--stream"] || args == ["--stream-responses"] {
     guard let stream = fdopen(0, "rb") else { fail("cannot read standard input") }
     while let len = readExactly(stream, 4) {
         let n = len.reduce(0) { $0 << 8 | Int($1) }
         guard let input = readExactly(stream, n) else { fail("truncated stream") }
-        print(dump(input))
+        print(dumpOne(input))
     }
-} else if !args.isEmpty && !args.contains(where: { $0.hasPrefix("-") }) {
+} else if args.first == "--responses" || !args.isEmpty && !args.contains(where: { $0.hasPrefix("-") }) {
+    if responses { args.removeFirst() }
     for path in args {
         guard let f = fopen(path, "rb") else { fail("cannot open \(path)") }
         var input: [UInt8] = []
         while let b = readExactly(f, 1) { input += b }
         fclose(f)
-        print(dump(input))
+        print(dumpOne(input))
     }
 } else {
-    fail("usage: ParseDump FILE... | ParseDump --stream < length-prefixed cases")
+    fail("usage: ParseDump [--responses] FILE... | ParseDump --stream | --stream-responses < length-prefixed cases")
 }
