@@ -32,14 +32,22 @@ let package = Package(
         .target(name: "FlaksRouting", dependencies: ["FlaksHTTP"], swiftSettings: strict),
         // C shims for Linux calls that Glibc imports badly.
         .target(name: "CFlaksLinux"),
+        // The shared-state primitive (`Locked`, a pthread mutex TSan understands), below every target that needs it.
+        .target(name: "FlaksSync", swiftSettings: strict),
         // OpenSSL 3 (Debian's libssl-dev): TLS, and the digests and signatures the rest needs.
         .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
+        // libxcrypt (Debian's libcrypt-dev): crypt_rn for the bcrypt and SHA-512-crypt htpasswd hashes.
+        .systemLibrary(name: "CCrypt", pkgConfig: "libxcrypt", providers: [.apt(["libcrypt-dev"])]),
+        // Access rules: IP addresses and CIDR lists, the client address, htpasswd + Basic auth,
+        // the auth cache and the rate limiter. Pure decisions (time passed in); no I/O but the htpasswd read.
+        .target(name: "FlaksAccess", dependencies: ["FlaksHTTP", "FlaksSync", "COpenSSL", "CCrypt"],
+                swiftSettings: strict),
         // What serves a route: static, CGI, redirect, respond, views.
         // Release builds skip dynamic exclusivity checks here too: the shared state in this target
         // (the open-file cache) is reached only through `Locked`, whose mutex already serializes
         // every access; the checks were 3 calls and ~250 instructions per static request.
         .target(name: "FlaksHandlers",
-                dependencies: ["FlaksHTTP", "FlaksConfig", "FlaksRouting", "CFlaksLinux"],
+                dependencies: ["FlaksHTTP", "FlaksConfig", "FlaksRouting", "CFlaksLinux", "FlaksSync"],
                 swiftSettings: strict + [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]),
         // Sockets, epoll loops, connections, worker pool, signals, reload.
         // Release builds skip the dynamic exclusivity checks in this target only: a connection's
@@ -79,6 +87,7 @@ let package = Package(
         .testTarget(name: "FlaksHTTPTests", dependencies: ["FlaksHTTP"], exclude: ["Corpus"], swiftSettings: strict),
         .testTarget(name: "FlaksConfigTests", dependencies: ["FlaksConfig"], swiftSettings: strict),
         .testTarget(name: "FlaksRoutingTests", dependencies: ["FlaksRouting"], swiftSettings: strict),
+        .testTarget(name: "FlaksAccessTests", dependencies: ["FlaksAccess"], swiftSettings: strict),
         .testTarget(name: "FlaksHandlersTests", dependencies: ["FlaksHandlers", "FlaksTestSupport"], swiftSettings: strict),
         .testTarget(name: "FlaksTests", dependencies: ["Flaks", "FlaksTestSupport"], swiftSettings: strict),
         .testTarget(name: "FlaksServerTests", dependencies: ["FlaksServer", "Flaks", "FlaksTestSupport"], swiftSettings: strict),

@@ -1,0 +1,3 @@
+// `Locked` moved to FlaksSync so that targets below FlaksHandlers (FlaksAccess) share it;
+// re-exported here so every module that imports FlaksHandlers keeps seeing it.
+@_exported import FlaksSync
