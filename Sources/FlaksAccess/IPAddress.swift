@@ -85,8 +85,8 @@ public struct IPAddress: Sendable, Hashable, Comparable, CustomStringConvertible
 
     /// The key of the rate limiter: the IPv4 address, or the IPv6 /64 the address is in (a host
     /// usually gets a whole /64, so per-address buckets for IPv6 would be free to multiply).
-    public var rateKey: UInt64 {
-        isV4 ? low | (1 << 63) : high  // the tag bit keeps IPv4 keys apart from any /64 of 2000::/3
+    public var rateKey: RateKey {
+        RateKey(value: isV4 ? low : high, isV4: isV4)
     }
 
     /// An IPv6 value without the IPv4-mapped check: for masks and networks, where `::ffff:0:0/96`
@@ -255,5 +255,19 @@ public struct IPAddress: Sendable, Hashable, Comparable, CustomStringConvertible
             l = l << 16 | UInt64(groups[k + 4])
         }
         return (h, l)
+    }
+}
+
+/// A rate-limiter client key: an IPv4 address or an IPv6 /64 prefix (the family is part of the key,
+/// so 1.2.3.4 and the /64 `0:0:102:304::` stay apart).
+public struct RateKey: Sendable, Hashable {
+    /// The IPv4 address (low 32 bits), or the first 64 bits of the IPv6 address.
+    public let value: UInt64
+    /// Which of the two.
+    public let isV4: Bool
+
+    public init(value: UInt64, isV4: Bool) {
+        self.value = value
+        self.isV4 = isV4
     }
 }

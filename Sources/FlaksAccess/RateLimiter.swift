@@ -73,7 +73,7 @@ public final class RateLimiter: Sendable {
     /// One bucket. All-zero is an empty slot.
     struct Slot {
         var route: UInt32
-        var occupied: UInt32
+        var kind: UInt32  // 0: empty, 1: an IPv6 /64, 2: an IPv4 address
         var key: UInt64
         var tat: Int64
     }
@@ -124,9 +124,12 @@ public final class RateLimiter: Sendable {
     }
 
     /// The same with a precomputed client key (`IPAddress.rateKey`).
-    public func check(_ limit: RateLimit, route: UInt32, key: UInt64, now: Int64) -> RateDecision {
+    public func check(_ limit: RateLimit, route: UInt32, key rateKey: RateKey, now: Int64) -> RateDecision {
+        let key = rateKey.value
+        let kind: UInt32 = rateKey.isV4 ? 2 : 1
         var hasher = Hasher()
         hasher.combine(route)
+        hasher.combine(kind)
         hasher.combine(key)
         let h = UInt64(bitPattern: Int64(hasher.finalize()))
         let shard = Int(truncatingIfNeeded: h) & shardMask
@@ -138,12 +141,12 @@ public final class RateLimiter: Sendable {
             var victimTat = Int64.max
             for w in 0..<Self.ways {
                 let slot = base[w]
-                if slot.occupied != 0 && slot.key == key && slot.route == route {
+                if slot.kind == kind && slot.key == key && slot.route == route {
                     found = w
                     break
                 }
                 // A free slot or a full bucket ranks below any indebted one (its tat counts as "now").
-                let rank = slot.occupied == 0 ? Int64.min : (slot.tat <= now ? Int64.min + 1 : slot.tat)
+                let rank = slot.kind == 0 ? Int64.min : (slot.tat <= now ? Int64.min + 1 : slot.tat)
                 if rank < victimTat { victim = w; victimTat = rank }
             }
             let tat = found >= 0 ? base[found].tat : now
@@ -155,7 +158,7 @@ public final class RateLimiter: Sendable {
                     base[found].tat = next
                 } else {
                     if victimTat > Int64.min + 1 { s.evictions += 1 }  // pushed out a bucket still in debt
-                    base[victim] = Slot(route: route, occupied: 1, key: key, tat: next)
+                    base[victim] = Slot(route: route, kind: kind, key: key, tat: next)
                 }
                 return .allowed
             }
@@ -178,7 +181,7 @@ public final class RateLimiter: Sendable {
         for s in shards {
             n += s.withLock { sh in
                 var c = 0
-                for i in 0..<(setsPerShard * Self.ways) where sh.slots[i].occupied != 0 && sh.slots[i].tat > now { c += 1 }
+                for i in 0..<(setsPerShard * Self.ways) where sh.slots[i].kind != 0 && sh.slots[i].tat > now { c += 1 }
                 return c
             }
         }
