@@ -87,7 +87,7 @@ let package = Package(
         .testTarget(name: "FlaksHTTPTests", dependencies: ["FlaksHTTP"], exclude: ["Corpus"], swiftSettings: strict),
         .testTarget(name: "FlaksConfigTests", dependencies: ["FlaksConfig"], swiftSettings: strict),
         .testTarget(name: "FlaksRoutingTests", dependencies: ["FlaksRouting"], swiftSettings: strict),
-        .testTarget(name: "FlaksAccessTests", dependencies: ["FlaksAccess"], swiftSettings: strict),
+        .testTarget(name: "FlaksAccessTests", dependencies: ["FlaksAccess", "FlaksSync"], swiftSettings: strict),
         .testTarget(name: "FlaksHandlersTests", dependencies: ["FlaksHandlers", "FlaksTestSupport"], swiftSettings: strict),
         .testTarget(name: "FlaksTests", dependencies: ["Flaks", "FlaksTestSupport"], swiftSettings: strict),
         .testTarget(name: "FlaksServerTests", dependencies: ["FlaksServer", "Flaks", "FlaksTestSupport"], swiftSettings: strict),
