@@ -35,6 +35,8 @@ let package = Package(
         .target(name: "FlaksRouting", dependencies: ["FlaksHTTP"], swiftSettings: strict),
         // C shims for Linux calls that Glibc imports badly.
         .target(name: "CFlaksLinux"),
+        // The shared-state primitive (`Locked`, a pthread mutex TSan understands), below every target that needs it.
+        .target(name: "FlaksSync", swiftSettings: strict),
         // OpenSSL 3 (Debian's libssl-dev): TLS, and the digests and signatures the rest needs.
         .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
         // Compression libraries (Debian's zlib1g-dev, libbrotli-dev, libzstd-dev); each package has the
@@ -42,11 +44,15 @@ let package = Package(
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CBrotli", pkgConfig: "libbrotlienc", providers: [.apt(["libbrotli-dev"])]),
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
-        // `Locked` (a pthread mutex around a value): the shared-state primitive, below every target that needs it.
-        .target(name: "FlaksSync", swiftSettings: strict),
         // Content codings (zstd, br, gzip): negotiation, policy, streaming and one-shot compressors,
         // ETag/Vary helpers, the compressed-file cache. Pure: no I/O, no clock.
         .target(name: "FlaksCompression", dependencies: ["FlaksHTTP", "FlaksSync", "CZlib", "CBrotli", "CZstd"],
+                swiftSettings: strict),
+        // libxcrypt (Debian's libcrypt-dev): crypt_rn for the bcrypt and SHA-512-crypt htpasswd hashes.
+        .systemLibrary(name: "CCrypt", pkgConfig: "libxcrypt", providers: [.apt(["libcrypt-dev"])]),
+        // Access rules: IP addresses and CIDR lists, the client address, htpasswd + Basic auth,
+        // the auth cache and the rate limiter. Pure decisions (time passed in); no I/O but the htpasswd read.
+        .target(name: "FlaksAccess", dependencies: ["FlaksHTTP", "FlaksSync", "COpenSSL", "CCrypt"],
                 swiftSettings: strict),
         // What serves a route: static, CGI, redirect, respond, views.
         // Release builds skip dynamic exclusivity checks here too: the shared state in this target
@@ -96,6 +102,7 @@ let package = Package(
         .testTarget(name: "FlaksRoutingTests", dependencies: ["FlaksRouting"], swiftSettings: strict),
         .testTarget(name: "FlaksCompressionTests", dependencies: ["FlaksCompression", "CZlib", "CBrotli", "CZstd"],
                     swiftSettings: strict),
+        .testTarget(name: "FlaksAccessTests", dependencies: ["FlaksAccess", "FlaksSync"], swiftSettings: strict),
         .testTarget(name: "FlaksHandlersTests", dependencies: ["FlaksHandlers", "FlaksTestSupport"], swiftSettings: strict),
         .testTarget(name: "FlaksTests", dependencies: ["Flaks", "FlaksTestSupport"], swiftSettings: strict),
         .testTarget(name: "FlaksServerTests", dependencies: ["FlaksServer", "Flaks", "FlaksTestSupport"], swiftSettings: strict),

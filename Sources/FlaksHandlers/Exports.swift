@@ -1,3 +1,3 @@
-// `Locked` moved to FlaksSync so that FlaksCompression (below FlaksHandlers) can use it too;
-// re-exported here so every module that imports FlaksHandlers keeps seeing it unchanged.
+// `Locked` lives in FlaksSync so that targets below FlaksHandlers (FlaksCompression, FlaksAccess)
+// share it; re-exported here so every module that imports FlaksHandlers keeps seeing it.
 @_exported import FlaksSync
