@@ -22,6 +22,12 @@
 
 # ---- Build stage: the official Swift image; a fully static binary, so the runtime needs no toolchain.
 FROM swift:6.3-bookworm AS build
+# The C libraries Flaks links, with the static archives the fully static link takes (scripts/packages.sh):
+# OpenSSL 3 (TLS), zlib, brotli and zstd (compression), libxcrypt (htpasswd hashes).
+# hadolint ignore=DL3008
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends libssl-dev zlib1g-dev libbrotli-dev libzstd-dev libcrypt-dev \
+ && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 # SwiftPM validates every target's directory when it loads Package.swift, so the test and
 # benchmark targets' sources have to be present even though only `flaks` is built.
