@@ -7,6 +7,7 @@
 #   bench/instructions.sh                 # the image's build
 #   FLAKS_BIN=/tmp/flaks-old bench/instructions.sh
 #   PATHQ=/fixed bench/instructions.sh    # a respond: route instead of the file
+#   KEEP_PROFILE=/tmp/cg.out bench/instructions.sh   # keep the callgrind output (callgrind_annotate --inclusive=yes)
 source "$(dirname "$0")/lib.sh"
 need valgrind valgrind
 build_flaks
@@ -87,4 +88,5 @@ def demangle(s):
 for k, v in own.most_common(int(__import__("os").environ.get("TOP", "15"))):
     print(f"  {v // n:6d}  {demangle(names.get(k, k))[:100]}")
 PY
+if [ -n "${KEEP_PROFILE:-}" ]; then cp "$work"/cg.out.* "$KEEP_PROFILE" 2>/dev/null || cp "$work"/cg.out "$KEEP_PROFILE"; fi
 rm -rf "$work"

@@ -77,6 +77,11 @@ public enum ResponseHeadEncoder {
         case .none, .close:
             break
         }
+        appendConnection(plan, into: &b)
+    }
+
+    /// Appends the Connection field when needed (RFC 9112 §9.3) and the empty line ending the head.
+    public static func appendConnection(_ plan: ResponsePlan, into b: inout [UInt8]) {
         if !plan.keepAlive {
             b.append(contentsOf: closeLine)
         } else if plan.version == .http1_0 {

@@ -41,15 +41,14 @@ extension Connection {
     /// Looks up the route for `path` and runs its handler (also used for internal redirects).
     private func run(_ h: RequestHead, path: String, body: [UInt8]) {
         guard let site = exchange.site else { return }
-        exchange.path = path
         switch site.tree.lookup(host: h.host, path: path) {
         case .unknownHost:
             respondError(.misdirectedRequest, detail: "no site is configured for this host")
         case .notFound:
-            exchange.match = nil
+            exchange.route = nil
             send(ErrorPage.response(.notFound))
         case .found(let m):
-            exchange.match = m
+            exchange.route = m.target
             if let fixed = m.target.fixed {
                 sendFixed(fixed)
                 return

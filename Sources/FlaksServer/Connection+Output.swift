@@ -136,7 +136,7 @@ extension Connection: ResponseSink {
         b.append(contentsOf: f.head)
         loop.dateCache.refresh()
         b.append(contentsOf: loop.dateCache.fields)
-        ResponseHeadEncoder.appendFraming(plan, hasContentType: true, into: &b)
+        ResponseHeadEncoder.appendConnection(plan, into: &b)
         output.head = b
         output.append(.head)
         exchange.status = f.status.code

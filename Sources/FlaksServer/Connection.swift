@@ -147,20 +147,23 @@ final class Connection: Selectable, TimerTarget {
             switch action {
             case .needMore, .pause:
                 break parsing
-            case .head(let h, let sendContinue):
+            case .head(let sendContinue):
+                guard let h = machine.takeHead() else { break }
                 requestHead(h)
                 if sendContinue && machine.awaitsResponse { sendContinueResponse() }
             case .body(let range):
                 exchange.body.append(contentsOf: slice[range])
             case .end:
                 requestEnded()
-            case .error(let status, let detail):
-                respondError(status, detail: detail)
+            case .error(let error):
+                respondError(error.status, detail: error.description)
             case .close:
                 close()
                 return false
             }
             if isClosed { return false }
+            // Nothing left to look at between requests: no call would find anything.
+            if off == buf.count && machine.isIdle { break parsing }
         }
         if off == buf.count {
             if !pending.isEmpty { pending.removeAll() }
@@ -241,10 +244,8 @@ struct Exchange {
     var head: RequestHead?
     /// The body, buffered for handlers that take it whole.
     var body: [UInt8] = []
-    /// The normalized path and the route it matched.
-    var path = ""
-    var match: RouteMatch<MountedRoute>?
-    var route: MountedRoute? { match?.target }
+    /// The route the request matched.
+    var route: MountedRoute?
     /// The site generation this request started on (requests in flight finish on it).
     var site: Site?
     var requestID: UInt64 = 0

@@ -30,8 +30,9 @@ final class MountedRoute: Sendable {
     }
 }
 
-/// A fixed answer prepared at load time: the status line and header fields (without Date, Server,
-/// Content-Length and Connection, which the connection adds), and the body.
+/// A fixed answer prepared at load time: the status line and header fields (without Date, Server
+/// and Connection, which the connection adds), and the body. `head` ends with the Content-Length
+/// line when the status has a body (the plan of such a response is always `.length(body.count)`).
 struct FixedResponse: Sendable {
     let status: HTTPStatus
     let head: [UInt8]
@@ -46,8 +47,11 @@ struct FixedResponse: Sendable {
         where !HeaderFields.equalsIgnoringCase(f.name, "Content-Type") && !ResponseHeadEncoder.isServerField(f.name) {
             ResponseSerializer.writeField(name: f.name, value: f.value, into: &h)
         }
-        head = h
         body = Array(r.body.utf8)
+        if !status.forbidsBody {
+            h.append(contentsOf: "Content-Length: \(body.count)\r\n".utf8)
+        }
+        head = h
     }
 }
 
