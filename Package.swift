@@ -34,6 +34,9 @@ let package = Package(
         .target(name: "CFlaksLinux"),
         // OpenSSL 3 (Debian's libssl-dev): TLS, and the digests and signatures the rest needs.
         .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
+        // TLS over memory BIOs: policy + SSL_CTX, certificates chosen by SNI, ticket keys, a per-connection
+        // session that never touches a socket, and certificate/CSR making. See docs/tls.md.
+        .target(name: "FlaksTLS", dependencies: ["COpenSSL", "FlaksRouting"], swiftSettings: strict),
         // What serves a route: static, CGI, redirect, respond, views.
         // Release builds skip dynamic exclusivity checks here too: the shared state in this target
         // (the open-file cache) is reached only through `Locked`, whose mutex already serializes
@@ -79,6 +82,7 @@ let package = Package(
         .testTarget(name: "FlaksHTTPTests", dependencies: ["FlaksHTTP"], exclude: ["Corpus"], swiftSettings: strict),
         .testTarget(name: "FlaksConfigTests", dependencies: ["FlaksConfig"], swiftSettings: strict),
         .testTarget(name: "FlaksRoutingTests", dependencies: ["FlaksRouting"], swiftSettings: strict),
+        .testTarget(name: "FlaksTLSTests", dependencies: ["FlaksTLS", "COpenSSL"], exclude: ["Corpus"], swiftSettings: strict),
         .testTarget(name: "FlaksHandlersTests", dependencies: ["FlaksHandlers", "FlaksTestSupport"], swiftSettings: strict),
         .testTarget(name: "FlaksTests", dependencies: ["Flaks", "FlaksTestSupport"], swiftSettings: strict),
         .testTarget(name: "FlaksServerTests", dependencies: ["FlaksServer", "Flaks", "FlaksTestSupport"], swiftSettings: strict),
