@@ -46,11 +46,11 @@ public final class PrivateKey: @unchecked Sendable {
         let noPassword: @convention(c) (UnsafeMutablePointer<CChar>?, Int32, Int32, UnsafeMutableRawPointer?) -> Int32 = { _, _, _, _ in 0 }
         guard let key = PEM_read_bio_PrivateKey(bio, nil, noPassword, nil) else {
             let err = OpenSSLErrorQueue.drain()
-            let text = pem.count < 1 << 20 ? String(decoding: pem, as: UTF8.self) : ""
+            let text = String(decoding: pem, as: UTF8.self)
             let reason: String
             if text.contains("ENCRYPTED") { reason = "the key is encrypted; give the server an unencrypted key" }
-            else if let err, !(err.lib == ERR_LIB_PEM && err.reasonCode == PEM_R_NO_START_LINE) { reason = err.reason }
-            else { reason = "no BEGIN PRIVATE KEY block" }
+            else if !text.contains("PRIVATE KEY-----") { reason = "no BEGIN PRIVATE KEY block" }
+            else { reason = err?.reason ?? "unreadable key" }
             throw .noKey(path: path, reason: reason)
         }
         OpenSSLErrorQueue.clear()
