@@ -1,8 +1,9 @@
 // swift-tools-version:6.0
-// libFuzzer target for the request parser (FlaksHTTP is compiled from ../Sources through a
-// symlink, so this package needs nothing else). Build and run:
+// libFuzzer targets. The targets under test are compiled from ../Sources through symlinks, so
+// this package needs nothing else (FuzzTLS links the system OpenSSL through COpenSSL).
 //   swift build -c debug -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library
 //   .build/debug/FuzzParser ../Tests/FlaksHTTPTests/Corpus -max_total_time=60
+//   .build/debug/FuzzTLS ../Tests/FlaksTLSTests/Corpus -max_total_time=60      (scripts/fuzz-tls.sh)
 import PackageDescription
 
 let package = Package(
@@ -10,5 +11,9 @@ let package = Package(
     targets: [
         .target(name: "FlaksHTTP", swiftSettings: [.swiftLanguageMode(.v6)]),
         .executableTarget(name: "FuzzParser", dependencies: ["FlaksHTTP"], swiftSettings: [.swiftLanguageMode(.v6)]),
+        .target(name: "FlaksRouting", dependencies: ["FlaksHTTP"], swiftSettings: [.swiftLanguageMode(.v6)]),
+        .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
+        .target(name: "FlaksTLS", dependencies: ["COpenSSL", "FlaksRouting"], swiftSettings: [.swiftLanguageMode(.v6)]),
+        .executableTarget(name: "FuzzTLS", dependencies: ["FlaksTLS", "COpenSSL"], swiftSettings: [.swiftLanguageMode(.v6)]),
     ]
 )
