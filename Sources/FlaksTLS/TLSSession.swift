@@ -22,11 +22,12 @@ import COpenSSL
 /// - Input bound: read at most `inputCapacity` bytes from the socket; 0 means stop reading until
 ///   plaintext has been read out (OpenSSL takes records from the input as it decrypts).
 ///
-/// Memory: see docs/tls.md. Idle (keep-alive, nothing buffered) a session keeps the `SSL` and
-/// its session state (about 6-7 KiB, measured) because SSL_MODE_RELEASE_BUFFERS frees the record
-/// buffers and `releaseIdleBuffers` drops BIO buffers that grew during a transfer; during a
-/// transfer add the two record buffers (~34 KiB) and at most `maxBufferedInput` +
-/// `maxBufferedOutput` (+ one record of overhead) of BIO contents.
+/// Memory (measured with OpenSSL 3.0, docs/tls.md): an idle keep-alive session holds about
+/// 15 KiB (the `SSL` from `SSL_new` is 9.4 KiB of it; the rest is the negotiated session, cipher
+/// contexts and BIO headers): SSL_MODE_RELEASE_BUFFERS frees the 16 KiB record buffers, reads
+/// with nothing fed return before OpenSSL allocates one, and `releaseIdleBuffers` drops BIO
+/// buffers that grew. During a transfer add what the BIOs hold (at most `maxBufferedInput` and
+/// `maxBufferedOutput` plus one record's overhead) and a record buffer while one is in use.
 ///
 /// Not Sendable: a session belongs to the loop thread that owns its connection.
 public final class TLSSession {
@@ -74,8 +75,9 @@ public final class TLSSession {
     private var peerClosed = false
     private var shutdownSent = false
 
-    /// A BIO buffer larger than this is dropped when the session goes idle.
-    static let idleBufferLimit = 4096
+    /// A BIO buffer larger than this is dropped when the session goes idle (the handshake flight
+    /// alone leaves ~2 KiB in the output BIO; a fresh BIO costs ~200 bytes).
+    static let idleBufferLimit = 1024
 
     init(context: TLSServerContext) throws(TLSFailure) {
         OpenSSLErrorQueue.clear()
@@ -170,6 +172,12 @@ public final class TLSSession {
         guard info != nil else { return .failed(misuse("read before the handshake completed")) }
         if peerClosed { return .closed }
         guard let base = buffer.baseAddress, buffer.count > 0 else { return .failed(misuse("empty read buffer")) }
+        // Nothing fed and nothing buffered: SSL_read could only say WANT_READ, and would first
+        // allocate its 16 KiB record buffer and keep it while the connection sits idle.
+        if BIO_ctrl_pending(rbio) == 0 && SSL_has_pending(ssl) == 0 {
+            releaseIdleBuffers()
+            return .wantsInput
+        }
         OpenSSLErrorQueue.clear()
         var n = 0
         if SSL_read_ex(ssl, base, buffer.count, &n) == 1 { return .bytes(n) }
@@ -246,7 +254,7 @@ public final class TLSSession {
 
     // MARK: Memory
 
-    /// Drops BIO buffers that grew past 4 KiB during a transfer, when nothing is buffered.
+    /// Drops BIO buffers that grew past 1 KiB (a handshake flight, a transfer), when nothing is buffered.
     /// `readPlaintext` calls it whenever it runs out of input; the loop may call it when a
     /// connection becomes idle. OpenSSL's own record buffers go by SSL_MODE_RELEASE_BUFFERS.
     public func releaseIdleBuffers() {
