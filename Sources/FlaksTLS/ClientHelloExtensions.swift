@@ -44,7 +44,8 @@ enum ClientHelloExtensions {
         return protocolList(UnsafeRawBufferPointer(rebasing: ext[2...]), offset: 2)
     }
 
-    /// The entries of a list without its u16 prefix (what the ALPN select callback gets).
+    /// The entries of a list without its u16 prefix (what the ALPN select callback gets). More
+    /// than 256 entries is treated as malformed: no real client sends that many.
     static func protocolList(_ list: UnsafeRawBufferPointer, offset: Int = 0) -> [Range<Int>]? {
         let b = list
         var out: [Range<Int>] = []

@@ -13,6 +13,7 @@ import COpenSSL
 /// (docs/tls.md). On the machine this was built on the ULP list is `mptcp` only and
 /// `setsockopt(TCP_ULP, "tls")` fails with ENOENT: kTLS is unavailable.
 public enum KernelTLS {
+    /// The answer, with the reason when unavailable (logged once at start).
     public enum Status: Sendable, Hashable, CustomStringConvertible {
         case available
         case unavailable(String)

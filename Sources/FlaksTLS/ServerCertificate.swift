@@ -9,6 +9,7 @@ import COpenSSL
 public final class ServerCertificate: @unchecked Sendable {
     /// Leaf first, then the intermediates in the order they are sent.
     public let chain: [X509Certificate]
+    /// The leaf's private key.
     public let key: PrivateKey
     /// A DER OCSP response stapled to handshakes of clients that ask for one (RFC 6066 §8),
     /// or nil. Fetching it is the caller's job; `withOCSPResponse` makes the stapling copy.
@@ -18,6 +19,7 @@ public final class ServerCertificate: @unchecked Sendable {
     /// The chain without its leaf, as OpenSSL takes it.
     let intermediates: OpaquePointer
 
+    /// The certificate for the host's names (`chain[0]`).
     public var leaf: X509Certificate { chain[0] }
 
     /// Pairs a chain (leaf first) with its key. Throws `.keyMismatch` when the key is not the

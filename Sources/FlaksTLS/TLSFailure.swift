@@ -21,6 +21,7 @@ public struct TLSFailure: Error, Sendable, Hashable, CustomStringConvertible {
         case `internal` = "internal"
     }
 
+    /// The metrics label.
     public var kind: Kind
     /// OpenSSL's reason text ("http request", "unsupported protocol") or ours.
     public var reason: String

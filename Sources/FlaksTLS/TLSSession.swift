@@ -34,6 +34,7 @@ public final class TLSSession {
     /// The context (policy, store, ticket keys) this session was made from; kept alive by it.
     public let context: TLSServerContext
 
+    /// What `handshake()` reached.
     public enum HandshakeResult: Sendable, Hashable {
         /// Feed more ciphertext (after sending any pending output).
         case wantsInput
@@ -41,6 +42,7 @@ public final class TLSSession {
         case failed(TLSFailure)
     }
 
+    /// What `readPlaintext(into:)` produced.
     public enum ReadResult: Sendable, Hashable {
         /// This many plaintext bytes were written to the start of the buffer.
         case bytes(Int)
@@ -50,6 +52,7 @@ public final class TLSSession {
         case failed(TLSFailure)
     }
 
+    /// What `writePlaintext(_:)` took.
     public enum WriteResult: Sendable, Hashable {
         /// This many plaintext bytes were encrypted into the output (0: output is full).
         case accepted(Int)
@@ -64,7 +67,10 @@ public final class TLSSession {
     // Set by TLSCallbacks during the handshake (same thread).
     var serverName: String?
     var selection: CertificateStore.Selection?
-    var certificate: ServerCertificate?
+    /// The certificate this connection presented (the host's, or a TLS-ALPN-01 challenge
+    /// certificate); nil before the ClientHello. A resumed session presents none but keeps the
+    /// host's current one here.
+    public internal(set) var certificate: ServerCertificate?
     var acme = false
     var callbackFailure: TLSFailure?
 
@@ -150,6 +156,7 @@ public final class TLSSession {
         }
     }
 
+    /// Whether `handshake()` has returned `.complete`.
     public var isHandshakeComplete: Bool { info != nil }
 
     private func makeInfo() -> TLSConnectionInfo {

@@ -130,3 +130,21 @@ struct CertificateLoadingTests {
         #expect(a == [.nameNotCovered("*.a.test"), .nameNotCovered("127.0.0.1")])
     }
 }
+
+@Suite("The documented openssl command for a development certificate")
+struct DevelopmentCertificateCommandTests {
+    /// docs/tls.md gives this command; what it makes must load, cover its names, and serve.
+    @Test func makesALoadablePair() throws {
+        let dir = try TempDir()
+        let (status, _, err) = try run(["/usr/bin/openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                                        "-nodes", "-days", "365", "-keyout", dir.path + "/localhost.key",
+                                        "-out", dir.path + "/localhost.pem", "-subj", "/CN=localhost",
+                                        "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1"])
+        try #require(status == 0, "\(err)")
+        let cert = try ServerCertificate.loadPEM(certPath: dir.path + "/localhost.pem", keyPath: dir.path + "/localhost.key")
+        #expect(cert.info.dnsNames == ["localhost"])
+        #expect(cert.info.ipAddresses == ["127.0.0.1", "::1"])
+        #expect(cert.warnings(names: ["localhost", "127.0.0.1", "::1"], now: UnixTime.now()) == [])
+        #expect(cert.info.keyType == "ECDSA P-256")
+    }
+}

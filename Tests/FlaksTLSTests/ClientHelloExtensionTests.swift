@@ -54,6 +54,15 @@ struct ClientHelloExtensionTests {
         #expect(([0, 9, 1, 0x61] as [UInt8]).withUnsafeBytes { ClientHelloExtensions.protocols($0) } == nil)         // bad list length
         #expect(([] as [UInt8]).withUnsafeBytes { ClientHelloExtensions.protocolList($0) } == [])
     }
+
+    /// At most 256 protocols are looked at: exactly 256 parse, 257 are refused (no_application_protocol).
+    @Test func alpnEntryLimit() {
+        let entry: [UInt8] = [1, 0x78]
+        let exact = Array([[UInt8]](repeating: entry, count: 256).joined())
+        #expect(exact.withUnsafeBytes { ClientHelloExtensions.protocolList($0) }?.count == 256)
+        let over = exact + entry
+        #expect(over.withUnsafeBytes { ClientHelloExtensions.protocolList($0) } == nil)
+    }
 }
 
 @Suite("Kernel TLS availability")
