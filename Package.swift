@@ -54,6 +54,9 @@ let package = Package(
         // the auth cache and the rate limiter. Pure decisions (time passed in); no I/O but the htpasswd read.
         .target(name: "FlaksAccess", dependencies: ["FlaksHTTP", "FlaksSync", "COpenSSL", "CCrypt"],
                 swiftSettings: strict),
+        // TLS over memory BIOs: policy + SSL_CTX, certificates chosen by SNI, ticket keys, a per-connection
+        // session that never touches a socket, and certificate/CSR making. See docs/tls.md.
+        .target(name: "FlaksTLS", dependencies: ["COpenSSL", "FlaksRouting"], swiftSettings: strict),
         // What serves a route: static, CGI, redirect, respond, views.
         // Release builds skip dynamic exclusivity checks here too: the shared state in this target
         // (the open-file cache) is reached only through `Locked`, whose mutex already serializes
@@ -103,6 +106,7 @@ let package = Package(
         .testTarget(name: "FlaksCompressionTests", dependencies: ["FlaksCompression", "CZlib", "CBrotli", "CZstd"],
                     swiftSettings: strict),
         .testTarget(name: "FlaksAccessTests", dependencies: ["FlaksAccess", "FlaksSync"], swiftSettings: strict),
+        .testTarget(name: "FlaksTLSTests", dependencies: ["FlaksTLS", "COpenSSL"], exclude: ["Corpus"], swiftSettings: strict),
         .testTarget(name: "FlaksHandlersTests", dependencies: ["FlaksHandlers", "FlaksTestSupport"], swiftSettings: strict),
         .testTarget(name: "FlaksTests", dependencies: ["Flaks", "FlaksTestSupport"], swiftSettings: strict),
         .testTarget(name: "FlaksServerTests", dependencies: ["FlaksServer", "Flaks", "FlaksTestSupport"], swiftSettings: strict),

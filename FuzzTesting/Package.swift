@@ -1,11 +1,11 @@
 // swift-tools-version:6.0
-// libFuzzer targets for the request and response parsers and the FastCGI decoder (FlaksHTTP and
-// FlaksFastCGI are compiled from ../Sources through symlinks, so this package needs nothing else).
-// Build and run:
+// libFuzzer targets. The code under test is compiled from ../Sources through symlinks, so this
+// package needs nothing else (FuzzTLS links the system OpenSSL through COpenSSL: libssl-dev).
 //   swift build -c debug -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library
-//   .build/debug/FuzzParser ../Tests/FlaksHTTPTests/Corpus -max_total_time=60
-//   .build/debug/FuzzResponseParser ../Tests/FlaksHTTPTests/ResponseCorpus -max_total_time=60
-//   .build/debug/FuzzFastCGI ../Tests/FlaksFastCGITests/Corpus -max_total_time=60   (scripts/fuzz-fastcgi.sh)
+//   .build/debug/FuzzParser ../Tests/FlaksHTTPTests/Corpus -max_total_time=60          (scripts/fuzz.sh)
+//   .build/debug/FuzzResponseParser ../Tests/FlaksHTTPTests/ResponseCorpus -max_total_time=60   (scripts/fuzz.sh)
+//   .build/debug/FuzzFastCGI ../Tests/FlaksFastCGITests/Corpus -max_total_time=60      (scripts/fuzz-fastcgi.sh)
+//   .build/debug/FuzzTLS ../Tests/FlaksTLSTests/Corpus -max_total_time=60              (scripts/fuzz-tls.sh)
 import PackageDescription
 
 let package = Package(
@@ -16,5 +16,9 @@ let package = Package(
         .target(name: "FlaksFastCGI", swiftSettings: [.swiftLanguageMode(.v6)]),
         .executableTarget(name: "FuzzFastCGI", dependencies: ["FlaksFastCGI"], swiftSettings: [.swiftLanguageMode(.v6)]),
         .executableTarget(name: "FuzzResponseParser", dependencies: ["FlaksHTTP"], swiftSettings: [.swiftLanguageMode(.v6)]),
+        .target(name: "FlaksRouting", dependencies: ["FlaksHTTP"], swiftSettings: [.swiftLanguageMode(.v6)]),
+        .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
+        .target(name: "FlaksTLS", dependencies: ["COpenSSL", "FlaksRouting"], swiftSettings: [.swiftLanguageMode(.v6)]),
+        .executableTarget(name: "FuzzTLS", dependencies: ["FlaksTLS", "COpenSSL"], swiftSettings: [.swiftLanguageMode(.v6)]),
     ]
 )

@@ -10,7 +10,9 @@
 /// clients send) is matched in place on its UTF-8 bytes without allocating; only other forms
 /// go through `HostName.stripPort` and lowercasing. A table with nothing but `*` answers
 /// without reading the header.
-struct HostTable: Sendable {
+///
+/// `package` so that FlaksTLS picks certificates by SNI with this same matcher.
+package struct HostTable: Sendable {
     /// Canonical exact names (owner 0) -> host.
     private var exact = ByteTable()
     /// `(".example.com", host)`, longest suffix first.
@@ -19,8 +21,10 @@ struct HostTable: Sendable {
     /// No names but `*`: every header picks the default host.
     private var onlyFallback = true
 
+    package init() {}
+
     /// Adds the names of host number `host`. Names are validated and canonicalised here.
-    mutating func add(names: [String], host: Int) throws(RouteError) {
+    package mutating func add(names: [String], host: Int) throws(RouteError) {
         guard !names.isEmpty else { throw RouteError("a host needs at least one name") }
         defer { onlyFallback = exact.count == 0 && wildcards.isEmpty }
         for raw in names {
@@ -43,7 +47,7 @@ struct HostTable: Sendable {
     }
 
     /// The host for a raw Host header value (may carry a port), or nil.
-    func resolve(_ header: String?) -> Int? {
+    package func resolve(_ header: String?) -> Int? {
         guard let header, !onlyFallback else { return fallback }
         let inPlace = header.utf8.withContiguousStorageIfAvailable { bytes in
             Self.isCanonical(bytes) ? InPlace.resolved(resolve(canonical: bytes)) : .needsRewrite
