@@ -63,7 +63,8 @@ public struct RequestHead: Sendable {
 
     /// The Host header value (or the authority of an absolute-form target, RFC 9112 §3.2.2).
     public var host: String? {
-        if !target.hasPrefix("/"), let r = target.firstRange(of: "://") {
+        // Origin-form (nearly every request) is told by its first byte.
+        if target.utf8.first != UInt8(ascii: "/"), let r = target.firstRange(of: "://") {
             let rest = target[r.upperBound...]
             let end = rest.firstIndex(where: { $0 == "/" || $0 == "?" }) ?? rest.endIndex
             return String(rest[..<end])

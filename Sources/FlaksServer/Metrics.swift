@@ -8,8 +8,36 @@ struct LoopMetrics {
     static let bucketBounds: [Double] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
     static let bucketNanos: [UInt64] = bucketBounds.map { UInt64($0 * 1e9) }
 
+    /// Host labels in the order first seen, and their responses by status class, five counters per
+    /// host (index 0 = 1xx ... 4 = 5xx). A flat table with the last host remembered: a request to the
+    /// same host as the one before (nearly all) costs a string comparison that the identical
+    /// storage settles at once, not a hash and a dictionary lookup (~250 instructions).
+    private var hostLabels: [String] = []
+    private var hostCounts: [Int] = []
+    private var lastHost = ""
+    private var lastSlot = -1
+
     /// Host label -> responses by status class (index 0 = 1xx ... 4 = 5xx).
-    var byHost: [String: [Int]] = [:]
+    var byHost: [String: [Int]] {
+        var out: [String: [Int]] = [:]
+        for (i, h) in hostLabels.enumerated() { out[h] = Array(hostCounts[(i * 5)..<(i * 5 + 5)]) }
+        return out
+    }
+
+    private mutating func slot(for host: String) -> Int {
+        if lastSlot >= 0 && host == lastHost { return lastSlot }
+        let i: Int
+        if let found = hostLabels.firstIndex(of: host) {
+            i = found
+        } else {
+            i = hostLabels.count
+            hostLabels.append(host)
+            hostCounts.append(contentsOf: [0, 0, 0, 0, 0])
+        }
+        lastHost = host
+        lastSlot = i
+        return i
+    }
     /// Histogram counts per bucket (cumulative only when exported); last slot = over the top bound.
     var buckets = [Int](repeating: 0, count: bucketBounds.count + 1)
     var durationSumNanos: UInt64 = 0
@@ -18,7 +46,7 @@ struct LoopMetrics {
 
     mutating func record(host: String, status: Int, bytes: Int, durationNanos: UInt64) {
         let c = min(max(status / 100, 1), 5) - 1
-        byHost[host, default: [0, 0, 0, 0, 0]][c] += 1
+        hostCounts[slot(for: host) * 5 + c] += 1
         var i = 0
         while i < Self.bucketNanos.count && durationNanos > Self.bucketNanos[i] { i += 1 }
         buckets[i] += 1
@@ -28,10 +56,9 @@ struct LoopMetrics {
     }
 
     mutating func add(_ o: LoopMetrics) {
-        for (h, v) in o.byHost {
-            var mine = byHost[h] ?? [0, 0, 0, 0, 0]
-            for k in 0..<5 { mine[k] += v[k] }
-            byHost[h] = mine
+        for (i, h) in o.hostLabels.enumerated() {
+            let s = slot(for: h) * 5
+            for k in 0..<5 { hostCounts[s + k] += o.hostCounts[i * 5 + k] }
         }
         for k in 0..<buckets.count { buckets[k] += o.buckets[k] }
         durationSumNanos &+= o.durationSumNanos
@@ -40,7 +67,9 @@ struct LoopMetrics {
     }
 
     /// Responses of status class `c` (1...5) across hosts.
-    func responses(ofClass c: Int) -> Int { byHost.values.reduce(0) { $0 + $1[c - 1] } }
+    func responses(ofClass c: Int) -> Int {
+        stride(from: c - 1, to: hostCounts.count, by: 5).reduce(0) { $0 + hostCounts[$1] }
+    }
 }
 
 /// A snapshot of everything the `metrics` and `status` handlers report.
