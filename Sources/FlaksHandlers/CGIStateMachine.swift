@@ -142,8 +142,13 @@ public struct CGIStateMachine: Sendable {
                 return [.respond(status: status, headers: headers)]
             }
             let length = headers["Content-Length"].flatMap { Int($0) }
-            phase = method == .HEAD ? .discarding : .streaming
-            if method == .HEAD { sinkDone = true }
+            if method == .HEAD {
+                // The head is the whole answer; the script's output is drained and dropped.
+                phase = .discarding
+                sinkDone = true
+                return [.start(status: status, headers: headers, length: length, bodyBytes: body.upperBound..<body.upperBound)]
+            }
+            phase = .streaming
             return [.start(status: status, headers: headers, length: length, bodyBytes: body)]
         }
     }

@@ -32,6 +32,9 @@ final class Connection: Selectable, TimerTarget {
     var pending: [UInt8] = []
     /// Edge-triggered: the socket may hold unread bytes.
     var readHint = true
+    /// The peer's FIN was reported (EPOLLRDHUP): a short read no longer means the socket is drained,
+    /// since no further event will come, so reading goes on until the read that returns 0.
+    var peerFIN = false
     /// Inside `readInput`: actions that would read again just return, the loop there continues.
     var inInput = false
     /// The descriptor was closed (the object may outlive it a little, held by a producer).
@@ -66,6 +69,7 @@ final class Connection: Selectable, TimerTarget {
         if events.contains(.writable) && output.hasQueued { flush() }
         if !events.isDisjoint(with: [.readable, .readHangup]) {
             readHint = true
+            if events.contains(.readHangup) { peerFIN = true }
             if machine.wantsInput { readInput() }
         }
         rearm()
@@ -122,7 +126,7 @@ final class Connection: Selectable, TimerTarget {
                 return
             case .done(let n):
                 // A short read drained the socket: with edge-triggered epoll, new bytes bring a new event.
-                if n < room { readHint = false }
+                if n < room && !peerFIN { readHint = false }
                 if !consume(readCount: n) { return }
             }
         }
