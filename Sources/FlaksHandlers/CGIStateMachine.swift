@@ -47,18 +47,7 @@ public struct CGIStateMachine: Sendable {
     }
 
     /// How the script ended.
-    public enum Exit: Sendable, Equatable, CustomStringConvertible {
-        case code(Int32)
-        case signal(Int32)
-        case unknown
-        public var description: String {
-            switch self {
-            case .code(let c): "exited with status \(c)"
-            case .signal(let s): "killed by signal \(s)"
-            case .unknown: "reaped elsewhere (status unknown)"
-            }
-        }
-    }
+    public typealias Exit = ProcessExit
 
     /// How long stdout's end waits for the exit status.
     public static let exitGrace: UInt64 = 200_000_000

@@ -1,0 +1,66 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CFlaksLinux
+import FlaksHandlers
+
+/// Waits on a loop for one child to exit and reaps it (`waitpid(pid, WNOHANG)`, never a wait for any
+/// child, so nothing else's children are taken): a pidfd where the kernel has pidfd_open (readable
+/// once the child exits), else a poll every 100 ms on the loop's timers. Reports the status once.
+/// Used for CGI scripts and supervised services. Loop thread only; the registration and the timer
+/// keep it (and what its callback holds) alive until the child is reaped.
+final class ChildExitWatcher: Selectable, TimerTarget {
+    let pid: pid_t
+    private var pidFD: Int32
+    private unowned let loop: EventLoop
+    private var onExit: ((ProcessExit) -> Void)?
+    var timerSlot = TimerSlot()
+    static let pollInterval: UInt64 = 100_000_000
+
+    /// Watches `pid`; `pidFD` is its pidfd or -1.
+    init(pid: pid_t, pidFD: Int32, loop: EventLoop, onExit: @escaping (ProcessExit) -> Void) throws(SystemError) {
+        self.pid = pid; self.pidFD = pidFD; self.loop = loop; self.onExit = onExit
+        if pidFD >= 0 {
+            try loop.register(fd: pidFD, interest: .readable, target: self)
+        } else {
+            loop.schedule(self, at: loop.now &+ Self.pollInterval)
+        }
+    }
+
+    deinit { if pidFD >= 0 { Glibc.close(pidFD) } }
+
+    var reaped: Bool { onExit == nil }
+
+    func ready(_ events: SelectorEvents) { reap() }
+
+    func timerFired(now: UInt64) {
+        reap()
+        if !reaped { loop.schedule(self, at: now &+ Self.pollInterval) }
+    }
+
+    /// Reaps the child if it has exited; returns true once it was reaped.
+    @discardableResult
+    func reap() -> Bool {
+        guard let report = onExit else { return true }
+        var code: Int32 = -1, sig: Int32 = -1
+        let r = cflaks_reap(pid, &code, &sig)
+        if r == 0 { return false }
+        onExit = nil
+        // The report may drop the last reference to this watcher.
+        withExtendedLifetime(self) {
+            if pidFD >= 0 {
+                loop.deregister(fd: pidFD)
+                Glibc.close(pidFD)
+                pidFD = -1
+            }
+            loop.removeTimer(self)
+            report(r < 0 ? .unknown : (sig >= 0 ? .signal(sig) : .code(code)))
+        }
+        return true
+    }
+
+    /// Waits (bounded, about 200 ms) for a child just killed, when no event will come for it.
+    func reapBlocking() {
+        for _ in 0..<200 where !reap() { usleep(1000) }
+    }
+}

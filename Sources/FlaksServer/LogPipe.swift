@@ -1,0 +1,63 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import FlaksHandlers
+
+/// Reads a child's output pipe on its loop and writes it to the error log line by line, each line
+/// prefixed (`cgi /path: `, `[api#0] `): CGI scripts' stderr, supervised services' stdout and
+/// stderr. Lines longer than 4 KiB are cut into pieces; nothing of the child's blocks a loop (the
+/// error log is written by a background thread).
+final class LogPipe: Selectable {
+    private(set) var fd: Int32
+    private unowned let loop: EventLoop
+    private let prefix: String
+    private var lines = LineSplitter(limit: 4096)
+    private let onEnd: () -> Void
+
+    /// Registers `fd` (non-blocking) with `loop`. `onEnd` runs once, when the pipe reaches its end
+    /// or is closed by `close(drain:)`.
+    init(fd: Int32, loop: EventLoop, prefix: String, onEnd: @escaping () -> Void) throws(SystemError) {
+        self.fd = fd; self.loop = loop; self.prefix = prefix; self.onEnd = onEnd
+        try loop.register(fd: fd, interest: [.readable, .edgeTriggered], target: self)
+    }
+
+    deinit { if fd >= 0 { Glibc.close(fd) } }
+
+    var isOpen: Bool { fd >= 0 }
+
+    func ready(_ events: SelectorEvents) { drain() }
+
+    /// Reads what is there; at the end of the pipe, logs the last partial line and closes.
+    func drain() {
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while fd >= 0 {
+            let fd = self.fd
+            var n = 0
+            do {
+                let r = try chunk.withUnsafeMutableBytes { p in try syscall("read") { Glibc.read(fd, p.baseAddress, p.count) } }
+                guard case .done(let got) = r else { return }
+                n = got
+            } catch { n = 0 }
+            if n == 0 { close(drain: false); return }
+            chunk.withUnsafeBytes { lines.feed(UnsafeRawBufferPointer(rebasing: $0[0..<n]), log) }
+        }
+    }
+
+    /// Stops reading (after reading what is buffered, with `drain`), logs the last partial line.
+    func close(drain: Bool = true) {
+        guard fd >= 0 else { return }
+        // `onEnd` may drop the last reference to this pipe.
+        withExtendedLifetime(self) {
+            if drain { self.drain(); if fd < 0 { return } }
+            lines.finish(log)
+            loop.deregister(fd: fd)
+            Glibc.close(fd)
+            fd = -1
+            onEnd()
+        }
+    }
+
+    private func log(_ line: String) {
+        loop.server.logger.error("\(prefix)\(line)")
+    }
+}
