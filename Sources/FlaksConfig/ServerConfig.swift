@@ -7,6 +7,8 @@ public struct ServerConfig: Sendable, Equatable {
     public var limits: Limits
     public var cgi: CGISettings
     public var log: LogSettings
+    /// `compress`: on-the-fly response compression. Default on (`CompressSettings()`).
+    public var compress: CompressSettings
     public var hosts: [HostConfig]
     /// The manifest file this was loaded from (absolute), or nil when built in code.
     public var sourceFile: String?
@@ -15,9 +17,9 @@ public struct ServerConfig: Sendable, Equatable {
     public var warnings: [ManifestWarning]
 
     public init(server: ServerSettings = .init(), limits: Limits = .init(), cgi: CGISettings = .init(),
-                log: LogSettings = .init(), hosts: [HostConfig] = [], sourceFile: String? = nil,
-                warnings: [ManifestWarning] = []) {
-        self.server = server; self.limits = limits; self.cgi = cgi; self.log = log
+                log: LogSettings = .init(), compress: CompressSettings = .init(), hosts: [HostConfig] = [],
+                sourceFile: String? = nil, warnings: [ManifestWarning] = []) {
+        self.server = server; self.limits = limits; self.cgi = cgi; self.log = log; self.compress = compress
         self.hosts = hosts; self.sourceFile = sourceFile; self.warnings = warnings
     }
 }
@@ -132,13 +134,15 @@ public struct Route: Sendable, Equatable {
     /// `headers_always:` (extension) extra response fields for every answer of the route, errors
     /// included (nginx's `add_header ... always`): Content-Security-Policy, CORS, HSTS.
     public var headersAlways: HeaderFields
+    /// `compress: false` turns the server's `compress` off for this route (any kind). Default true.
+    public var compress: Bool
     /// Where in the manifest this route was declared ("config.yaml:12:7"), for messages.
     public var origin: String?
 
     public init(path: String, kind: Kind, headers: HeaderFields = HeaderFields(),
-                headersAlways: HeaderFields = HeaderFields(), origin: String? = nil) {
+                headersAlways: HeaderFields = HeaderFields(), compress: Bool = true, origin: String? = nil) {
         self.path = path; self.kind = kind; self.headers = headers; self.headersAlways = headersAlways
-        self.origin = origin
+        self.compress = compress; self.origin = origin
     }
 
     /// What serves the route.
