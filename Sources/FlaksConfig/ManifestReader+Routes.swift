@@ -13,7 +13,7 @@ extension ManifestReader {
         ("status", ["redirect", "respond"]), ("keep_path", ["redirect"]), ("type", ["respond"]),
     ]
     /// Keys every route kind takes.
-    static let commonRouteKeys = ["headers", "headers_always", "compress"]
+    static let commonRouteKeys = ["headers", "headers_always", "compress", "auth", "allow", "rate"]
     static let routeKeys = ["path"] + kindKeys + optionOwners.map(\.key) + commonRouteKeys
 
     func route(_ node: Node, _ path: String, seen: inout [String: (path: String, source: String)]) -> Route? {
@@ -66,11 +66,13 @@ extension ManifestReader {
 
         var compress = true
         if let n = f["compress"] { if let v = bool(n, f.path("compress")) { compress = v } else { ok = false } }
+        let access = accessRules(f)
+        if access == nil { ok = false }
 
         guard let kind, let kindNode = f[kind], let routeKind = self.kind(kind, kindNode, f) else { return nil }
-        guard ok, let routePath else { return nil }
+        guard ok, let routePath, let access else { return nil }
         return Route(path: routePath, kind: routeKind, headers: headers, headersAlways: headersAlways,
-                     compress: compress, origin: position(node))
+                     compress: compress, access: access, origin: position(node))
     }
 
     /// A `headers:` or `headers_always:` mapping, in document order: names are tokens (RFC 9110
