@@ -12,7 +12,9 @@ extension ManifestReader {
         ("interpreters", ["cgi"]), ("env", ["cgi"]), ("pass_authorization", ["cgi"]),
         ("status", ["redirect", "respond"]), ("keep_path", ["redirect"]), ("type", ["respond"]),
     ]
-    static let routeKeys = ["path"] + kindKeys + optionOwners.map(\.key) + ["headers", "headers_always"]
+    /// Keys every route kind takes.
+    static let commonRouteKeys = ["headers", "headers_always", "compress", "auth", "allow", "rate"]
+    static let routeKeys = ["path"] + kindKeys + optionOwners.map(\.key) + commonRouteKeys
 
     func route(_ node: Node, _ path: String, seen: inout [String: (path: String, source: String)]) -> Route? {
         guard let f = fields(node, path, keys: Self.routeKeys) else { return nil }
@@ -62,10 +64,15 @@ extension ManifestReader {
             if let h = headerFields(n, f.path("headers_always")) { headersAlways = h } else { ok = false }
         }
 
+        var compress = true
+        if let n = f["compress"] { if let v = bool(n, f.path("compress")) { compress = v } else { ok = false } }
+        let access = accessRules(f)
+        if access == nil { ok = false }
+
         guard let kind, let kindNode = f[kind], let routeKind = self.kind(kind, kindNode, f) else { return nil }
-        guard ok, let routePath else { return nil }
+        guard ok, let routePath, let access else { return nil }
         return Route(path: routePath, kind: routeKind, headers: headers, headersAlways: headersAlways,
-                     origin: position(node))
+                     compress: compress, access: access, origin: position(node))
     }
 
     /// A `headers:` or `headers_always:` mapping, in document order: names are tokens (RFC 9110

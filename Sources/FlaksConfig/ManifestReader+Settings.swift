@@ -3,7 +3,7 @@ import Yams
 /// The `server`, `limits`, `cgi` and `log` sections. Absent keys keep the type's default.
 extension ManifestReader {
     static let serverKeys = ["listen", "backlog", "loops", "threads", "max_connections", "drain_timeout",
-                            "idle_release"]
+                            "idle_release", "trusted_proxies"]
     static let limitsKeys = ["max_buffer", "max_body", "header_timeout", "body_timeout", "keepalive_timeout",
                              "max_keepalive_requests"]
     static let cgiKeys = ["timeout", "max_processes"]
@@ -26,6 +26,7 @@ extension ManifestReader {
         if let n = f["max_connections"], let v = int(n, f.path("max_connections"), min: 1) { s.maxConnections = v }
         if let n = f["drain_timeout"], let v = duration(n, f.path("drain_timeout"), allowZero: true) { s.drainTimeout = v }
         if let n = f["idle_release"], let v = duration(n, f.path("idle_release"), allowZero: true) { s.idleRelease = v }
+        if let n = f["trusted_proxies"], let v = addressList(n, f.path("trusted_proxies")) { s.trustedProxies = v }
         return s
     }
 

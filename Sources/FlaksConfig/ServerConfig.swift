@@ -1,3 +1,4 @@
+import FlaksAccess
 import FlaksHTTP
 
 /// The whole manifest after loading and validation: immutable, Sendable, paths absolute.
@@ -7,6 +8,8 @@ public struct ServerConfig: Sendable, Equatable {
     public var limits: Limits
     public var cgi: CGISettings
     public var log: LogSettings
+    /// `compress`: on-the-fly response compression. Default on (`CompressSettings()`).
+    public var compress: CompressSettings
     public var hosts: [HostConfig]
     /// The manifest file this was loaded from (absolute), or nil when built in code.
     public var sourceFile: String?
@@ -15,9 +18,9 @@ public struct ServerConfig: Sendable, Equatable {
     public var warnings: [ManifestWarning]
 
     public init(server: ServerSettings = .init(), limits: Limits = .init(), cgi: CGISettings = .init(),
-                log: LogSettings = .init(), hosts: [HostConfig] = [], sourceFile: String? = nil,
-                warnings: [ManifestWarning] = []) {
-        self.server = server; self.limits = limits; self.cgi = cgi; self.log = log
+                log: LogSettings = .init(), compress: CompressSettings = .init(), hosts: [HostConfig] = [],
+                sourceFile: String? = nil, warnings: [ManifestWarning] = []) {
+        self.server = server; self.limits = limits; self.cgi = cgi; self.log = log; self.compress = compress
         self.hosts = hosts; self.sourceFile = sourceFile; self.warnings = warnings
     }
 }
@@ -49,12 +52,17 @@ public struct ServerSettings: Sendable, Equatable {
     /// `idle_release` (extension): after this long without a finished request, `flaks serve` gives
     /// back the resident code pages and freed heap it is not using. Default 60 s; `0s` never.
     public var idleRelease: Duration
+    /// `trusted_proxies`: peers whose X-Forwarded-For/-Proto/-Host are believed and appended to
+    /// (config-schema.md, "The client address"). Default empty: nobody is trusted.
+    public var trustedProxies: AddressList
 
     public init(listen: [ListenAddress] = [ListenAddress(host: "0.0.0.0", port: 8080)], backlog: Int = 511,
                 loops: Int? = nil, threads: Int = 16, maxConnections: Int = 10000,
-                drainTimeout: Duration = .seconds(10), idleRelease: Duration = .seconds(60)) {
+                drainTimeout: Duration = .seconds(10), idleRelease: Duration = .seconds(60),
+                trustedProxies: AddressList = .empty) {
         self.listen = listen; self.backlog = backlog; self.loops = loops; self.threads = threads
         self.maxConnections = maxConnections; self.drainTimeout = drainTimeout; self.idleRelease = idleRelease
+        self.trustedProxies = trustedProxies
     }
 }
 
@@ -132,13 +140,18 @@ public struct Route: Sendable, Equatable {
     /// `headers_always:` (extension) extra response fields for every answer of the route, errors
     /// included (nginx's `add_header ... always`): Content-Security-Policy, CORS, HSTS.
     public var headersAlways: HeaderFields
+    /// `compress: false` turns the server's `compress` off for this route (any kind). Default true.
+    public var compress: Bool
+    /// `auth`, `allow`, `rate` (any kind). Default none.
+    public var access: AccessRules
     /// Where in the manifest this route was declared ("config.yaml:12:7"), for messages.
     public var origin: String?
 
     public init(path: String, kind: Kind, headers: HeaderFields = HeaderFields(),
-                headersAlways: HeaderFields = HeaderFields(), origin: String? = nil) {
+                headersAlways: HeaderFields = HeaderFields(), compress: Bool = true, access: AccessRules = AccessRules(),
+                origin: String? = nil) {
         self.path = path; self.kind = kind; self.headers = headers; self.headersAlways = headersAlways
-        self.origin = origin
+        self.compress = compress; self.access = access; self.origin = origin
     }
 
     /// What serves the route.
