@@ -1,3 +1,4 @@
+import FlaksAccess
 import FlaksConfig
 import FlaksHandlers
 import FlaksHTTP
@@ -53,29 +54,76 @@ extension Connection {
                 sendFixed(fixed)
                 return
             }
-            let request = Request(head: h, path: path, body: body, remoteAddress: peerHost, remotePort: peer.port,
-                                  localAddress: localHost, localPort: local.port,
+            var request = Request(head: h, path: path, body: body, remoteAddress: clientAddressText(h),
+                                  remotePort: peer.port, localAddress: localHost, localPort: local.port,
                                   routePath: m.routePath, remainder: m.remainder, parameters: m.parameters,
                                   id: exchange.requestID)
-            switch m.target.handler.handle(request) {
-            case .response(let r):
-                send(r)
-            case .blocking(let job):
-                let loop = self.loop, id = self.id, seq = machine.requests
-                loop.queueJob {
-                    let r = job()
-                    loop.execute { $0.connection(id: id)?.complete(r, request: seq) }
+            if let access = m.target.access {
+                switch access.check(client: clientIP(h), authorization: h.headers["Authorization"],
+                                    limiter: loop.server.rateLimiter, cache: loop.server.authCache, now: loop.now) {
+                case .allowed(let user):
+                    if let user { authenticated(&request, as: user) }
+                case .denied(let r):
+                    loop.metrics.withLock { $0.recordDenial(host: m.target.hostLabel, status: r.status.code) }
+                    send(r)
+                    return
+                case .verify(let credentials):
+                    verifyThenRun(request, credentials, access: access)
+                    return
                 }
-            case .async(let job):
-                let loop = self.loop, id = self.id, seq = machine.requests
-                Task {
-                    let r = await job()
-                    loop.execute { $0.connection(id: id)?.complete(r, request: seq) }
+            }
+            invoke(m.target.handler, request)
+        }
+    }
+
+    /// Runs the handler of the matched route for `request`.
+    private func invoke(_ handler: any Handler, _ request: Request) {
+        switch handler.handle(request) {
+        case .response(let r):
+            send(r)
+        case .blocking(let job):
+            let loop = self.loop, id = self.id, seq = machine.requests
+            loop.queueJob {
+                let r = job()
+                loop.execute { $0.connection(id: id)?.complete(r, request: seq) }
+            }
+        case .async(let job):
+            let loop = self.loop, id = self.id, seq = machine.requests
+            Task {
+                let r = await job()
+                loop.execute { $0.connection(id: id)?.complete(r, request: seq) }
+            }
+        case .cgi(let invocation):
+            CGIProcess.start(invocation, method: machine.method ?? request.method, sink: self, loop: loop)
+        }
+    }
+
+    /// Checks a password on the worker pool (bcrypt takes milliseconds: never on a loop), then comes
+    /// back to this request on its loop.
+    private func verifyThenRun(_ request: Request, _ credentials: BasicCredentials, access: RouteAccess) {
+        let loop = self.loop, id = self.id, seq = machine.requests
+        let cache = loop.server.authCache
+        loop.queueJob {
+            let ok = access.auth?.verify(credentials, cache: cache, now: Int64(monotonicNanos())) == .valid
+            loop.execute { l in
+                guard let c = l.connection(id: id), seq == c.machine.requests, c.machine.awaitsResponse,
+                      let route = c.exchange.route else { return }
+                if ok {
+                    var r = request
+                    c.authenticated(&r, as: credentials.user)
+                    c.invoke(route.handler, r)
+                } else {
+                    l.metrics.withLock { $0.recordDenial(host: route.hostLabel, status: 401) }
+                    c.send(access.unauthorized)
                 }
-            case .cgi(let invocation):
-                CGIProcess.start(invocation, method: h.method, sink: self, loop: loop)
             }
         }
+    }
+
+    /// The route's `auth` accepted `user`: the Authorization field is consumed (not passed on).
+    private func authenticated(_ request: inout Request, as user: String) {
+        request.remoteUser = user
+        request.head.headers.remove("Authorization")
     }
 
     /// A worker or task finished request number `request` of this connection.
@@ -145,4 +193,30 @@ extension BodyFraming {
     }
 
     fileprivate enum BufferHint { case none, fixedBody(Int) }
+}
+
+/// The client address: the peer, or, when the peer is a trusted proxy, the rightmost
+/// X-Forwarded-For address that is not one (`ClientAddress.resolve`). The one source for `allow`,
+/// `rate`, `ip_hash`, REMOTE_ADDR, X-Forwarded-For and the access log.
+extension Connection {
+    /// The peer's address as an `IPAddress` (a unix-socket peer counts as 127.0.0.1).
+    var peerIP: IPAddress {
+        if let ip = cachedPeerIP { return ip }
+        let ip = peer.ipAddress ?? IPAddress(v4: 0x7F00_0001)
+        cachedPeerIP = ip
+        return ip
+    }
+
+    func clientIP(_ h: RequestHead) -> IPAddress {
+        guard let trusted = exchange.site?.trustedProxies, !trusted.isEmpty else { return peerIP }
+        return ClientAddress.resolve(peer: peerIP, headers: h.headers, trusted: trusted)
+    }
+
+    /// The client address as text (REMOTE_ADDR, the access log): the peer's, unless trusted proxies are set.
+    func clientAddressText(_ h: RequestHead) -> String {
+        guard let trusted = exchange.site?.trustedProxies, !trusted.isEmpty else { return peerHost }
+        let text = ClientAddress.resolve(peer: peerIP, headers: h.headers, trusted: trusted).description
+        exchange.clientAddress = text
+        return text
+    }
 }

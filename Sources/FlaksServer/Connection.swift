@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import CFlaksLinux
+import FlaksAccess
 import FlaksConfig
 import FlaksHandlers
 import FlaksHTTP
@@ -39,6 +40,8 @@ final class Connection: Selectable, TimerTarget {
     var inInput = false
     /// The descriptor was closed (the object may outlive it a little, held by a producer).
     private(set) var isClosed = false
+    /// The peer as an IPAddress, made when first needed.
+    var cachedPeerIP: IPAddress?
 
     /// The request in flight and its response's bookkeeping; replaced whole per request.
     var exchange = Exchange()
@@ -234,7 +237,7 @@ final class Connection: Selectable, TimerTarget {
     /// What the access log needs about the response just written.
     func logEntry() -> AccessLogEntry {
         let h = exchange.head
-        return AccessLogEntry(remote: peerHost, method: h?.method.rawValue ?? "-", target: h?.target ?? "-",
+        return AccessLogEntry(remote: exchange.clientAddress ?? peerHost, method: h?.method.rawValue ?? "-", target: h?.target ?? "-",
                               version: h?.version.description ?? "HTTP/1.1", status: exchange.status,
                               bytes: exchange.bodyBytesSent, referer: h?.headers["Referer"],
                               userAgent: h?.headers["User-Agent"], host: h?.host ?? "",
@@ -250,6 +253,8 @@ struct Exchange {
     var body: [UInt8] = []
     /// The route the request matched.
     var route: MountedRoute?
+    /// The client address as text when it is not the peer (a trusted proxy's X-Forwarded-For).
+    var clientAddress: String?
     /// The site generation this request started on (requests in flight finish on it).
     var site: Site?
     var requestID: UInt64 = 0

@@ -24,6 +24,16 @@ struct LoopMetrics {
         return out
     }
 
+    /// Requests refused by access rules: host label -> counts of 401, 403, 429.
+    var denials: [String: [Int]] = [:]
+
+    /// A request refused by `auth` (401), `allow` (403) or `rate` (429).
+    mutating func recordDenial(host: String, status: Int) {
+        let i = status == 401 ? 0 : status == 403 ? 1 : status == 429 ? 2 : -1
+        guard i >= 0 else { return }
+        denials[host, default: [0, 0, 0]][i] += 1
+    }
+
     private mutating func slot(for host: String) -> Int {
         if lastSlot >= 0 && host == lastHost { return lastSlot }
         let i: Int
@@ -59,6 +69,11 @@ struct LoopMetrics {
         for (i, h) in o.hostLabels.enumerated() {
             let s = slot(for: h) * 5
             for k in 0..<5 { hostCounts[s + k] += o.hostCounts[i * 5 + k] }
+        }
+        for (h, v) in o.denials {
+            var mine = denials[h] ?? [0, 0, 0]
+            for k in 0..<3 { mine[k] += v[k] }
+            denials[h] = mine
         }
         for k in 0..<buckets.count { buckets[k] += o.buckets[k] }
         durationSumNanos &+= o.durationSumNanos
@@ -103,6 +118,12 @@ public struct MetricsSnapshot: Sendable {
         for (host, counts) in requests.byHost.sorted(by: { $0.key < $1.key }) {
             for c in 1...5 {
                 out += "flaks_requests_total{host=\"\(Self.escape(host))\",class=\"\(c)xx\"} \(counts[c - 1])\n"
+            }
+        }
+        family("flaks_access_denied_total", "counter", "Requests refused by access rules: auth (401), allow (403), rate (429).")
+        for (host, counts) in requests.denials.sorted(by: { $0.key < $1.key }) {
+            for (i, code) in [401, 403, 429].enumerated() {
+                out += "flaks_access_denied_total{host=\"\(Self.escape(host))\",status=\"\(code)\"} \(counts[i])\n"
             }
         }
         family("flaks_sent_bytes_total", "counter", "Response bytes written (heads and bodies).")

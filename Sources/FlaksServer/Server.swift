@@ -7,6 +7,7 @@ import FlaksHandlers
 import FlaksHTTP
 import Logging
 import Synchronization
+import FlaksAccess
 
 /// The Flaks server: N selector loops, a worker pool, the current site (swapped on reload).
 ///
@@ -26,6 +27,10 @@ public final class Server: Sendable {
     private let drainingFlag = Atomic<Bool>(false)
     /// CGI children alive now, all loops together (cgi.max_processes); see CGIProcess.
     let cgiChildren = CGIChildren()
+    /// Token buckets of every `rate` rule, all loops together (sharded locks, no global one).
+    let rateLimiter = RateLimiter()
+    /// Recent successful Basic auth checks (keyed by an HMAC of user, password and stored hash).
+    let authCache = AuthCache()
 
     private struct RunState {
         var loops: [EventLoop] = []

@@ -1,3 +1,4 @@
+import FlaksAccess
 import FlaksConfig
 import FlaksHandlers
 import FlaksHTTP
@@ -17,12 +18,15 @@ final class MountedRoute: Sendable {
     let fixed: FixedResponse?
     /// The route's `headers:` (2xx and 3xx answers) and `headers_always:` (every answer); nil when none.
     let routeFields: ResponseHeadEncoder.RouteFields?
+    /// `auth`, `allow`, `rate`; nil when the route has none.
+    let access: RouteAccess?
 
-    init(route: Route, handler: any Handler, hostIndex: Int, hostLabel: String) {
+    init(route: Route, handler: any Handler, hostIndex: Int, hostLabel: String, access: RouteAccess? = nil) {
         self.route = route; self.handler = handler; self.hostIndex = hostIndex; self.hostLabel = hostLabel
+        self.access = access
         let fields = ResponseHeadEncoder.RouteFields(success: route.headers, always: route.headersAlways)
         routeFields = fields.isEmpty ? nil : fields
-        if case .respond(let r) = route.kind, r.status < 400 {
+        if case .respond(let r) = route.kind, r.status < 400, access == nil {
             fixed = FixedResponse(r, route: fields)
         } else {
             fixed = nil
@@ -62,11 +66,14 @@ public final class Site: Sendable {
     /// Per host, its custom error pages (status -> path); looked up with the same host rules as routes.
     let errorPages: RouteTree<[Int: String]>
     public let generation: Int
+    /// `server.trusted_proxies`: peers whose X-Forwarded-* fields are believed.
+    let trustedProxies: AddressList
     /// The limits a connection accepted under this site uses, in the units its state machine needs.
     let connectionConfiguration: ConnectionStateMachine.Configuration
 
     init(config: ServerConfig, tree: RouteTree<MountedRoute>, errorPages: RouteTree<[Int: String]>, generation: Int) {
         self.config = config; self.tree = tree; self.errorPages = errorPages; self.generation = generation
+        trustedProxies = config.server.trustedProxies
         let l = config.limits
         connectionConfiguration = ConnectionStateMachine.Configuration(
             parse: l.parseLimits, headerTimeout: l.headerTimeout.nanoseconds, bodyTimeout: l.bodyTimeout.nanoseconds,
@@ -112,7 +119,13 @@ enum SiteBuilder {
                     }
                     handler = h
                 }
-                routes.append((route.path, MountedRoute(route: route, handler: handler, hostIndex: hi, hostLabel: host.names.first ?? "*")))
+                let label = host.names.first ?? "*"
+                let access: RouteAccess?
+                do { access = try RouteAccess.build(route.access, route: route, hostLabel: label) } catch {
+                    errors.append(contentsOf: error.messages)
+                    continue
+                }
+                routes.append((route.path, MountedRoute(route: route, handler: handler, hostIndex: hi, hostLabel: label, access: access)))
             }
             do {
                 try builder.addHost(names: host.names, routes: routes)

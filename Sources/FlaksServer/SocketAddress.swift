@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import FlaksAccess
 import FlaksConfig
 
 /// An IPv4 or IPv6 socket address, numeric only.
@@ -75,6 +76,16 @@ struct SocketAddress: Sendable, CustomStringConvertible {
             p = ai.pointee.ai_next
         }
         return out.sorted { ($0.family == AF_INET ? 0 : 1) < ($1.family == AF_INET ? 0 : 1) }
+    }
+
+    /// The IP address (nil for a unix socket).
+    var ipAddress: IPAddress? {
+        var st = storage
+        return withUnsafeBytes(of: &st) { raw -> IPAddress? in
+            if family == AF_INET { return IPAddress(bytes: raw[4..<8]) }
+            if family == AF_INET6 { return IPAddress(bytes: raw[8..<24]) }
+            return nil
+        }
     }
 
     /// The unix socket path of an AF_UNIX address.

@@ -30,13 +30,21 @@ public final class TestClient: @unchecked Sendable {  // used by one thread at a
 
     /// `timeout` bounds every read and write: generous, because under a sanitizer and a full test pool a
     /// healthy answer can take seconds; it only decides how long a failing test takes.
-    public init(port: Int, host: String = "127.0.0.1", timeout: Double = 20) throws {
+    /// `source`: a local address to connect from (another loopback address, such as 127.0.0.2).
+    public init(port: Int, host: String = "127.0.0.1", timeout: Double = 20, source: String? = nil) throws {
         let v6 = host.contains(":")
         fd = socket(v6 ? AF_INET6 : AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw Failure(description: "socket: \(errno)") }
         var tv = timeval(tv_sec: Int(timeout), tv_usec: Int((timeout - Double(Int(timeout))) * 1e6))
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
         setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        if let source, !v6 {
+            var b = sockaddr_in()
+            b.sin_family = sa_family_t(AF_INET)
+            inet_pton(AF_INET, source, &b.sin_addr)
+            let br = withUnsafePointer(to: &b) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+            guard br == 0 else { throw Failure(description: "bind \(source): \(errno)") }
+        }
         let r: Int32
         if v6 {
             var a = sockaddr_in6()
@@ -174,8 +182,9 @@ public final class TestClient: @unchecked Sendable {  // used by one thread at a
     public var leftover: [UInt8] { buffer }
 
     /// One request on a fresh connection.
-    public static func get(port: Int, _ path: String, host: String = "localhost", headers: [String: String] = [:]) throws -> Response {
-        let c = try TestClient(port: port)
+    public static func get(port: Int, _ path: String, host: String = "localhost", headers: [String: String] = [:],
+                           source: String? = nil) throws -> Response {
+        let c = try TestClient(port: port, source: source)
         var req = "GET \(path) HTTP/1.1\r\nHost: \(host)\r\nConnection: close\r\n"
         for (k, v) in headers { req += "\(k): \(v)\r\n" }
         try c.send(req + "\r\n")
