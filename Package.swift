@@ -54,6 +54,10 @@ let package = Package(
         // the auth cache and the rate limiter. Pure decisions (time passed in); no I/O but the htpasswd read.
         .target(name: "FlaksAccess", dependencies: ["FlaksHTTP", "FlaksSync", "COpenSSL", "CCrypt"],
                 swiftSettings: strict),
+        // The reverse proxy's pure decisions: the request head sent upstream, response field filtering,
+        // WebSocket upgrades, upstream health, balancing, and the per-exchange state machine the
+        // executor drives. No I/O, no clock (docs/proxy.md).
+        .target(name: "FlaksProxy", dependencies: ["FlaksHTTP", "FlaksAccess", "FlaksSync"], swiftSettings: strict),
         // What serves a route: static, CGI, redirect, respond, views.
         // Release builds skip dynamic exclusivity checks here too: the shared state in this target
         // (the open-file cache) is reached only through `Locked`, whose mutex already serializes
@@ -103,6 +107,7 @@ let package = Package(
         .testTarget(name: "FlaksCompressionTests", dependencies: ["FlaksCompression", "CZlib", "CBrotli", "CZstd"],
                     swiftSettings: strict),
         .testTarget(name: "FlaksAccessTests", dependencies: ["FlaksAccess", "FlaksSync"], swiftSettings: strict),
+        .testTarget(name: "FlaksProxyTests", dependencies: ["FlaksProxy", "FlaksHTTP", "FlaksAccess"], swiftSettings: strict),
         .testTarget(name: "FlaksHandlersTests", dependencies: ["FlaksHandlers", "FlaksTestSupport"], swiftSettings: strict),
         .testTarget(name: "FlaksTests", dependencies: ["Flaks", "FlaksTestSupport"], swiftSettings: strict),
         .testTarget(name: "FlaksServerTests", dependencies: ["FlaksServer", "Flaks", "FlaksTestSupport"], swiftSettings: strict),
