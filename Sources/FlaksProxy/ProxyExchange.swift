@@ -43,7 +43,8 @@ import FlaksHTTP
 /// itself be retried.
 ///
 /// ## Keeping the connection (`.finish(reuseConnection: true)`)
-/// All of: the response is complete (`ResponseParser` `.end`), the upstream allows it (`keepAlive`:
+/// All of: we did not send `Connection: close` (`UpstreamRequest.keepAlive`), the response is
+/// complete (`ResponseParser` `.end`), the upstream allows it (`keepAlive`:
 /// HTTP/1.1 without `Connection: close`, not close-delimited, not after a 101), no byte followed
 /// the response in the buffer (RFC 9112 §6.3: extra data is never processed), the request was sent
 /// whole (an answer that came before the end of the upload leaves the upstream mid-request), and
@@ -359,7 +360,7 @@ public struct ProxyExchange: Sendable {
                 return (offset, .trailers(fields))
             case .end:
                 phase = .done
-                let reuse = finalKeepAlive && offset == bytes.count && requestComplete && !requestShort && writeQueueEmpty
+                let reuse = finalKeepAlive && request.keepAlive && offset == bytes.count && requestComplete && !requestShort && writeQueueEmpty
                 return (offset, .finish(reuseConnection: reuse))
             }
         }

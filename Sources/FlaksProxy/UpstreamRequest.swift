@@ -22,10 +22,15 @@ import FlaksHTTP
 ///    is the peer's address alone, and Forwarded, X-Real-IP, X-Forwarded-Port, X-Forwarded-Prefix
 ///    are removed. X-Forwarded-Proto (`https` on TLS, else `http`) and X-Forwarded-Host (the
 ///    client's Host) are set from the connection unless a trusted peer sent them.
-/// 5. For a WebSocket being tunnelled: `Connection: upgrade` and `Upgrade: websocket`.
-/// 6. `Expect: 100-continue` when the executor passes it on (it then relays the upstream's 100).
-/// 7. The framing the executor uses: `Content-Length: n` or `Transfer-Encoding: chunked`.
-/// 8. The route's `request_headers`, replacing fields of the same name; an empty value removes
+/// 5. `Via: <client's version> flaks` after any Via the client sent (RFC 9110 §7.6.3: "An
+///    HTTP-to-HTTP gateway MUST send an appropriate Via header field in each inbound request
+///    message"; the pseudonym hides the host name).
+/// 6. Connection: `upgrade` with `Upgrade: websocket` for a WebSocket being tunnelled; `close` when
+///    the executor will not keep the connection (`keepAlive: false`, e.g. `keepalive: 0`); none
+///    otherwise (HTTP/1.1 persists by default, RFC 9112 §9.3).
+/// 7. `Expect: 100-continue` when the executor passes it on (it then relays the upstream's 100).
+/// 8. The framing the executor uses: `Content-Length: n` or `Transfer-Encoding: chunked`.
+/// 9. The route's `request_headers`, replacing fields of the same name; an empty value removes
 ///    the field (nginx's `proxy_set_header` rule). Names that would break the framing or the
 ///    connection (`isReservedRequestField`) are ignored here and refused by the manifest loader.
 public struct UpstreamRequest: Sendable, Hashable {
@@ -73,6 +78,10 @@ public struct UpstreamRequest: Sendable, Hashable {
     public let upgradesToWebSocket: Bool
     /// Whether `Expect: 100-continue` was sent.
     public let expectsContinue: Bool
+    /// Whether the connection may be kept for another request: false when the executor said so
+    /// (`Connection: close` was sent, or for a WebSocket `Connection: upgrade` alone, since one
+    /// field cannot ask for both; an upgrade refused with a plain answer then closes).
+    public let keepAlive: Bool
 
     /// Builds the upstream head.
     /// - Parameters:
@@ -84,14 +93,16 @@ public struct UpstreamRequest: Sendable, Hashable {
     ///   - webSocket: the request is a WebSocket upgrade being tunnelled (`WebSocketUpgrade.decide`
     ///     said `.tunnel`).
     ///   - passExpectContinue: send `Expect: 100-continue` if the client sent it and a body follows.
+    ///   - keepAlive: false sends `Connection: close` (the connection will not be pooled).
     /// - Throws: `UpstreamRequestError` (answer its status without connecting).
     public init(client head: RequestHead, rules: Rules, connection: ClientConnection, framing: BodyFraming,
-                webSocket: Bool = false, passExpectContinue: Bool = false) throws(UpstreamRequestError) {
+                webSocket: Bool = false, passExpectContinue: Bool = false, keepAlive: Bool = true) throws(UpstreamRequestError) {
         if head.method == .CONNECT { throw .connectMethod }
         method = head.method
         target = try UpstreamTarget.rewrite(head.target, mountPath: rules.mountPath, stripPrefix: rules.stripPrefix)
         self.framing = framing
         upgradesToWebSocket = webSocket
+        self.keepAlive = keepAlive
         let bodyFollows = framing != .none && framing != .length(0)
         expectsContinue = passExpectContinue && head.expectContinue && bodyFollows
 
@@ -126,16 +137,21 @@ public struct UpstreamRequest: Sendable, Hashable {
 
         // X-Forwarded-For is not standardised; RFC 7239 §5.2 describes the same chain for
         // `Forwarded: for=`: each proxy appends the address it received the request from. Every
-        // line of a trusted peer counts, in order, as one list.
+        // line of a trusted peer counts, in order, as one list; empty elements are dropped
+        // (RFC 9110 §5.6.1).
         let peer = connection.peer.description
-        let chain = forwardedFor.map { Substring($0) }.map(FieldLists.trimOWS).filter { !$0.isEmpty }
+        let chain = forwardedFor.flatMap { $0.split(separator: ",", omittingEmptySubsequences: false) }
+            .map(FieldLists.trimOWS).filter { !$0.isEmpty }
         out.add("X-Forwarded-For", chain.isEmpty ? peer : chain.joined(separator: ", ") + ", " + peer)
         if !keptProto { out.add("X-Forwarded-Proto", connection.isTLS ? "https" : "http") }
         if !keptHost, let clientHost, !clientHost.isEmpty { out.add("X-Forwarded-Host", clientHost) }
 
+        out.add("Via", "\(head.version.major).\(head.version.minor) flaks")
         if webSocket {
             out.add("Connection", "upgrade")
             out.add("Upgrade", "websocket")
+        } else if !keepAlive {
+            out.add("Connection", "close")
         }
         if expectsContinue { out.add("Expect", "100-continue") }
         switch framing {

@@ -235,6 +235,18 @@ import Testing
         #expect(!d.exchange.wantsRequestBody, "nothing more is wanted once the exchange is over")
     }
 
+    @Test func connectionCloseSentIsNeverReused() throws {
+        let head = try #require(parseHead(Self.get))
+        let r = try UpstreamRequest(client: head, rules: UpstreamRequest.Rules(),
+                                    connection: UpstreamRequest.ClientConnection(peer: ip("127.0.0.1"), peerIsTrusted: false,
+                                                                                 isTLS: false),
+                                    framing: .none, keepAlive: false)
+        var d = ExchangeDriver(r, now: 0)
+        d.exchange.requestBytesWritten(now: 0, queueEmpty: true)
+        d.feed(Array("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n".utf8), now: 1)
+        #expect(d.outcome.end == .finish(reuse: false))
+    }
+
     @Test func unwrittenOutputIsNotReused() throws {
         var d = ExchangeDriver(try upstreamRequest(Self.get), now: 0)
         d.feed(Array("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n".utf8), now: 1)

@@ -43,6 +43,7 @@ import Testing
             ["Host", "example.test"], ["Accept", "*/*"], ["Cookie", "a=1"], ["Cookie", "b=2"],
             ["Authorization", "Bearer t"],
             ["X-Forwarded-For", "192.0.2.1"], ["X-Forwarded-Proto", "http"], ["X-Forwarded-Host", "example.test"],
+            ["Via", "1.1 flaks"],
         ])
     }
 
@@ -121,6 +122,7 @@ import Testing
         #expect(pairs(r.headers) == [
             ["Host", "example.test"], ["Accept", "*/*"],
             ["X-Forwarded-For", "192.0.2.1"], ["X-Forwarded-Proto", "http"], ["X-Forwarded-Host", "example.test"],
+            ["Via", "1.1 flaks"],
         ])
     }
 
@@ -130,7 +132,7 @@ import Testing
             ["Host", "example.test"],
             ["X-Forwarded-Proto", "https"], ["X-Forwarded-Host", "evil.test"], ["Forwarded", "for=1.2.3.4;proto=https"],
             ["X-Real-IP", "1.2.3.4"], ["X-Forwarded-Port", "443"], ["X-Forwarded-Prefix", "/admin"], ["Accept", "*/*"],
-            ["X-Forwarded-For", "1.2.3.4, 5.6.7.8, 10.0.0.1"],
+            ["X-Forwarded-For", "1.2.3.4, 5.6.7.8, 10.0.0.1"], ["Via", "1.1 flaks"],
         ])
     }
 
@@ -152,6 +154,24 @@ import Testing
         let r = try Self.build("GET / HTTP/1.1\r\nHost: h\r\nConnection: X-Forwarded-For\r\nX-Forwarded-For: 1.1.1.1\r\n\r\n",
                                connection: Self.trusted)
         #expect(r.headers.values("X-Forwarded-For") == ["10.0.0.1"])
+    }
+
+    @Test func viaIsAppendedWithTheClientsVersion() throws {
+        let r = try Self.build("GET / HTTP/1.0\r\nHost: h\r\nVia: 1.1 cdn-edge\r\nVia: 1.1 lb\r\n\r\n")
+        #expect(r.headers.values("Via") == ["1.1 cdn-edge", "1.1 lb", "1.0 flaks"])
+    }
+
+    @Test func connectionCloseWhenNotKeptAlive() throws {
+        let head = try #require(parseHead("GET / HTTP/1.1\r\nHost: h\r\nConnection: keep-alive\r\n\r\n"))
+        let closing = try UpstreamRequest(client: head, rules: UpstreamRequest.Rules(), connection: Self.untrusted,
+                                          framing: .none, keepAlive: false)
+        #expect(closing.headers.values("Connection") == ["close"] && !closing.keepAlive)
+        let kept = try UpstreamRequest(client: head, rules: UpstreamRequest.Rules(), connection: Self.untrusted, framing: .none)
+        #expect(!kept.headers.contains("Connection") && kept.keepAlive)
+        let ws = try #require(parseHead("GET / HTTP/1.1\r\nHost: h\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n"))
+        let tunnel = try UpstreamRequest(client: ws, rules: UpstreamRequest.Rules(), connection: Self.untrusted,
+                                         framing: .none, webSocket: true, keepAlive: false)
+        #expect(tunnel.headers.values("Connection") == ["upgrade"] && !tunnel.keepAlive)
     }
 
     // MARK: Host and target
@@ -202,7 +222,7 @@ import Testing
                                rules: rules)
         #expect(pairs(r.headers) == [
             ["Host", "h"], ["X-Other", "1"], ["X-Forwarded-For", "192.0.2.1"], ["X-Forwarded-Host", "h"],
-            ["X-App", "flaks"], ["accept", "text/html"], ["X-Forwarded-Proto", "https"],
+            ["Via", "1.1 flaks"], ["X-App", "flaks"], ["accept", "text/html"], ["X-Forwarded-Proto", "https"],
         ])
     }
 
@@ -258,6 +278,7 @@ import Testing
             X-Forwarded-For: 192.0.2.1\r
             X-Forwarded-Proto: http\r
             X-Forwarded-Host: h\r
+            Via: 1.1 flaks\r
             \r
 
             """.bytes)
