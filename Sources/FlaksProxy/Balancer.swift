@@ -49,6 +49,7 @@ public final class Balancer: Sendable {
         }
     }
 
+    /// The route's upstreams in manifest order (indices in `Pick` and `excluding` refer to it).
     public let upstreams: [Upstream]
     public let policy: Policy
     // any thread; atomic. Turns for round_robin and least_conn ties.

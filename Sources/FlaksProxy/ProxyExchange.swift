@@ -162,6 +162,8 @@ public struct ProxyExchange: Sendable {
     }
 
     public let configuration: Configuration
+    /// What is sent (its method decides whether the answer has a body; `upgradesToWebSocket`
+    /// whether a 101 may come).
     public let request: UpstreamRequest
     /// The connection came from the idle pool.
     public let reused: Bool

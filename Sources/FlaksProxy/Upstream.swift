@@ -8,6 +8,7 @@ public final class Upstream: Sendable {
     /// The address as the manifest spells it after validation (`http://127.0.0.1:9000`,
     /// `unix:/run/app.sock`): the registry's key.
     public let address: String
+    /// Shared by every route using the address.
     public let health: UpstreamHealth
     // any thread; atomic
     private let inFlightCount = Atomic<Int>(0)

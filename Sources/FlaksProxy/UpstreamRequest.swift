@@ -66,6 +66,7 @@ public struct UpstreamRequest: Sendable, Hashable {
         }
     }
 
+    /// The client's method, sent as is.
     public let method: HTTPMethod
     /// The request-target sent upstream (origin-form).
     public let target: String
