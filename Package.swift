@@ -58,6 +58,10 @@ let package = Package(
         // TLS over memory BIOs: policy + SSL_CTX, certificates chosen by SNI, ticket keys, a per-connection
         // session that never touches a socket, and certificate/CSR making. See docs/tls.md.
         .target(name: "FlaksTLS", dependencies: ["COpenSSL", "FlaksRouting"], swiftSettings: strict),
+        // The reverse proxy's pure decisions: the request head sent upstream, response field filtering,
+        // WebSocket upgrades, upstream health, balancing, and the per-exchange state machine the
+        // executor drives. No I/O, no clock (docs/proxy.md).
+        .target(name: "FlaksProxy", dependencies: ["FlaksHTTP", "FlaksAccess", "FlaksSync"], swiftSettings: strict),
         // What serves a route: static, CGI, redirect, respond, views.
         // Release builds skip dynamic exclusivity checks here too: the shared state in this target
         // (the open-file cache) is reached only through `Locked`, whose mutex already serializes
@@ -108,6 +112,7 @@ let package = Package(
                     swiftSettings: strict),
         .testTarget(name: "FlaksAccessTests", dependencies: ["FlaksAccess", "FlaksSync"], swiftSettings: strict),
         .testTarget(name: "FlaksTLSTests", dependencies: ["FlaksTLS", "COpenSSL"], exclude: ["Corpus"], swiftSettings: strict),
+        .testTarget(name: "FlaksProxyTests", dependencies: ["FlaksProxy", "FlaksHTTP", "FlaksAccess"], swiftSettings: strict),
         .testTarget(name: "FlaksHandlersTests", dependencies: ["FlaksHandlers", "FlaksTestSupport"], swiftSettings: strict),
         .testTarget(name: "FlaksTests", dependencies: ["Flaks", "FlaksTestSupport"], swiftSettings: strict),
         .testTarget(name: "FlaksServerTests", dependencies: ["FlaksServer", "Flaks", "FlaksTestSupport"], swiftSettings: strict),
