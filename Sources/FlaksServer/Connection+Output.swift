@@ -99,6 +99,12 @@ extension Connection: ResponseSink {
             AsyncBodyStream.start(r, produce, sink: self, loop: loop, idleLimit: machine.configuration.sendTimeout)
             return
         }
+        guard let prepared = compressIfWanted(r) else { return }  // compressed on a worker, sent later
+        sendPrepared(prepared)
+    }
+
+    /// Sends a complete response as it is (error page and compression already applied).
+    func sendPrepared(_ r: Response) {
         let length = r.body.length
         guard let plan = machine.startResponse(status: r.status, bodyLength: length, complete: true, now: loop.now) else { return }
         var b = output.takeHead()
@@ -167,6 +173,9 @@ extension Connection: ResponseSink {
 
     func start(status: HTTPStatus, headers: HeaderFields, length: Int?, producer: any ResponseProducer,
                idleLimit: UInt64?) -> Bool {
+        guard machine.awaitsResponse else { return false }
+        var headers = headers, length = length
+        exchange.compressor = streamCompressor(status: status, headers: &headers, length: &length)
         guard let plan = machine.startResponse(status: status, bodyLength: length, complete: false,
                                                producerIdleLimit: idleLimit, now: loop.now) else { return false }
         var b = output.takeHead()
@@ -180,6 +189,8 @@ extension Connection: ResponseSink {
         exchange.framer = BodyFramer(plan: plan)
         guard plan.sendsBody else {
             // HEAD, 204, 304: the head is the whole response.
+            exchange.compressor?.abort()
+            exchange.compressor = nil
             _ = machine.producerFinished(now: loop.now, outputEmpty: false, unreadInput: unreadInput)
             flush()
             return false
@@ -190,7 +201,25 @@ extension Connection: ResponseSink {
     }
 
     func write(_ bytes: UnsafeRawBufferPointer) -> Bool {
-        guard exchange.producer != nil, var framer = exchange.framer else { return false }
+        guard exchange.producer != nil, exchange.framer != nil else { return false }
+        if let compressor = exchange.compressor {
+            var coded: [UInt8] = []
+            do { try compressor.write(bytes, into: &coded) } catch {
+                abort()
+                return false
+            }
+            if !coded.isEmpty { coded.withUnsafeBytes { queueBody($0) } }
+        } else {
+            queueBody(bytes)
+        }
+        machine.produced(now: loop.now)
+        if output.hasQueued { writeQueued() }
+        return !isClosed && exchange.producer != nil && output.queuedBytes < Connection.highWater
+    }
+
+    /// Frames body bytes (chunks, a Content-Length cap) and queues them.
+    private func queueBody(_ bytes: UnsafeRawBufferPointer) {
+        guard var framer = exchange.framer else { return }
         var chunk: [UInt8] = []
         chunk.reserveCapacity(bytes.count + 16)
         let n = framer.frame(bytes, into: &chunk)
@@ -200,17 +229,25 @@ extension Connection: ResponseSink {
             exchange.bytesSent += chunk.count
             exchange.bodyBytesSent += n
         }
-        machine.produced(now: loop.now)
-        if output.hasQueued { flush() }
-        return !isClosed && exchange.producer != nil && output.queuedBytes < Connection.highWater
     }
 
     func flush() {
+        if let compressor = exchange.compressor, exchange.producer != nil {
+            var coded: [UInt8] = []
+            if (try? compressor.flush(into: &coded)) != nil, !coded.isEmpty { coded.withUnsafeBytes { queueBody($0) } }
+        }
         if output.hasQueued { writeQueued() }
     }
 
     func finish() {
-        guard exchange.producer != nil, var framer = exchange.framer else { return }
+        guard exchange.producer != nil else { return }
+        if let compressor = exchange.compressor {
+            var coded: [UInt8] = []
+            guard (try? compressor.finish(into: &coded)) != nil else { abort(); return }
+            if !coded.isEmpty { coded.withUnsafeBytes { queueBody($0) } }
+            exchange.compressor = nil
+        }
+        guard var framer = exchange.framer else { return }
         exchange.producer = nil
         var tail: [UInt8] = []
         guard framer.finish(into: &tail) else {

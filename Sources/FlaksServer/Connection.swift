@@ -3,6 +3,7 @@ import Glibc
 #endif
 import CFlaksLinux
 import FlaksAccess
+import FlaksCompression
 import FlaksConfig
 import FlaksHandlers
 import FlaksHTTP
@@ -265,6 +266,8 @@ struct Exchange {
     /// Who produces a streamed body, and how it is framed.
     var producer: (any ResponseProducer)?
     var framer: BodyFramer?
+    /// Compresses a streamed body, when it is compressed.
+    var compressor: StreamingCompressor?
     /// The status sent (0: none yet), head + body bytes and body bytes.
     var status = 0
     var bytesSent = 0

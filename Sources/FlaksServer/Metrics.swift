@@ -1,3 +1,4 @@
+import FlaksCompression
 
 /// Request counters of one loop. Written only by its loop thread (under an uncontended Mutex, so a
 /// scrape from another loop can read it); summed across loops when the `metrics` or `status`
@@ -98,6 +99,8 @@ public struct MetricsSnapshot: Sendable {
     public var generation: Int
     public var uptimeSeconds: Double
     public var draining: Bool
+    /// The compressed-file cache's counters.
+    var compressedFiles = CompressedFileCache.Statistics()
 
     /// Total responses sent.
     public var totalRequests: Int { requests.count }
@@ -149,6 +152,12 @@ public struct MetricsSnapshot: Sendable {
         out += "flaks_request_duration_seconds_bucket{le=\"+Inf\"} \(cumulative)\n"
         out += "flaks_request_duration_seconds_sum \(Double(requests.durationSumNanos) / 1e9)\n"
         out += "flaks_request_duration_seconds_count \(requests.count)\n"
+        family("flaks_compressed_file_cache_total", "counter", "Compressed static files: cache hits, misses and compressions done.")
+        out += "flaks_compressed_file_cache_total{event=\"hit\"} \(compressedFiles.hits)\n"
+        out += "flaks_compressed_file_cache_total{event=\"miss\"} \(compressedFiles.misses)\n"
+        out += "flaks_compressed_file_cache_total{event=\"compression\"} \(compressedFiles.compressions)\n"
+        family("flaks_compressed_file_cache_bytes", "gauge", "Bytes of compressed files kept.")
+        out += "flaks_compressed_file_cache_bytes \(compressedFiles.bytes)\n"
         family("flaks_uptime_seconds", "gauge", "Seconds since the server started.")
         out += "flaks_uptime_seconds \(uptimeSeconds)\n"
         return out

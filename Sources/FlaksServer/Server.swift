@@ -8,6 +8,7 @@ import FlaksHTTP
 import Logging
 import Synchronization
 import FlaksAccess
+import FlaksCompression
 
 /// The Flaks server: N selector loops, a worker pool, the current site (swapped on reload).
 ///
@@ -29,6 +30,8 @@ public final class Server: Sendable {
     let cgiChildren = CGIChildren()
     /// Token buckets of every `rate` rule, all loops together (sharded locks, no global one).
     let rateLimiter = RateLimiter()
+    /// Compressed forms of static files, by file identity, ETag and coding (bounded, LRU).
+    let compressedFiles = CompressedFileCache(capacity: 32 << 20)
     /// Recent successful Basic auth checks (keyed by an HMAC of user, password and stored hash).
     let authCache = AuthCache()
 
@@ -238,6 +241,10 @@ public final class Server: Sendable {
         return (max(before, 0), max(cflaks_resident_bytes(), 0))
     }
 
+    /// Hits, misses and compressions of the compressed-file cache (the second request of a static
+    /// file should cost no compression).
+    public var compressedFileStatistics: CompressedFileCache.Statistics { compressedFiles.statistics }
+
     /// Reopens the access log file (SIGUSR1).
     public func reopenLogs() { accessLog?.reopen() }
 
@@ -258,6 +265,6 @@ public final class Server: Sendable {
                                cgiProcesses: stats.cgiProcesses.load(ordering: .relaxed),
                                generation: currentSite.generation,
                                uptimeSeconds: Double(monotonicNanos() &- startedAt) / 1e9,
-                               draining: isDraining)
+                               draining: isDraining, compressedFiles: compressedFiles.statistics)
     }
 }

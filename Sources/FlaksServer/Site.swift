@@ -1,4 +1,5 @@
 import FlaksAccess
+import FlaksCompression
 import FlaksConfig
 import FlaksHandlers
 import FlaksHTTP
@@ -20,10 +21,14 @@ final class MountedRoute: Sendable {
     let routeFields: ResponseHeadEncoder.RouteFields?
     /// `auth`, `allow`, `rate`; nil when the route has none.
     let access: RouteAccess?
+    /// The server's `compress` policy, unless compression is off or the route says `compress: false`.
+    let compression: CompressionPolicy?
 
-    init(route: Route, handler: any Handler, hostIndex: Int, hostLabel: String, access: RouteAccess? = nil) {
+    init(route: Route, handler: any Handler, hostIndex: Int, hostLabel: String, access: RouteAccess? = nil,
+         compression: CompressionPolicy? = nil) {
         self.route = route; self.handler = handler; self.hostIndex = hostIndex; self.hostLabel = hostLabel
         self.access = access
+        self.compression = route.compress ? compression : nil
         let fields = ResponseHeadEncoder.RouteFields(success: route.headers, always: route.headersAlways)
         routeFields = fields.isEmpty ? nil : fields
         if case .respond(let r) = route.kind, r.status < 400, access == nil {
@@ -103,6 +108,7 @@ enum SiteBuilder {
         var builder = RouteTreeBuilder<MountedRoute>()
         var pages = RouteTreeBuilder<[Int: String]>()
         var errors: [String] = []
+        let compression = CompressionPolicy(config.compress)
         for (hi, host) in config.hosts.enumerated() {
             var routes: [(path: String, target: MountedRoute)] = []
             for route in host.routes {
@@ -125,7 +131,8 @@ enum SiteBuilder {
                     errors.append(contentsOf: error.messages)
                     continue
                 }
-                routes.append((route.path, MountedRoute(route: route, handler: handler, hostIndex: hi, hostLabel: label, access: access)))
+                routes.append((route.path, MountedRoute(route: route, handler: handler, hostIndex: hi, hostLabel: label,
+                                                         access: access, compression: compression)))
             }
             do {
                 try builder.addHost(names: host.names, routes: routes)
@@ -134,5 +141,14 @@ enum SiteBuilder {
         }
         if !errors.isEmpty { throw SiteError(messages: errors) }
         return Site(config: config, tree: builder.build(), errorPages: pages.build(), generation: generation)
+    }
+}
+
+extension CompressionPolicy {
+    /// The policy of a manifest's `compress:`; nil when compression is off.
+    init?(_ settings: CompressSettings) {
+        guard settings.isEnabled else { return nil }
+        self.init(encodings: settings.encodings.compactMap { ContentCoding(rawValue: $0.rawValue) }, minSize: settings.minSize,
+                  types: settings.types.compactMap { MediaTypePattern($0) })
     }
 }
