@@ -103,7 +103,7 @@ public struct ACMEStorage: Sendable {
 
     /// What `loadCertificate` found.
     public enum LoadResult: Sendable {
-        case none
+        case absent
         case found(StoredCertificate)
         /// Key and chain do not match or do not parse: written right now by another replica, or
         /// damaged. Try again later (and order if it stays so).
@@ -114,7 +114,7 @@ public struct ACMEStorage: Sendable {
     public func loadCertificate(name: String) throws(ACMEStorageError) -> LoadResult {
         let dir = certificateDirectory(name)
         guard let chain = try Self.readIfPresent(dir + "/chain.pem"), let key = try Self.readIfPresent(dir + "/key.pem") else {
-            return .none
+            return .absent
         }
         let certificate: ServerCertificate
         do {
