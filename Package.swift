@@ -62,6 +62,9 @@ let package = Package(
         // WebSocket upgrades, upstream health, balancing, and the per-exchange state machine the
         // executor drives. No I/O, no clock (docs/proxy.md).
         .target(name: "FlaksProxy", dependencies: ["FlaksHTTP", "FlaksAccess", "FlaksSync"], swiftSettings: strict),
+        // The ACME client (RFC 8555): pure state machines that emit HTTP requests and crypto jobs as
+        // values, its own bounded JSON codec, the renewal schedule and the storage layout. See docs/acme.md.
+        .target(name: "FlaksACME", dependencies: ["FlaksTLS", "COpenSSL", "FlaksSync"], swiftSettings: strict),
         // What serves a route: static, CGI, redirect, respond, views.
         // Release builds skip dynamic exclusivity checks here too: the shared state in this target
         // (the open-file cache) is reached only through `Locked`, whose mutex already serializes
@@ -115,6 +118,8 @@ let package = Package(
         .testTarget(name: "FlaksAccessTests", dependencies: ["FlaksAccess", "FlaksSync"], swiftSettings: strict),
         .testTarget(name: "FlaksTLSTests", dependencies: ["FlaksTLS", "COpenSSL"], exclude: ["Corpus"], swiftSettings: strict),
         .testTarget(name: "FlaksProxyTests", dependencies: ["FlaksProxy", "FlaksHTTP", "FlaksAccess"], swiftSettings: strict),
+        .testTarget(name: "FlaksACMETests", dependencies: ["FlaksACME", "FlaksTLS", "COpenSSL"], exclude: ["Corpus"],
+                    swiftSettings: strict),
         .testTarget(name: "FlaksHandlersTests", dependencies: ["FlaksHandlers", "FlaksTestSupport"], swiftSettings: strict),
         .testTarget(name: "FlaksTests", dependencies: ["Flaks", "FlaksTestSupport"], swiftSettings: strict),
         .testTarget(name: "FlaksServerTests", dependencies: ["FlaksServer", "Flaks", "FlaksTestSupport"], swiftSettings: strict),
