@@ -28,10 +28,18 @@ final class MountedRoute: Sendable {
          compression: CompressionPolicy? = nil) {
         self.route = route; self.handler = handler; self.hostIndex = hostIndex; self.hostLabel = hostLabel
         self.access = access
-        self.compression = route.compress ? compression : nil
+        let policy = route.compress ? compression : nil
+        self.compression = policy
         let fields = ResponseHeadEncoder.RouteFields(success: route.headers, always: route.headersAlways)
         routeFields = fields.isEmpty ? nil : fields
-        if case .respond(let r) = route.kind, r.status < 400, access == nil {
+        let compressible: Bool = {
+            guard let policy, case .respond(let r) = route.kind else { return false }
+            return policy.shouldCompress(contentType: r.contentType, contentEncoding: nil, cacheControl: nil,
+                                         knownLength: r.body.utf8.count)
+        }()
+        // The fast path serves bytes prepared at load time; an answer the client may get compressed
+        // goes the general way.
+        if case .respond(let r) = route.kind, r.status < 400, access == nil, !compressible {
             fixed = FixedResponse(r, route: fields)
         } else {
             fixed = nil
