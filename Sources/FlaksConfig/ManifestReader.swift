@@ -9,6 +9,8 @@ final class ManifestReader {
     let environment: [String: String]
     private(set) var errors: [ManifestError] = []
     private(set) var warnings: [ManifestWarning] = []
+    /// Every `{service: NAME}` read in a route, checked against `services` once both are read.
+    var serviceReferences: [(name: String, node: Node, path: String)] = []
 
     init(file: String, directory: String, environment: [String: String]) {
         self.file = file; self.directory = directory; self.environment = environment

@@ -161,6 +161,8 @@ public struct Route: Sendable, Equatable {
         case redirect(RedirectRoute)
         case respond(RespondRoute)
         case handler(String)
+        /// `fastcgi:` a FastCGI responder (php-fpm).
+        case fastcgi(FastCGIRoute)
 
         /// The manifest key of this kind.
         public var keyword: String {
@@ -170,6 +172,7 @@ public struct Route: Sendable, Equatable {
             case .redirect: "redirect"
             case .respond: "respond"
             case .handler: "handler"
+            case .fastcgi: "fastcgi"
             }
         }
     }

@@ -107,6 +107,10 @@ enum SiteBuilder {
                         continue
                     }
                     handler = h
+                case .fastcgi:
+                    // The manifest model knows this kind; serving it is not wired in yet.
+                    errors.append("\(route.origin.map { $0 + ": " } ?? "")route kind '\(route.kind.keyword)' is not served by this build yet")
+                    continue
                 }
                 routes.append((route.path, MountedRoute(route: route, handler: handler, hostIndex: hi, hostLabel: host.names.first ?? "*")))
             }

@@ -23,14 +23,14 @@ import Testing
               - path: /x
                 static: sites
                 cgi: sites
-        """, errors: ["config.yaml:8:9: hosts[1].routes[0]: expected exactly one of static, cgi, redirect, respond, handler; found static and cgi"]),
+        """, errors: ["config.yaml:8:9: hosts[1].routes[0]: expected exactly one of static, cgi, redirect, respond, handler, fastcgi; found static and cgi"]),
 
         Case(name: "three kinds", yaml: """
         hosts:
           - names: [a.test]
             routes:
               - {path: /, static: sites, redirect: /x, handler: health}
-        """, errors: ["config.yaml:4:9: hosts[0].routes[0]: expected exactly one of static, cgi, redirect, respond, handler; found static, redirect and handler"]),
+        """, errors: ["config.yaml:4:9: hosts[0].routes[0]: expected exactly one of static, cgi, redirect, respond, handler, fastcgi; found static, redirect and handler"]),
 
         Case(name: "no kind", yaml: """
         hosts:
@@ -38,7 +38,7 @@ import Testing
             routes:
               - path: /
                 headers: {X-A: b}
-        """, errors: ["config.yaml:4:9: hosts[0].routes[0]: expected exactly one of static, cgi, redirect, respond, handler; found none"]),
+        """, errors: ["config.yaml:4:9: hosts[0].routes[0]: expected exactly one of static, cgi, redirect, respond, handler, fastcgi; found none"]),
 
         Case(name: "unknown keys with and without a suggestion", yaml: """
         sever: {}
@@ -169,7 +169,7 @@ import Testing
                 index: [x.html]
                 type: text/html
         """, errors: [
-            "config.yaml:6:9: hosts[0].routes[0]: \"index\" applies only to static routes; this is a redirect route",
+            "config.yaml:6:9: hosts[0].routes[0]: \"index\" applies only to static and fastcgi routes; this is a redirect route",
             "config.yaml:7:9: hosts[0].routes[0]: \"type\" applies only to respond routes; this is a redirect route",
         ]),
 
