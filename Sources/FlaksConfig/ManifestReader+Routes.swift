@@ -4,7 +4,7 @@ import Yams
 
 /// One route: its path, exactly one kind, the kind's options, and headers.
 extension ManifestReader {
-    static let kindKeys = ["static", "cgi", "redirect", "respond", "handler", "fastcgi"]
+    static let kindKeys = ["static", "cgi", "redirect", "respond", "handler", "proxy", "fastcgi"]
     /// Options and the kinds they belong to.
     static let optionOwners: [(key: String, kinds: [String])] = [
         ("index", ["static", "fastcgi"]), ("listing", ["static"]), ("fallback", ["static"]), ("dotfiles", ["static"]),
@@ -79,7 +79,7 @@ extension ManifestReader {
 
     /// A `headers:` or `headers_always:` mapping, in document order: names are tokens (RFC 9110
     /// §5.6.2), values are strings without CR, LF or NUL (§5.5). Nil (reported) on any problem.
-    private func headerFields(_ node: Node, _ path: String) -> HeaderFields? {
+    func headerFields(_ node: Node, _ path: String) -> HeaderFields? {
         let list = map(node, path, key: { k in
             Self.isToken(k) ? nil : "expected a header name (letters, digits and !#$%&'*+-.^_`|~), found \"\(k)\""
         }, value: { vn, vp -> String? in
@@ -102,6 +102,7 @@ extension ManifestReader {
         case "redirect": redirectRoute(node, f).map { .redirect($0) }
         case "respond": respondRoute(node, f).map { .respond($0) }
         case "fastcgi": fastcgiRoute(node, f).map { .fastcgi($0) }
+        case "proxy": proxyRoute(node, f).map { .proxy($0) }
         default: handlerName(node, f.path("handler")).map { .handler($0) }
         }
     }

@@ -161,6 +161,8 @@ public struct Route: Sendable, Equatable {
         case redirect(RedirectRoute)
         case respond(RespondRoute)
         case handler(String)
+        /// `proxy:` a reverse proxy to HTTP/1.1 upstreams.
+        case proxy(ProxyRoute)
         /// `fastcgi:` a FastCGI responder (php-fpm).
         case fastcgi(FastCGIRoute)
 
@@ -172,6 +174,7 @@ public struct Route: Sendable, Equatable {
             case .redirect: "redirect"
             case .respond: "respond"
             case .handler: "handler"
+            case .proxy: "proxy"
             case .fastcgi: "fastcgi"
             }
         }

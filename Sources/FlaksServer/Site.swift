@@ -107,7 +107,7 @@ enum SiteBuilder {
                         continue
                     }
                     handler = h
-                case .fastcgi:
+                case .fastcgi, .proxy:
                     // The manifest model knows this kind; serving it is not wired in yet.
                     errors.append("\(route.origin.map { $0 + ": " } ?? "")route kind '\(route.kind.keyword)' is not served by this build yet")
                     continue

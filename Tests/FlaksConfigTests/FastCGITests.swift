@@ -155,7 +155,7 @@ import Testing
             "config.yaml:5:69: hosts[0].routes[1]: \"front_controller\" applies only to fastcgi routes; this is a cgi route",
             "config.yaml:6:33: hosts[0].routes[2]: \"max_connections\" applies only to fastcgi routes; this is a respond route",
             "config.yaml:6:53: hosts[0].routes[2]: \"env\" applies only to cgi and fastcgi routes; this is a respond route",
-            "config.yaml:7:9: hosts[0].routes[3]: expected exactly one of static, cgi, redirect, respond, handler, fastcgi; found static and fastcgi",
+            "config.yaml:7:9: hosts[0].routes[3]: expected exactly one of static, cgi, redirect, respond, handler, proxy, fastcgi; found static and fastcgi",
         ])
     }
 }

@@ -23,14 +23,14 @@ import Testing
               - path: /x
                 static: sites
                 cgi: sites
-        """, errors: ["config.yaml:8:9: hosts[1].routes[0]: expected exactly one of static, cgi, redirect, respond, handler, fastcgi; found static and cgi"]),
+        """, errors: ["config.yaml:8:9: hosts[1].routes[0]: expected exactly one of static, cgi, redirect, respond, handler, proxy, fastcgi; found static and cgi"]),
 
         Case(name: "three kinds", yaml: """
         hosts:
           - names: [a.test]
             routes:
               - {path: /, static: sites, redirect: /x, handler: health}
-        """, errors: ["config.yaml:4:9: hosts[0].routes[0]: expected exactly one of static, cgi, redirect, respond, handler, fastcgi; found static, redirect and handler"]),
+        """, errors: ["config.yaml:4:9: hosts[0].routes[0]: expected exactly one of static, cgi, redirect, respond, handler, proxy, fastcgi; found static, redirect and handler"]),
 
         Case(name: "no kind", yaml: """
         hosts:
@@ -38,7 +38,7 @@ import Testing
             routes:
               - path: /
                 headers: {X-A: b}
-        """, errors: ["config.yaml:4:9: hosts[0].routes[0]: expected exactly one of static, cgi, redirect, respond, handler, fastcgi; found none"]),
+        """, errors: ["config.yaml:4:9: hosts[0].routes[0]: expected exactly one of static, cgi, redirect, respond, handler, proxy, fastcgi; found none"]),
 
         Case(name: "unknown keys with and without a suggestion", yaml: """
         sever: {}
