@@ -10,6 +10,8 @@ public struct ServerConfig: Sendable, Equatable {
     public var log: LogSettings
     /// `compress`: on-the-fly response compression. Default on (`CompressSettings()`).
     public var compress: CompressSettings
+    /// `services`: programs Flaks starts and proxies to, in manifest order. Default none.
+    public var services: [ServiceConfig]
     public var hosts: [HostConfig]
     /// The manifest file this was loaded from (absolute), or nil when built in code.
     public var sourceFile: String?
@@ -18,9 +20,10 @@ public struct ServerConfig: Sendable, Equatable {
     public var warnings: [ManifestWarning]
 
     public init(server: ServerSettings = .init(), limits: Limits = .init(), cgi: CGISettings = .init(),
-                log: LogSettings = .init(), compress: CompressSettings = .init(), hosts: [HostConfig] = [],
-                sourceFile: String? = nil, warnings: [ManifestWarning] = []) {
+                log: LogSettings = .init(), compress: CompressSettings = .init(), services: [ServiceConfig] = [],
+                hosts: [HostConfig] = [], sourceFile: String? = nil, warnings: [ManifestWarning] = []) {
         self.server = server; self.limits = limits; self.cgi = cgi; self.log = log; self.compress = compress
+        self.services = services
         self.hosts = hosts; self.sourceFile = sourceFile; self.warnings = warnings
     }
 }

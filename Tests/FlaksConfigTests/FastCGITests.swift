@@ -30,7 +30,7 @@ import Testing
               - {path: /d/, fastcgi: "unix:run/php.sock", root: ./sites/}
               - {path: /e/, fastcgi: {service: php}, root: sites, index: index.php, extensions: .php5}
               - {path: /f/, fastcgi: "[2001:DB8::0:1]:1", root: sites}
-        """))
+        """) + "\nservices: [{name: php, command: [sh]}]")
         let r = config.hosts[0].routes
         #expect(r[0] == Route(path: "/blog/", kind: .fastcgi(FastCGIRoute(
             responder: .address(.unix(path: "/run/php/php-fpm.sock")), root: f.dir + "/sites/example",

@@ -22,7 +22,7 @@ import Testing
               - {path: /s/, proxy: "http://[::1]:8080/"}
               - {path: /r/, proxy: "unix:run/app.sock"}
               - {path: /svc/, proxy: {service: api}}
-        """)).hosts[0].routes
+        """) + "\nservices: [{name: api, command: [sh]}]").hosts[0].routes
         #expect(r[0] == Route(path: "/api/", kind: .proxy(ProxyRoute(upstreams: .addresses([.tcp(host: "127.0.0.1", port: 9000)]))),
                               origin: "config.yaml:4:9"))
         #expect(r[1].kind == .proxy(ProxyRoute(upstreams: .addresses([.unix(path: "/run/app.sock")]))))
@@ -60,7 +60,7 @@ import Testing
                   tunnel_timeout: 1h
               - {path: /one/, proxy: {to: "http://127.0.0.1:1", health: {path: /h}, balance: ip_hash}}
               - {path: /two/, proxy: {service: api, balance: first, host: ""}}
-        """)).hosts[0].routes
+        """) + "\nservices: [{name: api, command: [sh]}]").hosts[0].routes
         #expect(r[0].kind == .proxy(ProxyRoute(
             upstreams: .addresses([.tcp(host: "127.0.0.1", port: 9001), .tcp(host: "127.0.0.1", port: 9002),
                                    .unix(path: "/run/a.sock")]),
@@ -134,7 +134,7 @@ import Testing
               - {path: /e/, proxy: {service: api, health: /healthz}}
               - {path: /f/, proxy: {service: api, strip_prefx: true, upstreams: [x], health: {path: /h, intervall: 1s}}}
               - {path: /g/, proxy: "http://127.0.0.1:1", timeout: 5s}
-        """)) == [
+        """) + "\nservices: [{name: api, command: [sh]}]") == [
             "config.yaml:4:28: hosts[0].routes[0].proxy: expected either \"to\" or \"service\", not both",
             "config.yaml:5:28: hosts[0].routes[1].proxy: missing key \"to\" (upstream URLs) or \"service\" (the name of a service in \"services\")",
             "config.yaml:8:20: hosts[0].routes[2].proxy.service: expected a service name (lowercase letters, digits, \"_\", \"-\"), found \"API\"",

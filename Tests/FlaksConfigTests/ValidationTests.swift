@@ -186,7 +186,7 @@ import Testing
         ]),
 
         Case(name: "document is a list", yaml: "- a\n- b\n", errors: [
-            "config.yaml:1:1: expected a mapping with keys server, limits, cgi, log, compress, hosts, found a list",
+            "config.yaml:1:1: expected a mapping with keys server, limits, cgi, log, compress, services, hosts, found a list",
         ]),
 
         Case(name: "host shapes", yaml: """
@@ -329,7 +329,7 @@ import Testing
         } catch {
             #expect(error.description == """
             config.yaml:1:8: hosts: expected at least one host
-            config.yaml:2:1: unknown key "bogus"; expected one of server, limits, cgi, log, compress, hosts
+            config.yaml:2:1: unknown key "bogus"; expected one of server, limits, cgi, log, compress, services, hosts
             """)
             #expect(error.errors[0] == ManifestError(file: "config.yaml", line: 1, column: 8, keyPath: "hosts",
                                                       message: "expected at least one host"))
