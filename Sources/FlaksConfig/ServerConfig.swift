@@ -10,6 +10,10 @@ public struct ServerConfig: Sendable, Equatable {
     public var log: LogSettings
     /// `compress`: on-the-fly response compression. Default on (`CompressSettings()`).
     public var compress: CompressSettings
+    /// `tls`: settings of every TLS listener and the ACME account. Default `TLSSettings()`.
+    public var tls: TLSSettings
+    /// `services`: programs Flaks starts and proxies to, in manifest order. Default none.
+    public var services: [ServiceConfig]
     public var hosts: [HostConfig]
     /// The manifest file this was loaded from (absolute), or nil when built in code.
     public var sourceFile: String?
@@ -18,9 +22,11 @@ public struct ServerConfig: Sendable, Equatable {
     public var warnings: [ManifestWarning]
 
     public init(server: ServerSettings = .init(), limits: Limits = .init(), cgi: CGISettings = .init(),
-                log: LogSettings = .init(), compress: CompressSettings = .init(), hosts: [HostConfig] = [],
-                sourceFile: String? = nil, warnings: [ManifestWarning] = []) {
+                log: LogSettings = .init(), compress: CompressSettings = .init(), tls: TLSSettings = .init(),
+                services: [ServiceConfig] = [], hosts: [HostConfig] = [], sourceFile: String? = nil,
+                warnings: [ManifestWarning] = []) {
         self.server = server; self.limits = limits; self.cgi = cgi; self.log = log; self.compress = compress
+        self.tls = tls; self.services = services
         self.hosts = hosts; self.sourceFile = sourceFile; self.warnings = warnings
     }
 }
@@ -39,6 +45,9 @@ public struct ListenAddress: Sendable, Hashable, CustomStringConvertible {
 public struct ServerSettings: Sendable, Equatable {
     /// Addresses to listen on. Default `0.0.0.0:8080`.
     public var listen: [ListenAddress]
+    /// `tls_listen`: TLS listeners (certificate chosen by SNI among hosts with `tls`); none of
+    /// them is also in `listen`. Default none.
+    public var tlsListen: [ListenAddress]
     /// listen(2) backlog. Default 511.
     public var backlog: Int
     /// Selector loops; nil = `auto` (one per CPU core).
@@ -59,10 +68,10 @@ public struct ServerSettings: Sendable, Equatable {
     public init(listen: [ListenAddress] = [ListenAddress(host: "0.0.0.0", port: 8080)], backlog: Int = 511,
                 loops: Int? = nil, threads: Int = 16, maxConnections: Int = 10000,
                 drainTimeout: Duration = .seconds(10), idleRelease: Duration = .seconds(60),
-                trustedProxies: AddressList = .empty) {
+                trustedProxies: AddressList = .empty, tlsListen: [ListenAddress] = []) {
         self.listen = listen; self.backlog = backlog; self.loops = loops; self.threads = threads
         self.maxConnections = maxConnections; self.drainTimeout = drainTimeout; self.idleRelease = idleRelease
-        self.trustedProxies = trustedProxies
+        self.trustedProxies = trustedProxies; self.tlsListen = tlsListen
     }
 }
 
@@ -125,8 +134,10 @@ public struct HostConfig: Sendable, Equatable {
     public var routes: [Route]
     /// `errors: {404: /404.html}` (extension): status (400-599) -> path served from this host's routes.
     public var errorPages: [Int: String]
-    public init(names: [String], routes: [Route], errorPages: [Int: String] = [:]) {
-        self.names = names; self.routes = routes; self.errorPages = errorPages
+    /// `tls`: the host's certificate on the TLS listeners; nil (default) = none.
+    public var tls: HostTLS?
+    public init(names: [String], routes: [Route], errorPages: [Int: String] = [:], tls: HostTLS? = nil) {
+        self.names = names; self.routes = routes; self.errorPages = errorPages; self.tls = tls
     }
 }
 
@@ -161,6 +172,10 @@ public struct Route: Sendable, Equatable {
         case redirect(RedirectRoute)
         case respond(RespondRoute)
         case handler(String)
+        /// `proxy:` a reverse proxy to HTTP/1.1 upstreams.
+        case proxy(ProxyRoute)
+        /// `fastcgi:` a FastCGI responder (php-fpm).
+        case fastcgi(FastCGIRoute)
 
         /// The manifest key of this kind.
         public var keyword: String {
@@ -170,6 +185,8 @@ public struct Route: Sendable, Equatable {
             case .redirect: "redirect"
             case .respond: "respond"
             case .handler: "handler"
+            case .proxy: "proxy"
+            case .fastcgi: "fastcgi"
             }
         }
     }
