@@ -7,7 +7,7 @@ import Yams
 /// Keys beyond the schema (each documented on its field): `server.drain_timeout`,
 /// `server.idle_release`, per host
 /// `errors`, per route `headers_always`, per static route `dotfiles` and `types`, per CGI route
-/// `pass_authorization`, per redirect `keep_path`.
+/// `pass_authorization`, per redirect `keep_path`, per service `log`.
 public enum ManifestLoader {
     static let topKeys = ["server", "limits", "cgi", "log", "tls", "compress", "services", "hosts"]
 

@@ -129,4 +129,20 @@ import Testing
             "config.yaml:10:61: hosts[0].routes[6].rate: unknown key \"bursts\"; did you mean \"burst\"?",
         ])
     }
+
+    @Test func wrongTypes() throws {
+        let f = try Fixture()
+        #expect(f.errors("""
+        server: {trusted_proxies: {a: b}}
+        hosts:
+          - names: ["*"]
+            routes:
+              - {path: /a, respond: ok, auth: {users: x, realm: [a]}, rate: [1], allow: [[10.0.0.0/8]]}
+        """) == [
+            "config.yaml:1:27: server.trusted_proxies: expected a list, found a mapping",
+            "config.yaml:5:57: hosts[0].routes[0].auth.realm: expected a string, found a list",
+            "config.yaml:5:69: hosts[0].routes[0].rate: expected a mapping, found a list",
+            "config.yaml:5:82: hosts[0].routes[0].allow[0]: expected an IP address or CIDR block like \"10.0.0.0/8\", found a list",
+        ])
+    }
 }

@@ -158,4 +158,12 @@ import Testing
             "config.yaml:7:9: hosts[0].routes[3]: expected exactly one of static, cgi, redirect, respond, handler, proxy, fastcgi; found static and fastcgi",
         ])
     }
+
+    @Test func aRootAtTheFileSystemRootIsAWarning() throws {
+        let f = try Fixture()
+        let config = try f.load(manifest("      - {path: /php/, fastcgi: \"127.0.0.1:9000\", root: /}"))
+        #expect(config.warnings.map(\.description) == [
+            "config.yaml:4:56: warning: hosts[0].routes[0].root: fastcgi root \"/\" is the file system root: every file the server can read is served to anyone, and its scripts run",
+        ])
+    }
 }

@@ -172,4 +172,19 @@ import Testing
             "config.yaml:7:38: hosts[0].routes[3].proxy.service: unknown service \"api\": the manifest has no \"services\"",
         ])
     }
+
+    @Test func wrongTypes() throws {
+        let f = try fixture()
+        #expect(f.errors("""
+        services:
+          - {name: [a], command: [bin/app], env: [A], cwd: [x], ready_timeout: soon, restart: [always]}
+        \(minimalHosts)
+        """) == [
+            "config.yaml:2:12: services[0].name: expected a service name (lowercase letters, digits, \"_\", \"-\"), found a list",
+            "config.yaml:2:42: services[0].env: expected a mapping, found a list",
+            "config.yaml:2:52: services[0].cwd: expected a string, found a list",
+            "config.yaml:2:72: services[0].ready_timeout: expected a duration like 250ms, 10s, 2m or 1h, found \"soon\"",
+            "config.yaml:2:87: services[0].restart: expected one of always, on-failure, never, found a list",
+        ])
+    }
 }

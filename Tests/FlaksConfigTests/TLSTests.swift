@@ -163,4 +163,19 @@ import Testing
         ])
         #expect(config.hosts.map(\.tls) == [.acme, .files(cert: f.dir + "/b.pem", key: f.dir + "/b.key"), nil])
     }
+
+    @Test func wrongTypes() throws {
+        let f = try Fixture()
+        #expect(f.errors("tls: {acme: yes, hsts: [1s], min_version: {v: 1}}\n" + minimalHosts) == [
+            "config.yaml:1:13: tls.acme: expected a mapping, found \"yes\"",
+            "config.yaml:1:24: tls.hsts: expected a duration like 250ms, 10s, 2m or 1h, found a list",
+            "config.yaml:1:43: tls.min_version: expected one of 1.2, 1.3, found a mapping",
+        ])
+        #expect(f.errors("tls: {acme: {storage: [a], email: {a: b}, renew_before: 1y}}\nserver: {tls_listen: {a: b}}\n" + minimalHosts) == [
+            "config.yaml:1:23: tls.acme.storage: expected a string, found a list",
+            "config.yaml:1:35: tls.acme.email: expected a string, found a mapping",
+            "config.yaml:1:57: tls.acme.renew_before: expected a duration like 250ms, 10s, 2m or 1h, found \"1y\"",
+            "config.yaml:2:22: server.tls_listen: expected a list, found a mapping",
+        ])
+    }
 }
