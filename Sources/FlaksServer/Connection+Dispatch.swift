@@ -95,6 +95,8 @@ extension Connection {
             }
         case .cgi(let invocation):
             CGIProcess.start(invocation, method: machine.method ?? request.method, sink: self, loop: loop)
+        case .fastcgi(let invocation):
+            FastCGIRequest.start(invocation, method: machine.method ?? request.method, sink: self, loop: loop)
         }
     }
 
