@@ -75,6 +75,9 @@ public enum RouteExplainer {
                 lines.append("SCRIPT_NAME: \(env["SCRIPT_NAME"] ?? "")")
                 lines.append("PATH_INFO: \(env["PATH_INFO"] ?? "")")
                 lines.append("run as: \(inv.arguments.joined(separator: " "))")
+            case .fastcgi(let inv):
+                lines.append("FastCGI script: \(inv.scriptPath)")
+                lines.append("responder: \(inv.responder)")
             case .blocking, .async:
                 lines.append("answered by a view function")
             }
