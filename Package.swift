@@ -78,7 +78,7 @@ let package = Package(
         // measured ~3% of a request's CPU. Debug builds and the sanitizer runs keep them.
         .target(name: "FlaksServer",
                 dependencies: ["FlaksHTTP", "FlaksConfig", "FlaksRouting", "FlaksHandlers", "FlaksAccess", "FlaksCompression",
-                               "CFlaksLinux",
+                               "FlaksProxy", "CFlaksLinux",
                                .product(name: "Logging", package: "swift-log")],
                 swiftSettings: strict + [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]),
         // Public API for app authors.

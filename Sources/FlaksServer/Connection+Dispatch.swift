@@ -15,6 +15,87 @@ extension Connection {
         exchange.site = loop.server.currentSite
     }
 
+    /// A head arrived on a site with proxy routes: a request for a proxy route is routed now and
+    /// sent upstream while its body still arrives (it is never buffered whole). Returns true when it
+    /// was dispatched (or answered); otherwise routing waits for the end of the request as usual.
+    func routeAtHead() -> Bool {
+        guard let site = exchange.site, site.hasProxyRoutes, let h = exchange.head, h.target != "*" else { return false }
+        let path: String
+        do { path = try PathNormalizer.normalize(h.rawPath) } catch {
+            // An encoded "/" is allowed on proxy routes (it goes upstream as sent): route by a path
+            // that keeps it encoded; anything else is answered at the end of the request.
+            guard case .encodedSlash = error,
+                  let p = try? PathNormalizer.normalize(Connection.keepingEncodedSlashes(h.rawPath)) else { return false }
+            path = p
+        }
+        guard case .found(let m) = site.tree.lookup(host: h.host, path: path), let proxy = m.target.proxy else { return false }
+        exchange.route = m.target
+        exchange.dispatchedAtHead = true
+        let client = clientIP(h)
+        if let access = m.target.access {
+            switch access.check(client: client, authorization: h.headers["Authorization"],
+                                limiter: loop.server.rateLimiter, cache: loop.server.authCache, now: loop.now) {
+            case .allowed(let user):
+                if user != nil { exchange.head?.headers.remove("Authorization") }
+            case .denied(let r):
+                loop.metrics.withLock { $0.recordDenial(host: m.target.hostLabel, status: r.status.code) }
+                send(r)
+                return true
+            case .verify(let credentials):
+                verifyThenProxy(proxy, credentials, access: access, client: client)
+                return true
+            }
+        }
+        startProxy(proxy, client: client)
+        return true
+    }
+
+    private func startProxy(_ proxy: ProxyTarget, client: IPAddress) {
+        guard let h = exchange.head else { return }
+        let trusted = exchange.site?.trustedProxies.contains(peerIP) ?? false
+        ProxyRequest.start(proxy, head: h, client: self, clientIP: client, peerTrusted: trusted, loop: loop)
+    }
+
+    /// Basic auth for a proxy route: the password is checked on the worker pool while the body waits.
+    private func verifyThenProxy(_ proxy: ProxyTarget, _ credentials: BasicCredentials, access: RouteAccess, client: IPAddress) {
+        let loop = self.loop, id = self.id, seq = machine.requests
+        let cache = loop.server.authCache
+        machine.holdBody(true, now: loop.now)
+        loop.queueJob {
+            let ok = access.auth?.verify(credentials, cache: cache, now: Int64(monotonicNanos())) == .valid
+            loop.execute { l in
+                guard let c = l.connection(id: id), seq == c.machine.requests, c.machine.awaitsResponse,
+                      let route = c.exchange.route else { return }
+                if ok {
+                    c.exchange.head?.headers.remove("Authorization")
+                    c.startProxy(proxy, client: client)
+                    c.resumeRequestBody()
+                } else {
+                    l.metrics.withLock { $0.recordDenial(host: route.hostLabel, status: 401) }
+                    c.send(access.unauthorized)
+                }
+            }
+        }
+    }
+
+    /// `%2F` spelled `%252F`, so a normalized path keeps it as the three characters `%2F`.
+    static func keepingEncodedSlashes(_ raw: Substring) -> String {
+        let b = Array(raw.utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity(b.count + 8)
+        var i = 0
+        while i < b.count {
+            if b[i] == UInt8(ascii: "%"), i + 2 < b.count, b[i + 1] == UInt8(ascii: "2"), b[i + 2] | 0x20 == UInt8(ascii: "f") {
+                out.append(contentsOf: "%252F".utf8)
+                i += 3
+            } else {
+                out.append(b[i])
+                i += 1
+            }
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
     /// The request is complete: route it and run its handler.
     func requestEnded() {
         guard let h = exchange.head else { return }

@@ -311,6 +311,7 @@ extension Connection: ResponseSink {
             }
         }
         output.reset()
+        if machine.isTunnel { tunnelDrained(); return }
         perform(machine.outputDrained(now: loop.now, unreadInput: unreadInput))
     }
 

@@ -43,6 +43,9 @@ final class Connection: Selectable, TimerTarget {
     private(set) var isClosed = false
     /// The peer as an IPAddress, made when first needed.
     var cachedPeerIP: IPAddress?
+    /// Tunnel: the peer asked to stop reading the client / to shut the client's write side once drained.
+    var tunnelPaused = false
+    var tunnelShutdownPending = false
 
     /// The request in flight and its response's bookkeeping; replaced whole per request.
     var exchange = Exchange()
@@ -108,6 +111,7 @@ final class Connection: Selectable, TimerTarget {
     /// Parses kept bytes, then reads until the socket is empty or the machine stops wanting input.
     func readInput() {
         guard !inInput else { return }
+        if machine.isTunnel { readTunnel(); return }
         inInput = true
         defer { inInput = false }
         if !pending.isEmpty && !consume(readCount: 0) { return }
@@ -158,11 +162,24 @@ final class Connection: Selectable, TimerTarget {
             case .head(let sendContinue):
                 guard let h = machine.takeHead() else { break }
                 requestHead(h)
+                // A proxied request is on its way upstream now; its Expect is the upstream's to answer.
+                if routeAtHead() { break }
                 if sendContinue && machine.awaitsResponse { sendContinueResponse() }
             case .body(let range):
-                exchange.body.append(contentsOf: slice[range])
+                if let consumer = exchange.bodyConsumer {
+                    if !consumer.requestBody(UnsafeRawBufferPointer(rebasing: slice[range])) {
+                        machine.holdBody(true, now: loop.now)
+                    }
+                } else {
+                    exchange.body.append(contentsOf: slice[range])
+                }
             case .end:
-                requestEnded()
+                if let consumer = exchange.bodyConsumer {
+                    exchange.bodyConsumer = nil
+                    consumer.requestBodyEnded()
+                } else if !exchange.dispatchedAtHead {
+                    requestEnded()
+                }
             case .error(let error):
                 respondError(error.status, detail: error.description)
             case .close:
@@ -232,6 +249,10 @@ final class Connection: Selectable, TimerTarget {
             exchange.producer = nil
             producer.stop()
         }
+        if let peer = exchange.tunnel {
+            exchange.tunnel = nil
+            peer.tunnelStop()
+        }
         exchange.site = nil
     }
 
@@ -268,6 +289,15 @@ struct Exchange {
     var framer: BodyFramer?
     /// Compresses a streamed body, when it is compressed.
     var compressor: StreamingCompressor?
+    /// Takes the body as it arrives instead of `body` (a proxied upload).
+    var bodyConsumer: (any RequestBodyConsumer)?
+    /// The far end of the tunnel this connection became (after a 101).
+    var tunnel: (any TunnelPeer)?
+    /// The request was dispatched when its head arrived (a proxy route): its end dispatches nothing.
+    var dispatchedAtHead = false
+    /// The proxied upstream and its time, for the access log.
+    var upstream: String?
+    var upstreamNanos: UInt64 = 0
     /// The status sent (0: none yet), head + body bytes and body bytes.
     var status = 0
     var bytesSent = 0

@@ -9,6 +9,7 @@ import Logging
 import Synchronization
 import FlaksAccess
 import FlaksCompression
+import FlaksProxy
 
 /// The Flaks server: N selector loops, a worker pool, the current site (swapped on reload).
 ///
@@ -30,6 +31,12 @@ public final class Server: Sendable {
     let cgiChildren = CGIChildren()
     /// Token buckets of every `rate` rule, all loops together (sharded locks, no global one).
     let rateLimiter = RateLimiter()
+    /// Every upstream address of every proxy route (health, in-flight counts), kept across reloads.
+    let upstreamRegistry = UpstreamRegistry()
+    /// Per-upstream request counters.
+    let proxyMetrics = ProxyMetrics()
+    /// Active health checks of the current site's proxy routes (replaced on reload).
+    private let healthCheckers = Locked<[HealthChecker]>([])
     /// Compressed forms of static files, by file identity, ETag and coding (bounded, LRU).
     let compressedFiles = CompressedFileCache(capacity: 32 << 20)
     /// Recent successful Basic auth checks (keyed by an HMAC of user, password and stored hash).
@@ -63,7 +70,7 @@ public final class Server: Sendable {
         let ref = ServerRef()
         BuiltinHandlers.register(into: &reg, ref: ref)
         self.registry = reg
-        let first = try SiteBuilder.build(config, registry: reg, generation: 1)
+        let first = try SiteBuilder.build(config, registry: reg, generation: 1, upstreams: upstreamRegistry)
         site = Locked(first)
         maxConnectionsValue = Atomic(config.server.maxConnections)
         workers = WorkerPool(count: config.server.threads)
@@ -98,6 +105,7 @@ public final class Server: Sendable {
             threads.append(OSThread.start(name: "flaks-loop-\(l.index)") { l.run() })
         }
         state.withLock { $0.loops = loops; $0.threads = threads; $0.bound = bound }
+        startHealthChecks(currentSite)
         logger.info("flaks listening on \(bound.values.map(\.description).sorted().joined(separator: ", ")) with \(loopCount) loop(s), \(config.server.threads) worker(s), generation \(currentSite.generation)")
     }
 
@@ -145,7 +153,7 @@ public final class Server: Sendable {
     public func reload(_ config: ServerConfig) -> ReloadOutcome {
         let old = currentSite
         let next: Site
-        do { next = try SiteBuilder.build(config, registry: registry, generation: old.generation + 1) } catch {
+        do { next = try SiteBuilder.build(config, registry: registry, generation: old.generation + 1, upstreams: upstreamRegistry) } catch {
             stats.reloadsFailed.add(1, ordering: .relaxed)
             logger.error("reload failed, generation \(old.generation) keeps serving:\n\(error.description)")
             return .failed(error.messages)
@@ -177,6 +185,9 @@ public final class Server: Sendable {
         }
         maxConnectionsValue.store(config.server.maxConnections, ordering: .relaxed)
         site.withLock { $0 = next }
+        startHealthChecks(next)
+        upstreamRegistry.retain(only: next.upstreamKeys)
+        for l in loops { l.execute { $0.upstreamPool.closeAll { !next.upstreamKeys.contains($0) } } }
         stats.reloadsSucceeded.add(1, ordering: .relaxed)
         if changes.isEmpty { changes = [] }
         logger.info("reloaded: generation \(next.generation); \(changes.isEmpty ? "nothing changed" : changes.joined(separator: "; "))")
@@ -204,6 +215,25 @@ public final class Server: Sendable {
             logger.error("reload failed, generation \(currentSite.generation) keeps serving:\n\(error.description)")
             return .failed(error.errors.map(\.description))
         }
+    }
+
+    /// Replaces the active health checks with those of `site`'s proxy routes (one per upstream and
+    /// check settings), on the first loop.
+    private func startHealthChecks(_ site: Site) {
+        guard let loop = state.withLock({ $0.loops.first }) else { return }
+        var checkers: [HealthChecker] = []
+        var seen: Set<String> = []
+        for route in site.proxyTargets {
+            guard let check = route.route.health else { continue }
+            for (i, e) in route.endpoints.enumerated() {
+                let key = "\(e.key) \(check.path) \(check.interval) \(check.timeout) \(check.fails) \(check.passes)"
+                guard seen.insert(key).inserted else { continue }
+                checkers.append(HealthChecker(loop: loop, endpoint: e, upstream: route.balancer.upstreams[i], check: check))
+            }
+        }
+        let old = healthCheckers.withLock { list -> [HealthChecker] in let o = list; list = checkers; return o }
+        for c in old { c.stop() }
+        for c in checkers { loop.execute { _ in c.start() } }
     }
 
     /// Stops accepting, lets requests in flight finish (up to `drainTimeout`), closes the rest.

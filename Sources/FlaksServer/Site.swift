@@ -2,6 +2,7 @@ import FlaksAccess
 import FlaksCompression
 import FlaksConfig
 import FlaksHandlers
+import FlaksProxy
 import FlaksHTTP
 import FlaksRouting
 
@@ -23,11 +24,14 @@ final class MountedRoute: Sendable {
     let access: RouteAccess?
     /// The server's `compress` policy, unless compression is off or the route says `compress: false`.
     let compression: CompressionPolicy?
+    /// A `proxy:` route's upstreams and settings (the connection starts it when the head arrives).
+    let proxy: ProxyTarget?
 
     init(route: Route, handler: any Handler, hostIndex: Int, hostLabel: String, access: RouteAccess? = nil,
-         compression: CompressionPolicy? = nil) {
+         compression: CompressionPolicy? = nil, proxy: ProxyTarget? = nil) {
         self.route = route; self.handler = handler; self.hostIndex = hostIndex; self.hostLabel = hostLabel
         self.access = access
+        self.proxy = proxy
         let policy = route.compress ? compression : nil
         self.compression = policy
         let fields = ResponseHeadEncoder.RouteFields(success: route.headers, always: route.headersAlways)
@@ -81,12 +85,20 @@ public final class Site: Sendable {
     public let generation: Int
     /// `server.trusted_proxies`: peers whose X-Forwarded-* fields are believed.
     let trustedProxies: AddressList
+    /// Some route is a `proxy:`: requests are routed when their head arrives (a proxied body streams).
+    var hasProxyRoutes: Bool { !proxyTargets.isEmpty }
+    /// The proxy routes' runtimes (for health checks and the reload's pool clean-up).
+    let proxyTargets: [ProxyTarget]
+    /// Every upstream address the proxy routes use.
+    let upstreamKeys: Set<String>
     /// The limits a connection accepted under this site uses, in the units its state machine needs.
     let connectionConfiguration: ConnectionStateMachine.Configuration
 
     init(config: ServerConfig, tree: RouteTree<MountedRoute>, errorPages: RouteTree<[Int: String]>, generation: Int) {
         self.config = config; self.tree = tree; self.errorPages = errorPages; self.generation = generation
         trustedProxies = config.server.trustedProxies
+        proxyTargets = tree.entries.flatMap { $0.routes.compactMap(\.target.proxy) }
+        upstreamKeys = Set(proxyTargets.flatMap { $0.endpoints.map(\.key) })
         let l = config.limits
         connectionConfiguration = ConnectionStateMachine.Configuration(
             parse: l.parseLimits, headerTimeout: l.headerTimeout.nanoseconds, bodyTimeout: l.bodyTimeout.nanoseconds,
@@ -112,7 +124,8 @@ public struct SiteError: Error, Sendable, CustomStringConvertible {
 /// Turns a validated manifest into a `Site`: builds each route's handler and the route trees.
 enum SiteBuilder {
     /// Builds the handlers and the route tree for `config`.
-    static func build(_ config: ServerConfig, registry: HandlerRegistry, generation: Int) throws(SiteError) -> Site {
+    static func build(_ config: ServerConfig, registry: HandlerRegistry, generation: Int,
+                      upstreams: UpstreamRegistry = UpstreamRegistry()) throws(SiteError) -> Site {
         var builder = RouteTreeBuilder<MountedRoute>()
         var pages = RouteTreeBuilder<[Int: String]>()
         var errors: [String] = []
@@ -121,6 +134,7 @@ enum SiteBuilder {
             var routes: [(path: String, target: MountedRoute)] = []
             for route in host.routes {
                 let handler: any Handler
+                var proxy: ProxyTarget?
                 switch route.kind {
                 case .respond(let r): handler = RespondHandler(r)
                 case .redirect(let r): handler = RedirectHandler(r)
@@ -132,7 +146,13 @@ enum SiteBuilder {
                         continue
                     }
                     handler = h
-                case .fastcgi, .proxy:
+                case .proxy(let p):
+                    do { proxy = try ProxyTarget.build(p, path: route.path, origin: route.origin, registry: upstreams) } catch {
+                        errors.append(contentsOf: error.messages)
+                        continue
+                    }
+                    handler = ProxyRouteHandler()
+                case .fastcgi:
                     // The manifest model knows this kind; serving it is not wired in yet.
                     errors.append("\(route.origin.map { $0 + ": " } ?? "")route kind '\(route.kind.keyword)' is not served by this build yet")
                     continue
@@ -144,7 +164,7 @@ enum SiteBuilder {
                     continue
                 }
                 routes.append((route.path, MountedRoute(route: route, handler: handler, hostIndex: hi, hostLabel: label,
-                                                         access: access, compression: compression)))
+                                                         access: access, compression: compression, proxy: proxy)))
             }
             do {
                 try builder.addHost(names: host.names, routes: routes)
@@ -162,5 +182,12 @@ extension CompressionPolicy {
         guard settings.isEnabled else { return nil }
         self.init(encodings: settings.encodings.compactMap { ContentCoding(rawValue: $0.rawValue) }, minSize: settings.minSize,
                   types: settings.types.compactMap { MediaTypePattern($0) })
+    }
+}
+
+/// The handler of a proxy route: never asked (the connection starts the proxy when the head arrives).
+struct ProxyRouteHandler: Handler {
+    func handle(_ request: Request) -> HandlerOutcome {
+        .response(ErrorPage.response(.internalServerError, detail: "proxy route reached a handler"))
     }
 }

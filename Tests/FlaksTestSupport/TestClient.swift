@@ -181,6 +181,9 @@ public final class TestClient: @unchecked Sendable {  // used by one thread at a
     /// Bytes received but not yet consumed by readResponse.
     public var leftover: [UInt8] { buffer }
 
+    /// Drops `n` received bytes (a caller that parsed them itself).
+    public func consume(_ n: Int) { buffer.removeFirst(min(n, buffer.count)) }
+
     /// One request on a fresh connection.
     public static func get(port: Int, _ path: String, host: String = "localhost", headers: [String: String] = [:],
                            source: String? = nil) throws -> Response {
