@@ -263,7 +263,8 @@ final class Connection: Selectable, TimerTarget {
                               version: h?.version.description ?? "HTTP/1.1", status: exchange.status,
                               bytes: exchange.bodyBytesSent, referer: h?.headers["Referer"],
                               userAgent: h?.headers["User-Agent"], host: h?.host ?? "",
-                              durationNanos: loop.now &- exchange.start, requestID: exchange.requestID)
+                              durationNanos: loop.now &- exchange.start, requestID: exchange.requestID,
+                              upstream: exchange.upstream, upstreamNanos: exchange.upstreamNanos)
     }
 }
 

@@ -101,6 +101,8 @@ public struct MetricsSnapshot: Sendable {
     public var draining: Bool
     /// The compressed-file cache's counters.
     var compressedFiles = CompressedFileCache.Statistics()
+    /// Each upstream of the proxy routes: its counters and its health ("up", "down", "checked down").
+    var upstreams: [(address: String, counters: ProxyMetrics.Counters, health: String, inFlight: Int)] = []
 
     /// Total responses sent.
     public var totalRequests: Int { requests.count }
@@ -158,6 +160,29 @@ public struct MetricsSnapshot: Sendable {
         out += "flaks_compressed_file_cache_total{event=\"compression\"} \(compressedFiles.compressions)\n"
         family("flaks_compressed_file_cache_bytes", "gauge", "Bytes of compressed files kept.")
         out += "flaks_compressed_file_cache_bytes \(compressedFiles.bytes)\n"
+        if !upstreams.isEmpty {
+            family("flaks_upstream_requests_total", "counter", "Proxied requests answered, by upstream.")
+            for u in upstreams { out += "flaks_upstream_requests_total{upstream=\"\(Self.escape(u.address))\"} \(u.counters.requests)\n" }
+            family("flaks_upstream_failures_total", "counter", "Failed attempts (refused, timed out, bad answers), by upstream.")
+            for u in upstreams { out += "flaks_upstream_failures_total{upstream=\"\(Self.escape(u.address))\"} \(u.counters.failures)\n" }
+            family("flaks_upstream_up", "gauge", "1 while the upstream takes traffic, 0 while it is marked or checked down.")
+            for u in upstreams { out += "flaks_upstream_up{upstream=\"\(Self.escape(u.address))\"} \(u.health == "up" ? 1 : 0)\n" }
+            family("flaks_upstream_in_flight", "gauge", "Requests at the upstream now.")
+            for u in upstreams { out += "flaks_upstream_in_flight{upstream=\"\(Self.escape(u.address))\"} \(u.inFlight)\n" }
+            family("flaks_upstream_response_seconds", "histogram", "Time from the start of an attempt to the answer's head, by upstream.")
+            for u in upstreams {
+                let label = "upstream=\"\(Self.escape(u.address))\""
+                var cumulative = 0
+                for (i, bound) in LoopMetrics.bucketBounds.enumerated() {
+                    cumulative += u.counters.buckets[i]
+                    out += "flaks_upstream_response_seconds_bucket{\(label),le=\"\(bound)\"} \(cumulative)\n"
+                }
+                cumulative += u.counters.buckets[LoopMetrics.bucketBounds.count]
+                out += "flaks_upstream_response_seconds_bucket{\(label),le=\"+Inf\"} \(cumulative)\n"
+                out += "flaks_upstream_response_seconds_sum{\(label)} \(Double(u.counters.sumNanos) / 1e9)\n"
+                out += "flaks_upstream_response_seconds_count{\(label)} \(u.counters.requests)\n"
+            }
+        }
         family("flaks_uptime_seconds", "gauge", "Seconds since the server started.")
         out += "flaks_uptime_seconds \(uptimeSeconds)\n"
         return out

@@ -217,6 +217,26 @@ public final class Server: Sendable {
         }
     }
 
+    /// Each upstream of the current proxy routes: counters, health, requests in flight.
+    private func upstreamReport() -> [(address: String, counters: ProxyMetrics.Counters, health: String, inFlight: Int)] {
+        let counters = proxyMetrics.snapshot
+        let now = monotonicNanos()
+        var seen: Set<String> = []
+        var out: [(address: String, counters: ProxyMetrics.Counters, health: String, inFlight: Int)] = []
+        for t in currentSite.proxyTargets {
+            for (i, e) in t.endpoints.enumerated() where seen.insert(e.key).inserted {
+                let u = t.balancer.upstreams[i]
+                let health: String = switch u.health.status(now: now) {
+                case .up: "up"
+                case .passivelyDown: "down"
+                case .activelyDown: "checked down"
+                }
+                out.append((e.key, counters[e.key] ?? ProxyMetrics.Counters(), health, u.inFlight))
+            }
+        }
+        return out.sorted { $0.address < $1.address }
+    }
+
     /// Replaces the active health checks with those of `site`'s proxy routes (one per upstream and
     /// check settings), on the first loop.
     private func startHealthChecks(_ site: Site) {
@@ -246,8 +266,9 @@ public final class Server: Sendable {
     }
 
     /// Waits until every loop has stopped, then stops the workers and flushes the access log.
+    /// Safe to call more than once: the loop threads are joined by the first caller only.
     public func wait() {
-        let threads = state.withLock { $0.threads }
+        let threads = state.withLock { s -> [OSThread] in let t = s.threads; s.threads = []; return t }
         for t in threads { t.join() }
         cgiChildren.killAndReapAll()
         let first = state.withLock { s -> Bool in let f = !s.stopped; s.stopped = true; return f }
@@ -295,6 +316,7 @@ public final class Server: Sendable {
                                cgiProcesses: stats.cgiProcesses.load(ordering: .relaxed),
                                generation: currentSite.generation,
                                uptimeSeconds: Double(monotonicNanos() &- startedAt) / 1e9,
-                               draining: isDraining, compressedFiles: compressedFiles.statistics)
+                               draining: isDraining, compressedFiles: compressedFiles.statistics,
+                               upstreams: upstreamReport())
     }
 }

@@ -2,6 +2,7 @@
 import FlaksTestSupport
 import Glibc
 #endif
+import FlaksAccess
 import FlaksConfig
 import FlaksServer
 import FlaksTLS
@@ -48,6 +49,47 @@ struct ProxyServerTests {
             // Response hop-by-hop fields are removed too.
             let hop = try TestClient.get(port: port, "/api/hop")
             #expect(hop.header("X-Secret") == nil && hop.header("Keep-Alive") == nil && hop.header("X-Kept") == "yes")
+        }
+    }
+
+    @Test func unixSocketUpstreamsTrustedForwardingMetricsAndTheAccessLog() async throws {
+        let dir = NSTemporaryDirectory() + "flaks-proxy-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let app = try UpstreamProcess.pythonUnix("unixapp", path: dir + "/app.sock")
+        _ = app
+        let route = Route(path: "/", kind: .proxy(ProxyRoute(upstreams: .addresses([.unix(path: dir + "/app.sock")]))))
+        var cfg = config([route, Route(path: "/metrics", kind: .handler("metrics")), Route(path: "/status", kind: .handler("status"))])
+        cfg.server.trustedProxies = try AddressList(parsing: ["127.0.0.1/32"])
+        cfg.log = LogSettings(access: .file(dir + "/access.log"), format: .json)
+        try await withTestServer(cfg, keepAccessLog: true) { (server: Server, port: Int) async throws in
+            let r = try TestClient.get(port: port, "/echo", headers: ["X-Forwarded-For": "203.0.113.7", "X-Forwarded-Proto": "https"])
+            let h = Dictionary(Self.headers(try Self.json(r)).map { ($0.0.lowercased(), $0.1) }, uniquingKeysWith: { a, _ in a })
+            #expect(try Self.json(r)["name"] as? String == "unixapp")
+            #expect(h["x-forwarded-for"] == "203.0.113.7, 127.0.0.1", "a trusted peer's chain is appended to")
+            #expect(h["x-forwarded-proto"] == "https", "kept from a trusted peer")
+            let metrics = try TestClient.get(port: port, "/metrics").text
+            #expect(metrics.contains("flaks_upstream_requests_total{upstream=\"unix:\(dir)/app.sock\"} 1"))
+            #expect(metrics.contains("flaks_upstream_up{upstream=\"unix:\(dir)/app.sock\"} 1"))
+            let status = try TestClient.get(port: port, "/status").text
+            #expect(status.contains("\"health\":\"up\""))
+            server.shutdown(drainTimeout: .seconds(1))
+            server.wait()
+            let log = (try? String(contentsOfFile: dir + "/access.log", encoding: .utf8)) ?? ""
+            #expect(log.contains("\"upstream\":\"unix:\(dir)/app.sock\"") && log.contains("\"upstream_ms\":"))
+        }
+    }
+
+    @Test func expectContinueIsAnsweredByTheUpstream() async throws {
+        let app = try UpstreamProcess.python("a")
+        try await withTestServer(config([Self.proxy("/", [app])])) { (_: Server, port: Int) async throws in
+            let c = try TestClient(port: port)
+            try c.send("POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")
+            let interim = try c.readResponse()
+            #expect(interim.status == 100, "the upstream's 100 Continue is relayed")
+            try c.send("hello")
+            let doc = try Self.json(try c.readResponse())
+            #expect(doc["length"] as? Int == 5)
         }
     }
 

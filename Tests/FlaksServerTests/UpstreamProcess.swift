@@ -43,6 +43,11 @@ final class UpstreamProcess: @unchecked Sendable {  // used from one test at a t
         try UpstreamProcess("/usr/bin/python3", [directory + "/app.py", "0", name])
     }
 
+    /// The Python app on a unix socket at `path`.
+    static func pythonUnix(_ name: String, path: String) throws -> UpstreamProcess {
+        try UpstreamProcess("/usr/bin/python3", [directory + "/app.py", "unix:" + path, name])
+    }
+
     static func raw(_ mode: String) throws -> UpstreamProcess {
         try UpstreamProcess("/usr/bin/python3", [directory + "/raw.py", mode])
     }

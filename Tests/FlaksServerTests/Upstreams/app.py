@@ -11,12 +11,12 @@ GET  /hop              a response carrying hop-by-hop fields (Connection: X-Secr
 GET  /healthz          200, or 500 after GET /sick (and 200 again after GET /well)
 GET  /conns            how many TCP connections this server has accepted
 GET  /whoami           the server's name (argv[2])
-Usage: python3 app.py PORT NAME
+Usage: python3 app.py PORT NAME   (PORT 0: any free port, printed; unix:/path: a unix socket)
 """
 import hashlib, json, socket, sys, threading, time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-PORT, NAME = int(sys.argv[1]), sys.argv[2]
+PORT, NAME = sys.argv[1], sys.argv[2]
 state = {"sick": False, "conns": 0}
 lock = threading.Lock()
 
@@ -115,6 +115,17 @@ class Handler(BaseHTTPRequestHandler):
 
 ThreadingHTTPServer.daemon_threads = True
 ThreadingHTTPServer.allow_reuse_address = True
-server = ThreadingHTTPServer(("127.0.0.1", PORT), Handler)
-print(server.server_address[1], flush=True)
+if PORT.startswith("unix:"):
+    import os, socketserver
+    class UnixHTTPServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+        daemon_threads = True
+    class UnixHandler(Handler):
+        def address_string(self): return "unix"
+    path = PORT[5:]
+    if os.path.exists(path): os.unlink(path)
+    server = UnixHTTPServer(path, UnixHandler)
+    print(0, flush=True)
+else:
+    server = ThreadingHTTPServer(("127.0.0.1", int(PORT)), Handler)
+    print(server.server_address[1], flush=True)
 server.serve_forever()
