@@ -78,7 +78,7 @@ let package = Package(
         // measured ~3% of a request's CPU. Debug builds and the sanitizer runs keep them.
         .target(name: "FlaksServer",
                 dependencies: ["FlaksHTTP", "FlaksConfig", "FlaksRouting", "FlaksHandlers", "FlaksAccess", "FlaksCompression",
-                               "FlaksProxy", "CFlaksLinux",
+                               "FlaksProxy", "FlaksTLS", "CFlaksLinux",
                                .product(name: "Logging", package: "swift-log")],
                 swiftSettings: strict + [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]),
         // Public API for app authors.
@@ -106,7 +106,8 @@ let package = Package(
         .executableTarget(name: "ParseDump", dependencies: ["FlaksHTTP"], path: "Tests/Differential/ParseDump",
                           swiftSettings: strict),
         // Helpers shared by the test targets: a raw HTTP client and a static-site fixture.
-        .target(name: "FlaksTestSupport", dependencies: ["FlaksServer", "FlaksCompression", "CZlib", "CBrotli", "CZstd"],
+        .target(name: "FlaksTestSupport", dependencies: ["FlaksServer", "FlaksCompression", "CZlib", "CBrotli", "CZstd",
+                                                        "COpenSSL"],
                 path: "Tests/FlaksTestSupport",
                 swiftSettings: strict),
         .testTarget(name: "FlaksHTTPTests", dependencies: ["FlaksHTTP"], exclude: ["Corpus", "ResponseCorpus"], swiftSettings: strict),

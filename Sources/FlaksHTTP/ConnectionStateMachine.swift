@@ -171,10 +171,11 @@ public struct ConnectionStateMachine: Sendable {
     /// The head announced by the last `.head` action, until `takeHead()`.
     private var parsedHead: RequestHead?
 
-    public init(configuration: Configuration, now: UInt64) {
+    /// `headStarted`: the header timeout runs from now (a TLS connection: it covers the handshake).
+    public init(configuration: Configuration, now: UInt64, headStarted: Bool = false) {
         self.configuration = configuration
         parser = RequestParser(limits: configuration.parse)
-        state = .idle(since: now)
+        state = headStarted ? .readingHead(since: now) : .idle(since: now)
     }
 
     // MARK: - Input

@@ -31,6 +31,10 @@ extension Connection {
         guard case .found(let m) = site.tree.lookup(host: h.host, path: path), let proxy = m.target.proxy else { return false }
         exchange.route = m.target
         exchange.dispatchedAtHead = true
+        if let answer = tlsPolicyAnswer(m.target, h) {
+            send(answer)
+            return true
+        }
         let client = clientIP(h)
         if let access = m.target.access {
             switch access.check(client: client, authorization: h.headers["Authorization"],
@@ -117,6 +121,35 @@ extension Connection {
         run(h, path: path, body: body)
     }
 
+    /// What TLS says about a routed request, if anything: 421 when its Host names another TLS host
+    /// than the one the connection's certificate was chosen for; on plain HTTP with `redirect_http`,
+    /// 308 to https for a host that has `tls` (never for ACME challenges, nor for a trusted proxy's
+    /// request that says it came over https: that would loop).
+    func tlsPolicyAnswer(_ route: MountedRoute, _ h: RequestHead) -> Response? {
+        guard let siteTLS = exchange.site?.tls else { return nil }
+        if let t = tls {
+            if let info = t.info, t.session.context.store.isMisdirected(requestHost: route.hostIndex, connectionHost: info.host) {
+                return ErrorPage.response(.misdirectedRequest, detail: "this connection's certificate is for another host")
+            }
+            return nil
+        }
+        guard siteTLS.redirectHTTP, siteTLS.tlsHosts.contains(route.hostIndex) else { return nil }
+        if h.target.hasPrefix("/.well-known/acme-challenge/") { return nil }
+        if let trusted = exchange.site?.trustedProxies, !trusted.isEmpty, trusted.contains(peerIP),
+           h.headers["X-Forwarded-Proto"]?.lowercased() == "https" { return nil }
+        var host = h.host ?? localHost
+        if host.hasPrefix("[") {
+            if let end = host.firstIndex(of: "]") { host = String(host[...end]) }
+        } else if let colon = host.lastIndex(of: ":") {
+            host = String(host[..<colon])
+        }
+        // Port 0 in the manifest (tests) means the port the system chose.
+        let port = siteTLS.httpsPort.map { ":\($0 == 0 ? (loop.server.tlsPort ?? 443) : $0)" } ?? ""
+        var r = Response(status: .permanentRedirect)
+        r.headers.set("Location", "https://\(host)\(port)\(h.target.hasPrefix("/") ? h.target : "/")")
+        return r
+    }
+
     /// The methods this server implements, for `OPTIONS *`.
     static let serverMethods = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"
 
@@ -131,6 +164,10 @@ extension Connection {
             send(ErrorPage.response(.notFound))
         case .found(let m):
             exchange.route = m.target
+            if let answer = tlsPolicyAnswer(m.target, h) {
+                send(answer)
+                return
+            }
             if let fixed = m.target.fixed {
                 sendFixed(fixed)
                 return

@@ -108,9 +108,8 @@ extension Connection: ResponseSink {
         let length = r.body.length
         guard let plan = machine.startResponse(status: r.status, bodyLength: length, complete: true, now: loop.now) else { return }
         var b = output.takeHead()
-        loop.dateCache.refresh()
         ResponseHeadEncoder.encode(status: r.status, plan: plan, fields: r.headers, preEncoded: r.encodedHeaders,
-                                   route: exchange.route?.routeFields, common: loop.dateCache.fields, into: &b)
+                                   route: exchange.route?.routeFields, common: commonFields(), into: &b)
         output.head = b
         output.append(.head)
         exchange.status = r.status.code
@@ -140,8 +139,7 @@ extension Connection: ResponseSink {
                                                now: loop.now) else { return }
         var b = output.takeHead()
         b.append(contentsOf: f.head)
-        loop.dateCache.refresh()
-        b.append(contentsOf: loop.dateCache.fields)
+        b.append(contentsOf: commonFields())
         ResponseHeadEncoder.appendConnection(plan, into: &b)
         output.head = b
         output.append(.head)
@@ -179,9 +177,8 @@ extension Connection: ResponseSink {
         guard let plan = machine.startResponse(status: status, bodyLength: length, complete: false,
                                                producerIdleLimit: idleLimit, now: loop.now) else { return false }
         var b = output.takeHead()
-        loop.dateCache.refresh()
         ResponseHeadEncoder.encode(status: status, plan: plan, fields: headers, preEncoded: nil,
-                                   route: exchange.route?.routeFields, common: loop.dateCache.fields, into: &b)
+                                   route: exchange.route?.routeFields, common: commonFields(), into: &b)
         output.head = b
         output.append(.head)
         exchange.status = status.code
@@ -275,6 +272,14 @@ extension Connection: ResponseSink {
         }
     }
 
+    /// Date and Server, and on a TLS connection Strict-Transport-Security when `hsts` is set (on every
+    /// response, errors included).
+    func commonFields() -> [UInt8] {
+        loop.dateCache.refresh()
+        if tls != nil, let hsts = (exchange.site ?? loop.server.currentSite).tls?.hstsField { return loop.dateCache.fields + hsts }
+        return loop.dateCache.fields
+    }
+
     // MARK: writing
 
     /// The loop resumes a connection that yielded between slices of a file.
@@ -284,6 +289,7 @@ extension Connection: ResponseSink {
 
     /// Writes queued output until it is all out (then tells the machine) or the socket is full.
     func writeQueued() {
+        if let t = tls { writeQueuedTLS(t); return }
         while output.hasQueued {
             let result: IOResult<Int>
             do { result = try writeNext() } catch {

@@ -54,7 +54,13 @@ extension Connection {
     /// The peer finished sending: once what is queued is written, the client reads EOF.
     func tunnelShutdownWrite() {
         tunnelShutdownPending = true
-        if !output.hasQueued { shutdown(fd, Int32(SHUT_WR)) }
+        if !output.hasQueued { shutdownWriteSide() }
+    }
+
+    /// Shuts the write side (after close_notify on TLS).
+    private func shutdownWriteSide() {
+        if let t = tls { tlsClose(t) }
+        shutdown(fd, Int32(SHUT_WR))
     }
 
     /// The peer can take client bytes again.
@@ -72,7 +78,11 @@ extension Connection {
             loop.ensureScratch(16 * 1024)
             let scratch = loop.scratch
             let r: IOResult<Int>
-            do { r = try syscall("read") { cflaks_read(fd, scratch.baseAddress!, scratch.count) } } catch {
+            do {
+                if let t = tls { r = try tlsRead(t, into: scratch) } else {
+                    r = try syscall("read") { cflaks_read(fd, scratch.baseAddress!, scratch.count) }
+                }
+            } catch {
                 close(); return
             }
             switch r {
@@ -83,7 +93,7 @@ extension Connection {
                 exchange.tunnel?.tunnelClientClosed()
                 return
             case .done(let n):
-                if n < scratch.count && !peerFIN { readHint = false }
+                if n < scratch.count && !peerFIN && tls == nil { readHint = false }
                 if let peer = exchange.tunnel, !peer.tunnelFromClient(UnsafeRawBufferPointer(rebasing: scratch[0..<n])) {
                     tunnelPaused = true
                 }
@@ -98,7 +108,7 @@ extension Connection {
 
     /// The output queue drained while a tunnel: tell the peer, finish a pending shutdown.
     func tunnelDrained() {
-        if tunnelShutdownPending { shutdown(fd, Int32(SHUT_WR)) }
+        if tunnelShutdownPending { shutdownWriteSide() }
         exchange.tunnel?.tunnelClientDrained()
     }
 }

@@ -8,6 +8,7 @@ import FlaksConfig
 import FlaksHandlers
 import FlaksHTTP
 import FlaksRouting
+import FlaksTLS
 
 /// One client connection: the executor of a `ConnectionStateMachine`. It reads and writes the socket,
 /// feeds what happens to the machine, and does what the machine answers; the decisions (keep-alive,
@@ -52,11 +53,16 @@ final class Connection: Selectable, TimerTarget {
     /// Output: the serialized head (reused across responses) and the queued body chunks.
     var output = OutputQueue()
 
-    init(id: UInt64, fd: Int32, peer: SocketAddress, local: SocketAddress, loop: EventLoop) {
-        self.id = id; self.fd = fd; self.peer = peer; self.local = local; self.loop = loop
+    /// The TLS transport of a connection accepted on a `tls_listen` address; nil for plain HTTP.
+    let tls: TLSTransport?
+
+    init(id: UInt64, fd: Int32, peer: SocketAddress, local: SocketAddress, loop: EventLoop, tls: TLSTransport? = nil) {
+        self.id = id; self.fd = fd; self.peer = peer; self.local = local; self.loop = loop; self.tls = tls
         peerHost = peer.host
         localHost = local.host
-        machine = ConnectionStateMachine(configuration: loop.server.currentSite.connectionConfiguration, now: loop.now)
+        // A TLS connection's header timeout starts at accept: it covers the handshake.
+        machine = ConnectionStateMachine(configuration: loop.server.currentSite.connectionConfiguration, now: loop.now,
+                                         headStarted: tls != nil)
     }
 
     /// Accepted and registered: arm the first deadline.
@@ -73,7 +79,9 @@ final class Connection: Selectable, TimerTarget {
             close()
             return
         }
-        if events.contains(.writable) && output.hasQueued { flush() }
+        if events.contains(.writable) {
+            if output.hasQueued { flush() } else if let t = tls, t.cipherOffset < t.cipher.count { writeQueuedTLS(t) }
+        }
         if !events.isDisjoint(with: [.readable, .readHangup]) {
             readHint = true
             if events.contains(.readHangup) { peerFIN = true }
@@ -122,7 +130,13 @@ final class Connection: Selectable, TimerTarget {
             if p > 0 { pending.withUnsafeBytes { scratch.copyMemory(from: $0) } }
             let room = scratch.count - p
             let r: IOResult<Int>
-            do { r = try syscall("read") { cflaks_read(fd, scratch.baseAddress! + p, room) } } catch {
+            do {
+                if let t = tls {
+                    r = try tlsRead(t, into: UnsafeMutableRawBufferPointer(rebasing: scratch[p...]))
+                } else {
+                    r = try syscall("read") { cflaks_read(fd, scratch.baseAddress! + p, room) }
+                }
+            } catch {
                 close(); return
             }
             switch r {
@@ -133,8 +147,9 @@ final class Connection: Selectable, TimerTarget {
                 perform(machine.peerClosed(now: loop.now))
                 return
             case .done(let n):
-                // A short read drained the socket: with edge-triggered epoll, new bytes bring a new event.
-                if n < room && !peerFIN { readHint = false }
+                // A short read drained the socket: with edge-triggered epoll, new bytes bring a new
+                // event. (A TLS read says `.wouldBlock` itself: the session may hold more plaintext.)
+                if n < room && !peerFIN && tls == nil { readHint = false }
                 if !consume(readCount: n) { return }
             }
         }
@@ -216,6 +231,7 @@ final class Connection: Selectable, TimerTarget {
             close()
         case .lingerClose:
             exchangeDone()
+            if let t = tls { tlsClose(t) }
             shutdown(fd, Int32(SHUT_WR))
             pending = []
             if !inInput { readInput() }
@@ -239,6 +255,7 @@ final class Connection: Selectable, TimerTarget {
     func close() {
         guard !isClosed else { return }
         isClosed = true
+        if let t = tls { tlsClose(t) }
         machine.closed()
         loop.deregister(fd: fd)
         _ = Glibc.close(fd)

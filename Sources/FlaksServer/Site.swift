@@ -3,6 +3,7 @@ import FlaksCompression
 import FlaksConfig
 import FlaksHandlers
 import FlaksProxy
+import FlaksTLS
 import FlaksHTTP
 import FlaksRouting
 
@@ -91,10 +92,14 @@ public final class Site: Sendable {
     let proxyTargets: [ProxyTarget]
     /// Every upstream address the proxy routes use.
     let upstreamKeys: Set<String>
+    /// The certificates and TLS context; nil when no host has `tls`.
+    let tls: SiteTLS?
     /// The limits a connection accepted under this site uses, in the units its state machine needs.
     let connectionConfiguration: ConnectionStateMachine.Configuration
 
-    init(config: ServerConfig, tree: RouteTree<MountedRoute>, errorPages: RouteTree<[Int: String]>, generation: Int) {
+    init(config: ServerConfig, tree: RouteTree<MountedRoute>, errorPages: RouteTree<[Int: String]>, generation: Int,
+         tls: SiteTLS? = nil) {
+        self.tls = tls
         self.config = config; self.tree = tree; self.errorPages = errorPages; self.generation = generation
         trustedProxies = config.server.trustedProxies
         proxyTargets = tree.entries.flatMap { $0.routes.compactMap(\.target.proxy) }
@@ -125,7 +130,7 @@ public struct SiteError: Error, Sendable, CustomStringConvertible {
 enum SiteBuilder {
     /// Builds the handlers and the route tree for `config`.
     static func build(_ config: ServerConfig, registry: HandlerRegistry, generation: Int,
-                      upstreams: UpstreamRegistry = UpstreamRegistry()) throws(SiteError) -> Site {
+                      upstreams: UpstreamRegistry = UpstreamRegistry(), tickets: TicketKeyRing? = nil) throws(SiteError) -> Site {
         var builder = RouteTreeBuilder<MountedRoute>()
         var pages = RouteTreeBuilder<[Int: String]>()
         var errors: [String] = []
@@ -171,8 +176,12 @@ enum SiteBuilder {
                 try pages.addHost(names: host.names, routes: [(path: "/", target: host.errorPages)])
             } catch { errors.append(error.description) }
         }
+        var tls: SiteTLS?
+        if let tickets {
+            do { tls = try SiteTLS.build(config, tickets: tickets) } catch { errors.append(contentsOf: error.messages) }
+        }
         if !errors.isEmpty { throw SiteError(messages: errors) }
-        return Site(config: config, tree: builder.build(), errorPages: pages.build(), generation: generation)
+        return Site(config: config, tree: builder.build(), errorPages: pages.build(), generation: generation, tls: tls)
     }
 }
 
