@@ -365,7 +365,9 @@ public final class Server: Sendable {
                                cgiProcesses: stats.cgiProcesses.load(ordering: .relaxed),
                                generation: currentSite.generation,
                                uptimeSeconds: Double(monotonicNanos() &- startedAt) / 1e9,
-                               draining: isDraining, compressedFiles: compressedFiles.statistics,
-                               upstreams: upstreamReport())
+                               draining: isDraining,
+                               tlsHandshakes: stats.tlsHandshakes.load(ordering: .relaxed),
+                               tlsHandshakeFailures: stats.tlsHandshakeFailures,
+                               compressedFiles: compressedFiles.statistics, upstreams: upstreamReport())
     }
 }
