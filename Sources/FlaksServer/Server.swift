@@ -26,6 +26,9 @@ public final class Server: Sendable {
     private let drainingFlag = Atomic<Bool>(false)
     /// CGI children alive now, all loops together (cgi.max_processes); see CGIProcess.
     let cgiChildren = CGIChildren()
+    /// The programs of `services:` (docs/services.md): started before the listeners accept,
+    /// rolled on reload, stopped after the drain.
+    let services: ServiceSupervisor
 
     private struct RunState {
         var loops: [EventLoop] = []
@@ -48,6 +51,7 @@ public final class Server: Sendable {
     public init(config: ServerConfig, registry: HandlerRegistry = HandlerRegistry(), logger: Logger? = nil,
                 clock: any LoopClock = MonotonicClock()) throws(SiteError) {
         self.clock = clock
+        services = ServiceSupervisor(clock: clock)
         var log = logger ?? Logger(label: "flaks")
         if logger == nil { log.logLevel = Server.level(config.log.level) }
         self.logger = log
@@ -85,6 +89,9 @@ public final class Server: Sendable {
             bound[address] = fds.actual
             for (i, fd) in fds.fds.enumerated() { loops[i].addListener(fd: fd, address: fds.actual) }
         }
+        // The services' processes are spawned before any listener accepts (not waited for: a
+        // request for a service with no ready instance waits for one).
+        if let specs = ServiceSpec.specs(from: config) { services.apply(specs, server: self) }
         var threads: [OSThread] = []
         for l in loops {
             threads.append(OSThread.start(name: "flaks-loop-\(l.index)") { l.run() })
@@ -168,7 +175,12 @@ public final class Server: Sendable {
             for a in oldListen.subtracting(newListen) { s.bound[a] = nil }
         }
         maxConnectionsValue.store(config.server.maxConnections, ordering: .relaxed)
+        // Services: added ones are known before the new routes can reach them; then the swap; then
+        // added ones start, changed ones roll, removed ones stop (their requests in flight finish).
+        let serviceSpecs = ServiceSpec.specs(from: config)
+        if let serviceSpecs { services.register(serviceSpecs) }
         site.withLock { $0 = next }
+        if let serviceSpecs { changes += services.apply(serviceSpecs, server: self) }
         stats.reloadsSucceeded.add(1, ordering: .relaxed)
         if changes.isEmpty { changes = [] }
         logger.info("reloaded: generation \(next.generation); \(changes.isEmpty ? "nothing changed" : changes.joined(separator: "; "))")
@@ -207,11 +219,15 @@ public final class Server: Sendable {
         for l in state.withLock({ $0.loops }) { l.execute { $0.beginDrain(deadline: deadline) } }
     }
 
-    /// Waits until every loop has stopped, then stops the workers and flushes the access log.
+    /// Waits until every loop has stopped, then stops every service (no process of theirs is
+    /// left: bounded by the longest `stop_timeout`), then the workers, and flushes the access log.
     public func wait() {
         let threads = state.withLock { $0.threads }
         for t in threads { t.join() }
         cgiChildren.killAndReapAll()
+        services.stopAll()
+        // `flaks serve` is a child subreaper: whatever left a service's process group is ours.
+        OrphanReaper.killAllOrphans()
         let first = state.withLock { s -> Bool in let f = !s.stopped; s.stopped = true; return f }
         if first {
             workers.stop()
@@ -234,7 +250,16 @@ public final class Server: Sendable {
     }
 
     /// Reopens the access log file (SIGUSR1).
-    public func reopenLogs() { accessLog?.reopen() }
+    public func reopenLogs() {
+        accessLog?.reopen()
+        services.reopenLogs()
+    }
+
+    /// Where the proxy finds the ready instances of each service (see `ServiceDirectory`).
+    public var serviceDirectory: ServiceDirectory { services.directory }
+
+    /// The services and their instances now (what `status` and `metrics` show).
+    public var serviceStatus: [ServiceStatus] { services.status }
 
     /// Requests finished so far, all loops (the count alone: no snapshot of the per-host tables).
     var finishedRequests: Int {
@@ -253,6 +278,7 @@ public final class Server: Sendable {
                                cgiProcesses: stats.cgiProcesses.load(ordering: .relaxed),
                                generation: currentSite.generation,
                                uptimeSeconds: Double(monotonicNanos() &- startedAt) / 1e9,
-                               draining: isDraining)
+                               draining: isDraining,
+                               services: services.status)
     }
 }
