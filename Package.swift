@@ -27,9 +27,10 @@ let package = Package(
         // Pure FastCGI client side: record codec and the per-request exchange state machine.
         // No I/O, no clock, no Foundation (docs/fastcgi.md).
         .target(name: "FlaksFastCGI", swiftSettings: strict),
-        // The manifest: model, loader, validation.
+        // The manifest: model, loader, validation. FlaksAccess gives the typed access rules
+        // (`CIDR`, `AddressList`, `RateLimit`) so `allow`, `trusted_proxies` and `rate` are checked once.
         .target(name: "FlaksConfig",
-                dependencies: ["FlaksHTTP", "FlaksRouting", .product(name: "Yams", package: "Yams")],
+                dependencies: ["FlaksHTTP", "FlaksRouting", "FlaksAccess", .product(name: "Yams", package: "Yams")],
                 swiftSettings: strict),
         // Host table + path trie, generic over the route target.
         .target(name: "FlaksRouting", dependencies: ["FlaksHTTP"], swiftSettings: strict),
@@ -101,7 +102,7 @@ let package = Package(
                 swiftSettings: strict),
         .testTarget(name: "FlaksHTTPTests", dependencies: ["FlaksHTTP"], exclude: ["Corpus", "ResponseCorpus"], swiftSettings: strict),
         .testTarget(name: "FlaksFastCGITests", dependencies: ["FlaksFastCGI"], exclude: ["Corpus"], swiftSettings: strict),
-        .testTarget(name: "FlaksConfigTests", dependencies: ["FlaksConfig"], swiftSettings: strict),
+        .testTarget(name: "FlaksConfigTests", dependencies: ["FlaksConfig", "FlaksAccess"], swiftSettings: strict),
         .testTarget(name: "FlaksRoutingTests", dependencies: ["FlaksRouting"], swiftSettings: strict),
         .testTarget(name: "FlaksCompressionTests", dependencies: ["FlaksCompression", "CZlib", "CBrotli", "CZstd"],
                     swiftSettings: strict),
@@ -109,6 +110,6 @@ let package = Package(
         .testTarget(name: "FlaksTLSTests", dependencies: ["FlaksTLS", "COpenSSL"], exclude: ["Corpus"], swiftSettings: strict),
         .testTarget(name: "FlaksHandlersTests", dependencies: ["FlaksHandlers", "FlaksTestSupport"], swiftSettings: strict),
         .testTarget(name: "FlaksTests", dependencies: ["Flaks", "FlaksTestSupport"], swiftSettings: strict),
-        .testTarget(name: "FlaksServerTests", dependencies: ["FlaksServer", "Flaks", "FlaksTestSupport"], swiftSettings: strict),
+        .testTarget(name: "FlaksServerTests", dependencies: ["FlaksServer", "Flaks", "FlaksTestSupport", "FlaksAccess"], swiftSettings: strict),
     ]
 )

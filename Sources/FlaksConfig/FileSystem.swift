@@ -87,6 +87,12 @@ enum FileSystem {
         return nil
     }
 
+    /// Whether `path` is a regular file this process may execute.
+    static func isExecutableFile(_ path: String) -> Bool {
+        var st = stat()
+        return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG && access(path, X_OK) == 0
+    }
+
     /// The canonical path (symlinks, `.` and `..` resolved), or nil when it cannot be resolved.
     static func realPath(_ path: String) -> String? {
         guard let p = realpath(path, nil) else { return nil }

@@ -1,5 +1,5 @@
 /// One problem in a manifest, with where it is and what was expected:
-/// `config.yaml:14:7: hosts[1].routes[0]: expected exactly one of static, cgi, redirect, respond, handler; found static and cgi`.
+/// `config.yaml:14:7: hosts[1].routes[0]: expected exactly one of static, cgi, redirect, respond, handler, proxy, fastcgi; found static and cgi`.
 /// Line and column are 1-based; 0 means the problem is with the file as a whole (it could not
 /// be read), and the description then leaves them out. An empty key path is left out too.
 public struct ManifestError: Error, Sendable, Hashable, CustomStringConvertible {

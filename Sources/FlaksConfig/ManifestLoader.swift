@@ -7,9 +7,9 @@ import Yams
 /// Keys beyond the schema (each documented on its field): `server.drain_timeout`,
 /// `server.idle_release`, per host
 /// `errors`, per route `headers_always`, per static route `dotfiles` and `types`, per CGI route
-/// `pass_authorization`, per redirect `keep_path`.
+/// `pass_authorization`, per redirect `keep_path`, per service `log`.
 public enum ManifestLoader {
-    static let topKeys = ["server", "limits", "cgi", "log", "hosts"]
+    static let topKeys = ["server", "limits", "cgi", "log", "tls", "compress", "services", "hosts"]
 
     /// Reads and validates the file. Relative paths in it resolve against its directory; error
     /// messages name the file as given in `path`.
@@ -53,7 +53,13 @@ public enum ManifestLoader {
             if let n = f["limits"] { config.limits = reader.limits(n) }
             if let n = f["cgi"] { config.cgi = reader.cgi(n) }
             if let n = f["log"] { config.log = reader.log(n) }
+            if let n = f["tls"] { config.tls = reader.tls(n) }
+            if let n = f["compress"] { config.compress = reader.compress(n) }
+            var serviceNames: [String] = []
+            if let n = f["services"] { config.services = reader.services(n, names: &serviceNames) }
             config.hosts = reader.hosts(f["hosts"], root: root)
+            reader.checkServiceReferences(known: serviceNames)
+            reader.checkTLS(settings: config.tls, tlsListen: config.server.tlsListen)
         }
         guard reader.errors.isEmpty else { throw ManifestErrors(reader.sortedErrors) }
         config.warnings = reader.sortedWarnings

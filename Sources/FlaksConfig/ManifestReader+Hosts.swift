@@ -3,7 +3,7 @@ import Yams
 
 /// The `hosts` list: names (unique across hosts), routes (unique paths within a host), error pages.
 extension ManifestReader {
-    static let hostKeys = ["names", "routes", "errors"]
+    static let hostKeys = ["names", "routes", "errors", "tls"]
 
     func hosts(_ node: Node?, root: Node) -> [HostConfig] {
         guard let node else { report(root, "hosts", "expected at least one host"); return [] }
@@ -43,6 +43,12 @@ extension ManifestReader {
             report(node, path, "missing key \"names\" (a list of host names, \"*.suffix\" or \"*\")"); ok = false
         }
 
+        var tls: HostTLS?
+        if let n = f["tls"] {
+            tls = hostTLS(n, f.path("tls"), names: names)
+            if tls == nil { ok = false }
+        }
+
         var routes: [Route] = []
         if let n = f["routes"], let list = items(n, f.path("routes")) {
             var seenPaths: [String: (path: String, source: String)] = [:]   // shape -> first route
@@ -61,6 +67,6 @@ extension ManifestReader {
             }, value: { urlPath($0, $1) })
             if let pages { for p in pages { errorPages[Int(p.key) ?? 0] = p.value } } else { ok = false }
         }
-        return ok ? HostConfig(names: names, routes: routes, errorPages: errorPages) : nil
+        return ok ? HostConfig(names: names, routes: routes, errorPages: errorPages, tls: tls) : nil
     }
 }

@@ -4,15 +4,19 @@ import Yams
 
 /// One route: its path, exactly one kind, the kind's options, and headers.
 extension ManifestReader {
-    static let kindKeys = ["static", "cgi", "redirect", "respond", "handler"]
+    static let kindKeys = ["static", "cgi", "redirect", "respond", "handler", "proxy", "fastcgi"]
     /// Options and the kinds they belong to.
     static let optionOwners: [(key: String, kinds: [String])] = [
-        ("index", ["static"]), ("listing", ["static"]), ("fallback", ["static"]), ("dotfiles", ["static"]),
+        ("index", ["static", "fastcgi"]), ("listing", ["static"]), ("fallback", ["static"]), ("dotfiles", ["static"]),
         ("types", ["static"]),
-        ("interpreters", ["cgi"]), ("env", ["cgi"]), ("pass_authorization", ["cgi"]),
+        ("interpreters", ["cgi"]), ("env", ["cgi", "fastcgi"]), ("pass_authorization", ["cgi"]),
         ("status", ["redirect", "respond"]), ("keep_path", ["redirect"]), ("type", ["respond"]),
+        ("root", ["fastcgi"]), ("extensions", ["fastcgi"]), ("front_controller", ["fastcgi"]), ("timeout", ["fastcgi"]),
+        ("max_connections", ["fastcgi"]),
     ]
-    static let routeKeys = ["path"] + kindKeys + optionOwners.map(\.key) + ["headers", "headers_always"]
+    /// Keys every route kind takes.
+    static let commonRouteKeys = ["headers", "headers_always", "compress", "auth", "allow", "rate"]
+    static let routeKeys = ["path"] + kindKeys + optionOwners.map(\.key) + commonRouteKeys
 
     func route(_ node: Node, _ path: String, seen: inout [String: (path: String, source: String)]) -> Route? {
         guard let f = fields(node, path, keys: Self.routeKeys) else { return nil }
@@ -62,15 +66,20 @@ extension ManifestReader {
             if let h = headerFields(n, f.path("headers_always")) { headersAlways = h } else { ok = false }
         }
 
+        var compress = true
+        if let n = f["compress"] { if let v = bool(n, f.path("compress")) { compress = v } else { ok = false } }
+        let access = accessRules(f)
+        if access == nil { ok = false }
+
         guard let kind, let kindNode = f[kind], let routeKind = self.kind(kind, kindNode, f) else { return nil }
-        guard ok, let routePath else { return nil }
+        guard ok, let routePath, let access else { return nil }
         return Route(path: routePath, kind: routeKind, headers: headers, headersAlways: headersAlways,
-                     origin: position(node))
+                     compress: compress, access: access, origin: position(node))
     }
 
     /// A `headers:` or `headers_always:` mapping, in document order: names are tokens (RFC 9110
     /// §5.6.2), values are strings without CR, LF or NUL (§5.5). Nil (reported) on any problem.
-    private func headerFields(_ node: Node, _ path: String) -> HeaderFields? {
+    func headerFields(_ node: Node, _ path: String) -> HeaderFields? {
         let list = map(node, path, key: { k in
             Self.isToken(k) ? nil : "expected a header name (letters, digits and !#$%&'*+-.^_`|~), found \"\(k)\""
         }, value: { vn, vp -> String? in
@@ -92,6 +101,8 @@ extension ManifestReader {
         case "cgi": cgiRoute(node, f).map { .cgi($0) }
         case "redirect": redirectRoute(node, f).map { .redirect($0) }
         case "respond": respondRoute(node, f).map { .respond($0) }
+        case "fastcgi": fastcgiRoute(node, f).map { .fastcgi($0) }
+        case "proxy": proxyRoute(node, f).map { .proxy($0) }
         default: handlerName(node, f.path("handler")).map { .handler($0) }
         }
     }
@@ -118,14 +129,7 @@ extension ManifestReader {
         let root = directory(node, f.path("static"), what: "static root",
                              risk: "every file the server can read is served to anyone")
         var r = StaticRoute(root: root ?? "")
-        if let n = f["index"] {
-            if let v = stringList(n, f.path("index")) {
-                if let bad = v.first(where: { $0.contains("/") }) {
-                    report(n, f.path("index"), "expected file names without \"/\", found \"\(bad)\""); ok = false
-                }
-                r.index = v
-            } else { ok = false }
-        }
+        if let n = f["index"] { if let v = indexFiles(n, f.path("index")) { r.index = v } else { ok = false } }
         if let n = f["listing"] { if let v = bool(n, f.path("listing")) { r.listing = v } else { ok = false } }
         if let n = f["fallback"] { if let v = urlPath(n, f.path("fallback")) { r.fallback = v } else { ok = false } }
         if let n = f["dotfiles"] { if let v = bool(n, f.path("dotfiles")) { r.dotfiles = v } else { ok = false } }
@@ -155,13 +159,7 @@ extension ManifestReader {
             })
             if let list { for i in list { r.interpreters[i.key] = i.value } } else { ok = false }
         }
-        if let n = f["env"] {
-            let list = map(n, f.path("env"), key: { k in
-                EnvironmentSubstitution.isVariableName(Substring(k)) ? nil
-                    : "expected an environment variable name (letters, digits, \"_\"), found \"\(k)\""
-            }, value: { string($0, $1, nonEmpty: false) })
-            if let list { for e in list { r.env[e.key] = e.value } } else { ok = false }
-        }
+        if let n = f["env"] { if let v = environment(n, f.path("env")) { r.env = v } else { ok = false } }
         if let n = f["pass_authorization"] {
             if let v = bool(n, f.path("pass_authorization")) { r.passAuthorization = v } else { ok = false }
         }
@@ -181,6 +179,102 @@ extension ManifestReader {
             return nil
         }
         return found
+    }
+
+    /// `index: [NAME...]` (or one name): file names, no "/".
+    private func indexFiles(_ node: Node, _ path: String) -> [String]? {
+        guard let v = stringList(node, path) else { return nil }
+        if let bad = v.first(where: { $0.contains("/") }) {
+            report(node, path, "expected file names without \"/\", found \"\(bad)\""); return nil
+        }
+        return v
+    }
+
+    /// `env: {NAME: value}`: variable names checked, values expanded, empty values allowed.
+    func environment(_ node: Node, _ path: String) -> [String: String]? {
+        let list = map(node, path, key: { k in
+            EnvironmentSubstitution.isVariableName(Substring(k)) ? nil
+                : "expected an environment variable name (letters, digits, \"_\"), found \"\(k)\""
+        }, value: { string($0, $1, nonEmpty: false) })
+        guard let list else { return nil }
+        var env: [String: String] = [:]
+        for e in list { env[e.key] = e.value }
+        return env
+    }
+
+    /// `fastcgi: unix:/path | HOST:PORT | {service: NAME}` and its options (`root` required).
+    private func fastcgiRoute(_ node: Node, _ f: Fields) -> FastCGIRoute? {
+        var ok = true
+        let responder = fastcgiResponder(node, f.path("fastcgi"))
+        if responder == nil { ok = false }
+        var root: String?
+        if let n = f["root"] {
+            root = directory(n, f.path("root"), what: "fastcgi root",
+                             risk: "every file the server can read is served to anyone, and its scripts run")
+            if root == nil { ok = false }
+        } else {
+            report(f.node, f.path, "missing key \"root\" (the directory holding the scripts, for a fastcgi route)"); ok = false
+        }
+        var r = FastCGIRoute(responder: responder ?? .service(""), root: root ?? "")
+        if let n = f["index"] { if let v = indexFiles(n, f.path("index")) { r.index = v } else { ok = false } }
+        if let n = f["extensions"] { if let v = extensions(n, f.path("extensions")) { r.extensions = v } else { ok = false } }
+        if let n = f["front_controller"] {
+            let p = f.path("front_controller")
+            if let v = urlPath(n, p) {
+                let segments = v.split(separator: "/", omittingEmptySubsequences: false).dropFirst()
+                if v.hasSuffix("/") || segments.contains(where: { $0 == "." || $0 == ".." || $0.isEmpty })
+                    || v.contains(where: { $0 == "?" || $0 == "#" }) {
+                    report(n, p, "expected the path of a file below the mount, like \"/index.php\", found \"\(v)\""); ok = false
+                } else {
+                    r.frontController = v
+                }
+            } else { ok = false }
+        }
+        if let n = f["env"] { if let v = environment(n, f.path("env")) { r.env = v } else { ok = false } }
+        if let n = f["timeout"] { if let v = duration(n, f.path("timeout")) { r.timeout = v } else { ok = false } }
+        if let n = f["max_connections"] {
+            if let v = int(n, f.path("max_connections"), min: 1) { r.maxConnections = v } else { ok = false }
+        }
+        return ok ? r : nil
+    }
+
+    /// The responder: `unix:/path` (relative to the manifest), `HOST:PORT`, or `{service: NAME}`.
+    private func fastcgiResponder(_ node: Node, _ path: String) -> FastCGIRoute.Responder? {
+        if case .mapping = node {
+            guard let f = fields(node, path, keys: ["service"]) else { return nil }
+            guard let n = f["service"] else {
+                report(node, path, "missing key \"service\" (the name of a service in \"services\")"); return nil
+            }
+            return serviceReference(n, f.path("service")).map { .service($0) }
+        }
+        let expected = "\"unix:/path/to.sock\", \"HOST:PORT\" or {service: NAME}"
+        guard let t = text(node, path, expected: expected) else { return nil }
+        if t.hasPrefix("unix:") { return unixAddress(t, node, path).map { .address($0) } }
+        guard let a = Self.tcpAddress(t) else {
+            report(node, path, "expected \(expected) (port 1-65535), found \"\(t)\""); return nil
+        }
+        return .address(a)
+    }
+
+    /// `extensions: [.php, ...]`: each with a leading dot, lowercased, at most once; at least one.
+    private func extensions(_ node: Node, _ path: String) -> [String]? {
+        let entries: [(Node, String)]
+        if case .scalar = node { entries = [(node, path)] } else {
+            guard let list = items(node, path) else { return nil }
+            entries = list
+        }
+        if entries.isEmpty { report(node, path, "expected at least one extension, like \".php\""); return nil }
+        var out: [String] = [], ok = true
+        for (n, p) in entries {
+            guard let t = string(n, p) else { ok = false; continue }
+            let ext = t.lowercased()
+            guard ext.hasPrefix("."), ext.count > 1, !ext.contains("/") else {
+                report(n, p, "expected an extension starting with \".\", like \".php\", found \"\(t)\""); ok = false; continue
+            }
+            if out.contains(ext) { report(n, p, "extension \"\(t)\" is listed twice"); ok = false; continue }
+            out.append(ext)
+        }
+        return ok ? out : nil
     }
 
     private func redirectRoute(_ node: Node, _ f: Fields) -> RedirectRoute? {

@@ -3,7 +3,7 @@ import Yams
 /// The `server`, `limits`, `cgi` and `log` sections. Absent keys keep the type's default.
 extension ManifestReader {
     static let serverKeys = ["listen", "backlog", "loops", "threads", "max_connections", "drain_timeout",
-                            "idle_release"]
+                            "idle_release", "trusted_proxies", "tls_listen"]
     static let limitsKeys = ["max_buffer", "max_body", "header_timeout", "body_timeout", "keepalive_timeout",
                              "max_keepalive_requests"]
     static let cgiKeys = ["timeout", "max_processes"]
@@ -26,17 +26,33 @@ extension ManifestReader {
         if let n = f["max_connections"], let v = int(n, f.path("max_connections"), min: 1) { s.maxConnections = v }
         if let n = f["drain_timeout"], let v = duration(n, f.path("drain_timeout"), allowZero: true) { s.drainTimeout = v }
         if let n = f["idle_release"], let v = duration(n, f.path("idle_release"), allowZero: true) { s.idleRelease = v }
+        if let n = f["trusted_proxies"], let v = addressList(n, f.path("trusted_proxies")) { s.trustedProxies = v }
+        if let n = f["tls_listen"], let v = listen(n, f.path("tls_listen"), allowEmpty: true) {
+            // One address cannot be bound twice, once plain and once for TLS.
+            var clean: [ListenAddress] = []
+            for (a, (en, ep)) in zip(v, listEntries(n, f.path("tls_listen"))) {
+                if s.listen.contains(a) { report(en, ep, "listen address \"\(a)\" is also in server.listen") } else { clean.append(a) }
+            }
+            s.tlsListen = clean
+        }
         return s
     }
 
-    /// `listen`: one address or a list; duplicates are an error (the second bind would fail).
-    func listen(_ node: Node, _ path: String) -> [ListenAddress]? {
+    /// A scalar as a list of one, or a list's items (no report: `listen` reported already).
+    private func listEntries(_ node: Node, _ path: String) -> [(Node, String)] {
+        if case .sequence(let seq) = node { return seq.enumerated().map { ($0.element, "\(path)[\($0.offset)]") } }
+        return [(node, path)]
+    }
+
+    /// `listen` (and `tls_listen`, which may be empty): one address or a list; duplicates are an
+    /// error (the second bind would fail).
+    func listen(_ node: Node, _ path: String, allowEmpty: Bool = false) -> [ListenAddress]? {
         let entries: [(Node, String)]
         if case .scalar = node { entries = [(node, path)] } else {
             guard let items = items(node, path) else { return nil }
             entries = items
         }
-        if entries.isEmpty { report(node, path, "expected at least one listen address"); return nil }
+        if entries.isEmpty && !allowEmpty { report(node, path, "expected at least one listen address"); return nil }
         var out: [ListenAddress] = [], ok = true
         for (n, p) in entries {
             let expected = "\"host:port\" with a numeric host, \"[v6]:port\" or \":port\" (port 0-65535)"

@@ -9,6 +9,12 @@ final class ManifestReader {
     let environment: [String: String]
     private(set) var errors: [ManifestError] = []
     private(set) var warnings: [ManifestWarning] = []
+    /// Every `{service: NAME}` read in a route, checked against `services` once both are read.
+    var serviceReferences: [(name: String, node: Node, path: String)] = []
+    /// Every host `tls` read, for the checks against `tls.acme` and `server.tls_listen`.
+    var hostTLSUses: [(tls: HostTLS, node: Node, path: String)] = []
+    /// Where `tls.redirect_http` was set, for its warning.
+    var redirectHTTPNode: Node?
 
     init(file: String, directory: String, environment: [String: String]) {
         self.file = file; self.directory = directory; self.environment = environment

@@ -1,3 +1,4 @@
+import FlaksAccess
 import FlaksHTTP
 
 /// The whole manifest after loading and validation: immutable, Sendable, paths absolute.
@@ -7,6 +8,12 @@ public struct ServerConfig: Sendable, Equatable {
     public var limits: Limits
     public var cgi: CGISettings
     public var log: LogSettings
+    /// `compress`: on-the-fly response compression. Default on (`CompressSettings()`).
+    public var compress: CompressSettings
+    /// `tls`: settings of every TLS listener and the ACME account. Default `TLSSettings()`.
+    public var tls: TLSSettings
+    /// `services`: programs Flaks starts and proxies to, in manifest order. Default none.
+    public var services: [ServiceConfig]
     public var hosts: [HostConfig]
     /// The manifest file this was loaded from (absolute), or nil when built in code.
     public var sourceFile: String?
@@ -15,9 +22,11 @@ public struct ServerConfig: Sendable, Equatable {
     public var warnings: [ManifestWarning]
 
     public init(server: ServerSettings = .init(), limits: Limits = .init(), cgi: CGISettings = .init(),
-                log: LogSettings = .init(), hosts: [HostConfig] = [], sourceFile: String? = nil,
+                log: LogSettings = .init(), compress: CompressSettings = .init(), tls: TLSSettings = .init(),
+                services: [ServiceConfig] = [], hosts: [HostConfig] = [], sourceFile: String? = nil,
                 warnings: [ManifestWarning] = []) {
-        self.server = server; self.limits = limits; self.cgi = cgi; self.log = log
+        self.server = server; self.limits = limits; self.cgi = cgi; self.log = log; self.compress = compress
+        self.tls = tls; self.services = services
         self.hosts = hosts; self.sourceFile = sourceFile; self.warnings = warnings
     }
 }
@@ -36,6 +45,9 @@ public struct ListenAddress: Sendable, Hashable, CustomStringConvertible {
 public struct ServerSettings: Sendable, Equatable {
     /// Addresses to listen on. Default `0.0.0.0:8080`.
     public var listen: [ListenAddress]
+    /// `tls_listen`: TLS listeners (certificate chosen by SNI among hosts with `tls`); none of
+    /// them is also in `listen`. Default none.
+    public var tlsListen: [ListenAddress]
     /// listen(2) backlog. Default 511.
     public var backlog: Int
     /// Selector loops; nil = `auto` (one per CPU core).
@@ -49,12 +61,17 @@ public struct ServerSettings: Sendable, Equatable {
     /// `idle_release` (extension): after this long without a finished request, `flaks serve` gives
     /// back the resident code pages and freed heap it is not using. Default 60 s; `0s` never.
     public var idleRelease: Duration
+    /// `trusted_proxies`: peers whose X-Forwarded-For/-Proto/-Host are believed and appended to
+    /// (config-schema.md, "The client address"). Default empty: nobody is trusted.
+    public var trustedProxies: AddressList
 
     public init(listen: [ListenAddress] = [ListenAddress(host: "0.0.0.0", port: 8080)], backlog: Int = 511,
                 loops: Int? = nil, threads: Int = 16, maxConnections: Int = 10000,
-                drainTimeout: Duration = .seconds(10), idleRelease: Duration = .seconds(60)) {
+                drainTimeout: Duration = .seconds(10), idleRelease: Duration = .seconds(60),
+                trustedProxies: AddressList = .empty, tlsListen: [ListenAddress] = []) {
         self.listen = listen; self.backlog = backlog; self.loops = loops; self.threads = threads
         self.maxConnections = maxConnections; self.drainTimeout = drainTimeout; self.idleRelease = idleRelease
+        self.trustedProxies = trustedProxies; self.tlsListen = tlsListen
     }
 }
 
@@ -117,8 +134,10 @@ public struct HostConfig: Sendable, Equatable {
     public var routes: [Route]
     /// `errors: {404: /404.html}` (extension): status (400-599) -> path served from this host's routes.
     public var errorPages: [Int: String]
-    public init(names: [String], routes: [Route], errorPages: [Int: String] = [:]) {
-        self.names = names; self.routes = routes; self.errorPages = errorPages
+    /// `tls`: the host's certificate on the TLS listeners; nil (default) = none.
+    public var tls: HostTLS?
+    public init(names: [String], routes: [Route], errorPages: [Int: String] = [:], tls: HostTLS? = nil) {
+        self.names = names; self.routes = routes; self.errorPages = errorPages; self.tls = tls
     }
 }
 
@@ -132,13 +151,18 @@ public struct Route: Sendable, Equatable {
     /// `headers_always:` (extension) extra response fields for every answer of the route, errors
     /// included (nginx's `add_header ... always`): Content-Security-Policy, CORS, HSTS.
     public var headersAlways: HeaderFields
+    /// `compress: false` turns the server's `compress` off for this route (any kind). Default true.
+    public var compress: Bool
+    /// `auth`, `allow`, `rate` (any kind). Default none.
+    public var access: AccessRules
     /// Where in the manifest this route was declared ("config.yaml:12:7"), for messages.
     public var origin: String?
 
     public init(path: String, kind: Kind, headers: HeaderFields = HeaderFields(),
-                headersAlways: HeaderFields = HeaderFields(), origin: String? = nil) {
+                headersAlways: HeaderFields = HeaderFields(), compress: Bool = true, access: AccessRules = AccessRules(),
+                origin: String? = nil) {
         self.path = path; self.kind = kind; self.headers = headers; self.headersAlways = headersAlways
-        self.origin = origin
+        self.compress = compress; self.access = access; self.origin = origin
     }
 
     /// What serves the route.
@@ -148,6 +172,10 @@ public struct Route: Sendable, Equatable {
         case redirect(RedirectRoute)
         case respond(RespondRoute)
         case handler(String)
+        /// `proxy:` a reverse proxy to HTTP/1.1 upstreams.
+        case proxy(ProxyRoute)
+        /// `fastcgi:` a FastCGI responder (php-fpm).
+        case fastcgi(FastCGIRoute)
 
         /// The manifest key of this kind.
         public var keyword: String {
@@ -157,6 +185,8 @@ public struct Route: Sendable, Equatable {
             case .redirect: "redirect"
             case .respond: "respond"
             case .handler: "handler"
+            case .proxy: "proxy"
+            case .fastcgi: "fastcgi"
             }
         }
     }

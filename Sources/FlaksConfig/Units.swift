@@ -1,8 +1,8 @@
 /// Sizes and durations as written in the manifest.
 ///
 /// Sizes: a byte count (`512`) or a number with a unit: `KiB`, `MiB`, `GiB` (powers of 1024),
-/// `KB`, `MB`, `GB` (powers of 1000), `B`. Durations: a whole number with `ms`, `s`, `m` or `h`
-/// (`250ms`, `10s`, `2m`, `1h`); a bare number is refused because its unit would be a guess.
+/// `KB`, `MB`, `GB` (powers of 1000), `B`. Durations: a whole number with `ms`, `s`, `m`, `h` or `d`
+/// (`250ms`, `10s`, `2m`, `1h`, `30d`); a bare number is refused because its unit would be a guess.
 public enum Units {
     /// Bytes, or nil when `text` is not a size (or overflows).
     public static func parseSize(_ text: String) -> Int? {
@@ -32,6 +32,7 @@ public enum Units {
         case "s": return .seconds(n)
         case "m": return n <= Int.max / 60 ? .seconds(n * 60) : nil
         case "h": return n <= Int.max / 3600 ? .seconds(n * 3600) : nil
+        case "d": return n <= Int.max / 86_400 ? .seconds(n * 86_400) : nil
         default: return nil
         }
     }
@@ -45,11 +46,11 @@ public enum Units {
         return "\(bytes)"
     }
 
-    /// A duration as the manifest would write it: `1h`, `2m`, `10s`, `250ms`.
+    /// A duration as the manifest would write it: `30d`, `1h`, `2m`, `10s`, `250ms`.
     public static func format(duration d: Duration) -> String {
         let (seconds, attoseconds) = d.components
         let ms = seconds * 1000 + attoseconds / 1_000_000_000_000_000
-        for (unit, factor) in [("h", Int64(3_600_000)), ("m", 60_000), ("s", 1000)] where ms != 0 && ms % factor == 0 {
+        for (unit, factor) in [("d", Int64(86_400_000)), ("h", 3_600_000), ("m", 60_000), ("s", 1000)] where ms != 0 && ms % factor == 0 {
             return "\(ms / factor)\(unit)"
         }
         return "\(ms)ms"

@@ -15,6 +15,16 @@ public enum RouteTable {
                 case .redirect(let d): what = "redirect \(d.status) -> \(d.target)\(d.keepPath ? " (+path)" : "")"
                 case .respond(let p): what = "respond \(p.status) \(p.contentType) (\(p.body.utf8.count) bytes)"
                 case .handler(let n): what = "handler \(n)"
+                case .proxy(let p):
+                    switch p.upstreams {
+                    case .addresses(let a): what = "proxy \(a.map(\.description).joined(separator: ", "))"
+                    case .service(let name): what = "proxy service \(name)"
+                    }
+                case .fastcgi(let c):
+                    switch c.responder {
+                    case .address(let a): what = "fastcgi \(a) root \(c.root)"
+                    case .service(let name): what = "fastcgi service \(name) root \(c.root)"
+                    }
                 }
                 lines.append("  \(r.path)  \(what)")
             }

@@ -99,6 +99,12 @@ enum SiteBuilder {
         for (hi, host) in config.hosts.enumerated() {
             var routes: [(path: String, target: MountedRoute)] = []
             for route in host.routes {
+                // Fail closed: a route whose auth/allow/rate this build would not enforce is refused
+                // rather than served open.
+                guard route.access.isEmpty else {
+                    errors.append("\(route.origin.map { $0 + ": " } ?? "")access rules (auth, allow, rate) are not enforced by this build yet")
+                    continue
+                }
                 let handler: any Handler
                 switch route.kind {
                 case .respond(let r): handler = RespondHandler(r)
@@ -111,6 +117,10 @@ enum SiteBuilder {
                         continue
                     }
                     handler = h
+                case .fastcgi, .proxy:
+                    // The manifest model knows this kind; serving it is not wired in yet.
+                    errors.append("\(route.origin.map { $0 + ": " } ?? "")route kind '\(route.kind.keyword)' is not served by this build yet")
+                    continue
                 }
                 routes.append((route.path, MountedRoute(route: route, handler: handler, hostIndex: hi, hostLabel: host.names.first ?? "*")))
             }

@@ -81,7 +81,7 @@ import FlaksHTTP
               - path: /
                 headers_always: {X-A: b}
         """) == [
-            "config.yaml:4:9: hosts[0].routes[0]: expected exactly one of static, cgi, redirect, respond, handler; found none",
+            "config.yaml:4:9: hosts[0].routes[0]: expected exactly one of static, cgi, redirect, respond, handler, proxy, fastcgi; found none",
         ])
     }
 

@@ -17,13 +17,13 @@ import Testing
 
     @Test(arguments: [
         ("250ms", Duration.milliseconds(250)), ("0s", .zero), ("10s", .seconds(10)), ("2m", .seconds(120)),
-        ("1h", .seconds(3600)),
+        ("1h", .seconds(3600)), ("30d", .seconds(30 * 86_400)), ("1d", .seconds(86_400)),
     ])
     func durations(text: String, duration: Duration) {
         #expect(Units.parseDuration(text) == duration)
     }
 
-    @Test(arguments: ["", "10", "1.5s", "-1s", "10 s", "1d", "1H", "ms", "s10"])
+    @Test(arguments: ["", "10", "1.5s", "-1s", "10 s", "1w", "1D", "1H", "ms", "s10", "999999999999999999d"])
     func badDurations(text: String) {
         #expect(Units.parseDuration(text) == nil)
     }
@@ -31,8 +31,9 @@ import Testing
     @Test func formatsLikeTheManifest() {
         #expect([0, 512, 16_384, 10_485_760, 1_000_000, 1 << 30, 1500].map { Units.format(size: $0) }
                 == ["0", "512", "16KiB", "10MiB", "1MB", "1GiB", "1500"])
-        #expect([Duration.zero, .milliseconds(250), .seconds(10), .seconds(120), .seconds(7200), .milliseconds(1500)]
-                    .map { Units.format(duration: $0) } == ["0ms", "250ms", "10s", "2m", "2h", "1500ms"])
+        #expect([Duration.zero, .milliseconds(250), .seconds(10), .seconds(120), .seconds(7200), .milliseconds(1500),
+                 .seconds(30 * 86_400), .seconds(36 * 3600)]
+                    .map { Units.format(duration: $0) } == ["0ms", "250ms", "10s", "2m", "2h", "1500ms", "30d", "36h"])
     }
 
     @Test(arguments: [

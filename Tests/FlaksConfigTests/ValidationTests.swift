@@ -23,14 +23,14 @@ import Testing
               - path: /x
                 static: sites
                 cgi: sites
-        """, errors: ["config.yaml:8:9: hosts[1].routes[0]: expected exactly one of static, cgi, redirect, respond, handler; found static and cgi"]),
+        """, errors: ["config.yaml:8:9: hosts[1].routes[0]: expected exactly one of static, cgi, redirect, respond, handler, proxy, fastcgi; found static and cgi"]),
 
         Case(name: "three kinds", yaml: """
         hosts:
           - names: [a.test]
             routes:
               - {path: /, static: sites, redirect: /x, handler: health}
-        """, errors: ["config.yaml:4:9: hosts[0].routes[0]: expected exactly one of static, cgi, redirect, respond, handler; found static, redirect and handler"]),
+        """, errors: ["config.yaml:4:9: hosts[0].routes[0]: expected exactly one of static, cgi, redirect, respond, handler, proxy, fastcgi; found static, redirect and handler"]),
 
         Case(name: "no kind", yaml: """
         hosts:
@@ -38,7 +38,7 @@ import Testing
             routes:
               - path: /
                 headers: {X-A: b}
-        """, errors: ["config.yaml:4:9: hosts[0].routes[0]: expected exactly one of static, cgi, redirect, respond, handler; found none"]),
+        """, errors: ["config.yaml:4:9: hosts[0].routes[0]: expected exactly one of static, cgi, redirect, respond, handler, proxy, fastcgi; found none"]),
 
         Case(name: "unknown keys with and without a suggestion", yaml: """
         sever: {}
@@ -169,7 +169,7 @@ import Testing
                 index: [x.html]
                 type: text/html
         """, errors: [
-            "config.yaml:6:9: hosts[0].routes[0]: \"index\" applies only to static routes; this is a redirect route",
+            "config.yaml:6:9: hosts[0].routes[0]: \"index\" applies only to static and fastcgi routes; this is a redirect route",
             "config.yaml:7:9: hosts[0].routes[0]: \"type\" applies only to respond routes; this is a redirect route",
         ]),
 
@@ -186,7 +186,7 @@ import Testing
         ]),
 
         Case(name: "document is a list", yaml: "- a\n- b\n", errors: [
-            "config.yaml:1:1: expected a mapping with keys server, limits, cgi, log, hosts, found a list",
+            "config.yaml:1:1: expected a mapping with keys server, limits, cgi, log, tls, compress, services, hosts, found a list",
         ]),
 
         Case(name: "host shapes", yaml: """
@@ -255,7 +255,7 @@ import Testing
         ]),
 
         Case(name: "settings values", yaml: """
-        server: {loops: 0, max_connections: -1, drain_timeout: 1d, idle_release: soon}
+        server: {loops: 0, max_connections: -1, drain_timeout: 1w, idle_release: soon}
         limits: {max_buffer: 0, max_keepalive_requests: 0}
         cgi: {timeout: 5x, max_processes: none}
         log: {access: "", format: xml, level: loud}
@@ -263,7 +263,7 @@ import Testing
         """, errors: [
             "config.yaml:1:17: server.loops: expected \"auto\" or an integer >= 1, found \"0\"",
             "config.yaml:1:37: server.max_connections: expected an integer >= 1, found \"-1\"",
-            "config.yaml:1:56: server.drain_timeout: expected a duration like 250ms, 10s, 2m or 1h, found \"1d\"",
+            "config.yaml:1:56: server.drain_timeout: expected a duration like 250ms, 10s, 2m or 1h, found \"1w\"",
             "config.yaml:1:74: server.idle_release: expected a duration like 250ms, 10s, 2m or 1h, found \"soon\"",
             "config.yaml:2:22: limits.max_buffer: expected a size of at least 1 bytes, found \"0\"",
             "config.yaml:2:49: limits.max_keepalive_requests: expected an integer >= 1, found \"0\"",
@@ -329,7 +329,7 @@ import Testing
         } catch {
             #expect(error.description == """
             config.yaml:1:8: hosts: expected at least one host
-            config.yaml:2:1: unknown key "bogus"; expected one of server, limits, cgi, log, hosts
+            config.yaml:2:1: unknown key "bogus"; expected one of server, limits, cgi, log, tls, compress, services, hosts
             """)
             #expect(error.errors[0] == ManifestError(file: "config.yaml", line: 1, column: 8, keyPath: "hosts",
                                                       message: "expected at least one host"))
