@@ -91,7 +91,7 @@ public final class Server: Sendable {
         }
         // The services' processes are spawned before any listener accepts (not waited for: a
         // request for a service with no ready instance waits for one).
-        if let specs = ServiceSpec.specs(from: config) { services.apply(specs, server: self) }
+        services.apply(ServiceSpec.specs(from: config), server: self)
         var threads: [OSThread] = []
         for l in loops {
             threads.append(OSThread.start(name: "flaks-loop-\(l.index)") { l.run() })
@@ -178,9 +178,10 @@ public final class Server: Sendable {
         // Services: added ones are known before the new routes can reach them; then the swap; then
         // added ones start, changed ones roll, removed ones stop (their requests in flight finish).
         let serviceSpecs = ServiceSpec.specs(from: config)
-        if let serviceSpecs { services.register(serviceSpecs) }
+        services.register(serviceSpecs)
         site.withLock { $0 = next }
-        if let serviceSpecs { changes += services.apply(serviceSpecs, server: self) }
+        // (ConfigDiff already names the services added, removed and changed in `changes`.)
+        services.apply(serviceSpecs, server: self)
         stats.reloadsSucceeded.add(1, ordering: .relaxed)
         if changes.isEmpty { changes = [] }
         logger.info("reloaded: generation \(next.generation); \(changes.isEmpty ? "nothing changed" : changes.joined(separator: "; "))")

@@ -140,7 +140,7 @@ final class ServiceInstance: TimerTarget {
             return
         }
         let environment = Self.environment(base: runtime.baseEnvironment(), spec: spec, index: index, port: port)
-        guard let executable = Self.resolve(spec.command.first ?? "", cwd: spec.cwd, path: environment.path) else {
+        guard let executable = spec.executable ?? Self.resolve(spec.command.first ?? "", cwd: spec.cwd, path: environment.path) else {
             runtime.releasePort(port)
             perform(machine.spawnFailed(now: loop.now, reason: "\(spec.command.first ?? "(empty command)"): not found or not executable"))
             return

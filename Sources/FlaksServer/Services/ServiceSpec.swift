@@ -30,9 +30,12 @@ public struct ServiceSpec: Sendable, Hashable {
 
     /// `name:` — referred to by routes as `proxy: {service: NAME}`; FLAKS_SERVICE; the log prefix.
     public var name: String
-    /// `command:` — argv, run without a shell. argv[0] without a `/` is looked up in PATH (the
-    /// manifest's `env` PATH if it sets one, else Flaks' own); with a `/` but relative, against `cwd`.
+    /// `command:` — argv, run without a shell.
     public var command: [String]
+    /// The program to run, absolute (the manifest loader resolves `command[0]`); nil: argv[0] is
+    /// looked up at each start, in PATH (the `env` PATH if set, else Flaks' own) when it has no
+    /// `/`, else against `cwd`.
+    public var executable: String?
     /// `cwd:` — absolute working directory; nil: Flaks' own working directory.
     public var cwd: String?
     /// `env:` — added to Flaks' own environment; PORT, HOST, FLAKS_SERVICE, FLAKS_INSTANCE win over it.
@@ -57,11 +60,11 @@ public struct ServiceSpec: Sendable, Hashable {
     /// `[NAME#INSTANCE] `); nil: Flaks' error log.
     public var log: String?
 
-    public init(name: String, command: [String], cwd: String? = nil, env: [String: String] = [:],
+    public init(name: String, command: [String], executable: String? = nil, cwd: String? = nil, env: [String: String] = [:],
                 instances: Int = 1, ready: String? = nil, readyTimeout: Duration = .seconds(30),
                 restart: RestartPolicy = .always, stopSignal: Int32 = SIGTERM, stopTimeout: Duration = .seconds(10),
                 log: String? = nil) {
-        self.name = name; self.command = command; self.cwd = cwd; self.env = env
+        self.name = name; self.command = command; self.executable = executable; self.cwd = cwd; self.env = env
         self.instances = instances; self.ready = ready; self.readyTimeout = readyTimeout
         self.restart = restart; self.stopSignal = stopSignal; self.stopTimeout = stopTimeout; self.log = log
     }
