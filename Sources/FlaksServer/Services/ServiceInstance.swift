@@ -20,7 +20,9 @@ final class ServiceInstance: TimerTarget {
     /// `NAME#INDEX`, the log prefix.
     let label: String
     private unowned let loop: EventLoop
-    private unowned let service: SupervisedService
+    /// Strong: an instance reports its end to its service, which may then be forgotten by the
+    /// runtime; the service lets its instances go as they finish, so there is no lasting cycle.
+    private let service: SupervisedService
     private var machine: InstanceMachine
     /// The main process (0 before the first spawn); kept after it exits for status.
     private(set) var pid: pid_t = 0

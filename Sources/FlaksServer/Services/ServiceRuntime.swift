@@ -150,13 +150,14 @@ final class ServiceRuntime: @unchecked Sendable {
 
     /// Publishes the status of every service (a handful of values; after each change).
     func statusChanged() {
-        var all: [ServiceStatus] = []
+        var all: [(status: ServiceStatus, endpoints: [ServiceEndpoint?])] = []
         for s in services.values.sorted(by: { $0.name < $1.name }) + departing {
-            all.append(ServiceStatus(name: s.name, note: s.note, instances: s.allInstances.map { i in
+            let instances = s.allInstances
+            all.append((ServiceStatus(name: s.name, note: s.note, instances: instances.map { i in
                 ServiceStatus.Instance(index: i.index, generation: i.generation, pid: i.hasProcess ? i.pid : nil,
                                        port: i.hasProcess ? i.port : nil, state: i.stateName, restarts: i.restarts,
-                                       lastExit: i.lastExit, inFlight: i.endpoint?.inFlight ?? 0)
-            }))
+                                       lastExit: i.lastExit, inFlight: 0)
+            }), instances.map(\.endpoint)))
         }
         supervisor.publish(all)
     }

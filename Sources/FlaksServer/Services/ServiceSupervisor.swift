@@ -18,8 +18,9 @@ import Logging
 final class ServiceSupervisor: Sendable {
     let directory: ServiceDirectory
     private let clock: any LoopClock
-    // protected by its lock; written by the services loop after each change, read by scrapes
-    private let statusTable = Locked<[ServiceStatus]>([])
+    // protected by its lock; written by the services loop after each change, read by scrapes.
+    // Beside each status, its instances' endpoints: the in-flight counts are read live.
+    private let statusTable = Locked<[(status: ServiceStatus, endpoints: [ServiceEndpoint?])]>([])
     // protected by its lock; the last `journalLimit` events
     private let events = Locked<[ServiceEvent]>([])
     static let journalLimit = 4096
@@ -40,7 +41,13 @@ final class ServiceSupervisor: Sendable {
     }
 
     /// The status of every service (for `status` and `metrics`), by name.
-    var status: [ServiceStatus] { statusTable.withLock { $0 } }
+    var status: [ServiceStatus] {
+        statusTable.withLock { $0 }.map { entry in
+            var s = entry.status
+            for (k, e) in entry.endpoints.enumerated() where k < s.instances.count { s.instances[k].inFlight = e?.inFlight ?? 0 }
+            return s
+        }
+    }
 
     /// What the supervisor did, oldest first (the last `journalLimit` events).
     var journal: [ServiceEvent] { events.withLock { $0 } }
@@ -121,7 +128,7 @@ final class ServiceSupervisor: Sendable {
 
     // MARK: from the runtime
 
-    func publish(_ status: [ServiceStatus]) { statusTable.withLock { $0 = status } }
+    func publish(_ status: [(status: ServiceStatus, endpoints: [ServiceEndpoint?])]) { statusTable.withLock { $0 = status } }
 
     func record(_ event: ServiceEvent) {
         events.withLock { e in
