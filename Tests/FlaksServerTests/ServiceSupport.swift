@@ -14,8 +14,8 @@ import Testing
 enum ServiceApps {
     /// A Python http.server app. It answers `/healthz` (200, or 503 while NOT_READY_FOR seconds
     /// have not passed since it started, or always with NEVER_READY) and everything else with JSON
-    /// about itself (service, instance, PORT, HOST, pid, cwd, MODE, VERSION, and `early`: requests
-    /// other than /healthz it got before it was ready). `/slow?S` sleeps S seconds first.
+    /// about itself (service, instance, PORT, HOST, pid, cwd, MODE, VERSION, `early`: requests
+    /// other than /healthz it got before it was ready, `fds`: the descriptors it had at start). `/slow?S` sleeps S seconds first.
     /// SIGTERM and SIGINT are recorded in `signal-PID.txt` in its cwd, then it exits 0 (IGNORE_TERM:
     /// SIGTERM is ignored). START_DELAY: sleeps before listening. EXIT_AT_ONCE=N: exits N at once.
     /// FORK_CHILD: leaves a child in its process group (pid in `child-INSTANCE.pid`). DOUBLE_FORK:
@@ -28,6 +28,13 @@ enum ServiceApps {
     name = os.environ.get("FLAKS_SERVICE")
     started = time.time()
     early = 0
+    # What it inherited: every descriptor open at start and what it points to.
+    fds = {}
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            fds[fd] = os.readlink("/proc/self/fd/" + fd)
+        except OSError:
+            pass
 
     def record(sig, frame):
         with open(os.path.join(os.getcwd(), "signal-%d.txt" % os.getpid()), "w") as f:
@@ -91,7 +98,7 @@ enum ServiceApps {
                 body = json.dumps({"service": name, "instance": inst, "port": os.environ.get("PORT"),
                                    "host": os.environ.get("HOST"), "pid": os.getpid(), "cwd": os.getcwd(),
                                    "mode": os.environ.get("MODE"), "version": os.environ.get("VERSION"),
-                                   "early": early}).encode()
+                                   "early": early, "fds": fds}).encode()
             self.send_response(code)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
@@ -316,6 +323,7 @@ struct AppAnswer: Decodable, Equatable {
     var version: String?
     var early: Int?
     var greeting: String?
+    var fds: [String: String]?
 }
 
 func decode(_ r: TestClient.Response) -> AppAnswer? {

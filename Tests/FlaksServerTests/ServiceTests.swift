@@ -35,6 +35,11 @@ struct ServiceTests {
                 #expect(a.mode == "test")
                 #expect(a.cwd == f.appDir)
                 #expect(a.early == 0)
+                // Nothing inherited but stdin (/dev/null), stdout and stderr (pipes).
+                let fds = a.fds ?? [:]
+                #expect(fds.keys.sorted() == ["0", "1", "2"], "\(fds)")
+                #expect(fds["0"] == "/dev/null")
+                #expect(fds["1"]?.hasPrefix("pipe:") == true && fds["2"]?.hasPrefix("pipe:") == true)
             }
             // Each instance's PORT is the port the directory gives for it.
             let endpoints = server.serviceDirectory.snapshot(of: "py")?.endpoints ?? []
@@ -448,4 +453,102 @@ struct ServiceTests {
             #expect(status2.contains("\"last_exit\":\"killed by signal 9\""))
         }
     }
+}
+
+/// `flaks serve` is a child subreaper: what a service forks off and abandons is re-parented to it,
+/// reaped when it dies, killed with the instance it came from, and killed at exit.
+@Suite("Services: the flaks executable reaps orphans", .serialized, .timeLimit(.minutes(1)))
+struct ServiceProcessTests {
+    static func manifest() -> String {
+        """
+        server: {listen: ["127.0.0.1:0"], loops: 1, threads: 2, drain_timeout: 3s}
+        log: {access: off, level: info}
+        services:
+          - name: py
+            command: ["\(ServiceApps.pythonExecutable)", "app.py"]
+            cwd: app
+            env: {DOUBLE_FORK: "1"}
+            ready: /healthz
+            stop_timeout: 2s
+        hosts:
+          - names: ["*"]
+            routes:
+              - path: /status
+                handler: status
+        """
+    }
+
+    /// The pid of instance 0's main process, from `handler: status`.
+    static func mainPid(_ port: Int) -> Int32? {
+        guard let r = try? TestClient.get(port: port, "/status"),
+              let json = try? JSONSerialization.jsonObject(with: Data(r.body)) as? [String: Any],
+              let services = json["services"] as? [String: Any], let py = services["py"] as? [String: Any],
+              let instances = py["instances"] as? [[String: Any]],
+              let ready = instances.first(where: { $0["state"] as? String == "ready" }),
+              let pid = ready["pid"] as? Int else { return nil }
+        return Int32(pid)
+    }
+
+    /// Reads and removes `daemon-0.pid` (written by each new instance's daemon).
+    static func takeDaemonPid(_ app: URL) -> Int32? {
+        let file = app.appendingPathComponent("daemon-0.pid")
+        let deadline = Date().addingTimeInterval(10)
+        while Date() < deadline {
+            if let s = try? String(contentsOf: file, encoding: .utf8), let pid = Int32(s) {
+                try? FileManager.default.removeItem(at: file)
+                return pid
+            }
+            usleep(20_000)
+        }
+        return nil
+    }
+
+    @Test func orphansAreReapedKilledWithTheirInstanceAndAtExit() throws {
+        let p = try FlaksProcess(manifest: Self.manifest(), extraFiles: ["app/app.py": ServiceApps.python])
+        let flaks = p.process.processIdentifier
+        let app = p.dir.appendingPathComponent("app")
+
+        // The daemon left the instance's process group and was re-parented to flaks.
+        guard let a = Self.takeDaemonPid(app) else { Issue.record("no daemon; log:\n\(p.stderrText)"); return }
+        guard let main1 = eventuallyValue({ Self.mainPid(p.port) }) else { Issue.record("no main pid"); return }
+        #expect(eventually { parentPid(a) == flaks })
+        #expect(getpgid(main1) == main1)
+        #expect(getpgid(a) != main1)
+        // It dies: flaks reaps it (no zombie left).
+        kill(a, SIGKILL)
+        #expect(eventually(seconds: 5) { !exists(a) }, "orphan \(a) left as a zombie")
+
+        // The instance dies: it is restarted, and its new daemon is another orphan.
+        kill(main1, SIGKILL)
+        guard let b = Self.takeDaemonPid(app) else { Issue.record("no second daemon; log:\n\(p.stderrText)"); return }
+        #expect(eventually { parentPid(b) == flaks })
+        // The instance that started it dies: its orphan is killed and reaped with it.
+        guard let main2 = eventuallyValue({ Self.mainPid(p.port).flatMap { $0 == main1 ? nil : $0 } }) else {
+            Issue.record("no restart"); return
+        }
+        kill(main2, SIGKILL)
+        #expect(eventually(seconds: 5) { !exists(b) }, "orphan \(b) of a dead instance still there")
+
+        // At exit (SIGTERM): the last instance and its daemon are gone, and flaks exits 0.
+        guard let c = Self.takeDaemonPid(app) else { Issue.record("no third daemon"); return }
+        guard let main3 = eventuallyValue({ Self.mainPid(p.port).flatMap { $0 == main2 ? nil : $0 } }) else {
+            Issue.record("no second restart"); return
+        }
+        #expect(isRunning(c) && isRunning(main3))
+        p.signal(SIGTERM)
+        #expect(p.waitForExit(seconds: 10) == 0)
+        #expect(!exists(c))
+        #expect(!exists(main3))
+        #expect(p.stderrText.contains("[py#0] hello from py instance 0"))
+    }
+}
+
+/// Polls (bounded) until `body` gives a value.
+func eventuallyValue<T>(seconds: Double = 10, _ body: () -> T?) -> T? {
+    let deadline = Date().addingTimeInterval(seconds)
+    while Date() < deadline {
+        if let v = body() { return v }
+        usleep(20_000)
+    }
+    return body()
 }
