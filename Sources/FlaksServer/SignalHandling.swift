@@ -43,7 +43,19 @@ public enum SignalHandling {
             else { server.logger.info("watching \(path) for changes") }
         }
         var changeDue: UInt64?  // debounce: editors write in several steps
-        var reapDue: UInt64?    // an orphan pass given up because a spawn was under way
+        // Orphan passes: at most one per 50 ms (every CGI script's exit raises SIGCHLD too, and a
+        // pass reads /proc for each thread); one given up because a spawn was under way is retried.
+        var reapDue: UInt64?
+        var lastReap: UInt64 = 0
+        func reap() {
+            let now = monotonicNanos()
+            if now &- lastReap < 50_000_000 {
+                reapDue = min(reapDue ?? .max, lastReap &+ 50_000_000)
+                return
+            }
+            lastReap = now
+            reapDue = OrphanReaper.reapOrphans() ? nil : now &+ 10_000_000
+        }
         var idle = IdleMemoryRelease()
         while true {
             var fds = [pollfd(fd: fd, events: Int16(POLLIN), revents: 0)]
@@ -68,14 +80,15 @@ public enum SignalHandling {
                 }
             }
             if let due = reapDue, monotonicNanos() >= due {
-                reapDue = OrphanReaper.reapOrphans() ? nil : monotonicNanos() &+ 10_000_000
+                reapDue = nil
+                reap()
             }
             while true {
                 let sig = cflaks_signalfd_read(fd)
                 if sig <= 0 { break }
                 switch sig {
                 case SIGCHLD:
-                    reapDue = OrphanReaper.reapOrphans() ? nil : monotonicNanos() &+ 10_000_000
+                    reap()
                 case SIGHUP:
                     server.logger.info("SIGHUP: reloading the manifest")
                     let outcome = server.reloadFromDisk()
