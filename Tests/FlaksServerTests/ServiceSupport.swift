@@ -235,17 +235,20 @@ struct CapturingLogHandler: LogHandler {
 /// it waits through the directory (bounded by the service's ready_timeout), then answers 503 with
 /// Retry-After. The instance's answer comes back with `X-Instance-Pid`.
 final class ServiceForwarder: Handler, @unchecked Sendable {
-    // set once after the server is made, read by workers afterwards; protected by its lock
-    private let server = Locked<Server?>(nil)
+    // set once after the server is made, read by workers afterwards; protected by its lock.
+    // Weak: the server holds this handler (its registry).
+    private struct WeakServer { weak var server: Server? }
+    private let box = Locked(WeakServer())
+    private var server: Server? { box.withLock { $0.server } }
 
-    func attach(_ s: Server) { server.withLock { $0 = s } }
+    func attach(_ s: Server) { box.withLock { $0.server = s } }
 
     func handle(_ request: Request) -> HandlerOutcome {
         .blocking { [self] in forward(request.head.target) }
     }
 
     func forward(_ target: String) -> FlaksHandlers.Response {
-        guard let directory = server.withLock({ $0 })?.serviceDirectory else { return .text("no server\n", status: .internalServerError) }
+        guard let directory = server?.serviceDirectory else { return .text("no server\n", status: .internalServerError) }
         let trimmed = target.dropFirst()
         let name = String(trimmed.prefix { $0 != "/" && $0 != "?" })
         var rest = String(trimmed.dropFirst(name.count))
