@@ -58,6 +58,13 @@ let package = Package(
         // TLS over memory BIOs: policy + SSL_CTX, certificates chosen by SNI, ticket keys, a per-connection
         // session that never touches a socket, and certificate/CSR making. See docs/tls.md.
         .target(name: "FlaksTLS", dependencies: ["COpenSSL", "FlaksRouting"], swiftSettings: strict),
+        // The reverse proxy's pure decisions: the request head sent upstream, response field filtering,
+        // WebSocket upgrades, upstream health, balancing, and the per-exchange state machine the
+        // executor drives. No I/O, no clock (docs/proxy.md).
+        .target(name: "FlaksProxy", dependencies: ["FlaksHTTP", "FlaksAccess", "FlaksSync"], swiftSettings: strict),
+        // The ACME client (RFC 8555): pure state machines that emit HTTP requests and crypto jobs as
+        // values, its own bounded JSON codec, the renewal schedule and the storage layout. See docs/acme.md.
+        .target(name: "FlaksACME", dependencies: ["FlaksTLS", "COpenSSL", "FlaksSync"], swiftSettings: strict),
         // What serves a route: static, CGI, redirect, respond, views.
         // Release builds skip dynamic exclusivity checks here too: the shared state in this target
         // (the open-file cache) is reached only through `Locked`, whose mutex already serializes
@@ -70,7 +77,8 @@ let package = Package(
         // state is loop-confined (one thread), and the checks (a TLS lookup per property access)
         // measured ~3% of a request's CPU. Debug builds and the sanitizer runs keep them.
         .target(name: "FlaksServer",
-                dependencies: ["FlaksHTTP", "FlaksConfig", "FlaksRouting", "FlaksHandlers", "CFlaksLinux",
+                dependencies: ["FlaksHTTP", "FlaksConfig", "FlaksRouting", "FlaksHandlers", "FlaksAccess", "FlaksCompression",
+                               "FlaksProxy", "FlaksTLS", "CFlaksLinux",
                                .product(name: "Logging", package: "swift-log")],
                 swiftSettings: strict + [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]),
         // Public API for app authors.
@@ -98,16 +106,21 @@ let package = Package(
         .executableTarget(name: "ParseDump", dependencies: ["FlaksHTTP"], path: "Tests/Differential/ParseDump",
                           swiftSettings: strict),
         // Helpers shared by the test targets: a raw HTTP client and a static-site fixture.
-        .target(name: "FlaksTestSupport", dependencies: ["FlaksServer"], path: "Tests/FlaksTestSupport",
+        .target(name: "FlaksTestSupport", dependencies: ["FlaksServer", "FlaksCompression", "CZlib", "CBrotli", "CZstd",
+                                                        "COpenSSL"],
+                path: "Tests/FlaksTestSupport",
                 swiftSettings: strict),
         .testTarget(name: "FlaksHTTPTests", dependencies: ["FlaksHTTP"], exclude: ["Corpus", "ResponseCorpus"], swiftSettings: strict),
         .testTarget(name: "FlaksFastCGITests", dependencies: ["FlaksFastCGI"], exclude: ["Corpus"], swiftSettings: strict),
         .testTarget(name: "FlaksConfigTests", dependencies: ["FlaksConfig", "FlaksAccess"], swiftSettings: strict),
         .testTarget(name: "FlaksRoutingTests", dependencies: ["FlaksRouting"], swiftSettings: strict),
-        .testTarget(name: "FlaksCompressionTests", dependencies: ["FlaksCompression", "CZlib", "CBrotli", "CZstd"],
+        .testTarget(name: "FlaksCompressionTests", dependencies: ["FlaksCompression", "FlaksTestSupport", "CZlib", "CBrotli", "CZstd"],
                     swiftSettings: strict),
         .testTarget(name: "FlaksAccessTests", dependencies: ["FlaksAccess", "FlaksSync"], swiftSettings: strict),
         .testTarget(name: "FlaksTLSTests", dependencies: ["FlaksTLS", "COpenSSL"], exclude: ["Corpus"], swiftSettings: strict),
+        .testTarget(name: "FlaksProxyTests", dependencies: ["FlaksProxy", "FlaksHTTP", "FlaksAccess"], swiftSettings: strict),
+        .testTarget(name: "FlaksACMETests", dependencies: ["FlaksACME", "FlaksTLS", "COpenSSL"], exclude: ["Corpus"],
+                    swiftSettings: strict),
         .testTarget(name: "FlaksHandlersTests", dependencies: ["FlaksHandlers", "FlaksTestSupport"], swiftSettings: strict),
         .testTarget(name: "FlaksTests", dependencies: ["Flaks", "FlaksTestSupport"], swiftSettings: strict),
         .testTarget(name: "FlaksServerTests", dependencies: ["FlaksServer", "Flaks", "FlaksTestSupport", "FlaksAccess"], swiftSettings: strict),

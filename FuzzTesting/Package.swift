@@ -6,6 +6,7 @@
 //   .build/debug/FuzzResponseParser ../Tests/FlaksHTTPTests/ResponseCorpus -max_total_time=60   (scripts/fuzz.sh)
 //   .build/debug/FuzzFastCGI ../Tests/FlaksFastCGITests/Corpus -max_total_time=60      (scripts/fuzz-fastcgi.sh)
 //   .build/debug/FuzzTLS ../Tests/FlaksTLSTests/Corpus -max_total_time=60              (scripts/fuzz-tls.sh)
+//   .build/debug/FuzzACME ../Tests/FlaksACMETests/Corpus -max_total_time=60            (scripts/fuzz-acme.sh)
 import PackageDescription
 
 let package = Package(
@@ -20,5 +21,8 @@ let package = Package(
         .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
         .target(name: "FlaksTLS", dependencies: ["COpenSSL", "FlaksRouting"], swiftSettings: [.swiftLanguageMode(.v6)]),
         .executableTarget(name: "FuzzTLS", dependencies: ["FlaksTLS", "COpenSSL"], swiftSettings: [.swiftLanguageMode(.v6)]),
+        .target(name: "FlaksSync", swiftSettings: [.swiftLanguageMode(.v6)]),
+        .target(name: "FlaksACME", dependencies: ["FlaksTLS", "COpenSSL", "FlaksSync"], swiftSettings: [.swiftLanguageMode(.v6)]),
+        .executableTarget(name: "FuzzACME", dependencies: ["FlaksACME", "FlaksTLS"], swiftSettings: [.swiftLanguageMode(.v6)]),
     ]
 )

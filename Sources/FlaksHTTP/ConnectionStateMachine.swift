@@ -54,6 +54,9 @@ public struct ConnectionStateMachine: Sendable {
         /// The write side is shut after a final response; input is read and dropped until EOF,
         /// `until` or the byte budget runs out.
         case lingering(until: UInt64, budget: Int)
+        /// After `101 Switching Protocols`: bytes pass both ways untouched (a WebSocket relayed to an
+        /// upstream); nothing is parsed, and the tunnel keeps its own idle limit.
+        case tunnel
         case closed
     }
 
@@ -71,6 +74,9 @@ public struct ConnectionStateMachine: Sendable {
         let failed: Bool
         public var body: BodyState
         public var response: ResponseState
+        /// The body's consumer (a proxied upload) cannot take more now: nothing is parsed and the
+        /// body timeout does not run until it can (the consumer's own timeout applies).
+        public var bodyHeld = false
     }
 
     /// The request body's progress.
@@ -165,10 +171,11 @@ public struct ConnectionStateMachine: Sendable {
     /// The head announced by the last `.head` action, until `takeHead()`.
     private var parsedHead: RequestHead?
 
-    public init(configuration: Configuration, now: UInt64) {
+    /// `headStarted`: the header timeout runs from now (a TLS connection: it covers the handshake).
+    public init(configuration: Configuration, now: UInt64, headStarted: Bool = false) {
         self.configuration = configuration
         parser = RequestParser(limits: configuration.parse)
-        state = .idle(since: now)
+        state = headStarted ? .readingHead(since: now) : .idle(since: now)
     }
 
     // MARK: - Input
@@ -181,7 +188,7 @@ public struct ConnectionStateMachine: Sendable {
         case .idle, .readingHead:
             return parseHead(bytes, now: now)
         case .active:
-            guard case .reading = exchange.body else { return (0, .pause) }
+            guard case .reading = exchange.body, !exchange.bodyHeld else { return (0, .pause) }
             let result: ParseResult
             do { result = try parser.parse(bytes) } catch {
                 if case .pending = exchange.response {
@@ -206,6 +213,8 @@ public struct ConnectionStateMachine: Sendable {
                 state = .closed
                 return (bytes.count, .close)
             }
+        case .tunnel:
+            return (0, .pause)
         case .lingering(let until, let budget):
             let left = budget - bytes.count
             if left <= 0 {
@@ -266,6 +275,8 @@ public struct ConnectionStateMachine: Sendable {
         case .idle, .readingHead, .lingering, .closed:
             state = .closed
             return .close
+        case .tunnel:
+            return .none
         case .active:
             if case .reading = exchange.body {
                 // The request can never be complete.
@@ -404,16 +415,16 @@ public struct ConnectionStateMachine: Sendable {
         case .idle(let since): return since &+ c.keepaliveTimeout
         case .readingHead(let since): return since &+ c.headerTimeout
         case .lingering(let until, _): return until
-        case .closed: return 0
+        case .closed, .tunnel: return 0
         case .active:
             switch exchange.response {
             case .pending:
-                if case .reading(let last) = exchange.body { return last &+ c.bodyTimeout }
+                if case .reading(let last) = exchange.body, !exchange.bodyHeld { return last &+ c.bodyTimeout }
                 return 0
             case .sending(let s):
                 if s.blocked { return s.lastProgress &+ c.sendTimeout }
                 if !s.producerDone, let idle = s.producerIdleLimit { return s.lastProduced &+ idle }
-                if case .reading(let last) = exchange.body { return last &+ c.bodyTimeout }
+                if case .reading(let last) = exchange.body, !exchange.bodyHeld { return last &+ c.bodyTimeout }
                 return 0
             }
         }
@@ -427,6 +438,8 @@ public struct ConnectionStateMachine: Sendable {
         case .idle, .lingering, .closed:
             state = .closed
             return .close
+        case .tunnel:
+            return .none
         case .readingHead:
             fail(now: now)
             return .requestTimeout
@@ -454,7 +467,7 @@ public struct ConnectionStateMachine: Sendable {
         case .active:
             exchange.keepAlive = false
             return .none
-        case .readingHead, .lingering, .closed:
+        case .readingHead, .lingering, .closed, .tunnel:
             return .none
         }
     }
@@ -484,10 +497,31 @@ public struct ConnectionStateMachine: Sendable {
     @inlinable
     public var wantsInput: Bool {
         switch state {
-        case .idle, .readingHead, .lingering: return true
-        case .active: if case .reading = exchange.body { return true }; return false
+        case .idle, .readingHead, .lingering, .tunnel: return true
+        case .active: if case .reading = exchange.body, !exchange.bodyHeld { return true }; return false
         case .closed: return false
         }
+    }
+
+    /// The body's consumer cannot take more (`held`), or can again. While held nothing is parsed and
+    /// no body timeout runs.
+    public mutating func holdBody(_ held: Bool, now: UInt64) {
+        guard case .active = state, case .reading = exchange.body else { return }
+        exchange.bodyHeld = held
+        if !held { exchange.body = .reading(last: now) }
+    }
+
+    /// The response was `101 Switching Protocols` to an upgrade: the connection becomes a tunnel.
+    public mutating func startTunnel() {
+        guard case .active = state else { return }
+        state = .tunnel
+    }
+
+    /// True once the connection is a tunnel.
+    @inlinable
+    public var isTunnel: Bool {
+        if case .tunnel = state { return true }
+        return false
     }
 
     /// The request in flight is answered, but the connection closes after it (a request that was

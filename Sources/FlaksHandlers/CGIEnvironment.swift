@@ -67,10 +67,15 @@ public enum CGIEnvironment {
         if let type = h["Content-Type"] { m["CONTENT_TYPE"] = type }       // §4.1.3
         // §4.1.1: the auth-scheme token of the Authorization header; the credentials themselves
         // reach the script only when the route opts in (pass_authorization).
-        if let auth = h["Authorization"], let scheme = auth.split(separator: " ").first, !scheme.isEmpty {
+        if let user = request.remoteUser {
+            // The route's `auth` checked the credentials and consumed the field (RFC 3875 §4.1.11).
+            m["AUTH_TYPE"] = "Basic"
+            m["REMOTE_USER"] = user
+        } else if let auth = h["Authorization"], let scheme = auth.split(separator: " ").first, !scheme.isEmpty {
             m["AUTH_TYPE"] = String(scheme)
         }
-        for (name, value) in httpVariables(h, passAuthorization: route.passAuthorization) { m[name] = value }
+        let pass = route.passAuthorization && request.remoteUser == nil
+        for (name, value) in httpVariables(h, passAuthorization: pass) { m[name] = value }
         return m
     }
 

@@ -16,6 +16,39 @@ public enum HandlerOutcome: Sendable {
     case async(@Sendable () async -> Response)
     /// Runs a CGI script; the loop streams its output to the client.
     case cgi(CGIInvocation)
+    /// Sends the request to a FastCGI responder; the loop streams its answer to the client.
+    case fastcgi(FastCGIInvocation)
+}
+
+/// A request for a FastCGI responder (php-fpm), as the FastCGI handler resolved it: where the
+/// responder is, the CGI/1.1 params (RFC 3875 plus SCRIPT_FILENAME, DOCUMENT_ROOT, REQUEST_URI...),
+/// the buffered body, and the route's limits. The server's executor (FlaksServer) does the rest.
+public struct FastCGIInvocation: Sendable {
+    /// The responder: a fixed address (`unix:/path`, `HOST:PORT`) or a service's name.
+    public var responder: Responder
+    /// `NAME=value` strings, as `CGIEnvironment.build` makes them.
+    public var params: [String]
+    /// The request body (read whole first, so CONTENT_LENGTH is set).
+    public var body: [UInt8]
+    /// The script's path, for logs.
+    public var scriptPath: String
+    /// Longest wait for the next byte from the responder, nanoseconds.
+    public var timeout: UInt64
+    /// Connections to the responder at once, all loops together.
+    public var maxConnections: Int
+
+    /// Where the responder is.
+    public enum Responder: Sendable, Hashable {
+        case unix(String)
+        case tcp(host: String, port: Int)
+        case service(String)
+    }
+
+    public init(responder: Responder, params: [String], body: [UInt8], scriptPath: String, timeout: UInt64,
+                maxConnections: Int) {
+        self.responder = responder; self.params = params; self.body = body; self.scriptPath = scriptPath
+        self.timeout = timeout; self.maxConnections = maxConnections
+    }
 }
 
 /// A CGI script to run, as the CGI handler resolved it (RFC 3875). The server spawns it with

@@ -21,6 +21,9 @@ public struct Request: Sendable {
     public var parameters: [(name: String, value: String)]
     /// A server-wide unique id, for logs.
     public var id: UInt64
+    /// The user a route's `auth` authenticated (HTTP Basic); nil when the route has no `auth`.
+    /// When set, the Authorization field was consumed: it is not passed on to scripts.
+    public var remoteUser: String?
 
     public init(head: RequestHead, path: String, body: [UInt8] = [], remoteAddress: String = "127.0.0.1",
                 remotePort: Int = 0, localAddress: String = "127.0.0.1", localPort: Int = 0,

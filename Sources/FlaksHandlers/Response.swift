@@ -14,16 +14,31 @@ public struct Response: Sendable {
     /// bytes instead of walking `headers`. Whoever sets it keeps it equal to `headers`, and
     /// includes a Content-Type (the server does not look for one to add its default).
     public var encodedHeaders: [UInt8]?
+    /// The file the body is (set by the static handler): what a cache of its compressed forms is
+    /// keyed by, with the ETag. nil for anything else.
+    public var source: SourceFile?
 
     public init(status: HTTPStatus = .ok, headers: HeaderFields = HeaderFields(), body: ResponseBody = .empty,
-                encodedHeaders: [UInt8]? = nil) {
+                encodedHeaders: [UInt8]? = nil, source: SourceFile? = nil) {
         self.status = status; self.headers = headers; self.body = body; self.encodedHeaders = encodedHeaders
+        self.source = source
     }
 
     /// A text response with a content type.
     public static func text(_ text: String, status: HTTPStatus = .ok,
                             contentType: String = "text/plain; charset=utf-8") -> Response {
         Response(status: status, headers: ["Content-Type": contentType], body: .bytes(Array(text.utf8)))
+    }
+}
+
+/// The identity of a file a response body comes from: device, inode, size, modification time.
+public struct SourceFile: Sendable, Hashable {
+    public var device: UInt64
+    public var inode: UInt64
+    public var size: Int
+    public var mtimeNanos: Int
+    public init(device: UInt64, inode: UInt64, size: Int, mtimeNanos: Int) {
+        self.device = device; self.inode = inode; self.size = size; self.mtimeNanos = mtimeNanos
     }
 }
 

@@ -42,7 +42,7 @@ final class StaticRepresentation: Sendable {
     let identity: FileIdentity
     let content: Content
     let type: MediaType
-    let coding: ContentCoding?
+    let coding: PrecompressedCoding?
     let validators: Validators
     /// ETag, Last-Modified, and `Vary: Accept-Encoding` for compressible types: what 200, 206 and 304 carry.
     let baseHeaders: HeaderFields
@@ -59,7 +59,7 @@ final class StaticRepresentation: Sendable {
         return 0
     }
 
-    init(identity: FileIdentity, content: Content, type: MediaType, coding: ContentCoding?) {
+    init(identity: FileIdentity, content: Content, type: MediaType, coding: PrecompressedCoding?) {
         self.identity = identity
         self.content = content
         self.type = type
@@ -138,7 +138,7 @@ final class StaticFileCache: Sendable {
     struct Key: Hashable, Sendable {
         var path: String
         /// nil: the file itself; else the precompressed sibling `path + coding.suffix`.
-        var coding: ContentCoding?
+        var coding: PrecompressedCoding?
     }
 
     /// A cached answer: the file, or (siblings only) its absence.

@@ -173,7 +173,7 @@ public struct StaticFileHandler: Handler {
     func serve(_ original: StaticRepresentation, rel: String, _ request: Request) -> Response {
         var rep = original
         if original.type.compressible, let ae = Preconditions.combined(request.headers, "Accept-Encoding") {
-            for c in ContentCoding.preferred(String(ae)) {
+            for c in PrecompressedCoding.preferred(String(ae)) {
                 guard case .file(let sibling) = resolve(rel, coding: c, type: original.type) else { continue }
                 rep = sibling
                 break
@@ -217,7 +217,10 @@ public struct StaticFileHandler: Handler {
             case .bytes(let b): .bytes(b)
             case .file(let f): .file(FileRegion(file: f, offset: 0, length: size))
             }
-            return Response(status: .ok, headers: rep.okHeaders, body: body, encodedHeaders: rep.okHeadersEncoded)
+            let id = rep.identity
+            return Response(status: .ok, headers: rep.okHeaders, body: body, encodedHeaders: rep.okHeadersEncoded,
+                            source: rep.coding == nil ? SourceFile(device: id.device, inode: id.inode, size: id.size,
+                                                                   mtimeNanos: id.mtimeNanos) : nil)
         }
     }
 
@@ -257,7 +260,7 @@ extension StaticFileHandler {
     /// The regular file at `path` (or its precompressed sibling `path + coding.suffix`): from the cache
     /// when checked within the window or found unchanged by fstatat, else opened beneath the root and
     /// cached. `type` is the media type to serve it as (default: from `path`'s last segment).
-    func resolve(_ path: String, coding: ContentCoding? = nil, type: MediaType? = nil) -> Resolved {
+    func resolve(_ path: String, coding: PrecompressedCoding? = nil, type: MediaType? = nil) -> Resolved {
         let key = StaticFileCache.Key(path: path, coding: coding)
         let t = cache.now()
         switch cache.lookup(key, at: t) {

@@ -18,6 +18,9 @@ struct AccessLogEntry {
     var host: String
     var durationNanos: UInt64
     var requestID: UInt64
+    /// The upstream a proxied request went to, and the time to its answer's head.
+    var upstream: String? = nil
+    var upstreamNanos: UInt64 = 0
 }
 
 /// The access log: lines are formatted on the loop and handed to a `BackgroundWriter`, so a slow
@@ -44,7 +47,7 @@ public final class AccessLog: Sendable {
         case .json:
             func j(_ s: String) -> String { "\"" + escapeJSON(s) + "\"" }
             let ms = Double(e.durationNanos) / 1_000_000
-            text = "{\"time\":\(j(CivilTime.iso8601(now))),\"remote\":\(j(e.remote)),\"host\":\(j(e.host)),\"method\":\(j(e.method)),\"uri\":\(j(e.target)),\"protocol\":\(j(e.version)),\"status\":\(e.status),\"bytes\":\(e.bytes),\"duration_ms\":\(ms),\"referer\":\(j(e.referer ?? "")),\"user_agent\":\(j(e.userAgent ?? "")),\"request_id\":\(e.requestID)}\n"
+            text = "{\"time\":\(j(CivilTime.iso8601(now))),\"remote\":\(j(e.remote)),\"host\":\(j(e.host)),\"method\":\(j(e.method)),\"uri\":\(j(e.target)),\"protocol\":\(j(e.version)),\"status\":\(e.status),\"bytes\":\(e.bytes),\"duration_ms\":\(ms),\"referer\":\(j(e.referer ?? "")),\"user_agent\":\(j(e.userAgent ?? "")),\"request_id\":\(e.requestID)\(e.upstream.map { ",\"upstream\":\(j($0)),\"upstream_ms\":\(Double(e.upstreamNanos) / 1_000_000)" } ?? "")}\n"
         }
         writer.append(Array(text.utf8))
     }

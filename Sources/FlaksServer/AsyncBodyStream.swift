@@ -78,7 +78,9 @@ final class AsyncBodyStream: ResponseProducer, Sendable {
             continuation.resume(throwing: StreamClosed())
             return
         }
-        let keepGoing = bytes.withUnsafeBytes { connection.write($0) }
+        // Each write of the producer is a piece it means to send now: flush a compressor after it.
+        var keepGoing = bytes.withUnsafeBytes { connection.write($0) }
+        if keepGoing { connection.flush(); keepGoing = !connection.isClosed && connection.exchange.producer === self }
         // write may have closed the connection (a write error): stop() ran already.
         let closed = state.withLock { s -> Bool in
             if s.done { return true }

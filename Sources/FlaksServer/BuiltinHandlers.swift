@@ -43,13 +43,16 @@ struct StatusHandler: Handler {
         let hosts = m.byHost.sorted { $0.key < $1.key }
             .map { "\"\(escapeJSON($0.key))\":{\(classes($0.value))}" }.joined(separator: ",")
         let totals = Dictionary(uniqueKeysWithValues: (1...5).map { ("\($0)xx", m.responses(ofClass: $0)) })
+        let upstreams = m.upstreams.map { u in
+            "\"\(escapeJSON(u.address))\":{\"health\":\"\(u.health)\",\"requests\":\(u.counters.requests),\"failures\":\(u.counters.failures),\"in_flight\":\(u.inFlight)}"
+        }.joined(separator: ",")
         let json = """
         {"version":"\(FlaksVersion.string)","uptime_seconds":\(m.uptimeSeconds),"generation":\(m.generation),\
         "open_connections":\(m.openConnections),"rejected_connections":\(m.rejectedConnections),\
         "requests":\(m.totalRequests),"responses":{\(classes(totals))},"hosts":{\(hosts)},\
         "bytes_sent":\(m.bytesSent),"cgi_processes":\(m.cgiProcesses),\
         "reloads":{"succeeded":\(m.reloadsSucceeded),"failed":\(m.reloadsFailed)},"draining":\(m.draining),\
-        "services":{\(servicesJSON(m.services))}}
+        "upstreams":{\(upstreams)},"services":{\(servicesJSON(m.services))}}
 
         """
         return .response(.text(json, contentType: "application/json"))

@@ -90,6 +90,8 @@ final class CGIProcess: ResponseProducer, TimerTarget {
                 perform(machine.stdoutEnded(now: loop.now))
                 rearm()
             })
+            // The script has nothing more ready: push out what a compressor holds back.
+            stdout?.onDrained = { [unowned self] in sink?.flush() }
             // The pipe holds this process until it ends (like the other registrations do).
             stderrPipe = try LogPipe(fd: child.stderr, loop: loop, prefix: "cgi \(name): ") { [self] in
                 machine.stderrEnded()

@@ -1,3 +1,4 @@
+import FlaksAccess
 import FlaksConfig
 import FlaksHandlers
 import FlaksHTTP
@@ -12,6 +13,91 @@ extension Connection {
         exchange.requestID = loop.makeRequestID()
         exchange.start = loop.now
         exchange.site = loop.server.currentSite
+    }
+
+    /// A head arrived on a site with proxy routes: a request for a proxy route is routed now and
+    /// sent upstream while its body still arrives (it is never buffered whole). Returns true when it
+    /// was dispatched (or answered); otherwise routing waits for the end of the request as usual.
+    func routeAtHead() -> Bool {
+        guard let site = exchange.site, site.hasProxyRoutes, let h = exchange.head, h.target != "*" else { return false }
+        let path: String
+        do { path = try PathNormalizer.normalize(h.rawPath) } catch {
+            // An encoded "/" is allowed on proxy routes (it goes upstream as sent): route by a path
+            // that keeps it encoded; anything else is answered at the end of the request.
+            guard case .encodedSlash = error,
+                  let p = try? PathNormalizer.normalize(Connection.keepingEncodedSlashes(h.rawPath)) else { return false }
+            path = p
+        }
+        guard case .found(let m) = site.tree.lookup(host: h.host, path: path), let proxy = m.target.proxy else { return false }
+        exchange.route = m.target
+        exchange.dispatchedAtHead = true
+        if let answer = tlsPolicyAnswer(m.target, h) {
+            send(answer)
+            return true
+        }
+        let client = clientIP(h)
+        if let access = m.target.access {
+            switch access.check(client: client, authorization: h.headers["Authorization"],
+                                limiter: loop.server.rateLimiter, cache: loop.server.authCache, now: loop.now) {
+            case .allowed(let user):
+                if user != nil { exchange.head?.headers.remove("Authorization") }
+            case .denied(let r):
+                loop.metrics.withLock { $0.recordDenial(host: m.target.hostLabel, status: r.status.code) }
+                send(r)
+                return true
+            case .verify(let credentials):
+                verifyThenProxy(proxy, credentials, access: access, client: client)
+                return true
+            }
+        }
+        startProxy(proxy, client: client)
+        return true
+    }
+
+    private func startProxy(_ proxy: ProxyTarget, client: IPAddress) {
+        guard let h = exchange.head else { return }
+        let trusted = exchange.site?.trustedProxies.contains(peerIP) ?? false
+        ProxyRequest.start(proxy, head: h, client: self, clientIP: client, peerTrusted: trusted, loop: loop)
+    }
+
+    /// Basic auth for a proxy route: the password is checked on the worker pool while the body waits.
+    private func verifyThenProxy(_ proxy: ProxyTarget, _ credentials: BasicCredentials, access: RouteAccess, client: IPAddress) {
+        let loop = self.loop, id = self.id, seq = machine.requests
+        let cache = loop.server.authCache
+        machine.holdBody(true, now: loop.now)
+        loop.queueJob {
+            let ok = access.auth?.verify(credentials, cache: cache, now: Int64(monotonicNanos())) == .valid
+            loop.execute { l in
+                guard let c = l.connection(id: id), seq == c.machine.requests, c.machine.awaitsResponse,
+                      let route = c.exchange.route else { return }
+                if ok {
+                    c.exchange.head?.headers.remove("Authorization")
+                    c.startProxy(proxy, client: client)
+                    c.resumeRequestBody()
+                } else {
+                    l.metrics.withLock { $0.recordDenial(host: route.hostLabel, status: 401) }
+                    c.send(access.unauthorized)
+                }
+            }
+        }
+    }
+
+    /// `%2F` spelled `%252F`, so a normalized path keeps it as the three characters `%2F`.
+    static func keepingEncodedSlashes(_ raw: Substring) -> String {
+        let b = Array(raw.utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity(b.count + 8)
+        var i = 0
+        while i < b.count {
+            if b[i] == UInt8(ascii: "%"), i + 2 < b.count, b[i + 1] == UInt8(ascii: "2"), b[i + 2] | 0x20 == UInt8(ascii: "f") {
+                out.append(contentsOf: "%252F".utf8)
+                i += 3
+            } else {
+                out.append(b[i])
+                i += 1
+            }
+        }
+        return String(decoding: out, as: UTF8.self)
     }
 
     /// The request is complete: route it and run its handler.
@@ -35,6 +121,35 @@ extension Connection {
         run(h, path: path, body: body)
     }
 
+    /// What TLS says about a routed request, if anything: 421 when its Host names another TLS host
+    /// than the one the connection's certificate was chosen for; on plain HTTP with `redirect_http`,
+    /// 308 to https for a host that has `tls` (never for ACME challenges, nor for a trusted proxy's
+    /// request that says it came over https: that would loop).
+    func tlsPolicyAnswer(_ route: MountedRoute, _ h: RequestHead) -> Response? {
+        guard let siteTLS = exchange.site?.tls else { return nil }
+        if let t = tls {
+            if let info = t.info, t.session.context.store.isMisdirected(requestHost: route.hostIndex, connectionHost: info.host) {
+                return ErrorPage.response(.misdirectedRequest, detail: "this connection's certificate is for another host")
+            }
+            return nil
+        }
+        guard siteTLS.redirectHTTP, siteTLS.tlsHosts.contains(route.hostIndex) else { return nil }
+        if h.target.hasPrefix("/.well-known/acme-challenge/") { return nil }
+        if let trusted = exchange.site?.trustedProxies, !trusted.isEmpty, trusted.contains(peerIP),
+           h.headers["X-Forwarded-Proto"]?.lowercased() == "https" { return nil }
+        var host = h.host ?? localHost
+        if host.hasPrefix("[") {
+            if let end = host.firstIndex(of: "]") { host = String(host[...end]) }
+        } else if let colon = host.lastIndex(of: ":") {
+            host = String(host[..<colon])
+        }
+        // Port 0 in the manifest (tests) means the port the system chose.
+        let port = siteTLS.httpsPort.map { ":\($0 == 0 ? (loop.server.tlsPort ?? 443) : $0)" } ?? ""
+        var r = Response(status: .permanentRedirect)
+        r.headers.set("Location", "https://\(host)\(port)\(h.target.hasPrefix("/") ? h.target : "/")")
+        return r
+    }
+
     /// The methods this server implements, for `OPTIONS *`.
     static let serverMethods = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"
 
@@ -49,33 +164,86 @@ extension Connection {
             send(ErrorPage.response(.notFound))
         case .found(let m):
             exchange.route = m.target
+            if let answer = tlsPolicyAnswer(m.target, h) {
+                send(answer)
+                return
+            }
             if let fixed = m.target.fixed {
                 sendFixed(fixed)
                 return
             }
-            let request = Request(head: h, path: path, body: body, remoteAddress: peerHost, remotePort: peer.port,
-                                  localAddress: localHost, localPort: local.port,
+            var request = Request(head: h, path: path, body: body, remoteAddress: clientAddressText(h),
+                                  remotePort: peer.port, localAddress: localHost, localPort: local.port,
                                   routePath: m.routePath, remainder: m.remainder, parameters: m.parameters,
                                   id: exchange.requestID)
-            switch m.target.handler.handle(request) {
-            case .response(let r):
-                send(r)
-            case .blocking(let job):
-                let loop = self.loop, id = self.id, seq = machine.requests
-                loop.queueJob {
-                    let r = job()
-                    loop.execute { $0.connection(id: id)?.complete(r, request: seq) }
+            if let access = m.target.access {
+                switch access.check(client: clientIP(h), authorization: h.headers["Authorization"],
+                                    limiter: loop.server.rateLimiter, cache: loop.server.authCache, now: loop.now) {
+                case .allowed(let user):
+                    if let user { authenticated(&request, as: user) }
+                case .denied(let r):
+                    loop.metrics.withLock { $0.recordDenial(host: m.target.hostLabel, status: r.status.code) }
+                    send(r)
+                    return
+                case .verify(let credentials):
+                    verifyThenRun(request, credentials, access: access)
+                    return
                 }
-            case .async(let job):
-                let loop = self.loop, id = self.id, seq = machine.requests
-                Task {
-                    let r = await job()
-                    loop.execute { $0.connection(id: id)?.complete(r, request: seq) }
+            }
+            invoke(m.target.handler, request)
+        }
+    }
+
+    /// Runs the handler of the matched route for `request`.
+    private func invoke(_ handler: any Handler, _ request: Request) {
+        switch handler.handle(request) {
+        case .response(let r):
+            send(r)
+        case .blocking(let job):
+            let loop = self.loop, id = self.id, seq = machine.requests
+            loop.queueJob {
+                let r = job()
+                loop.execute { $0.connection(id: id)?.complete(r, request: seq) }
+            }
+        case .async(let job):
+            let loop = self.loop, id = self.id, seq = machine.requests
+            Task {
+                let r = await job()
+                loop.execute { $0.connection(id: id)?.complete(r, request: seq) }
+            }
+        case .cgi(let invocation):
+            CGIProcess.start(invocation, method: machine.method ?? request.method, sink: self, loop: loop)
+        case .fastcgi(let invocation):
+            FastCGIRequest.start(invocation, method: machine.method ?? request.method, sink: self, loop: loop)
+        }
+    }
+
+    /// Checks a password on the worker pool (bcrypt takes milliseconds: never on a loop), then comes
+    /// back to this request on its loop.
+    private func verifyThenRun(_ request: Request, _ credentials: BasicCredentials, access: RouteAccess) {
+        let loop = self.loop, id = self.id, seq = machine.requests
+        let cache = loop.server.authCache
+        loop.queueJob {
+            let ok = access.auth?.verify(credentials, cache: cache, now: Int64(monotonicNanos())) == .valid
+            loop.execute { l in
+                guard let c = l.connection(id: id), seq == c.machine.requests, c.machine.awaitsResponse,
+                      let route = c.exchange.route else { return }
+                if ok {
+                    var r = request
+                    c.authenticated(&r, as: credentials.user)
+                    c.invoke(route.handler, r)
+                } else {
+                    l.metrics.withLock { $0.recordDenial(host: route.hostLabel, status: 401) }
+                    c.send(access.unauthorized)
                 }
-            case .cgi(let invocation):
-                CGIProcess.start(invocation, method: h.method, sink: self, loop: loop)
             }
         }
+    }
+
+    /// The route's `auth` accepted `user`: the Authorization field is consumed (not passed on).
+    private func authenticated(_ request: inout Request, as user: String) {
+        request.remoteUser = user
+        request.head.headers.remove("Authorization")
     }
 
     /// A worker or task finished request number `request` of this connection.
@@ -145,4 +313,30 @@ extension BodyFraming {
     }
 
     fileprivate enum BufferHint { case none, fixedBody(Int) }
+}
+
+/// The client address: the peer, or, when the peer is a trusted proxy, the rightmost
+/// X-Forwarded-For address that is not one (`ClientAddress.resolve`). The one source for `allow`,
+/// `rate`, `ip_hash`, REMOTE_ADDR, X-Forwarded-For and the access log.
+extension Connection {
+    /// The peer's address as an `IPAddress` (a unix-socket peer counts as 127.0.0.1).
+    var peerIP: IPAddress {
+        if let ip = cachedPeerIP { return ip }
+        let ip = peer.ipAddress ?? IPAddress(v4: 0x7F00_0001)
+        cachedPeerIP = ip
+        return ip
+    }
+
+    func clientIP(_ h: RequestHead) -> IPAddress {
+        guard let trusted = exchange.site?.trustedProxies, !trusted.isEmpty else { return peerIP }
+        return ClientAddress.resolve(peer: peerIP, headers: h.headers, trusted: trusted)
+    }
+
+    /// The client address as text (REMOTE_ADDR, the access log): the peer's, unless trusted proxies are set.
+    func clientAddressText(_ h: RequestHead) -> String {
+        guard let trusted = exchange.site?.trustedProxies, !trusted.isEmpty else { return peerHost }
+        let text = ClientAddress.resolve(peer: peerIP, headers: h.headers, trusted: trusted).description
+        exchange.clientAddress = text
+        return text
+    }
 }

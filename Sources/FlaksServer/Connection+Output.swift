@@ -99,12 +99,17 @@ extension Connection: ResponseSink {
             AsyncBodyStream.start(r, produce, sink: self, loop: loop, idleLimit: machine.configuration.sendTimeout)
             return
         }
+        guard let prepared = compressIfWanted(r) else { return }  // compressed on a worker, sent later
+        sendPrepared(prepared)
+    }
+
+    /// Sends a complete response as it is (error page and compression already applied).
+    func sendPrepared(_ r: Response) {
         let length = r.body.length
         guard let plan = machine.startResponse(status: r.status, bodyLength: length, complete: true, now: loop.now) else { return }
         var b = output.takeHead()
-        loop.dateCache.refresh()
         ResponseHeadEncoder.encode(status: r.status, plan: plan, fields: r.headers, preEncoded: r.encodedHeaders,
-                                   route: exchange.route?.routeFields, common: loop.dateCache.fields, into: &b)
+                                   route: exchange.route?.routeFields, common: commonFields(), into: &b)
         output.head = b
         output.append(.head)
         exchange.status = r.status.code
@@ -134,8 +139,7 @@ extension Connection: ResponseSink {
                                                now: loop.now) else { return }
         var b = output.takeHead()
         b.append(contentsOf: f.head)
-        loop.dateCache.refresh()
-        b.append(contentsOf: loop.dateCache.fields)
+        b.append(contentsOf: commonFields())
         ResponseHeadEncoder.appendConnection(plan, into: &b)
         output.head = b
         output.append(.head)
@@ -167,12 +171,14 @@ extension Connection: ResponseSink {
 
     func start(status: HTTPStatus, headers: HeaderFields, length: Int?, producer: any ResponseProducer,
                idleLimit: UInt64?) -> Bool {
+        guard machine.awaitsResponse else { return false }
+        var headers = headers, length = length
+        exchange.compressor = streamCompressor(status: status, headers: &headers, length: &length)
         guard let plan = machine.startResponse(status: status, bodyLength: length, complete: false,
                                                producerIdleLimit: idleLimit, now: loop.now) else { return false }
         var b = output.takeHead()
-        loop.dateCache.refresh()
         ResponseHeadEncoder.encode(status: status, plan: plan, fields: headers, preEncoded: nil,
-                                   route: exchange.route?.routeFields, common: loop.dateCache.fields, into: &b)
+                                   route: exchange.route?.routeFields, common: commonFields(), into: &b)
         output.head = b
         output.append(.head)
         exchange.status = status.code
@@ -180,6 +186,8 @@ extension Connection: ResponseSink {
         exchange.framer = BodyFramer(plan: plan)
         guard plan.sendsBody else {
             // HEAD, 204, 304: the head is the whole response.
+            exchange.compressor?.abort()
+            exchange.compressor = nil
             _ = machine.producerFinished(now: loop.now, outputEmpty: false, unreadInput: unreadInput)
             flush()
             return false
@@ -190,7 +198,25 @@ extension Connection: ResponseSink {
     }
 
     func write(_ bytes: UnsafeRawBufferPointer) -> Bool {
-        guard exchange.producer != nil, var framer = exchange.framer else { return false }
+        guard exchange.producer != nil, exchange.framer != nil else { return false }
+        if let compressor = exchange.compressor {
+            var coded: [UInt8] = []
+            do { try compressor.write(bytes, into: &coded) } catch {
+                abort()
+                return false
+            }
+            if !coded.isEmpty { coded.withUnsafeBytes { queueBody($0) } }
+        } else {
+            queueBody(bytes)
+        }
+        machine.produced(now: loop.now)
+        if output.hasQueued { writeQueued() }
+        return !isClosed && exchange.producer != nil && output.queuedBytes < Connection.highWater
+    }
+
+    /// Frames body bytes (chunks, a Content-Length cap) and queues them.
+    private func queueBody(_ bytes: UnsafeRawBufferPointer) {
+        guard var framer = exchange.framer else { return }
         var chunk: [UInt8] = []
         chunk.reserveCapacity(bytes.count + 16)
         let n = framer.frame(bytes, into: &chunk)
@@ -200,17 +226,25 @@ extension Connection: ResponseSink {
             exchange.bytesSent += chunk.count
             exchange.bodyBytesSent += n
         }
-        machine.produced(now: loop.now)
-        if output.hasQueued { flush() }
-        return !isClosed && exchange.producer != nil && output.queuedBytes < Connection.highWater
     }
 
     func flush() {
+        if let compressor = exchange.compressor, exchange.producer != nil {
+            var coded: [UInt8] = []
+            if (try? compressor.flush(into: &coded)) != nil, !coded.isEmpty { coded.withUnsafeBytes { queueBody($0) } }
+        }
         if output.hasQueued { writeQueued() }
     }
 
     func finish() {
-        guard exchange.producer != nil, var framer = exchange.framer else { return }
+        guard exchange.producer != nil else { return }
+        if let compressor = exchange.compressor {
+            var coded: [UInt8] = []
+            guard (try? compressor.finish(into: &coded)) != nil else { abort(); return }
+            if !coded.isEmpty { coded.withUnsafeBytes { queueBody($0) } }
+            exchange.compressor = nil
+        }
+        guard var framer = exchange.framer else { return }
         exchange.producer = nil
         var tail: [UInt8] = []
         guard framer.finish(into: &tail) else {
@@ -238,6 +272,14 @@ extension Connection: ResponseSink {
         }
     }
 
+    /// Date and Server, and on a TLS connection Strict-Transport-Security when `hsts` is set (on every
+    /// response, errors included).
+    func commonFields() -> [UInt8] {
+        loop.dateCache.refresh()
+        if tls != nil, let hsts = (exchange.site ?? loop.server.currentSite).tls?.hstsField { return loop.dateCache.fields + hsts }
+        return loop.dateCache.fields
+    }
+
     // MARK: writing
 
     /// The loop resumes a connection that yielded between slices of a file.
@@ -247,6 +289,7 @@ extension Connection: ResponseSink {
 
     /// Writes queued output until it is all out (then tells the machine) or the socket is full.
     func writeQueued() {
+        if let t = tls { writeQueuedTLS(t); return }
         while output.hasQueued {
             let result: IOResult<Int>
             do { result = try writeNext() } catch {
@@ -274,6 +317,7 @@ extension Connection: ResponseSink {
             }
         }
         output.reset()
+        if machine.isTunnel { tunnelDrained(); return }
         perform(machine.outputDrained(now: loop.now, unreadInput: unreadInput))
     }
 

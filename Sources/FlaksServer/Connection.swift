@@ -2,10 +2,13 @@
 import Glibc
 #endif
 import CFlaksLinux
+import FlaksAccess
+import FlaksCompression
 import FlaksConfig
 import FlaksHandlers
 import FlaksHTTP
 import FlaksRouting
+import FlaksTLS
 
 /// One client connection: the executor of a `ConnectionStateMachine`. It reads and writes the socket,
 /// feeds what happens to the machine, and does what the machine answers; the decisions (keep-alive,
@@ -39,17 +42,27 @@ final class Connection: Selectable, TimerTarget {
     var inInput = false
     /// The descriptor was closed (the object may outlive it a little, held by a producer).
     private(set) var isClosed = false
+    /// The peer as an IPAddress, made when first needed.
+    var cachedPeerIP: IPAddress?
+    /// Tunnel: the peer asked to stop reading the client / to shut the client's write side once drained.
+    var tunnelPaused = false
+    var tunnelShutdownPending = false
 
     /// The request in flight and its response's bookkeeping; replaced whole per request.
     var exchange = Exchange()
     /// Output: the serialized head (reused across responses) and the queued body chunks.
     var output = OutputQueue()
 
-    init(id: UInt64, fd: Int32, peer: SocketAddress, local: SocketAddress, loop: EventLoop) {
-        self.id = id; self.fd = fd; self.peer = peer; self.local = local; self.loop = loop
+    /// The TLS transport of a connection accepted on a `tls_listen` address; nil for plain HTTP.
+    let tls: TLSTransport?
+
+    init(id: UInt64, fd: Int32, peer: SocketAddress, local: SocketAddress, loop: EventLoop, tls: TLSTransport? = nil) {
+        self.id = id; self.fd = fd; self.peer = peer; self.local = local; self.loop = loop; self.tls = tls
         peerHost = peer.host
         localHost = local.host
-        machine = ConnectionStateMachine(configuration: loop.server.currentSite.connectionConfiguration, now: loop.now)
+        // A TLS connection's header timeout starts at accept: it covers the handshake.
+        machine = ConnectionStateMachine(configuration: loop.server.currentSite.connectionConfiguration, now: loop.now,
+                                         headStarted: tls != nil)
     }
 
     /// Accepted and registered: arm the first deadline.
@@ -66,7 +79,9 @@ final class Connection: Selectable, TimerTarget {
             close()
             return
         }
-        if events.contains(.writable) && output.hasQueued { flush() }
+        if events.contains(.writable) {
+            if output.hasQueued { flush() } else if let t = tls, t.cipherOffset < t.cipher.count { writeQueuedTLS(t) }
+        }
         if !events.isDisjoint(with: [.readable, .readHangup]) {
             readHint = true
             if events.contains(.readHangup) { peerFIN = true }
@@ -104,6 +119,7 @@ final class Connection: Selectable, TimerTarget {
     /// Parses kept bytes, then reads until the socket is empty or the machine stops wanting input.
     func readInput() {
         guard !inInput else { return }
+        if machine.isTunnel { readTunnel(); return }
         inInput = true
         defer { inInput = false }
         if !pending.isEmpty && !consume(readCount: 0) { return }
@@ -114,7 +130,13 @@ final class Connection: Selectable, TimerTarget {
             if p > 0 { pending.withUnsafeBytes { scratch.copyMemory(from: $0) } }
             let room = scratch.count - p
             let r: IOResult<Int>
-            do { r = try syscall("read") { cflaks_read(fd, scratch.baseAddress! + p, room) } } catch {
+            do {
+                if let t = tls {
+                    r = try tlsRead(t, into: UnsafeMutableRawBufferPointer(rebasing: scratch[p...]))
+                } else {
+                    r = try syscall("read") { cflaks_read(fd, scratch.baseAddress! + p, room) }
+                }
+            } catch {
                 close(); return
             }
             switch r {
@@ -125,8 +147,9 @@ final class Connection: Selectable, TimerTarget {
                 perform(machine.peerClosed(now: loop.now))
                 return
             case .done(let n):
-                // A short read drained the socket: with edge-triggered epoll, new bytes bring a new event.
-                if n < room && !peerFIN { readHint = false }
+                // A short read drained the socket: with edge-triggered epoll, new bytes bring a new
+                // event. (A TLS read says `.wouldBlock` itself: the session may hold more plaintext.)
+                if n < room && !peerFIN && tls == nil { readHint = false }
                 if !consume(readCount: n) { return }
             }
         }
@@ -154,11 +177,24 @@ final class Connection: Selectable, TimerTarget {
             case .head(let sendContinue):
                 guard let h = machine.takeHead() else { break }
                 requestHead(h)
+                // A proxied request is on its way upstream now; its Expect is the upstream's to answer.
+                if routeAtHead() { break }
                 if sendContinue && machine.awaitsResponse { sendContinueResponse() }
             case .body(let range):
-                exchange.body.append(contentsOf: slice[range])
+                if let consumer = exchange.bodyConsumer {
+                    if !consumer.requestBody(UnsafeRawBufferPointer(rebasing: slice[range])) {
+                        machine.holdBody(true, now: loop.now)
+                    }
+                } else {
+                    exchange.body.append(contentsOf: slice[range])
+                }
             case .end:
-                requestEnded()
+                if let consumer = exchange.bodyConsumer {
+                    exchange.bodyConsumer = nil
+                    consumer.requestBodyEnded()
+                } else if !exchange.dispatchedAtHead {
+                    requestEnded()
+                }
             case .error(let error):
                 respondError(error.status, detail: error.description)
             case .close:
@@ -195,6 +231,7 @@ final class Connection: Selectable, TimerTarget {
             close()
         case .lingerClose:
             exchangeDone()
+            if let t = tls { tlsClose(t) }
             shutdown(fd, Int32(SHUT_WR))
             pending = []
             if !inInput { readInput() }
@@ -218,6 +255,7 @@ final class Connection: Selectable, TimerTarget {
     func close() {
         guard !isClosed else { return }
         isClosed = true
+        if let t = tls { tlsClose(t) }
         machine.closed()
         loop.deregister(fd: fd)
         _ = Glibc.close(fd)
@@ -228,17 +266,22 @@ final class Connection: Selectable, TimerTarget {
             exchange.producer = nil
             producer.stop()
         }
+        if let peer = exchange.tunnel {
+            exchange.tunnel = nil
+            peer.tunnelStop()
+        }
         exchange.site = nil
     }
 
     /// What the access log needs about the response just written.
     func logEntry() -> AccessLogEntry {
         let h = exchange.head
-        return AccessLogEntry(remote: peerHost, method: h?.method.rawValue ?? "-", target: h?.target ?? "-",
+        return AccessLogEntry(remote: exchange.clientAddress ?? peerHost, method: h?.method.rawValue ?? "-", target: h?.target ?? "-",
                               version: h?.version.description ?? "HTTP/1.1", status: exchange.status,
                               bytes: exchange.bodyBytesSent, referer: h?.headers["Referer"],
                               userAgent: h?.headers["User-Agent"], host: h?.host ?? "",
-                              durationNanos: loop.now &- exchange.start, requestID: exchange.requestID)
+                              durationNanos: loop.now &- exchange.start, requestID: exchange.requestID,
+                              upstream: exchange.upstream, upstreamNanos: exchange.upstreamNanos)
     }
 }
 
@@ -250,6 +293,8 @@ struct Exchange {
     var body: [UInt8] = []
     /// The route the request matched.
     var route: MountedRoute?
+    /// The client address as text when it is not the peer (a trusted proxy's X-Forwarded-For).
+    var clientAddress: String?
     /// The site generation this request started on (requests in flight finish on it).
     var site: Site?
     var requestID: UInt64 = 0
@@ -260,6 +305,17 @@ struct Exchange {
     /// Who produces a streamed body, and how it is framed.
     var producer: (any ResponseProducer)?
     var framer: BodyFramer?
+    /// Compresses a streamed body, when it is compressed.
+    var compressor: StreamingCompressor?
+    /// Takes the body as it arrives instead of `body` (a proxied upload).
+    var bodyConsumer: (any RequestBodyConsumer)?
+    /// The far end of the tunnel this connection became (after a 101).
+    var tunnel: (any TunnelPeer)?
+    /// The request was dispatched when its head arrived (a proxy route): its end dispatches nothing.
+    var dispatchedAtHead = false
+    /// The proxied upstream and its time, for the access log.
+    var upstream: String?
+    var upstreamNanos: UInt64 = 0
     /// The status sent (0: none yet), head + body bytes and body bytes.
     var status = 0
     var bytesSent = 0

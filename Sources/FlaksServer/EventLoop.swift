@@ -4,6 +4,7 @@ import Glibc
 import CFlaksLinux
 import FlaksConfig
 import FlaksHandlers
+import FlaksTLS
 
 /// One selector thread: owns its listeners, connections, child processes and timers. Other threads
 /// talk to it only through `execute`, which appends to the inbox and writes the eventfd.
@@ -48,6 +49,8 @@ public final class EventLoop: @unchecked Sendable {
     private var pendingJobs: [@Sendable () -> Void] = []
     /// An fd kept open to be closed when accept hits EMFILE, so the pending connection can be refused.
     private var reserveFD: Int32 = -1
+    /// Idle keep-alive connections to upstreams (proxy, FastCGI), by address.
+    private(set) lazy var upstreamPool = UpstreamPool(loop: self)
 
     init(index: Int, server: Server, clock: any LoopClock) throws(SystemError) {
         self.index = index
@@ -105,9 +108,18 @@ public final class EventLoop: @unchecked Sendable {
     }
 
     /// A connection accepted on this loop; it is reachable by id until it closes.
-    func adopt(fd: Int32, peer: SocketAddress, local: SocketAddress) -> Connection? {
+    func adopt(fd: Int32, peer: SocketAddress, local: SocketAddress, tls: Bool = false) -> Connection? {
+        var transport: TLSTransport?
+        if tls {
+            // The context current at accept time: a reload changes the certificates of new handshakes only.
+            guard let context = server.currentSite.tls?.context, let session = try? context.makeSession() else {
+                server.logger.debug("tls: no certificate configured; closing a connection on a TLS listener")
+                return nil
+            }
+            transport = TLSTransport(session: session)
+        }
         nextConnectionID &+= 1
-        let c = Connection(id: nextConnectionID, fd: fd, peer: peer, local: local, loop: self)
+        let c = Connection(id: nextConnectionID, fd: fd, peer: peer, local: local, loop: self, tls: transport)
         do {
             try selector.register(fd: fd, interest: [.readable, .writable, .readHangup, .edgeTriggered], target: c)
         } catch {
@@ -242,8 +254,8 @@ public final class EventLoop: @unchecked Sendable {
     }
 
     /// Adds a listening socket to this loop.
-    func addListener(fd: Int32, address: SocketAddress) {
-        let l = Listener(fd: fd, address: address, loop: self)
+    func addListener(fd: Int32, address: SocketAddress, tls: Bool = false) {
+        let l = Listener(fd: fd, address: address, loop: self, tls: tls)
         do {
             try selector.register(fd: fd, interest: [.readable, .exclusive], target: l)
             listeners.append(l)

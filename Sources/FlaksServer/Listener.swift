@@ -10,10 +10,12 @@ final class Listener: Selectable {
     let fd: Int32
     let address: SocketAddress
     unowned(unsafe) let loop: EventLoop
+    /// A `tls_listen` address: connections start with a TLS handshake.
+    let tls: Bool
     private var closed = false
 
-    init(fd: Int32, address: SocketAddress, loop: EventLoop) {
-        self.fd = fd; self.address = address; self.loop = loop
+    init(fd: Int32, address: SocketAddress, loop: EventLoop, tls: Bool = false) {
+        self.fd = fd; self.address = address; self.loop = loop; self.tls = tls
     }
 
     func close() {
@@ -52,7 +54,7 @@ final class Listener: Selectable {
             // only hold back the last segment waiting for an ACK.
             var one: Int32 = 1
             _ = setsockopt(cfd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
-            if loop.adopt(fd: cfd, peer: peer, local: address) == nil {
+            if loop.adopt(fd: cfd, peer: peer, local: address, tls: tls) == nil {
                 server.stats.openConnections.subtract(1, ordering: .relaxed)
                 _ = Glibc.close(cfd)
             }

@@ -1,3 +1,4 @@
+import FlaksCompression
 
 /// Request counters of one loop. Written only by its loop thread (under an uncontended Mutex, so a
 /// scrape from another loop can read it); summed across loops when the `metrics` or `status`
@@ -22,6 +23,16 @@ struct LoopMetrics {
         var out: [String: [Int]] = [:]
         for (i, h) in hostLabels.enumerated() { out[h] = Array(hostCounts[(i * 5)..<(i * 5 + 5)]) }
         return out
+    }
+
+    /// Requests refused by access rules: host label -> counts of 401, 403, 429.
+    var denials: [String: [Int]] = [:]
+
+    /// A request refused by `auth` (401), `allow` (403) or `rate` (429).
+    mutating func recordDenial(host: String, status: Int) {
+        let i = status == 401 ? 0 : status == 403 ? 1 : status == 429 ? 2 : -1
+        guard i >= 0 else { return }
+        denials[host, default: [0, 0, 0]][i] += 1
     }
 
     private mutating func slot(for host: String) -> Int {
@@ -60,6 +71,11 @@ struct LoopMetrics {
             let s = slot(for: h) * 5
             for k in 0..<5 { hostCounts[s + k] += o.hostCounts[i * 5 + k] }
         }
+        for (h, v) in o.denials {
+            var mine = denials[h] ?? [0, 0, 0]
+            for k in 0..<3 { mine[k] += v[k] }
+            denials[h] = mine
+        }
         for k in 0..<buckets.count { buckets[k] += o.buckets[k] }
         durationSumNanos &+= o.durationSumNanos
         count += o.count
@@ -83,6 +99,10 @@ public struct MetricsSnapshot: Sendable {
     public var generation: Int
     public var uptimeSeconds: Double
     public var draining: Bool
+    /// The compressed-file cache's counters.
+    var compressedFiles = CompressedFileCache.Statistics()
+    /// Each upstream of the proxy routes: its counters and its health ("up", "down", "checked down").
+    var upstreams: [(address: String, counters: ProxyMetrics.Counters, health: String, inFlight: Int)] = []
     /// Each service's instances (pid, state, restarts, last exit).
     public var services: [ServiceStatus] = []
 
@@ -105,6 +125,12 @@ public struct MetricsSnapshot: Sendable {
         for (host, counts) in requests.byHost.sorted(by: { $0.key < $1.key }) {
             for c in 1...5 {
                 out += "flaks_requests_total{host=\"\(Self.escape(host))\",class=\"\(c)xx\"} \(counts[c - 1])\n"
+            }
+        }
+        family("flaks_access_denied_total", "counter", "Requests refused by access rules: auth (401), allow (403), rate (429).")
+        for (host, counts) in requests.denials.sorted(by: { $0.key < $1.key }) {
+            for (i, code) in [401, 403, 429].enumerated() {
+                out += "flaks_access_denied_total{host=\"\(Self.escape(host))\",status=\"\(code)\"} \(counts[i])\n"
             }
         }
         family("flaks_sent_bytes_total", "counter", "Response bytes written (heads and bodies).")
@@ -130,6 +156,35 @@ public struct MetricsSnapshot: Sendable {
         out += "flaks_request_duration_seconds_bucket{le=\"+Inf\"} \(cumulative)\n"
         out += "flaks_request_duration_seconds_sum \(Double(requests.durationSumNanos) / 1e9)\n"
         out += "flaks_request_duration_seconds_count \(requests.count)\n"
+        family("flaks_compressed_file_cache_total", "counter", "Compressed static files: cache hits, misses and compressions done.")
+        out += "flaks_compressed_file_cache_total{event=\"hit\"} \(compressedFiles.hits)\n"
+        out += "flaks_compressed_file_cache_total{event=\"miss\"} \(compressedFiles.misses)\n"
+        out += "flaks_compressed_file_cache_total{event=\"compression\"} \(compressedFiles.compressions)\n"
+        family("flaks_compressed_file_cache_bytes", "gauge", "Bytes of compressed files kept.")
+        out += "flaks_compressed_file_cache_bytes \(compressedFiles.bytes)\n"
+        if !upstreams.isEmpty {
+            family("flaks_upstream_requests_total", "counter", "Proxied requests answered, by upstream.")
+            for u in upstreams { out += "flaks_upstream_requests_total{upstream=\"\(Self.escape(u.address))\"} \(u.counters.requests)\n" }
+            family("flaks_upstream_failures_total", "counter", "Failed attempts (refused, timed out, bad answers), by upstream.")
+            for u in upstreams { out += "flaks_upstream_failures_total{upstream=\"\(Self.escape(u.address))\"} \(u.counters.failures)\n" }
+            family("flaks_upstream_up", "gauge", "1 while the upstream takes traffic, 0 while it is marked or checked down.")
+            for u in upstreams { out += "flaks_upstream_up{upstream=\"\(Self.escape(u.address))\"} \(u.health == "up" ? 1 : 0)\n" }
+            family("flaks_upstream_in_flight", "gauge", "Requests at the upstream now.")
+            for u in upstreams { out += "flaks_upstream_in_flight{upstream=\"\(Self.escape(u.address))\"} \(u.inFlight)\n" }
+            family("flaks_upstream_response_seconds", "histogram", "Time from the start of an attempt to the answer's head, by upstream.")
+            for u in upstreams {
+                let label = "upstream=\"\(Self.escape(u.address))\""
+                var cumulative = 0
+                for (i, bound) in LoopMetrics.bucketBounds.enumerated() {
+                    cumulative += u.counters.buckets[i]
+                    out += "flaks_upstream_response_seconds_bucket{\(label),le=\"\(bound)\"} \(cumulative)\n"
+                }
+                cumulative += u.counters.buckets[LoopMetrics.bucketBounds.count]
+                out += "flaks_upstream_response_seconds_bucket{\(label),le=\"+Inf\"} \(cumulative)\n"
+                out += "flaks_upstream_response_seconds_sum{\(label)} \(Double(u.counters.sumNanos) / 1e9)\n"
+                out += "flaks_upstream_response_seconds_count{\(label)} \(u.counters.requests)\n"
+            }
+        }
         family("flaks_uptime_seconds", "gauge", "Seconds since the server started.")
         out += "flaks_uptime_seconds \(uptimeSeconds)\n"
         if !services.isEmpty { out += servicesText }

@@ -12,6 +12,8 @@ final class PipeReader: Selectable {
     private let onEnd: () -> Void
     /// Set by the owner: stop reading until set back and `readAvailable` is called.
     var paused = false
+    /// Runs when the pipe is empty for now (the child has nothing more ready): a compressor flushes.
+    var onDrained: (() -> Void)?
     /// Inside `readAvailable` (the owner may ask to read again from within `onBytes`).
     private var reading = false
 
@@ -47,6 +49,7 @@ final class PipeReader: Selectable {
                 }
                 switch r {
                 case .wouldBlock:
+                    onDrained?()
                     return                                       // edge-triggered: the next edge resumes us
                 case .done(0):
                     close()

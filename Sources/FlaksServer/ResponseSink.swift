@@ -44,3 +44,25 @@ protocol ResponseProducer: AnyObject {
     /// The sink is gone (client left, timeout, shutdown): stop producing and clean up.
     func stop()
 }
+
+/// Takes a request's body as it arrives (a proxied upload: never buffered whole), with back-pressure.
+protocol RequestBodyConsumer: AnyObject {
+    /// Body bytes (de-chunked). Returns false when it cannot take more now: the connection stops
+    /// reading the client until `Connection.resumeRequestBody()`.
+    func requestBody(_ bytes: UnsafeRawBufferPointer) -> Bool
+    /// The body is complete.
+    func requestBodyEnded()
+}
+
+/// The far end of a tunnel: after `101 Switching Protocols`, the client's bytes go to it as they
+/// come (a WebSocket relayed to an upstream).
+protocol TunnelPeer: AnyObject {
+    /// Bytes from the client. Returns false to stop reading the client until `Connection.resumeTunnelInput()`.
+    func tunnelFromClient(_ bytes: UnsafeRawBufferPointer) -> Bool
+    /// The client finished sending (FIN).
+    func tunnelClientClosed()
+    /// Everything queued for the client was written.
+    func tunnelClientDrained()
+    /// The client connection closed.
+    func tunnelStop()
+}

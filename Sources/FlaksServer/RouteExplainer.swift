@@ -48,8 +48,23 @@ public enum RouteExplainer {
             lines.append("route: \(match.routePath) (\(mounted.route.kind.keyword))\(mounted.route.origin.map { " declared at \($0)" } ?? "")")
             if !match.remainder.isEmpty { lines.append("rest of path: \(match.remainder)") }
             for p in match.parameters { lines.append("parameter \(p.name) = \(p.value)") }
+            let rules = mounted.route.access
+            if let allow = rules.allow { lines.append("allow: \(allow) (other clients get 403)") }
+            if let rate = rules.rate { lines.append("rate: \(rate.requests) per \(Double(rate.per) / 1e9) s, burst \(rate.burst) (over: 429)") }
+            if let auth = rules.auth { lines.append("auth: Basic, realm \"\(auth.realm)\", users \(auth.users)") }
+            if let c = mounted.compression {
+                lines.append("compression: \(c.encodings.map(\.token).joined(separator: ", ")) (min_size \(c.minSize))")
+            } else {
+                lines.append("compression: off")
+            }
             let request = Request(head: head, path: path, remoteAddress: "127.0.0.1", routePath: match.routePath,
                                   remainder: match.remainder, parameters: match.parameters)
+            if let proxy = mounted.proxy {
+                lines.append("proxied to: \(proxy.endpoints.map(\.key).joined(separator: ", ")) (\(proxy.route.balance.rawValue))")
+                if proxy.route.stripPrefix { lines.append("strip_prefix: the mount path is removed upstream") }
+                if let h = proxy.route.health { lines.append("health checks: GET \(h.path) every \(h.interval)") }
+                return (lines.joined(separator: "\n"), true)
+            }
             if case .handler(let name) = mounted.route.kind {
                 lines.append("served by the handler '\(name)'")
                 return (lines.joined(separator: "\n"), true)
@@ -75,6 +90,9 @@ public enum RouteExplainer {
                 lines.append("SCRIPT_NAME: \(env["SCRIPT_NAME"] ?? "")")
                 lines.append("PATH_INFO: \(env["PATH_INFO"] ?? "")")
                 lines.append("run as: \(inv.arguments.joined(separator: " "))")
+            case .fastcgi(let inv):
+                lines.append("FastCGI script: \(inv.scriptPath)")
+                lines.append("responder: \(inv.responder)")
             case .blocking, .async:
                 lines.append("answered by a view function")
             }

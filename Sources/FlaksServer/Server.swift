@@ -7,6 +7,10 @@ import FlaksHandlers
 import FlaksHTTP
 import Logging
 import Synchronization
+import FlaksAccess
+import FlaksCompression
+import FlaksProxy
+import FlaksTLS
 
 /// The Flaks server: N selector loops, a worker pool, the current site (swapped on reload).
 ///
@@ -29,12 +33,28 @@ public final class Server: Sendable {
     /// The programs of `services:` (docs/services.md): started before the listeners accept,
     /// rolled on reload, stopped after the drain.
     let services: ServiceSupervisor
+    /// Token buckets of every `rate` rule, all loops together (sharded locks, no global one).
+    let rateLimiter = RateLimiter()
+    /// Every upstream address of every proxy route (health, in-flight counts), kept across reloads.
+    let upstreamRegistry = UpstreamRegistry()
+    /// Per-upstream request counters.
+    let proxyMetrics = ProxyMetrics()
+    /// Session ticket keys shared by every loop and kept across reloads (rotated every 12 hours), so a
+    /// client resumes its TLS session after a reload too.
+    let ticketKeys: TicketKeyRing
+    /// Active health checks of the current site's proxy routes (replaced on reload).
+    private let healthCheckers = Locked<[HealthChecker]>([])
+    /// Compressed forms of static files, by file identity, ETag and coding (bounded, LRU).
+    let compressedFiles = CompressedFileCache(capacity: 32 << 20)
+    /// Recent successful Basic auth checks (keyed by an HMAC of user, password and stored hash).
+    let authCache = AuthCache()
 
     private struct RunState {
         var loops: [EventLoop] = []
         var threads: [OSThread] = []
-        /// Listen address as configured -> actual bound address (port 0 resolved).
+        /// Listen address as configured -> actual bound address (port 0 resolved); plain and TLS.
         var bound: [ListenAddress: SocketAddress] = [:]
+        var boundTLS: [ListenAddress: SocketAddress] = [:]
         var stopped = false
     }
 
@@ -59,7 +79,8 @@ public final class Server: Sendable {
         let ref = ServerRef()
         BuiltinHandlers.register(into: &reg, ref: ref)
         self.registry = reg
-        let first = try SiteBuilder.build(config, registry: reg, generation: 1)
+        do { ticketKeys = try TicketKeyRing() } catch { throw SiteError(messages: ["tls: \(error)"]) }
+        let first = try SiteBuilder.build(config, registry: reg, generation: 1, upstreams: upstreamRegistry, tickets: ticketKeys)
         site = Locked(first)
         maxConnectionsValue = Atomic(config.server.maxConnections)
         workers = WorkerPool(count: config.server.threads)
@@ -83,11 +104,16 @@ public final class Server: Sendable {
         let loopCount = max(1, config.server.loops ?? Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
         var loops: [EventLoop] = []
         for i in 0..<loopCount { loops.append(try EventLoop(index: i, server: self, clock: clock)) }
-        var bound: [ListenAddress: SocketAddress] = [:]
+        var bound: [ListenAddress: SocketAddress] = [:], boundTLS: [ListenAddress: SocketAddress] = [:]
         for address in config.server.listen {
             let fds = try bindAll(address, loops: loopCount, backlog: config.server.backlog)
             bound[address] = fds.actual
-            for (i, fd) in fds.fds.enumerated() { loops[i].addListener(fd: fd, address: fds.actual) }
+            for (i, fd) in fds.fds.enumerated() { loops[i].addListener(fd: fd, address: fds.actual, tls: false) }
+        }
+        for address in config.server.tlsListen {
+            let fds = try bindAll(address, loops: loopCount, backlog: config.server.backlog)
+            boundTLS[address] = fds.actual
+            for (i, fd) in fds.fds.enumerated() { loops[i].addListener(fd: fd, address: fds.actual, tls: true) }
         }
         // The services' processes are spawned before any listener accepts (not waited for: a
         // request for a service with no ready instance waits for one).
@@ -96,8 +122,10 @@ public final class Server: Sendable {
         for l in loops {
             threads.append(OSThread.start(name: "flaks-loop-\(l.index)") { l.run() })
         }
-        state.withLock { $0.loops = loops; $0.threads = threads; $0.bound = bound }
-        logger.info("flaks listening on \(bound.values.map(\.description).sorted().joined(separator: ", ")) with \(loopCount) loop(s), \(config.server.threads) worker(s), generation \(currentSite.generation)")
+        state.withLock { $0.loops = loops; $0.threads = threads; $0.bound = bound; $0.boundTLS = boundTLS }
+        if !config.server.tlsListen.isEmpty { logger.info("kernel TLS: \(KernelTLS.status())") }
+        startHealthChecks(currentSite)
+        logger.info("flaks listening on \((bound.values.map(\.description) + boundTLS.values.map { $0.description + " (TLS)" }).sorted().joined(separator: ", ")) with \(loopCount) loop(s), \(config.server.threads) worker(s), generation \(currentSite.generation)")
     }
 
     /// One listening socket per address, duplicated once per loop: every loop watches it with
@@ -131,6 +159,11 @@ public final class Server: Sendable {
     /// The first bound port (tests start on port 0 and ask).
     public var port: Int? { boundAddresses.first?.port }
 
+    /// The first bound TLS port.
+    public var tlsPort: Int? {
+        state.withLock { s in currentSite.config.server.tlsListen.compactMap { s.boundTLS[$0]?.port }.first }
+    }
+
     /// Outcome of a reload.
     public enum ReloadOutcome: Sendable {
         /// The new generation and a summary of what changed (empty: nothing).
@@ -144,35 +177,37 @@ public final class Server: Sendable {
     public func reload(_ config: ServerConfig) -> ReloadOutcome {
         let old = currentSite
         let next: Site
-        do { next = try SiteBuilder.build(config, registry: registry, generation: old.generation + 1) } catch {
+        do { next = try SiteBuilder.build(config, registry: registry, generation: old.generation + 1, upstreams: upstreamRegistry, tickets: ticketKeys) } catch {
             stats.reloadsFailed.add(1, ordering: .relaxed)
             logger.error("reload failed, generation \(old.generation) keeps serving:\n\(error.description)")
             return .failed(error.messages)
         }
         var changes = config.changes(from: old.config)
         // Listen addresses: bind the new ones before swapping, close the removed ones after.
-        let oldListen = Set(old.config.server.listen), newListen = Set(config.server.listen)
-        let (loops, bound) = state.withLock { ($0.loops, $0.bound) }
-        var newlyBound: [ListenAddress: SocketAddress] = [:]
-        for address in config.server.listen where !oldListen.contains(address) {
-            do {
-                let r = try bindAll(address, loops: loops.count, backlog: config.server.backlog)
-                newlyBound[address] = r.actual
-                for (i, fd) in r.fds.enumerated() {
-                    let actual = r.actual
-                    loops[i].execute { $0.addListener(fd: fd, address: actual) }
-                }
-            } catch {
-                stats.reloadsFailed.add(1, ordering: .relaxed)
-                for a in newlyBound.keys { closeListeners(a, loops: loops, bound: newlyBound) }
-                logger.error("reload failed, cannot listen on \(address): \(error); generation \(old.generation) keeps serving")
-                return .failed(["cannot listen on \(address): \(error)"])
-            }
+        let loops = state.withLock { $0.loops }
+        let plain = rebind(old: old.config.server.listen, new: config.server.listen, tls: false, loops: loops,
+                           backlog: config.server.backlog)
+        guard case .success(let plainBound) = plain else {
+            if case .failure(let message) = plain { return failReload(message, old: old) }
+            return .failed([])
         }
-        for address in oldListen.subtracting(newListen) { closeListeners(address, loops: loops, bound: bound) }
+        let secure = rebind(old: old.config.server.tlsListen, new: config.server.tlsListen, tls: true, loops: loops,
+                            backlog: config.server.backlog)
+        guard case .success(let tlsBound) = secure else {
+            for a in plainBound.keys { closeListeners(a, loops: loops, bound: plainBound) }
+            if case .failure(let message) = secure { return failReload(message, old: old) }
+            return .failed([])
+        }
+        let removedPlain = Set(old.config.server.listen).subtracting(config.server.listen)
+        let removedTLS = Set(old.config.server.tlsListen).subtracting(config.server.tlsListen)
+        let (bound, boundTLS) = state.withLock { ($0.bound, $0.boundTLS) }
+        for address in removedPlain { closeListeners(address, loops: loops, bound: bound) }
+        for address in removedTLS { closeListeners(address, loops: loops, bound: boundTLS) }
         state.withLock { s in
-            for (a, b) in newlyBound { s.bound[a] = b }
-            for a in oldListen.subtracting(newListen) { s.bound[a] = nil }
+            for (a, b) in plainBound { s.bound[a] = b }
+            for (a, b) in tlsBound { s.boundTLS[a] = b }
+            for a in removedPlain { s.bound[a] = nil }
+            for a in removedTLS { s.boundTLS[a] = nil }
         }
         maxConnectionsValue.store(config.server.maxConnections, ordering: .relaxed)
         // Services: added ones are known before the new routes can reach them; then the swap; then
@@ -180,12 +215,45 @@ public final class Server: Sendable {
         let serviceSpecs = ServiceSpec.specs(from: config)
         services.register(serviceSpecs)
         site.withLock { $0 = next }
+        startHealthChecks(next)
+        upstreamRegistry.retain(only: next.upstreamKeys)
+        for l in loops { l.execute { $0.upstreamPool.closeAll { !next.upstreamKeys.contains($0) } } }
         // (ConfigDiff already names the services added, removed and changed in `changes`.)
         services.apply(serviceSpecs, server: self)
         stats.reloadsSucceeded.add(1, ordering: .relaxed)
         if changes.isEmpty { changes = [] }
         logger.info("reloaded: generation \(next.generation); \(changes.isEmpty ? "nothing changed" : changes.joined(separator: "; "))")
         return .reloaded(generation: next.generation, changes: changes)
+    }
+
+    /// A message of a listen address that could not be bound.
+    struct BindFailure: Error { let message: String }
+
+    /// Binds the addresses of `new` that `old` did not have, on every loop. On a failure the ones just
+    /// bound are closed again.
+    private func rebind(old: [ListenAddress], new: [ListenAddress], tls: Bool, loops: [EventLoop],
+                        backlog: Int) -> Result<[ListenAddress: SocketAddress], BindFailure> {
+        var newlyBound: [ListenAddress: SocketAddress] = [:]
+        for address in new where !old.contains(address) {
+            do {
+                let r = try bindAll(address, loops: loops.count, backlog: backlog)
+                newlyBound[address] = r.actual
+                for (i, fd) in r.fds.enumerated() {
+                    let actual = r.actual
+                    loops[i].execute { $0.addListener(fd: fd, address: actual, tls: tls) }
+                }
+            } catch {
+                for a in newlyBound.keys { closeListeners(a, loops: loops, bound: newlyBound) }
+                return .failure(BindFailure(message: "cannot listen on \(address): \(error)"))
+            }
+        }
+        return .success(newlyBound)
+    }
+
+    private func failReload(_ failure: BindFailure, old: Site) -> ReloadOutcome {
+        stats.reloadsFailed.add(1, ordering: .relaxed)
+        logger.error("reload failed, \(failure.message); generation \(old.generation) keeps serving")
+        return .failed([failure.message])
     }
 
     private func closeListeners(_ address: ListenAddress, loops: [EventLoop], bound: [ListenAddress: SocketAddress]) {
@@ -211,6 +279,45 @@ public final class Server: Sendable {
         }
     }
 
+    /// Each upstream of the current proxy routes: counters, health, requests in flight.
+    private func upstreamReport() -> [(address: String, counters: ProxyMetrics.Counters, health: String, inFlight: Int)] {
+        let counters = proxyMetrics.snapshot
+        let now = monotonicNanos()
+        var seen: Set<String> = []
+        var out: [(address: String, counters: ProxyMetrics.Counters, health: String, inFlight: Int)] = []
+        for t in currentSite.proxyTargets {
+            for (i, e) in t.endpoints.enumerated() where seen.insert(e.key).inserted {
+                let u = t.balancer.upstreams[i]
+                let health: String = switch u.health.status(now: now) {
+                case .up: "up"
+                case .passivelyDown: "down"
+                case .activelyDown: "checked down"
+                }
+                out.append((e.key, counters[e.key] ?? ProxyMetrics.Counters(), health, u.inFlight))
+            }
+        }
+        return out.sorted { $0.address < $1.address }
+    }
+
+    /// Replaces the active health checks with those of `site`'s proxy routes (one per upstream and
+    /// check settings), on the first loop.
+    private func startHealthChecks(_ site: Site) {
+        guard let loop = state.withLock({ $0.loops.first }) else { return }
+        var checkers: [HealthChecker] = []
+        var seen: Set<String> = []
+        for route in site.proxyTargets {
+            guard let check = route.route.health else { continue }
+            for (i, e) in route.endpoints.enumerated() {
+                let key = "\(e.key) \(check.path) \(check.interval) \(check.timeout) \(check.fails) \(check.passes)"
+                guard seen.insert(key).inserted else { continue }
+                checkers.append(HealthChecker(loop: loop, endpoint: e, upstream: route.balancer.upstreams[i], check: check))
+            }
+        }
+        let old = healthCheckers.withLock { list -> [HealthChecker] in let o = list; list = checkers; return o }
+        for c in old { c.stop() }
+        for c in checkers { loop.execute { _ in c.start() } }
+    }
+
     /// Stops accepting, lets requests in flight finish (up to `drainTimeout`), closes the rest.
     public func shutdown(drainTimeout: Duration? = nil) {
         guard !drainingFlag.exchange(true, ordering: .relaxed) else { return }
@@ -222,8 +329,9 @@ public final class Server: Sendable {
 
     /// Waits until every loop has stopped, then stops every service (no process of theirs is
     /// left: bounded by the longest `stop_timeout`), then the workers, and flushes the access log.
+    /// Safe to call more than once: the loop threads are joined by the first caller only.
     public func wait() {
-        let threads = state.withLock { $0.threads }
+        let threads = state.withLock { s -> [OSThread] in let t = s.threads; s.threads = []; return t }
         for t in threads { t.join() }
         cgiChildren.killAndReapAll()
         services.stopAll()
@@ -249,6 +357,10 @@ public final class Server: Sendable {
         _ = cflaks_release_image_pages()
         return (max(before, 0), max(cflaks_resident_bytes(), 0))
     }
+
+    /// Hits, misses and compressions of the compressed-file cache (the second request of a static
+    /// file should cost no compression).
+    public var compressedFileStatistics: CompressedFileCache.Statistics { compressedFiles.statistics }
 
     /// Reopens the access log file (SIGUSR1).
     public func reopenLogs() {
@@ -279,7 +391,7 @@ public final class Server: Sendable {
                                cgiProcesses: stats.cgiProcesses.load(ordering: .relaxed),
                                generation: currentSite.generation,
                                uptimeSeconds: Double(monotonicNanos() &- startedAt) / 1e9,
-                               draining: isDraining,
-                               services: services.status)
+                               draining: isDraining, compressedFiles: compressedFiles.statistics,
+                               upstreams: upstreamReport(), services: services.status)
     }
 }

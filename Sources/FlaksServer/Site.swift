@@ -1,5 +1,9 @@
+import FlaksAccess
+import FlaksCompression
 import FlaksConfig
 import FlaksHandlers
+import FlaksProxy
+import FlaksTLS
 import FlaksHTTP
 import FlaksRouting
 
@@ -17,12 +21,30 @@ final class MountedRoute: Sendable {
     let fixed: FixedResponse?
     /// The route's `headers:` (2xx and 3xx answers) and `headers_always:` (every answer); nil when none.
     let routeFields: ResponseHeadEncoder.RouteFields?
+    /// `auth`, `allow`, `rate`; nil when the route has none.
+    let access: RouteAccess?
+    /// The server's `compress` policy, unless compression is off or the route says `compress: false`.
+    let compression: CompressionPolicy?
+    /// A `proxy:` route's upstreams and settings (the connection starts it when the head arrives).
+    let proxy: ProxyTarget?
 
-    init(route: Route, handler: any Handler, hostIndex: Int, hostLabel: String) {
+    init(route: Route, handler: any Handler, hostIndex: Int, hostLabel: String, access: RouteAccess? = nil,
+         compression: CompressionPolicy? = nil, proxy: ProxyTarget? = nil) {
         self.route = route; self.handler = handler; self.hostIndex = hostIndex; self.hostLabel = hostLabel
+        self.access = access
+        self.proxy = proxy
+        let policy = route.compress ? compression : nil
+        self.compression = policy
         let fields = ResponseHeadEncoder.RouteFields(success: route.headers, always: route.headersAlways)
         routeFields = fields.isEmpty ? nil : fields
-        if case .respond(let r) = route.kind, r.status < 400 {
+        let compressible: Bool = {
+            guard let policy, case .respond(let r) = route.kind else { return false }
+            return policy.shouldCompress(contentType: r.contentType, contentEncoding: nil, cacheControl: nil,
+                                         knownLength: r.body.utf8.count)
+        }()
+        // The fast path serves bytes prepared at load time; an answer the client may get compressed
+        // goes the general way.
+        if case .respond(let r) = route.kind, r.status < 400, access == nil, !compressible {
             fixed = FixedResponse(r, route: fields)
         } else {
             fixed = nil
@@ -62,11 +84,26 @@ public final class Site: Sendable {
     /// Per host, its custom error pages (status -> path); looked up with the same host rules as routes.
     let errorPages: RouteTree<[Int: String]>
     public let generation: Int
+    /// `server.trusted_proxies`: peers whose X-Forwarded-* fields are believed.
+    let trustedProxies: AddressList
+    /// Some route is a `proxy:`: requests are routed when their head arrives (a proxied body streams).
+    var hasProxyRoutes: Bool { !proxyTargets.isEmpty }
+    /// The proxy routes' runtimes (for health checks and the reload's pool clean-up).
+    let proxyTargets: [ProxyTarget]
+    /// Every upstream address the proxy routes use.
+    let upstreamKeys: Set<String>
+    /// The certificates and TLS context; nil when no host has `tls`.
+    let tls: SiteTLS?
     /// The limits a connection accepted under this site uses, in the units its state machine needs.
     let connectionConfiguration: ConnectionStateMachine.Configuration
 
-    init(config: ServerConfig, tree: RouteTree<MountedRoute>, errorPages: RouteTree<[Int: String]>, generation: Int) {
+    init(config: ServerConfig, tree: RouteTree<MountedRoute>, errorPages: RouteTree<[Int: String]>, generation: Int,
+         tls: SiteTLS? = nil) {
+        self.tls = tls
         self.config = config; self.tree = tree; self.errorPages = errorPages; self.generation = generation
+        trustedProxies = config.server.trustedProxies
+        proxyTargets = tree.entries.flatMap { $0.routes.compactMap(\.target.proxy) }
+        upstreamKeys = Set(proxyTargets.flatMap { $0.endpoints.map(\.key) })
         let l = config.limits
         connectionConfiguration = ConnectionStateMachine.Configuration(
             parse: l.parseLimits, headerTimeout: l.headerTimeout.nanoseconds, bodyTimeout: l.bodyTimeout.nanoseconds,
@@ -92,20 +129,17 @@ public struct SiteError: Error, Sendable, CustomStringConvertible {
 /// Turns a validated manifest into a `Site`: builds each route's handler and the route trees.
 enum SiteBuilder {
     /// Builds the handlers and the route tree for `config`.
-    static func build(_ config: ServerConfig, registry: HandlerRegistry, generation: Int) throws(SiteError) -> Site {
+    static func build(_ config: ServerConfig, registry: HandlerRegistry, generation: Int,
+                      upstreams: UpstreamRegistry = UpstreamRegistry(), tickets: TicketKeyRing? = nil) throws(SiteError) -> Site {
         var builder = RouteTreeBuilder<MountedRoute>()
         var pages = RouteTreeBuilder<[Int: String]>()
         var errors: [String] = []
+        let compression = CompressionPolicy(config.compress)
         for (hi, host) in config.hosts.enumerated() {
             var routes: [(path: String, target: MountedRoute)] = []
             for route in host.routes {
-                // Fail closed: a route whose auth/allow/rate this build would not enforce is refused
-                // rather than served open.
-                guard route.access.isEmpty else {
-                    errors.append("\(route.origin.map { $0 + ": " } ?? "")access rules (auth, allow, rate) are not enforced by this build yet")
-                    continue
-                }
                 let handler: any Handler
+                var proxy: ProxyTarget?
                 switch route.kind {
                 case .respond(let r): handler = RespondHandler(r)
                 case .redirect(let r): handler = RedirectHandler(r)
@@ -117,19 +151,52 @@ enum SiteBuilder {
                         continue
                     }
                     handler = h
-                case .fastcgi, .proxy:
+                case .proxy(let p):
+                    do { proxy = try ProxyTarget.build(p, path: route.path, origin: route.origin, registry: upstreams) } catch {
+                        errors.append(contentsOf: error.messages)
+                        continue
+                    }
+                    handler = ProxyRouteHandler()
+                case .fastcgi:
                     // The manifest model knows this kind; serving it is not wired in yet.
                     errors.append("\(route.origin.map { $0 + ": " } ?? "")route kind '\(route.kind.keyword)' is not served by this build yet")
                     continue
                 }
-                routes.append((route.path, MountedRoute(route: route, handler: handler, hostIndex: hi, hostLabel: host.names.first ?? "*")))
+                let label = host.names.first ?? "*"
+                let access: RouteAccess?
+                do { access = try RouteAccess.build(route.access, route: route, hostLabel: label) } catch {
+                    errors.append(contentsOf: error.messages)
+                    continue
+                }
+                routes.append((route.path, MountedRoute(route: route, handler: handler, hostIndex: hi, hostLabel: label,
+                                                         access: access, compression: compression, proxy: proxy)))
             }
             do {
                 try builder.addHost(names: host.names, routes: routes)
                 try pages.addHost(names: host.names, routes: [(path: "/", target: host.errorPages)])
             } catch { errors.append(error.description) }
         }
+        var tls: SiteTLS?
+        if let tickets {
+            do { tls = try SiteTLS.build(config, tickets: tickets) } catch { errors.append(contentsOf: error.messages) }
+        }
         if !errors.isEmpty { throw SiteError(messages: errors) }
-        return Site(config: config, tree: builder.build(), errorPages: pages.build(), generation: generation)
+        return Site(config: config, tree: builder.build(), errorPages: pages.build(), generation: generation, tls: tls)
+    }
+}
+
+extension CompressionPolicy {
+    /// The policy of a manifest's `compress:`; nil when compression is off.
+    init?(_ settings: CompressSettings) {
+        guard settings.isEnabled else { return nil }
+        self.init(encodings: settings.encodings.compactMap { ContentCoding(rawValue: $0.rawValue) }, minSize: settings.minSize,
+                  types: settings.types.compactMap { MediaTypePattern($0) })
+    }
+}
+
+/// The handler of a proxy route: never asked (the connection starts the proxy when the head arrives).
+struct ProxyRouteHandler: Handler {
+    func handle(_ request: Request) -> HandlerOutcome {
+        .response(ErrorPage.response(.internalServerError, detail: "proxy route reached a handler"))
     }
 }

@@ -1,3 +1,4 @@
+import FlaksTestSupport
 import Testing
 @testable import FlaksCompression
 

@@ -197,9 +197,9 @@ struct StaticContentCodingTests {
         ("gzip;q=1, br;q=0.5", [.gzip, .br]), ("br;q=0, gzip", [.gzip]), ("BR;Q=0.000, GZIP", [.gzip]),
         ("*", [.br, .gzip]), ("*;q=0", []), ("*, br;q=0", [.gzip]), ("x-gzip", [.gzip]), ("gzip;q=0", []),
         ("deflate, zstd", []), ("gzip;q=0.8, *;q=0.9", [.br, .gzip]), ("br;q=bogus, gzip", [.gzip]),
-    ] as [(String?, [ContentCoding])])
-    func preferences(header: String?, expected: [ContentCoding]) {
-        #expect(ContentCoding.preferred(header) == expected)
+    ] as [(String?, [PrecompressedCoding])])
+    func preferences(header: String?, expected: [PrecompressedCoding]) {
+        #expect(PrecompressedCoding.preferred(header) == expected)
     }
 }
 

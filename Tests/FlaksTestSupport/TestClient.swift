@@ -1,12 +1,30 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import COpenSSL
 import Foundation
 
 /// A raw HTTP/1.1 test client over a blocking loopback socket, with a receive timeout so no test hangs.
 public final class TestClient: @unchecked Sendable {  // used by one thread at a time
     public let fd: Int32
     private var buffer: [UInt8] = []
+    /// The TLS session over `fd`, when connected with `tls:` (OpenSSL on the blocking socket).
+    private var ssl: OpaquePointer?
+    private var sslCtx: OpaquePointer?
+
+    /// A TLS client's settings: the CA file to trust, the SNI name (nil: none sent), versions, ALPN.
+    public struct TLSOptions: Sendable {
+        public var caFile: String
+        public var serverName: String?
+        public var minVersion: Int32
+        public var maxVersion: Int32
+        public var alpn: [String]
+        public init(caFile: String, serverName: String? = nil, minVersion: Int32 = TLS1_2_VERSION,
+                    maxVersion: Int32 = TLS1_3_VERSION, alpn: [String] = ["http/1.1"]) {
+            self.caFile = caFile; self.serverName = serverName; self.minVersion = minVersion
+            self.maxVersion = maxVersion; self.alpn = alpn
+        }
+    }
 
     /// A parsed response.
     public struct Response: Sendable {
@@ -30,13 +48,23 @@ public final class TestClient: @unchecked Sendable {  // used by one thread at a
 
     /// `timeout` bounds every read and write: generous, because under a sanitizer and a full test pool a
     /// healthy answer can take seconds; it only decides how long a failing test takes.
-    public init(port: Int, host: String = "127.0.0.1", timeout: Double = 20) throws {
+    /// `source`: a local address to connect from (another loopback address, such as 127.0.0.2).
+    /// `tls`: handshake over the connection (verifying the server's chain against the CA file).
+    public init(port: Int, host: String = "127.0.0.1", timeout: Double = 20, source: String? = nil,
+                tls: TLSOptions? = nil) throws {
         let v6 = host.contains(":")
         fd = socket(v6 ? AF_INET6 : AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw Failure(description: "socket: \(errno)") }
         var tv = timeval(tv_sec: Int(timeout), tv_usec: Int((timeout - Double(Int(timeout))) * 1e6))
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
         setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        if let source, !v6 {
+            var b = sockaddr_in()
+            b.sin_family = sa_family_t(AF_INET)
+            inet_pton(AF_INET, source, &b.sin_addr)
+            let br = withUnsafePointer(to: &b) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+            guard br == 0 else { throw Failure(description: "bind \(source): \(errno)") }
+        }
         let r: Int32
         if v6 {
             var a = sockaddr_in6()
@@ -56,9 +84,71 @@ public final class TestClient: @unchecked Sendable {  // used by one thread at a
         // run the second close hit whatever descriptor another thread had just been given that
         // number (TSan CI: a server's epoll_ctl(ADD) failed with EBADF).
         guard r == 0 else { throw Failure(description: "connect: \(errno)") }
+        if let tls { try handshake(tls) }
     }
 
-    deinit { if fd >= 0 { close(fd) } }
+    deinit {
+        if let ssl { SSL_free(ssl) }
+        if let sslCtx { SSL_CTX_free(sslCtx) }
+        if fd >= 0 { close(fd) }
+    }
+
+    private func handshake(_ o: TLSOptions) throws {
+        guard let ctx = SSL_CTX_new(TLS_client_method()) else { throw Failure(description: "SSL_CTX_new") }
+        sslCtx = ctx
+        _ = copenssl_ctx_set_min_proto(ctx, o.minVersion)
+        _ = copenssl_ctx_set_max_proto(ctx, o.maxVersion)
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nil)
+        guard SSL_CTX_load_verify_locations(ctx, o.caFile, nil) == 1 else { throw Failure(description: "load CA \(o.caFile)") }
+        guard let s = SSL_new(ctx) else { throw Failure(description: "SSL_new") }
+        ssl = s
+        SSL_set_fd(s, fd)
+        if let n = o.serverName {
+            _ = copenssl_set_tlsext_host_name(s, n)
+            _ = SSL_set1_host(s, n)
+        }
+        if !o.alpn.isEmpty {
+            var wire: [UInt8] = []
+            for p in o.alpn { wire.append(UInt8(p.utf8.count)); wire += Array(p.utf8) }
+            _ = SSL_set_alpn_protos(s, wire, UInt32(wire.count))
+        }
+        let r = SSL_connect(s)
+        guard r == 1 else {
+            throw Failure(description: "TLS handshake failed (SSL_get_error \(SSL_get_error(s, r)), \(ERR_get_error()))")
+        }
+    }
+
+    /// The negotiated protocol version ("TLSv1.3"), when TLS.
+    public var tlsVersion: String? { ssl.map { String(cString: SSL_get_version($0)) } }
+
+    /// The subject CN of the certificate the server sent, when TLS.
+    public var peerCommonName: String? {
+        guard let ssl, let cert = SSL_get1_peer_certificate(ssl) else { return nil }
+        defer { X509_free(cert) }
+        var buf = [CChar](repeating: 0, count: 256)
+        let n = X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, &buf, Int32(buf.count))
+        return n > 0 ? String(cString: buf) : nil
+    }
+
+    /// A hex fingerprint (SHA-256 of the DER) of the server's certificate, when TLS.
+    public var peerCertificateFingerprint: String? {
+        guard let ssl, let cert = SSL_get1_peer_certificate(ssl) else { return nil }
+        defer { X509_free(cert) }
+        var md = [UInt8](repeating: 0, count: 32)
+        var len: UInt32 = 0
+        guard X509_digest(cert, EVP_sha256(), &md, &len) == 1 else { return nil }
+        return md.prefix(Int(len)).map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// The ALPN protocol the server chose, when TLS.
+    public var alpnProtocol: String? {
+        guard let ssl else { return nil }
+        var data: UnsafePointer<UInt8>?
+        var len: UInt32 = 0
+        SSL_get0_alpn_selected(ssl, &data, &len)
+        guard let data, len > 0 else { return nil }
+        return String(decoding: UnsafeBufferPointer(start: data, count: Int(len)), as: UTF8.self)
+    }
 
     /// Shuts both directions now (the descriptor is closed by deinit).
     public func hangUp() { shutdown(fd, Int32(SHUT_RDWR)) }
@@ -76,6 +166,15 @@ public final class TestClient: @unchecked Sendable {  // used by one thread at a
     public func send(_ text: String) throws { try send(Array(text.utf8)) }
 
     public func send(_ bytes: [UInt8]) throws {
+        if let ssl {
+            var off = 0
+            while off < bytes.count {
+                let n = bytes[off...].withUnsafeBytes { SSL_write(ssl, $0.baseAddress, Int32($0.count)) }
+                guard n > 0 else { throw Failure(description: "SSL_write: \(SSL_get_error(ssl, n))") }
+                off += Int(n)
+            }
+            return
+        }
         var off = 0
         while off < bytes.count {
             let n = bytes[off...].withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
@@ -88,6 +187,13 @@ public final class TestClient: @unchecked Sendable {  // used by one thread at a
     @discardableResult
     public func fill() throws -> Bool {
         var chunk = [UInt8](repeating: 0, count: 65536)
+        if let ssl {
+            let n = chunk.withUnsafeMutableBytes { SSL_read(ssl, $0.baseAddress, Int32($0.count)) }
+            if n > 0 { buffer.append(contentsOf: chunk[0..<Int(n)]); return true }
+            let e = SSL_get_error(ssl, n)
+            if e == SSL_ERROR_ZERO_RETURN || (e == SSL_ERROR_SYSCALL && errno == 0) { return false }
+            throw Failure(description: "SSL_read: error \(e), errno \(errno)")
+        }
         let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
         if n < 0 {
             if errno == EINTR { return try fill() }
@@ -173,9 +279,13 @@ public final class TestClient: @unchecked Sendable {  // used by one thread at a
     /// Bytes received but not yet consumed by readResponse.
     public var leftover: [UInt8] { buffer }
 
+    /// Drops `n` received bytes (a caller that parsed them itself).
+    public func consume(_ n: Int) { buffer.removeFirst(min(n, buffer.count)) }
+
     /// One request on a fresh connection.
-    public static func get(port: Int, _ path: String, host: String = "localhost", headers: [String: String] = [:]) throws -> Response {
-        let c = try TestClient(port: port)
+    public static func get(port: Int, _ path: String, host: String = "localhost", headers: [String: String] = [:],
+                           source: String? = nil) throws -> Response {
+        let c = try TestClient(port: port, source: source)
         var req = "GET \(path) HTTP/1.1\r\nHost: \(host)\r\nConnection: close\r\n"
         for (k, v) in headers { req += "\(k): \(v)\r\n" }
         try c.send(req + "\r\n")

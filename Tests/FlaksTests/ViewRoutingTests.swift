@@ -91,7 +91,7 @@ import Testing
             case .blocking: return "blocking"
             case .async: return "async"
             case .response: return "response"
-            case .cgi: return "cgi"
+            case .cgi, .fastcgi: return "cgi"
             }
         }
         #expect(outcome("/sync") == "blocking")

@@ -1,7 +1,7 @@
 import FlaksHTTP
 
 /// A precompressed sibling format: `FILE.br` or `FILE.gz` next to `FILE`.
-public enum ContentCoding: String, Sendable, CaseIterable {
+public enum PrecompressedCoding: String, Sendable, CaseIterable {
     case br
     case gzip
 
@@ -13,9 +13,9 @@ public enum ContentCoding: String, Sendable, CaseIterable {
     /// Higher q wins; on a tie br beats gzip (smaller). `q=0` means "not acceptable"; `*` covers
     /// codings not named; `x-gzip` is gzip (§8.4.1.3). No Accept-Encoding: none (identity is always fine,
     /// and an old client without the field should not get a surprise encoding).
-    public static func preferred(_ acceptEncoding: String?) -> [ContentCoding] {
+    public static func preferred(_ acceptEncoding: String?) -> [PrecompressedCoding] {
         guard let ae = acceptEncoding else { return [] }
-        var q: [ContentCoding: Int] = [:]
+        var q: [PrecompressedCoding: Int] = [:]
         var star: Int?
         for item in ae.utf8.split(separator: UInt8(ascii: ",")) {
             let parts = item.split(separator: UInt8(ascii: ";"))
@@ -32,8 +32,8 @@ public enum ContentCoding: String, Sendable, CaseIterable {
             else if equals(name, "gzip") || equals(name, "x-gzip") { q[.gzip] = max(q[.gzip] ?? -1, weight) }
             else if equals(name, "*") { star = weight }
         }
-        var out: [(ContentCoding, Int)] = []
-        for c in ContentCoding.allCases {
+        var out: [(PrecompressedCoding, Int)] = []
+        for c in PrecompressedCoding.allCases {
             let w = q[c] ?? star ?? 0
             if w > 0 { out.append((c, w)) }
         }

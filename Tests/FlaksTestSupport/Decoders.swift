@@ -1,22 +1,23 @@
 import CBrotli
 import CZlib
 import CZstd
-@testable import FlaksCompression
+import FlaksCompression
 
 /// The real decoders, driven as a client would drive them: bytes in as they arrive, every byte
 /// they can produce out at once.
-struct DecodeError: Error, CustomStringConvertible {
-    var description: String
+public struct DecodeError: Error, CustomStringConvertible {
+    public var description: String
+    public init(description: String) { self.description = description }
 }
 
-protocol Decoder: AnyObject {
+public protocol Decoder: AnyObject {
     /// Decodes `input`, returning every byte it makes available.
     func feed(_ input: [UInt8]) throws -> [UInt8]
     /// Whether the end of the stream (trailer / last block / frame end) has been seen.
     var ended: Bool { get }
 }
 
-func makeDecoder(_ coding: ContentCoding) throws -> any Decoder {
+public func makeDecoder(_ coding: ContentCoding) throws -> any Decoder {
     switch coding {
     case .gzip: try GzipDecoder()
     case .br: try BrotliStreamDecoder()
@@ -25,18 +26,18 @@ func makeDecoder(_ coding: ContentCoding) throws -> any Decoder {
 }
 
 /// Decodes a whole stream and checks that it ended and nothing followed it.
-func decodeAll(_ coding: ContentCoding, _ bytes: [UInt8]) throws -> [UInt8] {
+public func decodeAll(_ coding: ContentCoding, _ bytes: [UInt8]) throws -> [UInt8] {
     let d = try makeDecoder(coding)
     let out = try d.feed(bytes)
     guard d.ended else { throw DecodeError(description: "\(coding): stream not ended") }
     return out
 }
 
-final class GzipDecoder: Decoder {
+public final class GzipDecoder: Decoder {
     private let strm: UnsafeMutablePointer<z_stream>
-    private(set) var ended = false
+    public private(set) var ended = false
 
-    init() throws {
+    public init() throws {
         strm = .allocate(capacity: 1)
         strm.initialize(to: z_stream())
         // 15 + 16: gzip wrapper only (not zlib), any window up to 32 KiB.
@@ -48,7 +49,7 @@ final class GzipDecoder: Decoder {
         strm.deallocate()
     }
 
-    func feed(_ input: [UInt8]) throws -> [UInt8] {
+    public func feed(_ input: [UInt8]) throws -> [UInt8] {
         var out: [UInt8] = []
         var input = input
         try input.withUnsafeMutableBufferPointer { inBuf in
@@ -84,17 +85,17 @@ final class GzipDecoder: Decoder {
     }
 }
 
-final class BrotliStreamDecoder: Decoder {
+public final class BrotliStreamDecoder: Decoder {
     private let state: OpaquePointer
-    private(set) var ended = false
+    public private(set) var ended = false
 
-    init() throws {
+    public init() throws {
         guard let s = BrotliDecoderCreateInstance(nil, nil, nil) else { throw DecodeError(description: "BrotliDecoderCreateInstance") }
         state = s
     }
     deinit { BrotliDecoderDestroyInstance(state) }
 
-    func feed(_ input: [UInt8]) throws -> [UInt8] {
+    public func feed(_ input: [UInt8]) throws -> [UInt8] {
         var out: [UInt8] = []
         try input.withUnsafeBufferPointer { inBuf in
             var availIn = inBuf.count
@@ -132,11 +133,11 @@ final class BrotliStreamDecoder: Decoder {
     }
 }
 
-final class ZstdStreamDecoder: Decoder {
+public final class ZstdStreamDecoder: Decoder {
     private let dctx: OpaquePointer
-    private(set) var ended = false
+    public private(set) var ended = false
 
-    init() throws {
+    public init() throws {
         guard let d = ZSTD_createDCtx() else { throw DecodeError(description: "ZSTD_createDCtx") }
         dctx = d
         // What browsers accept for Content-Encoding: zstd (RFC 9659 §4): windows up to 8 MiB.
@@ -144,7 +145,7 @@ final class ZstdStreamDecoder: Decoder {
     }
     deinit { ZSTD_freeDCtx(dctx) }
 
-    func feed(_ input: [UInt8]) throws -> [UInt8] {
+    public func feed(_ input: [UInt8]) throws -> [UInt8] {
         var out: [UInt8] = []
         try input.withUnsafeBytes { inRaw in
             var inBuf = ZSTD_inBuffer(src: inRaw.baseAddress, size: inRaw.count, pos: 0)
@@ -173,7 +174,7 @@ final class ZstdStreamDecoder: Decoder {
 }
 
 /// `ZSTD_decompress` of a whole frame whose content size is in its header (one-shot output).
-func zstdDecompressWhole(_ frame: [UInt8]) throws -> [UInt8] {
+public func zstdDecompressWhole(_ frame: [UInt8]) throws -> [UInt8] {
     let size = frame.withUnsafeBytes { ZSTD_getFrameContentSize($0.baseAddress, $0.count) }
     guard size != ZSTD_CONTENTSIZE_UNKNOWN, size != ZSTD_CONTENTSIZE_ERROR else {
         throw DecodeError(description: "no content size in the frame")
@@ -188,7 +189,7 @@ func zstdDecompressWhole(_ frame: [UInt8]) throws -> [UInt8] {
 }
 
 /// `BrotliDecoderDecompress` one-shot with an output buffer of the expected size.
-func brotliDecompressWhole(_ encoded: [UInt8], expectedSize: Int) throws -> [UInt8] {
+public func brotliDecompressWhole(_ encoded: [UInt8], expectedSize: Int) throws -> [UInt8] {
     var out = [UInt8](repeating: 0, count: max(expectedSize, 1))
     var outSize = out.count
     let r = out.withUnsafeMutableBufferPointer { o in
@@ -199,6 +200,6 @@ func brotliDecompressWhole(_ encoded: [UInt8], expectedSize: Int) throws -> [UIn
 }
 
 /// zlib's `uncompress`-style inflate of a whole gzip member.
-func gunzipWhole(_ encoded: [UInt8]) throws -> [UInt8] {
+public func gunzipWhole(_ encoded: [UInt8]) throws -> [UInt8] {
     try decodeAll(.gzip, encoded)
 }

@@ -1,0 +1,1 @@
+../../../Tests/FlaksACMETests/ACMEFuzzHarness.swift

@@ -1,0 +1,479 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import FlaksAccess
+import FlaksHandlers
+import FlaksHTTP
+import FlaksProxy
+
+/// One proxied request on the client connection's loop: the executor of a `ProxyExchange`
+/// (FlaksProxy). It picks an upstream (the route's `Balancer`), takes a kept connection from the
+/// loop's `UpstreamPool` or connects, streams the upload from the client (a `RequestBodyConsumer`
+/// with back-pressure both ways), relays the answer to the client's `ResponseSink` (a
+/// `ResponseProducer`: a slow client slows the upstream read, not the loop), and after a valid 101
+/// becomes the far end of the client connection's tunnel (`TunnelPeer`). Every decision (framing,
+/// retries, deadlines, pooling) is the exchange's; this only moves bytes and keeps books.
+/// Loop thread only.
+final class ProxyRequest: UpstreamUser, ResponseProducer, RequestBodyConsumer, TunnelPeer {
+    private unowned let loop: EventLoop
+    /// The client connection while it may still hear from us.
+    private var client: Connection?
+    private let target: ProxyTarget
+    private let request: UpstreamRequest
+    private let clientIP: IPAddress
+    private let clientVersion: HTTPVersion
+    private let hasBody: Bool
+    private var exchange: ProxyExchange
+    private var index = -1
+    private var tried: Set<Int> = []
+    private var allActivelyDown = false
+    private var upstream: Upstream?
+    private var conn: UpstreamConnection?
+    /// Upstream bytes not consumed by the exchange yet.
+    private var pending: [UInt8] = []
+    private let readBuffer: UnsafeMutableRawBufferPointer
+    /// Client body bytes that came before the upstream connection was open.
+    private var earlyBody: [UInt8] = []
+    private var bodyEnded = false
+    /// We asked the client connection to stop reading (its body, or its tunnel input).
+    private var clientHeld = false
+    /// The client's output is full: the upstream is not read.
+    private var upstreamPaused = false
+    /// The client's response is complete or not wanted (HEAD): body bytes are dropped.
+    private var sinkDone = false
+    private var tunneling = false
+    private var finished = false
+    /// Each failed upstream and why, for the log line when all fail.
+    private var failures: [String] = []
+    private var attemptStart: UInt64 = 0
+
+    static let highWater = 256 * 1024
+
+    private init(loop: EventLoop, client: Connection, target: ProxyTarget, request: UpstreamRequest,
+                 clientIP: IPAddress, head: RequestHead) {
+        self.loop = loop; self.client = client; self.target = target; self.request = request
+        self.clientIP = clientIP
+        clientVersion = head.version
+        hasBody = request.hasBody
+        readBuffer = .allocate(byteCount: 32 * 1024, alignment: 16)
+        exchange = ProxyExchange(request: request, configuration: target.configuration, reused: false,
+                                 clientVersion: head.version, canReplayBody: !request.hasBody, now: loop.now)
+    }
+
+    deinit { readBuffer.deallocate() }
+
+    /// Starts proxying `head` for `client` (the connection's request in flight). Answers 400/405 at
+    /// once for a target that must not go upstream (dot-segments, CONNECT).
+    static func start(_ target: ProxyTarget, head: RequestHead, client: Connection, clientIP: IPAddress,
+                      peerTrusted: Bool, loop: EventLoop) {
+        var h = head
+        let ws: Bool
+        switch WebSocketUpgrade.decide(head, enabled: target.route.websocket) {
+        case .tunnel: ws = true
+        case .none, .ignoreUpgrade: ws = false
+        }
+        if head.framing == .none { h.expectContinue = false }
+        let request: UpstreamRequest
+        do {
+            request = try UpstreamRequest(client: h, rules: target.rules,
+                                          connection: .init(peer: client.peerIP, peerIsTrusted: peerTrusted, isTLS: false),
+                                          framing: head.framing, webSocket: ws, passExpectContinue: true, keepAlive: true)
+        } catch {
+            client.machine.closeAfterResponse()
+            client.send(ErrorPage.response(error.status, detail: "\(error)"))
+            return
+        }
+        let p = ProxyRequest(loop: loop, client: client, target: target, request: request, clientIP: clientIP, head: head)
+        client.attach(p)
+        if request.hasBody { client.exchange.bodyConsumer = p }
+        p.pickAndConnect()
+    }
+
+    // MARK: choosing and connecting
+
+    private func pickAndConnect() {
+        guard let pick = target.balancer.pick(client: clientIP, now: loop.now, excluding: tried) else {
+            giveUp()
+            return
+        }
+        index = pick.index
+        tried.insert(pick.index)
+        allActivelyDown = allActivelyDown || pick.allActivelyDown
+        connect(reuse: true)
+    }
+
+    /// Starts an attempt on the current upstream: a kept connection when `reuse` allows, else a new one.
+    private func connect(reuse: Bool) {
+        let endpoint = target.endpoints[index]
+        let u = target.balancer.upstreams[index]
+        upstream = u
+        u.requestStarted()
+        attemptStart = loop.now
+        pending = []
+        if reuse, let c = loop.upstreamPool.take(endpoint.key, for: self) {
+            conn = c
+            exchange = ProxyExchange(request: request, configuration: target.configuration, reused: true,
+                                     clientVersion: clientVersion, canReplayBody: !hasBody, now: loop.now)
+            opened()
+            return
+        }
+        exchange = ProxyExchange(request: request, configuration: target.configuration, reused: false,
+                                 clientVersion: clientVersion, canReplayBody: !hasBody, now: loop.now)
+        do {
+            conn = try UpstreamConnection(connectingTo: endpoint.addresses[0], key: endpoint.key, loop: loop,
+                                          timeout: target.configuration.connectTimeout, user: self)
+        } catch {
+            conn = nil
+            perform(exchange.connectFailed(reason: error.description, now: loop.now))
+        }
+    }
+
+    func upstreamConnected(_ c: UpstreamConnection) {
+        guard c === conn else { return }
+        opened()
+    }
+
+    /// The connection is open: write the head and whatever of the body came early.
+    private func opened() {
+        guard let c = conn else { return }
+        c.write(exchange.connected(now: loop.now))
+        if !earlyBody.isEmpty {
+            let early = earlyBody
+            earlyBody = []
+            writeBody(early)
+        }
+        if bodyEnded { endBody() }
+        if clientHeld, c.queuedBytes < Self.highWater {
+            clientHeld = false
+            client?.resumeRequestBody()
+        }
+        rearm()
+    }
+
+    // MARK: the upload
+
+    func requestBody(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        guard let c = conn, c.phase == .open else {
+            earlyBody.append(contentsOf: bytes)
+            if earlyBody.count >= Self.highWater { clientHeld = true; return false }
+            return true
+        }
+        writeBody(Array(bytes))
+        rearm()
+        if c.queuedBytes >= Self.highWater { clientHeld = true; return false }
+        return true
+    }
+
+    private func writeBody(_ bytes: [UInt8]) {
+        var out: [UInt8] = []
+        _ = bytes.withUnsafeBytes { exchange.requestBodyBytes($0, now: loop.now, appendingTo: &out) }
+        conn?.write(out)
+        exchange.requestBytesWritten(now: loop.now, queueEmpty: conn?.outputEmpty ?? true)
+    }
+
+    func requestBodyEnded() {
+        bodyEnded = true
+        if let c = conn, c.phase == .open { endBody() }
+        rearm()
+    }
+
+    private func endBody() {
+        var out: [UInt8] = []
+        exchange.requestBodyEnded(now: loop.now, appendingTo: &out)
+        conn?.write(out)
+        exchange.requestBytesWritten(now: loop.now, queueEmpty: conn?.outputEmpty ?? true)
+    }
+
+    func upstreamDrained(_ c: UpstreamConnection) {
+        guard c === conn else { return }
+        exchange.requestBytesWritten(now: loop.now, queueEmpty: true)
+        if clientHeld {
+            clientHeld = false
+            if tunneling { client?.resumeTunnelInput() } else { client?.resumeRequestBody() }
+        }
+        rearm()
+    }
+
+    // MARK: the answer
+
+    func upstreamReadable(_ c: UpstreamConnection) {
+        guard c === conn else { return }
+        readUpstream()
+    }
+
+    private func readUpstream() {
+        while let c = conn, !upstreamPaused, !finished {
+            switch c.read(into: readBuffer) {
+            case .wouldBlock:
+                rearm()
+                return
+            case .done(0):
+                if tunneling {
+                    perform(exchange.upstreamClosed(reset: false, now: loop.now))
+                    return
+                }
+                perform(exchange.upstreamClosed(reset: false, now: loop.now))
+                return
+            case .done(let n):
+                let bytes = UnsafeRawBufferPointer(rebasing: readBuffer[0..<n])
+                if tunneling {
+                    exchange.tunnelTraffic(now: loop.now)
+                    if !(client?.tunnelWrite(bytes) ?? false) { upstreamPaused = true }
+                    continue
+                }
+                if pending.isEmpty {
+                    feed(bytes)
+                } else {
+                    pending.append(contentsOf: bytes)
+                    let all = pending
+                    pending = []
+                    all.withUnsafeBytes { feed($0) }
+                }
+            }
+        }
+        rearm()
+    }
+
+    /// Hands upstream bytes to the exchange until it needs more or stops; keeps the rest.
+    private func feed(_ buf: UnsafeRawBufferPointer) {
+        var off = 0
+        while !finished {
+            let slice = UnsafeRawBufferPointer(rebasing: buf[off...])
+            let (used, action) = exchange.upstreamBytesReceived(slice, now: loop.now)
+            if case .body(let range) = action {
+                relay(UnsafeRawBufferPointer(rebasing: slice[range]))
+                off += used
+                if upstreamPaused { break }
+                continue
+            }
+            off += used
+            if case .needMore = action { break }
+            if case .startTunnel = action {
+                perform(action)
+                // What followed the 101 is the tunnel's first bytes.
+                if off < buf.count { _ = client?.tunnelWrite(UnsafeRawBufferPointer(rebasing: buf[off...])) }
+                off = buf.count
+                break
+            }
+            perform(action)
+            if case .none = action, used == 0, off >= buf.count { break }
+        }
+        if off < buf.count && !finished { pending = Array(buf[off...]) }
+    }
+
+    private func relay(_ bytes: UnsafeRawBufferPointer) {
+        guard !sinkDone, let c = client else { return }
+        if !c.write(bytes) && client != nil {
+            exchange.sinkBlocked(now: loop.now)
+            upstreamPaused = true
+        }
+    }
+
+    // MARK: actions
+
+    private func perform(_ action: ProxyExchange.Action) {
+        switch action {
+        case .none, .needMore, .body, .trailers:
+            break
+        case .relayInterim(let status, let fields):
+            client?.informational(status, headers: fields)
+        case .startResponse(let start):
+            upstream?.health.markSucceeded(connectedAt: exchange.connectedAt)
+            noteUpstream()
+            guard let c = client else { sinkDone = true; return }
+            if !c.start(status: start.status, headers: start.fields, length: start.bodyLength, producer: self, idleLimit: nil) {
+                sinkDone = true
+            }
+        case .finish(let reuse):
+            finished = true
+            if !sinkDone, let c = client { c.finish() }
+            release(reuse: reuse)
+            client = nil
+        case .startTunnel(let fields):
+            upstream?.health.markSucceeded(connectedAt: exchange.connectedAt)
+            noteUpstream()
+            tunneling = true
+            client?.startTunnel(status: HTTPStatus(101), fields: fields, peer: self)
+        case .retry(let reason):
+            loop.server.logger.info("proxy \(target.endpoints[index].key): \(reason); retrying on a new connection")
+            closeUpstream()
+            upstream?.requestFinished()
+            connect(reuse: false)
+        case .tryNextUpstream(let failure):
+            noteFailure(failure)
+            closeUpstream()
+            upstream?.requestFinished()
+            pickAndConnect()
+        case .fail(let failure):
+            noteFailure(failure)
+            finished = true
+            closeUpstream()
+            upstream?.requestFinished()
+            answerError(failure.status)
+        case .abort(let failure):
+            noteFailure(failure)
+            finished = true
+            closeUpstream()
+            upstream?.requestFinished()
+            let c = client
+            client = nil
+            c?.abort()
+        case .shutdownClientWrite:
+            client?.tunnelShutdownWrite()
+        case .shutdownUpstreamWrite:
+            if let c = conn, c.fd >= 0 { shutdown(c.fd, Int32(SHUT_WR)) }
+        case .closeTunnel, .close:
+            finished = true
+            closeUpstream()
+            upstream?.requestFinished()
+            let c = client
+            client = nil
+            c?.close()
+        }
+    }
+
+    /// The attempt ended with a complete answer: the connection goes back to the pool or is closed.
+    private func release(reuse: Bool) {
+        upstream?.requestFinished()
+        loop.server.proxyMetrics.record(upstream: target.endpoints[index].key, nanos: loop.now &- attemptStart, failed: false)
+        guard let c = conn else { return }
+        conn = nil
+        if reuse {
+            loop.upstreamPool.put(c, max: target.route.keepalive, idleTimeout: target.keepaliveTimeout)
+        } else {
+            c.close()
+        }
+    }
+
+    private func closeUpstream() {
+        conn?.close()
+        conn = nil
+        pending = []
+    }
+
+    private func noteUpstream() {
+        guard let c = client, index >= 0 else { return }
+        c.exchange.upstream = target.endpoints[index].key
+        c.exchange.upstreamNanos = loop.now &- attemptStart
+    }
+
+    private func noteFailure(_ f: ProxyExchange.Failure) {
+        let key = index >= 0 ? target.endpoints[index].key : "?"
+        failures.append("\(key): \(f.reason)")
+        lastStatus = f.status
+        loop.server.proxyMetrics.record(upstream: key, nanos: loop.now &- attemptStart, failed: true)
+        if f.marksUpstreamDown { upstream?.health.markFailed(now: loop.now, failTimeout: target.failTimeout) }
+    }
+
+    /// Every upstream was tried: 503 when active checks hold them all down, else the last failure's status.
+    private func giveUp() {
+        finished = true
+        loop.server.logger.error("proxy: no upstream answered: \(failures.joined(separator: "; "))")
+        answerError(allActivelyDown ? .serviceUnavailable : lastStatus)
+    }
+
+    private var lastStatus: HTTPStatus = .badGateway
+
+    private func answerError(_ status: HTTPStatus) {
+        guard let c = client else { return }
+        client = nil
+        if c.awaitsResponse {
+            if status == .badGateway || status == .gatewayTimeout {
+                loop.server.logger.error("proxy: \(failures.last ?? "no answer") (\(status.code))")
+            }
+            var r = ErrorPage.response(status)
+            if status == .serviceUnavailable { r.headers.set("Retry-After", "1") }
+            c.send(r)
+        } else {
+            c.abort()
+        }
+    }
+
+    // MARK: failures and time
+
+    func upstreamFailed(_ c: UpstreamConnection, _ failure: UpstreamFailure) {
+        guard c === conn else { return }
+        conn = nil
+        switch failure {
+        case .connectTimeout:
+            lastStatus = .gatewayTimeout
+            perform(exchange.timerFired(now: max(loop.now, exchange.deadline)))
+        case .connect(let e):
+            lastStatus = .badGateway
+            perform(exchange.connectFailed(reason: "connect: \(String(cString: strerror(e)))", now: loop.now))
+        case .io:
+            perform(exchange.upstreamClosed(reset: true, now: loop.now))
+        }
+    }
+
+    func upstreamTimedOut(_ c: UpstreamConnection) {
+        guard c === conn else { return }
+        let action = exchange.timerFired(now: loop.now)
+        if case .fail(let f) = action { lastStatus = f.status }
+        perform(action)
+        rearm()
+    }
+
+    /// The exchange's deadline on the upstream connection's timer.
+    private func rearm() {
+        guard let c = conn, c.phase == .open, !finished else { return }
+        c.setDeadline(exchange.deadline)
+    }
+
+    // MARK: the client side
+
+    func proceed() {
+        guard upstreamPaused else { return }
+        exchange.sinkDrained(now: loop.now)
+        upstreamPaused = false
+        if !pending.isEmpty {
+            let p = pending
+            pending = []
+            p.withUnsafeBytes { feed($0) }
+        }
+        readUpstream()
+    }
+
+    func stop() {
+        client = nil
+        guard !finished else { return }
+        perform(exchange.clientGone(now: loop.now))
+        if !finished {
+            finished = true
+            closeUpstream()
+            upstream?.requestFinished()
+        }
+    }
+
+    // MARK: tunnel
+
+    func tunnelFromClient(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        exchange.tunnelTraffic(now: loop.now)
+        guard let c = conn else { return false }
+        c.write(Array(bytes))
+        rearm()
+        if c.queuedBytes >= Self.highWater { clientHeld = true; return false }
+        return true
+    }
+
+    func tunnelClientClosed() {
+        perform(exchange.clientHalfClosed(now: loop.now))
+    }
+
+    func tunnelClientDrained() {
+        guard upstreamPaused else { return }
+        upstreamPaused = false
+        exchange.sinkDrained(now: loop.now)
+        readUpstream()
+    }
+
+    func tunnelStop() {
+        client = nil
+        if !finished {
+            perform(exchange.clientGone(now: loop.now))
+            finished = true
+            closeUpstream()
+            upstream?.requestFinished()
+        }
+    }
+}

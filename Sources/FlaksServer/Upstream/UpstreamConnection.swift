@@ -1,0 +1,229 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CFlaksLinux
+
+/// What went wrong with an upstream connection, for the log and the answer (502/504).
+enum UpstreamFailure: Error, CustomStringConvertible {
+    /// The connect failed (refused, unreachable, no such socket file).
+    case connect(Int32)
+    /// `connect_timeout` passed.
+    case connectTimeout
+    /// A read or write failed (reset).
+    case io(Int32)
+
+    var description: String {
+        switch self {
+        case .connect(let e): "connect: \(String(cString: strerror(e)))"
+        case .connectTimeout: "connect timed out"
+        case .io(let e): "\(String(cString: strerror(e)))"
+        }
+    }
+}
+
+/// The request using an upstream connection; told what happens to it. Loop thread only.
+protocol UpstreamUser: AnyObject {
+    /// The connection is open (fresh connects only; a reused one is handed over open).
+    func upstreamConnected(_ c: UpstreamConnection)
+    /// The connect, a write or a read failed; the connection is closed.
+    func upstreamFailed(_ c: UpstreamConnection, _ failure: UpstreamFailure)
+    /// Bytes (or the end) can be read with `read(into:)`.
+    func upstreamReadable(_ c: UpstreamConnection)
+    /// Everything written was sent.
+    func upstreamDrained(_ c: UpstreamConnection)
+    /// The deadline set with `setDeadline` passed.
+    func upstreamTimedOut(_ c: UpstreamConnection)
+}
+
+/// A client connection from a loop to an upstream (an HTTP server behind a `proxy:` route, a
+/// FastCGI responder, a health check): a non-blocking connect bounded by a timeout, a queue of
+/// output written as the socket takes it, reads on demand. Between requests it sits in its loop's
+/// `UpstreamPool`; an idle connection that becomes readable (the upstream closed it, or sent
+/// something it should not have) is closed there. Loop thread only.
+final class UpstreamConnection: Selectable, TimerTarget {
+    enum Phase { case connecting, open, idle, closed }
+
+    let address: SocketAddress
+    /// The pool key: the upstream's address as text (`127.0.0.1:9000`, `unix:/run/php.sock`).
+    let key: String
+    private(set) var fd: Int32
+    private unowned let loop: EventLoop
+    private(set) var phase: Phase
+    /// The request using it; nil while idle.
+    weak var user: (any UpstreamUser)?
+    /// Taken from the pool (it may have been closed by the upstream while idle: the keep-alive race).
+    var reused = false
+    /// Requests served on it.
+    private(set) var uses = 0
+    var timerSlot = TimerSlot()
+    private var out: [[UInt8]] = []
+    private var outOffset = 0
+    /// Called by the pool when an idle connection closes.
+    var onIdleClose: ((UpstreamConnection) -> Void)?
+
+    /// Starts a non-blocking connect to `address` for `user`; the outcome comes as `upstreamConnected`
+    /// or `upstreamFailed` (never from within this call).
+    init(connectingTo address: SocketAddress, key: String, loop: EventLoop, timeout: UInt64,
+         user: any UpstreamUser) throws(UpstreamFailure) {
+        self.address = address; self.key = key; self.loop = loop; self.user = user
+        phase = .connecting
+        let s = socket(address.family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard s >= 0 else { throw .connect(errno) }
+        fd = s
+        if address.family != AF_UNIX {
+            var one: Int32 = 1
+            _ = setsockopt(s, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+        }
+        var st = address.storage
+        let len = address.length
+        let r = withUnsafePointer(to: &st) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(s, $0, len) } }
+        let e = errno
+        if r != 0 && e != EINPROGRESS && e != EINTR && e != EAGAIN {
+            Glibc.close(s)
+            fd = -1
+            throw .connect(e)
+        }
+        do {
+            try loop.register(fd: s, interest: [.readable, .writable, .readHangup, .edgeTriggered], target: self)
+        } catch {
+            Glibc.close(s)
+            fd = -1
+            throw .connect(error.errno)
+        }
+        // Connected at once (unix sockets may) or not: the writable event reports it either way
+        // (registering an already writable socket yields one event, edge-triggered or not).
+        loop.schedule(self, at: loop.now &+ timeout)
+    }
+
+    deinit { if fd >= 0 { Glibc.close(fd) } }
+
+    // MARK: events
+
+    func ready(_ events: SelectorEvents) {
+        switch phase {
+        case .connecting:
+            if !events.isDisjoint(with: [.writable, .error, .hangup]) { connectFinished() }
+        case .open:
+            if events.contains(.writable) && !out.isEmpty { flush() }
+            if phase == .open && !events.isDisjoint(with: [.readable, .readHangup, .hangup, .error]) {
+                user?.upstreamReadable(self)
+            }
+        case .idle:
+            if !events.isDisjoint(with: [.readable, .readHangup, .hangup, .error]) { close() }
+        case .closed:
+            break
+        }
+    }
+
+    private func connectFinished() {
+        guard phase == .connecting else { return }
+        var err: Int32 = 0
+        var len = socklen_t(MemoryLayout<Int32>.size)
+        if getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 { err = errno }
+        if err != 0 {
+            fail(.connect(err))
+            return
+        }
+        phase = .open
+        loop.schedule(self, at: 0)
+        uses += 1
+        user?.upstreamConnected(self)
+        if phase == .open && !out.isEmpty { flush() }
+    }
+
+    func timerFired(now: UInt64) {
+        switch phase {
+        case .connecting: fail(.connectTimeout)
+        case .open: user?.upstreamTimedOut(self)
+        case .idle: close()
+        case .closed: break
+        }
+    }
+
+    private func fail(_ f: UpstreamFailure) {
+        let u = user
+        close()
+        u?.upstreamFailed(self, f)
+    }
+
+    // MARK: I/O for the user
+
+    /// The user's deadline (the time allowed for the next byte); 0 = none.
+    func setDeadline(_ deadline: UInt64) {
+        if phase == .open { loop.schedule(self, at: deadline) }
+    }
+
+    /// Queues bytes and writes what the socket takes (before the connect completes, they wait).
+    func write(_ bytes: [UInt8]) {
+        guard phase == .open || phase == .connecting, !bytes.isEmpty else { return }
+        out.append(bytes)
+        if phase == .open { flush() }
+    }
+
+    /// Nothing is waiting to be written.
+    var outputEmpty: Bool { out.isEmpty }
+    /// Bytes waiting to be written.
+    var queuedBytes: Int { out.reduce(0) { $0 + $1.count } - outOffset }
+
+    private func flush() {
+        while let first = out.first {
+            let fd = self.fd, offset = outOffset
+            let r: IOResult<Int>
+            do {
+                r = try first.withUnsafeBytes { p in
+                    try syscall("send") { cflaks_send(fd, p.baseAddress! + offset, p.count - offset, Int32(MSG_NOSIGNAL)) }
+                }
+            } catch {
+                fail(.io((error as? SystemError)?.errno ?? EIO))
+                return
+            }
+            guard case .done(let n) = r else { return }
+            outOffset += n
+            if outOffset == first.count { out.removeFirst(); outOffset = 0 }
+        }
+        user?.upstreamDrained(self)
+    }
+
+    /// Reads into `buffer`: `.done(0)` is the end (the upstream closed).
+    func read(into buffer: UnsafeMutableRawBufferPointer) -> IOResult<Int> {
+        guard phase == .open, fd >= 0 else { return .done(0) }
+        let fd = self.fd
+        do { return try syscall("read") { cflaks_read(fd, buffer.baseAddress!, buffer.count) } } catch {
+            return .done(0)
+        }
+    }
+
+    // MARK: pool
+
+    /// Back into the pool: idle until `idleUntil`; reading or hangup closes it.
+    func parkIdle(until idleUntil: UInt64) {
+        guard phase == .open, out.isEmpty else { close(); return }
+        phase = .idle
+        user = nil
+        loop.schedule(self, at: idleUntil)
+    }
+
+    /// Out of the pool for `user`.
+    func takeFromPool(for user: any UpstreamUser) {
+        phase = .open
+        self.user = user
+        reused = true
+        uses += 1
+        loop.schedule(self, at: 0)
+    }
+
+    func close() {
+        guard phase != .closed else { return }
+        let wasIdle = phase == .idle
+        phase = .closed
+        user = nil
+        out = []
+        loop.removeTimer(self)
+        if fd >= 0 {
+            loop.deregister(fd: fd)
+            Glibc.close(fd)
+            fd = -1
+        }
+        if wasIdle { onIdleClose?(self) }
+    }
+}
