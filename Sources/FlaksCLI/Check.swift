@@ -16,7 +16,14 @@ struct Check: ParsableCommand {
         }
         // Warnings go to stderr, one line each, like compilers and `nginx -t`; they do not fail the check.
         for w in config.warnings { printError(w.description) }
+        let files = SiteChecks.run(config)
+        for w in files.warnings { printError(w) }
+        if !files.errors.isEmpty {
+            for e in files.errors { printError(e) }
+            throw ExitCode(1)
+        }
         print(RouteTable.describe(config))
+        for block in files.report { print(block) }
         print("\(manifest.config): ok")
     }
 }

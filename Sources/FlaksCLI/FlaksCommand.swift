@@ -8,7 +8,7 @@ struct FlaksCommand: ParsableCommand {
         commandName: "flaks",
         abstract: "A web server for several small sites and services, configured by one YAML manifest.",
         version: FlaksVersion.string,
-        subcommands: [Serve.self, Check.self, Reload.self, RouteCommand.self, Probe.self],
+        subcommands: [Serve.self, Check.self, Reload.self, RouteCommand.self, Probe.self, Cert.self],
         defaultSubcommand: Serve.self)
 }
 

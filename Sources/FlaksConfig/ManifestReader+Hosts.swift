@@ -44,7 +44,9 @@ extension ManifestReader {
         }
 
         var tls: HostTLS?
+        var tlsOrigin: String?
         if let n = f["tls"] {
+            tlsOrigin = position(n)
             tls = hostTLS(n, f.path("tls"), names: names)
             if tls == nil { ok = false }
         }
@@ -67,6 +69,6 @@ extension ManifestReader {
             }, value: { urlPath($0, $1) })
             if let pages { for p in pages { errorPages[Int(p.key) ?? 0] = p.value } } else { ok = false }
         }
-        return ok ? HostConfig(names: names, routes: routes, errorPages: errorPages, tls: tls) : nil
+        return ok ? HostConfig(names: names, routes: routes, errorPages: errorPages, tls: tls, tlsOrigin: tlsOrigin) : nil
     }
 }

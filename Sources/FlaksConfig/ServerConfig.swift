@@ -136,8 +136,12 @@ public struct HostConfig: Sendable, Equatable {
     public var errorPages: [Int: String]
     /// `tls`: the host's certificate on the TLS listeners; nil (default) = none.
     public var tls: HostTLS?
-    public init(names: [String], routes: [Route], errorPages: [Int: String] = [:], tls: HostTLS? = nil) {
+    /// Where the host's `tls` key is ("config.yaml:12:5"), for the runtime's certificate errors.
+    public var tlsOrigin: String?
+    public init(names: [String], routes: [Route], errorPages: [Int: String] = [:], tls: HostTLS? = nil,
+                tlsOrigin: String? = nil) {
         self.names = names; self.routes = routes; self.errorPages = errorPages; self.tls = tls
+        self.tlsOrigin = tlsOrigin
     }
 }
 

@@ -56,6 +56,8 @@ public enum CGIEnvironment {
         m["SCRIPT_FILENAME"] = script.scriptFilename
         m["DOCUMENT_ROOT"] = script.documentRoot
         m["REQUEST_URI"] = request.head.target
+        m["REQUEST_SCHEME"] = request.isTLS ? "https" : "http"
+        if request.isTLS { m["HTTPS"] = "on" }
         // §4.1.5, §4.1.6: PATH_TRANSLATED only when PATH_INFO is non-empty.
         m["PATH_INFO"] = script.pathInfo
         if !script.pathInfo.isEmpty { m["PATH_TRANSLATED"] = script.documentRoot + script.pathInfo }

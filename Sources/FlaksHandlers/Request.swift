@@ -21,6 +21,8 @@ public struct Request: Sendable {
     public var parameters: [(name: String, value: String)]
     /// A server-wide unique id, for logs.
     public var id: UInt64
+    /// The request came over TLS (HTTPS=on, REQUEST_SCHEME=https for scripts).
+    public var isTLS = false
     /// The user a route's `auth` authenticated (HTTP Basic); nil when the route has no `auth`.
     /// When set, the Authorization field was consumed: it is not passed on to scripts.
     public var remoteUser: String?

@@ -21,6 +21,8 @@ struct AccessLogEntry {
     /// The upstream a proxied request went to, and the time to its answer's head.
     var upstream: String? = nil
     var upstreamNanos: UInt64 = 0
+    /// On a TLS connection: the protocol version, the cipher, and the SNI name the client sent.
+    var tls: (version: String, cipher: String, sni: String?)? = nil
 }
 
 /// The access log: lines are formatted on the loop and handed to a `BackgroundWriter`, so a slow
@@ -47,7 +49,7 @@ public final class AccessLog: Sendable {
         case .json:
             func j(_ s: String) -> String { "\"" + escapeJSON(s) + "\"" }
             let ms = Double(e.durationNanos) / 1_000_000
-            text = "{\"time\":\(j(CivilTime.iso8601(now))),\"remote\":\(j(e.remote)),\"host\":\(j(e.host)),\"method\":\(j(e.method)),\"uri\":\(j(e.target)),\"protocol\":\(j(e.version)),\"status\":\(e.status),\"bytes\":\(e.bytes),\"duration_ms\":\(ms),\"referer\":\(j(e.referer ?? "")),\"user_agent\":\(j(e.userAgent ?? "")),\"request_id\":\(e.requestID)\(e.upstream.map { ",\"upstream\":\(j($0)),\"upstream_ms\":\(Double(e.upstreamNanos) / 1_000_000)" } ?? "")}\n"
+            text = "{\"time\":\(j(CivilTime.iso8601(now))),\"remote\":\(j(e.remote)),\"host\":\(j(e.host)),\"method\":\(j(e.method)),\"uri\":\(j(e.target)),\"protocol\":\(j(e.version)),\"status\":\(e.status),\"bytes\":\(e.bytes),\"duration_ms\":\(ms),\"referer\":\(j(e.referer ?? "")),\"user_agent\":\(j(e.userAgent ?? "")),\"request_id\":\(e.requestID)\(e.upstream.map { ",\"upstream\":\(j($0)),\"upstream_ms\":\(Double(e.upstreamNanos) / 1_000_000)" } ?? "")\(e.tls.map { ",\"tls_version\":\(j($0.version)),\"tls_cipher\":\(j($0.cipher)),\"sni\":\(j($0.sni ?? ""))" } ?? "")}\n"
         }
         writer.append(Array(text.utf8))
     }

@@ -176,6 +176,7 @@ extension Connection {
                                   remotePort: peer.port, localAddress: localHost, localPort: local.port,
                                   routePath: m.routePath, remainder: m.remainder, parameters: m.parameters,
                                   id: exchange.requestID)
+            request.isTLS = tls != nil
             if let access = m.target.access {
                 switch access.check(client: clientIP(h), authorization: h.headers["Authorization"],
                                     limiter: loop.server.rateLimiter, cache: loop.server.authCache, now: loop.now) {

@@ -281,7 +281,8 @@ final class Connection: Selectable, TimerTarget {
                               bytes: exchange.bodyBytesSent, referer: h?.headers["Referer"],
                               userAgent: h?.headers["User-Agent"], host: h?.host ?? "",
                               durationNanos: loop.now &- exchange.start, requestID: exchange.requestID,
-                              upstream: exchange.upstream, upstreamNanos: exchange.upstreamNanos)
+                              upstream: exchange.upstream, upstreamNanos: exchange.upstreamNanos,
+                              tls: tls?.info.map { ($0.version, $0.cipher, $0.serverName) })
     }
 }
 

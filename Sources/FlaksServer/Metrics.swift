@@ -99,6 +99,9 @@ public struct MetricsSnapshot: Sendable {
     public var generation: Int
     public var uptimeSeconds: Double
     public var draining: Bool
+    /// TLS handshakes completed, and failed ones by kind.
+    var tlsHandshakes = 0
+    var tlsHandshakeFailures: [String: Int] = [:]
     /// The compressed-file cache's counters.
     var compressedFiles = CompressedFileCache.Statistics()
     /// Each upstream of the proxy routes: its counters and its health ("up", "down", "checked down").
@@ -162,6 +165,12 @@ public struct MetricsSnapshot: Sendable {
         out += "flaks_compressed_file_cache_total{event=\"compression\"} \(compressedFiles.compressions)\n"
         family("flaks_compressed_file_cache_bytes", "gauge", "Bytes of compressed files kept.")
         out += "flaks_compressed_file_cache_bytes \(compressedFiles.bytes)\n"
+        family("flaks_tls_handshakes_total", "counter", "TLS handshakes completed.")
+        out += "flaks_tls_handshakes_total \(tlsHandshakes)\n"
+        family("flaks_tls_handshake_failures_total", "counter", "TLS handshakes that failed, by kind.")
+        for (kind, n) in tlsHandshakeFailures.sorted(by: { $0.key < $1.key }) {
+            out += "flaks_tls_handshake_failures_total{kind=\"\(Self.escape(kind))\"} \(n)\n"
+        }
         if !upstreams.isEmpty {
             family("flaks_upstream_requests_total", "counter", "Proxied requests answered, by upstream.")
             for u in upstreams { out += "flaks_upstream_requests_total{upstream=\"\(Self.escape(u.address))\"} \(u.counters.requests)\n" }

@@ -391,7 +391,10 @@ public final class Server: Sendable {
                                cgiProcesses: stats.cgiProcesses.load(ordering: .relaxed),
                                generation: currentSite.generation,
                                uptimeSeconds: Double(monotonicNanos() &- startedAt) / 1e9,
-                               draining: isDraining, compressedFiles: compressedFiles.statistics,
-                               upstreams: upstreamReport(), services: services.status)
+                               draining: isDraining,
+                               tlsHandshakes: stats.tlsHandshakes.load(ordering: .relaxed),
+                               tlsHandshakeFailures: stats.tlsHandshakeFailures,
+                               compressedFiles: compressedFiles.statistics, upstreams: upstreamReport(),
+                               services: services.status)
     }
 }

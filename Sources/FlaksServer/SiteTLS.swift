@@ -38,7 +38,7 @@ final class SiteTLS: Sendable {
                     let c = try ServerCertificate.loadPEM(certPath: cert, keyPath: key)
                     hosts.append(CertificateStore.Host(index: i, names: host.names, certificate: c))
                 } catch {
-                    errors.append("hosts[\(i)] (\(host.names.joined(separator: ", "))).tls: \(error)")
+                    errors.append("\(host.tlsOrigin ?? "hosts[\(i)]"): tls (\(host.names.joined(separator: ", "))): \(error)")
                 }
             case .acme:
                 // The certificate comes from the CA (or storage); until then handshakes for these names fail.

@@ -53,6 +53,7 @@ struct CGIEnvironmentTests {
             "REMOTE_PORT": "40000",
             "REQUEST_METHOD": "GET",
             "REQUEST_URI": "/cgi-bin/app.py/a/b?x=1",
+            "REQUEST_SCHEME": "http",
             "SCRIPT_FILENAME": "/srv/cgi/app.py",
             "SCRIPT_NAME": "/cgi-bin/app.py",
             "SERVER_NAME": "site.test",

@@ -164,7 +164,7 @@ struct CGITests {
             let allowed: Set<String> = ["GATEWAY_INTERFACE", "SERVER_SOFTWARE", "SERVER_PROTOCOL", "SERVER_NAME", "SERVER_PORT",
                                         "REQUEST_METHOD", "QUERY_STRING", "REMOTE_ADDR", "REMOTE_HOST", "REMOTE_PORT",
                                         "SCRIPT_NAME", "PATH_INFO", "PATH_TRANSLATED", "SCRIPT_FILENAME", "DOCUMENT_ROOT",
-                                        "REQUEST_URI", "AUTH_TYPE", "CONTENT_TYPE", "PATH", "APP_MODE", "PWD",
+                                        "REQUEST_URI", "REQUEST_SCHEME", "AUTH_TYPE", "CONTENT_TYPE", "PATH", "APP_MODE", "PWD",
                                         "HTTP_USER_AGENT", "HTTP_X_CUSTOM", "HTTP_HOST", "HTTP_CONNECTION"]
             #expect(Set(env.keys).subtracting(allowed).isEmpty, "unexpected: \(Set(env.keys).subtracting(allowed))")
             // The script ran in its own directory.

@@ -76,7 +76,7 @@ final class ProxyRequest: UpstreamUser, ResponseProducer, RequestBodyConsumer, T
         let request: UpstreamRequest
         do {
             request = try UpstreamRequest(client: h, rules: target.rules,
-                                          connection: .init(peer: client.peerIP, peerIsTrusted: peerTrusted, isTLS: false),
+                                          connection: .init(peer: client.peerIP, peerIsTrusted: peerTrusted, isTLS: client.tls != nil),
                                           framing: head.framing, webSocket: ws, passExpectContinue: true, keepAlive: true)
         } catch {
             client.machine.closeAfterResponse()
