@@ -16,6 +16,7 @@
 #include <sys/syscall.h>
 #include <sys/timerfd.h>
 #include <sys/wait.h>
+#include <sys/prctl.h>
 #include <linux/openat2.h>
 
 int cflaks_errno(void) { return errno; }
@@ -96,6 +97,11 @@ int cflaks_spawn(pid_t *pid, const char *path, char *const argv[], char *const e
         else posix_spawn_file_actions_addopen(&fa, i, "/dev/null", i == 0 ? O_RDONLY : O_WRONLY, 0);
     }
     if (chdir_to) posix_spawn_file_actions_addchdir_np(&fa, chdir_to);
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
+    /* Nothing but 0/1/2 crosses into the child, even a descriptor some library opened without
+       O_CLOEXEC (the test runner's, Foundation's). */
+    posix_spawn_file_actions_addclosefrom_np(&fa, 3);
+#endif
     sigset_t none; sigemptyset(&none);
     sigset_t all; sigfillset(&all);
     posix_spawnattr_setsigmask(&attr, &none);
@@ -147,6 +153,14 @@ int cflaks_accept(int fd, void *addr, uint32_t *len) {
 }
 
 void cflaks_set_thread_name(const char *name) { pthread_setname_np(pthread_self(), name); }
+
+int cflaks_set_child_subreaper(void) { return prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); }
+
+int cflaks_is_child_subreaper(void) {
+    int on = 0;
+    if (prctl(PR_GET_CHILD_SUBREAPER, &on, 0, 0, 0) != 0) return -1;
+    return on;
+}
 
 _Static_assert(CFLAKS_EPOLLIN == EPOLLIN && CFLAKS_EPOLLOUT == EPOLLOUT && CFLAKS_EPOLLERR == EPOLLERR &&
                CFLAKS_EPOLLHUP == EPOLLHUP && CFLAKS_EPOLLRDHUP == EPOLLRDHUP && CFLAKS_EPOLLET == (uint32_t)EPOLLET,

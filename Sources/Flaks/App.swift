@@ -99,6 +99,7 @@ public final class App: ViewRegistrar {
     public func run(config path: String, watch: Bool = false) throws {
         let config = try ManifestLoader.load(path: path)
         SignalHandling.blockServerSignals()
+        SignalHandling.becomeChildSubreaper()
         let server = try makeServer(config: config)
         for w in config.warnings { server.logger.warning("\(w.description)") }
         try server.start()

@@ -27,6 +27,8 @@ struct Serve: ParsableCommand {
             throw ExitCode(1)
         }
         SignalHandling.blockServerSignals()
+        // What a service forks off and abandons is ours to reap and, at exit, to kill.
+        SignalHandling.becomeChildSubreaper()
         let server: Server
         do { server = try Server(config: config) } catch {
             printError(error.description)

@@ -52,11 +52,25 @@ struct StatusHandler: Handler {
         "requests":\(m.totalRequests),"responses":{\(classes(totals))},"hosts":{\(hosts)},\
         "bytes_sent":\(m.bytesSent),"cgi_processes":\(m.cgiProcesses),\
         "reloads":{"succeeded":\(m.reloadsSucceeded),"failed":\(m.reloadsFailed)},"draining":\(m.draining),\
-        "upstreams":{\(upstreams)}}
+        "upstreams":{\(upstreams)},"services":{\(servicesJSON(m.services))}}
 
         """
         return .response(.text(json, contentType: "application/json"))
     }
+}
+
+/// `"NAME":{"note":…,"instances":[{"instance":0,"generation":1,"pid":123,"port":40001,"state":"ready",
+/// "restarts":0,"last_exit":"exited with status 1","in_flight":0}]}` for each service.
+func servicesJSON(_ services: [ServiceStatus]) -> String {
+    func str(_ s: String?) -> String { s.map { "\"\(escapeJSON($0))\"" } ?? "null" }
+    return services.map { s in
+        let instances = s.instances.map { i in
+            "{\"instance\":\(i.index),\"generation\":\(i.generation),\"pid\":\(i.pid.map(String.init) ?? "null"),"
+                + "\"port\":\(i.port.map(String.init) ?? "null"),\"state\":\"\(i.state)\",\"restarts\":\(i.restarts),"
+                + "\"last_exit\":\(str(i.lastExit?.description)),\"in_flight\":\(i.inFlight)}"
+        }.joined(separator: ",")
+        return "\"\(escapeJSON(s.name))\":{\"note\":\(str(s.note)),\"roll_stalled\":\(s.rollStalled),\"instances\":[\(instances)]}"
+    }.joined(separator: ",")
 }
 
 /// `handler: metrics` — the Prometheus text format.

@@ -43,6 +43,7 @@ final class CGIChildren: Sendable {
         state.withLock { s in
             if s.live.remove(pid) != nil { s.slots -= 1 }
         }
+        KnownChildren.forget(pid)
     }
 
     /// After every loop has stopped: SIGKILL the process group of each child still alive and reap it

@@ -45,6 +45,7 @@ final class ChildExitWatcher: Selectable, TimerTarget {
         var code: Int32 = -1, sig: Int32 = -1
         let r = cflaks_reap(pid, &code, &sig)
         if r == 0 { return false }
+        KnownChildren.forget(pid)
         onExit = nil
         // The report may drop the last reference to this watcher.
         withExtendedLifetime(self) {

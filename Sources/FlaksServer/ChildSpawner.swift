@@ -18,7 +18,9 @@ struct SpawnedChild {
 /// clone(CLONE_VFORK): it costs about an exec), fresh pipes on 0/1/2, the child in its own process
 /// group (so a signal reaches everything it starts), default signal dispositions and an empty
 /// signal mask, a working directory, and the environment given, nothing inherited. Every
-/// descriptor of ours is close-on-exec, so no concurrently spawned child inherits another's pipes.
+/// descriptor of ours is close-on-exec, so no concurrently spawned child inherits another's pipes,
+/// and the child closes every descriptor above 2 before exec (glibc >= 2.34). The pid is a
+/// `KnownChildren` entry until its watcher reaps it.
 enum ChildSpawner {
     /// Spawns `executable` with `arguments` (argv, argv[0] included) and `environment` ("NAME=value").
     /// `withStdin`: a pipe for stdin (else /dev/null). Returns the child or a message for the log.
@@ -31,10 +33,14 @@ enum ChildSpawner {
             return .failure(SpawnError(message: "pipe2: \(SystemError("pipe2", errno: e))"))
         }
         var child: pid_t = 0
-        let rc = withCStrings(arguments) { argv in
-            withCStrings(environment) { envp in
-                cflaks_spawn(&child, executable, argv, envp, inp[0], out[1], err[1], directory)
+        // Registered as a known child before the orphan reaper may look (KnownChildren).
+        let rc = KnownChildren.spawning { () -> (Int32, Int32?) in
+            let rc = withCStrings(arguments) { argv in
+                withCStrings(environment) { envp in
+                    cflaks_spawn(&child, executable, argv, envp, inp[0], out[1], err[1], directory)
+                }
             }
+            return (rc, rc == 0 ? child : nil)
         }
         // The child's ends now live in the child only.
         for fd in [inp[0], out[1], err[1]] where fd >= 0 { close(fd) }

@@ -13,11 +13,15 @@ final class LogPipe: Selectable {
     private let prefix: String
     private var lines = LineSplitter(limit: 4096)
     private let onEnd: () -> Void
+    /// Where lines go instead of the error log (a service's `log:` file), if set.
+    private let sink: ((String) -> Void)?
 
     /// Registers `fd` (non-blocking) with `loop`. `onEnd` runs once, when the pipe reaches its end
-    /// or is closed by `close(drain:)`.
-    init(fd: Int32, loop: EventLoop, prefix: String, onEnd: @escaping () -> Void) throws(SystemError) {
-        self.fd = fd; self.loop = loop; self.prefix = prefix; self.onEnd = onEnd
+    /// or is closed by `close(drain:)`. `sink`: where the prefixed lines go (it must not block);
+    /// nil: the error log.
+    init(fd: Int32, loop: EventLoop, prefix: String, sink: ((String) -> Void)? = nil,
+         onEnd: @escaping () -> Void) throws(SystemError) {
+        self.fd = fd; self.loop = loop; self.prefix = prefix; self.sink = sink; self.onEnd = onEnd
         try loop.register(fd: fd, interest: [.readable, .edgeTriggered], target: self)
     }
 
@@ -58,6 +62,6 @@ final class LogPipe: Selectable {
     }
 
     private func log(_ line: String) {
-        loop.server.logger.error("\(prefix)\(line)")
+        if let sink { sink(prefix + line) } else { loop.server.logger.error("\(prefix)\(line)") }
     }
 }

@@ -106,6 +106,8 @@ public struct MetricsSnapshot: Sendable {
     var compressedFiles = CompressedFileCache.Statistics()
     /// Each upstream of the proxy routes: its counters and its health ("up", "down", "checked down").
     var upstreams: [(address: String, counters: ProxyMetrics.Counters, health: String, inFlight: Int)] = []
+    /// Each service's instances (pid, state, restarts, last exit).
+    public var services: [ServiceStatus] = []
 
     /// Total responses sent.
     public var totalRequests: Int { requests.count }
@@ -194,6 +196,7 @@ public struct MetricsSnapshot: Sendable {
         }
         family("flaks_uptime_seconds", "gauge", "Seconds since the server started.")
         out += "flaks_uptime_seconds \(uptimeSeconds)\n"
+        if !services.isEmpty { out += servicesText }
         return out
     }
 
@@ -208,5 +211,51 @@ public struct MetricsSnapshot: Sendable {
             }
         }
         return o
+    }
+}
+
+extension MetricsSnapshot {
+    /// The services' families: one series per instance (labels `service`, `instance`, and
+    /// `generation` while a roll keeps two of the same index alive).
+    var servicesText: String {
+        var out = ""
+        func family(_ name: String, _ type: String, _ help: String) {
+            out += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n"
+        }
+        func labels(_ s: ServiceStatus, _ i: ServiceStatus.Instance) -> String {
+            "service=\"\(Self.escape(s.name))\",instance=\"\(i.index)\",generation=\"\(i.generation)\""
+        }
+        let states = ["starting", "ready", "stopping", "backoff", "exited", "stopped"]
+        family("flaks_service_instance_state", "gauge", "1 for the state each service instance is in (starting, ready, stopping, backoff, exited, stopped).")
+        for s in services {
+            for i in s.instances {
+                for st in states { out += "flaks_service_instance_state{\(labels(s, i)),state=\"\(st)\"} \(i.state == st ? 1 : 0)\n" }
+            }
+        }
+        family("flaks_service_instance_pid", "gauge", "Main process of each service instance (0 while it has none).")
+        for s in services { for i in s.instances { out += "flaks_service_instance_pid{\(labels(s, i))} \(i.pid ?? 0)\n" } }
+        family("flaks_service_restarts_total", "counter", "Restarts of each service instance.")
+        for s in services { for i in s.instances { out += "flaks_service_restarts_total{\(labels(s, i))} \(i.restarts)\n" } }
+        family("flaks_service_last_exit_code", "gauge", "Exit status of the instance's last process (-1: none yet, or killed by a signal).")
+        for s in services {
+            for i in s.instances {
+                var code = -1
+                if case .code(let c) = i.lastExit { code = Int(c) }
+                out += "flaks_service_last_exit_code{\(labels(s, i))} \(code)\n"
+            }
+        }
+        family("flaks_service_last_exit_signal", "gauge", "Signal that ended the instance's last process (0: none).")
+        for s in services {
+            for i in s.instances {
+                var sig = 0
+                if case .signal(let n) = i.lastExit { sig = Int(n) }
+                out += "flaks_service_last_exit_signal{\(labels(s, i))} \(sig)\n"
+            }
+        }
+        family("flaks_service_in_flight", "gauge", "Requests and tunnels in flight to each service instance.")
+        for s in services { for i in s.instances { out += "flaks_service_in_flight{\(labels(s, i))} \(i.inFlight)\n" } }
+        family("flaks_service_roll_stalled", "gauge", "1 when the service's last roll was abandoned (its new instances never became ready).")
+        for s in services { out += "flaks_service_roll_stalled{service=\"\(Self.escape(s.name))\"} \(s.rollStalled ? 1 : 0)\n" }
+        return out
     }
 }

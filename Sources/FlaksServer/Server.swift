@@ -30,6 +30,9 @@ public final class Server: Sendable {
     private let drainingFlag = Atomic<Bool>(false)
     /// CGI children alive now, all loops together (cgi.max_processes); see CGIProcess.
     let cgiChildren = CGIChildren()
+    /// The programs of `services:` (docs/services.md): started before the listeners accept,
+    /// rolled on reload, stopped after the drain.
+    let services: ServiceSupervisor
     /// Token buckets of every `rate` rule, all loops together (sharded locks, no global one).
     let rateLimiter = RateLimiter()
     /// Every upstream address of every proxy route (health, in-flight counts), kept across reloads.
@@ -68,6 +71,7 @@ public final class Server: Sendable {
     public init(config: ServerConfig, registry: HandlerRegistry = HandlerRegistry(), logger: Logger? = nil,
                 clock: any LoopClock = MonotonicClock()) throws(SiteError) {
         self.clock = clock
+        services = ServiceSupervisor(clock: clock)
         var log = logger ?? Logger(label: "flaks")
         if logger == nil { log.logLevel = Server.level(config.log.level) }
         self.logger = log
@@ -111,6 +115,9 @@ public final class Server: Sendable {
             boundTLS[address] = fds.actual
             for (i, fd) in fds.fds.enumerated() { loops[i].addListener(fd: fd, address: fds.actual, tls: true) }
         }
+        // The services' processes are spawned before any listener accepts (not waited for: a
+        // request for a service with no ready instance waits for one).
+        services.apply(ServiceSpec.specs(from: config), server: self)
         var threads: [OSThread] = []
         for l in loops {
             threads.append(OSThread.start(name: "flaks-loop-\(l.index)") { l.run() })
@@ -203,10 +210,16 @@ public final class Server: Sendable {
             for a in removedTLS { s.boundTLS[a] = nil }
         }
         maxConnectionsValue.store(config.server.maxConnections, ordering: .relaxed)
+        // Services: added ones are known before the new routes can reach them; then the swap; then
+        // added ones start, changed ones roll, removed ones stop (their requests in flight finish).
+        let serviceSpecs = ServiceSpec.specs(from: config)
+        services.register(serviceSpecs)
         site.withLock { $0 = next }
         startHealthChecks(next)
         upstreamRegistry.retain(only: next.upstreamKeys)
         for l in loops { l.execute { $0.upstreamPool.closeAll { !next.upstreamKeys.contains($0) } } }
+        // (ConfigDiff already names the services added, removed and changed in `changes`.)
+        services.apply(serviceSpecs, server: self)
         stats.reloadsSucceeded.add(1, ordering: .relaxed)
         if changes.isEmpty { changes = [] }
         logger.info("reloaded: generation \(next.generation); \(changes.isEmpty ? "nothing changed" : changes.joined(separator: "; "))")
@@ -314,12 +327,16 @@ public final class Server: Sendable {
         for l in state.withLock({ $0.loops }) { l.execute { $0.beginDrain(deadline: deadline) } }
     }
 
-    /// Waits until every loop has stopped, then stops the workers and flushes the access log.
+    /// Waits until every loop has stopped, then stops every service (no process of theirs is
+    /// left: bounded by the longest `stop_timeout`), then the workers, and flushes the access log.
     /// Safe to call more than once: the loop threads are joined by the first caller only.
     public func wait() {
         let threads = state.withLock { s -> [OSThread] in let t = s.threads; s.threads = []; return t }
         for t in threads { t.join() }
         cgiChildren.killAndReapAll()
+        services.stopAll()
+        // `flaks serve` is a child subreaper: whatever left a service's process group is ours.
+        OrphanReaper.killAllOrphans()
         let first = state.withLock { s -> Bool in let f = !s.stopped; s.stopped = true; return f }
         if first {
             workers.stop()
@@ -346,7 +363,16 @@ public final class Server: Sendable {
     public var compressedFileStatistics: CompressedFileCache.Statistics { compressedFiles.statistics }
 
     /// Reopens the access log file (SIGUSR1).
-    public func reopenLogs() { accessLog?.reopen() }
+    public func reopenLogs() {
+        accessLog?.reopen()
+        services.reopenLogs()
+    }
+
+    /// Where the proxy finds the ready instances of each service (see `ServiceDirectory`).
+    public var serviceDirectory: ServiceDirectory { services.directory }
+
+    /// The services and their instances now (what `status` and `metrics` show).
+    public var serviceStatus: [ServiceStatus] { services.status }
 
     /// Requests finished so far, all loops (the count alone: no snapshot of the per-host tables).
     var finishedRequests: Int {
@@ -368,6 +394,7 @@ public final class Server: Sendable {
                                draining: isDraining,
                                tlsHandshakes: stats.tlsHandshakes.load(ordering: .relaxed),
                                tlsHandshakeFailures: stats.tlsHandshakeFailures,
-                               compressedFiles: compressedFiles.statistics, upstreams: upstreamReport())
+                               compressedFiles: compressedFiles.statistics, upstreams: upstreamReport(),
+                               services: services.status)
     }
 }

@@ -7,7 +7,15 @@ import CFlaksLinux
 /// through a signalfd, file changes through inotify, both waited on with poll. No work runs in a
 /// C signal handler, and reloads never run on a selector loop.
 public enum SignalHandling {
-    static let handled: [Int32] = [SIGHUP, SIGTERM, SIGINT, SIGQUIT, SIGUSR1]
+    static let handled: [Int32] = [SIGHUP, SIGTERM, SIGINT, SIGQUIT, SIGUSR1, SIGCHLD]
+
+    /// Makes this process a child subreaper (PR_SET_CHILD_SUBREAPER): what a service leaves behind
+    /// when it forks or daemonises is re-parented to Flaks, which reaps it (on SIGCHLD, in `run`)
+    /// and kills it at exit. For a process that is a server of its own (`flaks serve`, an app's
+    /// `run`); never for an in-process server, whose host has children of its own.
+    public static func becomeChildSubreaper() {
+        OrphanReaper.becomeSubreaper()
+    }
 
     /// Blocks the server's signals in the calling thread. Call before starting any thread,
     /// so every thread inherits the mask and only the signalfd sees them.
@@ -17,8 +25,8 @@ public enum SignalHandling {
     }
 
     /// Serves signals until a stop signal: SIGHUP reloads the manifest, SIGUSR1 reopens logs,
-    /// SIGTERM/SIGINT/SIGQUIT drain and return. With `watch`, a change of the manifest on disk
-    /// reloads too. `onReload` sees each reload's outcome (the CLI writes it for `flaks reload`).
+    /// SIGCHLD reaps orphans (when a child subreaper), SIGTERM/SIGINT/SIGQUIT drain and return.
+    /// With `watch`, a change of the manifest on disk reloads too. `onReload` sees each reload's outcome (the CLI writes it for `flaks reload`).
     /// Between signals it also ticks `server.idle_release` (IdleMemoryRelease).
     public static func run(_ server: Server, watch: Bool = false, onReload: (Server.ReloadOutcome) -> Void = { _ in }) {
         let fd = handled.withUnsafeBufferPointer { cflaks_signalfd($0.baseAddress, Int32($0.count)) }
@@ -35,12 +43,25 @@ public enum SignalHandling {
             else { server.logger.info("watching \(path) for changes") }
         }
         var changeDue: UInt64?  // debounce: editors write in several steps
+        // Orphan passes: at most one per 50 ms (every CGI script's exit raises SIGCHLD too, and a
+        // pass reads /proc for each thread); one given up because a spawn was under way is retried.
+        var reapDue: UInt64?
+        var lastReap: UInt64 = 0
+        func reap() {
+            let now = monotonicNanos()
+            if now &- lastReap < 50_000_000 {
+                reapDue = min(reapDue ?? .max, lastReap &+ 50_000_000)
+                return
+            }
+            lastReap = now
+            reapDue = OrphanReaper.reapOrphans() ? nil : now &+ 10_000_000
+        }
         var idle = IdleMemoryRelease()
         while true {
             var fds = [pollfd(fd: fd, events: Int16(POLLIN), revents: 0)]
             if let w = watcher { fds.append(pollfd(fd: w.fd, events: Int16(POLLIN), revents: 0)) }
             var timeout = idle.pollTimeout(server)
-            if let due = changeDue {
+            for due in [changeDue, reapDue].compactMap({ $0 }) {
                 let now = monotonicNanos()
                 let t = due > now ? Int32((due - now) / 1_000_000) + 1 : 0
                 timeout = timeout < 0 ? t : min(timeout, t)
@@ -58,10 +79,16 @@ public enum SignalHandling {
                     onReload(server.reloadFromDisk())
                 }
             }
+            if let due = reapDue, monotonicNanos() >= due {
+                reapDue = nil
+                reap()
+            }
             while true {
                 let sig = cflaks_signalfd_read(fd)
                 if sig <= 0 { break }
                 switch sig {
+                case SIGCHLD:
+                    reap()
                 case SIGHUP:
                     server.logger.info("SIGHUP: reloading the manifest")
                     let outcome = server.reloadFromDisk()

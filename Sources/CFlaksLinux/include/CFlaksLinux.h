@@ -26,7 +26,8 @@ ssize_t cflaks_read(int fd, void *buf, size_t count);
 ssize_t cflaks_send(int fd, const void *buf, size_t count, int flags);
 ssize_t cflaks_writev2(int fd, const void *a, size_t alen, const void *b, size_t blen);
 
-/// posix_spawn with pipes: stdin/stdout/stderr fds (-1 = /dev/null), own process group, chdir (may be NULL).
+/// posix_spawn with pipes: stdin/stdout/stderr fds (-1 = /dev/null), own process group, chdir (may be NULL),
+/// every other descriptor closed in the child (glibc >= 2.34; before that, close-on-exec is relied on).
 /// Returns 0 and the pid, or an errno.
 int cflaks_spawn(pid_t *pid, const char *path, char *const argv[], char *const envp[],
                  int stdin_fd, int stdout_fd, int stderr_fd, const char *chdir_to);
@@ -70,4 +71,10 @@ long cflaks_resident_bytes(void);
 
 /// Names the calling thread (Linux shows 15 bytes).
 void cflaks_set_thread_name(const char *name);
+
+/// prctl(PR_SET_CHILD_SUBREAPER, 1): orphaned descendants are re-parented to this process instead
+/// of init, so it can reap (and kill) them. 0 or -1 with errno.
+int cflaks_set_child_subreaper(void);
+/// 1 when this process is a child subreaper, 0 when not, -1 on error.
+int cflaks_is_child_subreaper(void);
 #endif
