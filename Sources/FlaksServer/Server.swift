@@ -80,7 +80,8 @@ public final class Server: Sendable {
         BuiltinHandlers.register(into: &reg, ref: ref)
         self.registry = reg
         do { ticketKeys = try TicketKeyRing() } catch { throw SiteError(messages: ["tls: \(error)"]) }
-        let first = try SiteBuilder.build(config, registry: reg, generation: 1, upstreams: upstreamRegistry, tickets: ticketKeys)
+        let first = try SiteBuilder.build(config, registry: reg, generation: 1, upstreams: upstreamRegistry, tickets: ticketKeys,
+                                              services: services.directory)
         site = Locked(first)
         maxConnectionsValue = Atomic(config.server.maxConnections)
         workers = WorkerPool(count: config.server.threads)
@@ -177,7 +178,8 @@ public final class Server: Sendable {
     public func reload(_ config: ServerConfig) -> ReloadOutcome {
         let old = currentSite
         let next: Site
-        do { next = try SiteBuilder.build(config, registry: registry, generation: old.generation + 1, upstreams: upstreamRegistry, tickets: ticketKeys) } catch {
+        do { next = try SiteBuilder.build(config, registry: registry, generation: old.generation + 1, upstreams: upstreamRegistry, tickets: ticketKeys,
+                                              services: services.directory) } catch {
             stats.reloadsFailed.add(1, ordering: .relaxed)
             logger.error("reload failed, generation \(old.generation) keeps serving:\n\(error.description)")
             return .failed(error.messages)
@@ -217,7 +219,7 @@ public final class Server: Sendable {
         site.withLock { $0 = next }
         startHealthChecks(next)
         upstreamRegistry.retain(only: next.upstreamKeys)
-        for l in loops { l.execute { $0.upstreamPool.closeAll { !next.upstreamKeys.contains($0) } } }
+        for l in loops { l.execute { $0.upstreamPool.closeAll { !$0.hasPrefix("service:") && !next.upstreamKeys.contains($0) } } }
         // (ConfigDiff already names the services added, removed and changed in `changes`.)
         services.apply(serviceSpecs, server: self)
         stats.reloadsSucceeded.add(1, ordering: .relaxed)
@@ -286,8 +288,9 @@ public final class Server: Sendable {
         var seen: Set<String> = []
         var out: [(address: String, counters: ProxyMetrics.Counters, health: String, inFlight: Int)] = []
         for t in currentSite.proxyTargets {
-            for (i, e) in t.endpoints.enumerated() where seen.insert(e.key).inserted {
-                let u = t.balancer.upstreams[i]
+            let m = t.members()  // a service route: its ready instances now
+            for (i, e) in m.endpoints.enumerated() where seen.insert(e.key).inserted {
+                let u = m.balancer.upstreams[i]
                 let health: String = switch u.health.status(now: now) {
                 case .up: "up"
                 case .passivelyDown: "down"

@@ -130,7 +130,8 @@ public struct SiteError: Error, Sendable, CustomStringConvertible {
 enum SiteBuilder {
     /// Builds the handlers and the route tree for `config`.
     static func build(_ config: ServerConfig, registry: HandlerRegistry, generation: Int,
-                      upstreams: UpstreamRegistry = UpstreamRegistry(), tickets: TicketKeyRing? = nil) throws(SiteError) -> Site {
+                      upstreams: UpstreamRegistry = UpstreamRegistry(), tickets: TicketKeyRing? = nil,
+                      services: ServiceDirectory? = nil) throws(SiteError) -> Site {
         var builder = RouteTreeBuilder<MountedRoute>()
         var pages = RouteTreeBuilder<[Int: String]>()
         var errors: [String] = []
@@ -152,7 +153,7 @@ enum SiteBuilder {
                     }
                     handler = h
                 case .proxy(let p):
-                    do { proxy = try ProxyTarget.build(p, path: route.path, origin: route.origin, registry: upstreams) } catch {
+                    do { proxy = try ProxyTarget.build(p, path: route.path, origin: route.origin, registry: upstreams, directory: services) } catch {
                         errors.append(contentsOf: error.messages)
                         continue
                     }

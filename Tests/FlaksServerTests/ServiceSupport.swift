@@ -302,9 +302,15 @@ func withServiceServer<T>(_ services: [ServiceConfig], threads: Int = 8, log: Lo
 
 /// The manifest the service tests serve (reloads change `services` only).
 func serviceConfig(_ services: [ServiceConfig], threads: Int = 8) -> ServerConfig {
-    var cfg = config([Route(path: "/_status", kind: .handler("status")),
-                      Route(path: "/_metrics", kind: .handler("metrics")),
-                      Route(path: "/", kind: .handler("forward"))])
+    // Each service behind the real proxy (`proxy: {service: NAME}`, strip_prefix); the forwarder
+    // only answers for names no route mounts.
+    var routes = [Route(path: "/_status", kind: .handler("status")),
+                  Route(path: "/_metrics", kind: .handler("metrics")),
+                  Route(path: "/", kind: .handler("forward"))]
+    for s in services {
+        routes.append(Route(path: "/\(s.name)/", kind: .proxy(ProxyRoute(upstreams: .service(s.name), stripPrefix: true))))
+    }
+    var cfg = config(routes)
     cfg.services = services
     cfg.server.listen = [ListenAddress(host: "127.0.0.1", port: 0)]
     cfg.server.loops = 2

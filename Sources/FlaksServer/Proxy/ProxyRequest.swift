@@ -28,6 +28,14 @@ final class ProxyRequest: UpstreamUser, ResponseProducer, RequestBodyConsumer, T
     private var tried: Set<Int> = []
     private var allActivelyDown = false
     private var upstream: Upstream?
+    /// The upstreams chosen from (fixed, or a service's ready instances when the request began).
+    private var members: ProxyTarget.Members
+    /// The service instance this attempt holds (released when the attempt ends).
+    private var instance: ServiceEndpoint?
+    /// A wait for a service instance to become ready.
+    private var waitToken: UInt64?
+    /// Fresh instance lists taken after a pick found its instance retired (bounded).
+    private var refreshes = 0
     private var conn: UpstreamConnection?
     /// Upstream bytes not consumed by the exchange yet.
     private var pending: [UInt8] = []
@@ -56,6 +64,7 @@ final class ProxyRequest: UpstreamUser, ResponseProducer, RequestBodyConsumer, T
         clientVersion = head.version
         hasBody = request.hasBody
         readBuffer = .allocate(byteCount: 32 * 1024, alignment: 16)
+        members = target.members()
         exchange = ProxyExchange(request: request, configuration: target.configuration, reused: false,
                                  clientVersion: head.version, canReplayBody: !request.hasBody, now: loop.now)
     }
@@ -92,25 +101,97 @@ final class ProxyRequest: UpstreamUser, ResponseProducer, RequestBodyConsumer, T
     // MARK: choosing and connecting
 
     private func pickAndConnect() {
-        guard let pick = target.balancer.pick(client: clientIP, now: loop.now, excluding: tried) else {
+        if target.service != nil && members.endpoints.isEmpty && tried.isEmpty {
+            waitForInstance()
+            return
+        }
+        guard let pick = members.balancer.pick(client: clientIP, now: loop.now, excluding: tried) else {
             giveUp()
             return
         }
         index = pick.index
         tried.insert(pick.index)
         allActivelyDown = allActivelyDown || pick.allActivelyDown
+        if !members.instances.isEmpty {
+            let chosen = members.instances[pick.index]
+            guard chosen.tryAcquire() else {
+                // Retired between the list and now (a roll): pick again, from a fresh list if it moved.
+                let fresh = target.members()
+                if fresh.version != members.version && refreshes < 4 {
+                    refreshes += 1
+                    members = fresh
+                    tried = []
+                }
+                pickAndConnect()
+                return
+            }
+            instance = chosen
+        }
         connect(reuse: true)
+    }
+
+    /// A service with no ready instance: wait for one (at most its `ready_timeout`), then pick; 503
+    /// with `Retry-After` when none comes or none can.
+    private func waitForInstance() {
+        guard let service = target.service, let directory = service.directory else {
+            serviceUnavailable(retryAfter: 1)
+            return
+        }
+        let id = client?.id ?? 0, seq = client?.machine.requests ?? 0
+        let start = directory.waitForReady(service.name, on: loop) { l, result in
+            guard let c = l.connection(id: id), c.machine.requests == seq,
+                  let p = c.exchange.producer as? ProxyRequest, p.waitToken != nil else { return }
+            p.waitToken = nil
+            p.instanceWaitEnded(result == .ready)
+        }
+        switch start {
+        case .readyNow: instanceWaitEnded(true)
+        case .unavailable: instanceWaitEnded(false)
+        case .waiting(let token): waitToken = token
+        }
+    }
+
+    private func instanceWaitEnded(_ ready: Bool) {
+        if ready {
+            members = target.members()
+            if !members.endpoints.isEmpty {
+                pickAndConnect()
+                return
+            }
+        }
+        let retry = target.service.flatMap { s in s.directory?.retryAfter(of: s.name) } ?? 1
+        serviceUnavailable(retryAfter: retry)
+    }
+
+    private func serviceUnavailable(retryAfter: Int) {
+        finished = true
+        let name = target.service?.name ?? "?"
+        failures.append("service \(name): no instance ready")
+        loop.server.logger.error("proxy: service \(name) has no ready instance (503)")
+        guard let c = client else { return }
+        client = nil
+        var r = ErrorPage.response(.serviceUnavailable)
+        r.headers.set("Retry-After", String(retryAfter))
+        c.send(r)
+    }
+
+    /// The attempt is over: the upstream's in-flight count and the instance held go back.
+    private func attemptEnded() {
+        upstream?.requestFinished()
+        upstream = nil
+        instance?.release()
+        instance = nil
     }
 
     /// Starts an attempt on the current upstream: a kept connection when `reuse` allows, else a new one.
     private func connect(reuse: Bool) {
-        let endpoint = target.endpoints[index]
-        let u = target.balancer.upstreams[index]
+        let endpoint = members.endpoints[index]
+        let u = members.balancer.upstreams[index]
         upstream = u
         u.requestStarted()
         attemptStart = loop.now
         pending = []
-        if reuse, let c = loop.upstreamPool.take(endpoint.key, for: self) {
+        if reuse, let c = loop.upstreamPool.take(endpoint.poolKey, for: self) {
             conn = c
             exchange = ProxyExchange(request: request, configuration: target.configuration, reused: true,
                                      clientVersion: clientVersion, canReplayBody: !hasBody, now: loop.now)
@@ -120,7 +201,7 @@ final class ProxyRequest: UpstreamUser, ResponseProducer, RequestBodyConsumer, T
         exchange = ProxyExchange(request: request, configuration: target.configuration, reused: false,
                                  clientVersion: clientVersion, canReplayBody: !hasBody, now: loop.now)
         do {
-            conn = try UpstreamConnection(connectingTo: endpoint.addresses[0], key: endpoint.key, loop: loop,
+            conn = try UpstreamConnection(connectingTo: endpoint.addresses[0], key: endpoint.poolKey, loop: loop,
                                           timeout: target.configuration.connectTimeout, user: self)
         } catch {
             conn = nil
@@ -295,26 +376,27 @@ final class ProxyRequest: UpstreamUser, ResponseProducer, RequestBodyConsumer, T
             tunneling = true
             client?.startTunnel(status: HTTPStatus(101), fields: fields, peer: self)
         case .retry(let reason):
-            loop.server.logger.info("proxy \(target.endpoints[index].key): \(reason); retrying on a new connection")
+            loop.server.logger.info("proxy \(members.endpoints[index].key): \(reason); retrying on a new connection")
             closeUpstream()
+            // The same upstream again: keep the instance held, count the attempt anew.
             upstream?.requestFinished()
             connect(reuse: false)
         case .tryNextUpstream(let failure):
             noteFailure(failure)
             closeUpstream()
-            upstream?.requestFinished()
+            attemptEnded()
             pickAndConnect()
         case .fail(let failure):
             noteFailure(failure)
             finished = true
             closeUpstream()
-            upstream?.requestFinished()
+            attemptEnded()
             answerError(failure.status)
         case .abort(let failure):
             noteFailure(failure)
             finished = true
             closeUpstream()
-            upstream?.requestFinished()
+            attemptEnded()
             let c = client
             client = nil
             c?.abort()
@@ -325,7 +407,7 @@ final class ProxyRequest: UpstreamUser, ResponseProducer, RequestBodyConsumer, T
         case .closeTunnel, .close:
             finished = true
             closeUpstream()
-            upstream?.requestFinished()
+            attemptEnded()
             let c = client
             client = nil
             c?.close()
@@ -334,8 +416,8 @@ final class ProxyRequest: UpstreamUser, ResponseProducer, RequestBodyConsumer, T
 
     /// The attempt ended with a complete answer: the connection goes back to the pool or is closed.
     private func release(reuse: Bool) {
-        upstream?.requestFinished()
-        loop.server.proxyMetrics.record(upstream: target.endpoints[index].key, nanos: loop.now &- attemptStart, failed: false)
+        attemptEnded()
+        loop.server.proxyMetrics.record(upstream: members.endpoints[index].key, nanos: loop.now &- attemptStart, failed: false)
         guard let c = conn else { return }
         conn = nil
         if reuse {
@@ -353,12 +435,12 @@ final class ProxyRequest: UpstreamUser, ResponseProducer, RequestBodyConsumer, T
 
     private func noteUpstream() {
         guard let c = client, index >= 0 else { return }
-        c.exchange.upstream = target.endpoints[index].key
+        c.exchange.upstream = members.endpoints[index].key
         c.exchange.upstreamNanos = loop.now &- attemptStart
     }
 
     private func noteFailure(_ f: ProxyExchange.Failure) {
-        let key = index >= 0 ? target.endpoints[index].key : "?"
+        let key = index >= 0 && index < members.endpoints.count ? members.endpoints[index].key : "?"
         failures.append("\(key): \(f.reason)")
         lastStatus = f.status
         loop.server.proxyMetrics.record(upstream: key, nanos: loop.now &- attemptStart, failed: true)
@@ -436,12 +518,18 @@ final class ProxyRequest: UpstreamUser, ResponseProducer, RequestBodyConsumer, T
 
     func stop() {
         client = nil
+        if let t = waitToken, let d = target.service?.directory {
+            waitToken = nil
+            d.cancelWait(t)
+            finished = true
+            return
+        }
         guard !finished else { return }
         perform(exchange.clientGone(now: loop.now))
         if !finished {
             finished = true
             closeUpstream()
-            upstream?.requestFinished()
+            attemptEnded()
         }
     }
 
@@ -473,7 +561,7 @@ final class ProxyRequest: UpstreamUser, ResponseProducer, RequestBodyConsumer, T
             perform(exchange.clientGone(now: loop.now))
             finished = true
             closeUpstream()
-            upstream?.requestFinished()
+            attemptEnded()
         }
     }
 }

@@ -15,6 +15,10 @@ Usage: python3 app.py PORT NAME   (PORT 0: any free port, printed; unix:/path: a
 """
 import hashlib, json, socket, sys, threading, time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+# Started by a test runner that blocks signals for its signalfd: unblock them, so that a SIGTERM
+# ends a copy left behind by a killed test run.
+import signal
+signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT, signal.SIGHUP})
 
 PORT, NAME = sys.argv[1], sys.argv[2]
 state = {"sick": False, "conns": 0}

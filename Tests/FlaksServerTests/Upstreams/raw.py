@@ -6,6 +6,10 @@ Usage: python3 raw.py MODE   (binds 127.0.0.1:0 and prints its port)
   ws       a WebSocket echo server (RFC 6455): text and binary frames echoed, close answered
 """
 import base64, hashlib, socket, struct, sys, threading
+# Started by a test runner that blocks signals for its signalfd: unblock them, so that a SIGTERM
+# ends a copy left behind by a killed test run.
+import signal
+signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT, signal.SIGHUP})
 
 MODE = sys.argv[1]
 srv = socket.socket(); srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
