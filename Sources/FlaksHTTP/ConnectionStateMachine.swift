@@ -256,6 +256,29 @@ public struct ConnectionStateMachine: Sendable {
         }
     }
 
+    /// A request the executor answers whole from a prepared response (a `QuickHead`: GET, HTTP/1.1,
+    /// no body, keep-alive): counted like a parsed head, with its response started on `plan` and
+    /// complete, so the executor only writes it and reports `outputDrained` (or `outputBlocked`).
+    /// Returns false, changing nothing, when the request must take the general path instead:
+    /// not between requests, draining, the peer half-closed, or the request would be the last of
+    /// `maxKeepaliveRequests` (its answer must then say `Connection: close`). The parser's partial
+    /// scan of the head (bytes that came earlier) is forgotten: the executor consumed the head.
+    public mutating func beginPrepared(plan: ResponsePlan, now: UInt64) -> Bool {
+        switch state {
+        case .idle, .readingHead: break
+        default: return false
+        }
+        guard !draining, !peerHalfClosed, plan.keepAlive, requests &+ 1 < configuration.maxKeepaliveRequests else { return false }
+        requests &+= 1
+        parser.forgetHeadScan()
+        exchange = Exchange(method: .GET, version: .http1_1, keepAlive: true, clientCloses: false, failed: false,
+                            body: .complete,
+                            response: .sending(Sending(plan: plan, producerDone: true, blocked: false, lastProgress: now,
+                                                       lastProduced: now, producerIdleLimit: nil)))
+        state = .active
+        return true
+    }
+
     /// A request that failed before its head was complete: an exchange that only answers an error.
     /// The head of the last `.head` action (moved out: a second call returns nil).
     public mutating func takeHead() -> RequestHead? {
@@ -319,6 +342,15 @@ public struct ConnectionStateMachine: Sendable {
     public var plan: ResponsePlan? {
         if case .active = state, case .sending(let s) = exchange.response { return s.plan }
         return nil
+    }
+
+    /// True between requests (idle, or part of the next head buffered): a head is what comes next.
+    @inlinable
+    public var awaitsHead: Bool {
+        switch state {
+        case .idle, .readingHead: true
+        default: false
+        }
     }
 
     /// True while a request waits for its handler's answer (no response started).

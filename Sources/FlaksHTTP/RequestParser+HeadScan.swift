@@ -44,4 +44,10 @@ extension RequestParser {
     func limitError() -> HTTPParseError {
         scan.startLineLength == 0 ? .uriTooLong : .headersTooLarge
     }
+
+    /// Forgets how far the current head was scanned (its bytes were consumed by someone else:
+    /// `ConnectionStateMachine.beginPrepared`).
+    mutating func forgetHeadScan() {
+        scan = HeadScan()
+    }
 }

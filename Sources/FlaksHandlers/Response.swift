@@ -17,11 +17,17 @@ public struct Response: Sendable {
     /// The file the body is (set by the static handler): what a cache of its compressed forms is
     /// keyed by, with the ETag. nil for anything else.
     public var source: SourceFile?
+    /// How long (nanoseconds) the server may send this response again, byte for byte, to a plain
+    /// GET for the same host and target (one with no conditional, range, encoding, credential,
+    /// cookie or forwarding field) without asking the handler: set only by a handler whose answer
+    /// depends on nothing else for that long (the static handler: a file within its revalidation
+    /// window). nil: never. Only 200s with an in-memory body are kept (docs/performance.md).
+    public var reusableFor: UInt64?
 
     public init(status: HTTPStatus = .ok, headers: HeaderFields = HeaderFields(), body: ResponseBody = .empty,
-                encodedHeaders: [UInt8]? = nil, source: SourceFile? = nil) {
+                encodedHeaders: [UInt8]? = nil, source: SourceFile? = nil, reusableFor: UInt64? = nil) {
         self.status = status; self.headers = headers; self.body = body; self.encodedHeaders = encodedHeaders
-        self.source = source
+        self.source = source; self.reusableFor = reusableFor
     }
 
     /// A text response with a content type.

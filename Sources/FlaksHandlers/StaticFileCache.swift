@@ -157,8 +157,8 @@ final class StaticFileCache: Sendable {
 
     /// What a lookup found.
     enum Lookup: Sendable {
-        /// Checked within the window: use it.
-        case fresh(Value)
+        /// Checked within the window: use it (`left`: nanoseconds of the window remaining).
+        case fresh(Value, left: UInt64)
         /// Older than the window: revalidate before use.
         case stale(Value)
         case miss
@@ -259,7 +259,8 @@ final class StaticFileCache: Sendable {
             guard let i = s.map.index(forKey: key) else { return .miss }
             let slot = s.map.values[i]
             if !slot.referenced { s.map.values[i].referenced = true }
-            return t &- slot.checkedAt < window ? .fresh(slot.value) : .stale(slot.value)
+            let age = t &- slot.checkedAt
+            return age < window ? .fresh(slot.value, left: window &- age) : .stale(slot.value)
         }
     }
 

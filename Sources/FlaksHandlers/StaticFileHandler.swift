@@ -75,9 +75,14 @@ public struct StaticFileHandler: Handler {
         // Only paths that passed every check below are ever stored in the cache, so a fresh hit
         // needs no second check and no second lookup (the common request: ~500 instructions saved).
         if let last = rel.utf8.last, last != UInt8(ascii: "/"),
-           case .fresh(let value) = cache.lookup(StaticFileCache.Key(path: rel, coding: nil), at: cache.now()) {
+           case .fresh(let value, let left) = cache.lookup(StaticFileCache.Key(path: rel, coding: nil), at: cache.now()) {
             switch value {
-            case .present(let rep): return .response(serve(rep, rel: rel, request))
+            case .present(let rep):
+                var r = serve(rep, rel: rel, request)
+                // Unchanged for what is left of the window: the server may send these bytes again
+                // (only a 200 of an in-memory file to a plain GET is ever kept; see Response.reusableFor).
+                if r.status == .ok, case .bytes = rep.content { r.reusableFor = left }
+                return .response(r)
             case .absent: return .response(failed(ENOENT, request))
             }
         }
@@ -264,7 +269,7 @@ extension StaticFileHandler {
         let key = StaticFileCache.Key(path: path, coding: coding)
         let t = cache.now()
         switch cache.lookup(key, at: t) {
-        case .fresh(let v):
+        case .fresh(let v, _):
             return Self.resolved(v)
         case .stale(let v):
             if let v = revalidate(key, v, at: t) { return Self.resolved(v) }
@@ -280,7 +285,7 @@ extension StaticFileHandler {
         let t = cache.now()
         let value: StaticFileCache.Value?
         switch cache.lookup(key, at: t) {
-        case .fresh(let v): value = v
+        case .fresh(let v, _): value = v
         case .stale(let v): value = revalidate(key, v, at: t)
         case .miss: value = nil
         }

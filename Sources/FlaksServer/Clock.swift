@@ -30,7 +30,8 @@ extension Duration {
 
 /// The Date header value, formatted at most once per second (loop thread only).
 struct DateCache {
-    private var second = -1
+    /// The wall-clock second `fields` are for.
+    private(set) var second = -1
     /// `Date: <IMF-fixdate>\r\nServer: flaks\r\n`, the two fields every response carries.
     private(set) var fields: [UInt8] = []
 

@@ -112,6 +112,13 @@ extension Connection: ResponseSink {
                                    route: exchange.route?.routeFields, common: commonFields(), into: &b)
         output.head = b
         output.append(.head)
+        if preparedKey != nil {
+            switch r.body {
+            case .bytes(let body): keepPrepared(head: output.head, body: body, plan: plan, status: r.status, reusableFor: r.reusableFor)
+            case .empty: keepPrepared(head: output.head, body: [], plan: plan, status: r.status, reusableFor: r.reusableFor)
+            default: break
+            }
+        }
         exchange.status = r.status.code
         exchange.bytesSent = b.count
         if plan.sendsBody {
@@ -143,6 +150,10 @@ extension Connection: ResponseSink {
         ResponseHeadEncoder.appendConnection(plan, into: &b)
         output.head = b
         output.append(.head)
+        // A `respond:` answer stays the same for the whole generation.
+        if preparedKey != nil {
+            keepPrepared(head: output.head, body: f.body, plan: plan, status: f.status, reusableFor: UInt64.max / 4)
+        }
         exchange.status = f.status.code
         exchange.bytesSent = b.count
         if plan.sendsBody && !f.body.isEmpty {

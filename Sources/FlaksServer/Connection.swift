@@ -53,6 +53,9 @@ final class Connection: Selectable, TimerTarget {
     /// Output: the serialized head (reused across responses) and the queued body chunks.
     var output = OutputQueue()
 
+    /// The key of the quick request in flight that found no prepared response (`answerPrepared`).
+    var preparedKey: PreparedKey?
+
     /// The TLS transport of a connection accepted on a `tls_listen` address; nil for plain HTTP.
     let tls: TLSTransport?
 
@@ -169,6 +172,16 @@ final class Connection: Selectable, TimerTarget {
         var off = 0
         parsing: while true {
             let slice = UnsafeRawBufferPointer(rebasing: buf[off...])
+            if machine.awaitsHead {
+                // A plain GET answered a moment ago: the same bytes again (Connection+Prepared).
+                let n = answerPrepared(slice)
+                if n > 0 {
+                    off += n
+                    if isClosed { return false }
+                    if off == buf.count && machine.isIdle { break parsing }
+                    continue
+                }
+            }
             let (used, action) = machine.received(slice, now: loop.now)
             off += used
             switch action {
@@ -240,6 +253,7 @@ final class Connection: Selectable, TimerTarget {
 
     /// The response was written (or given up): count it, log it, forget the request.
     private func exchangeDone() {
+        if preparedKey != nil { preparedKey = nil }
         guard exchange.status != 0 else { exchange = Exchange(); return }
         let host = exchange.route?.hostLabel ?? "-"
         let duration = loop.now &- exchange.start

@@ -49,6 +49,8 @@ public final class EventLoop: @unchecked Sendable {
     private var pendingJobs: [@Sendable () -> Void] = []
     /// An fd kept open to be closed when accept hits EMFILE, so the pending connection can be refused.
     private var reserveFD: Int32 = -1
+    /// Answers kept to send again to identical plain requests (Connection+Prepared).
+    let prepared = PreparedResponses()
     /// Idle keep-alive connections to upstreams (proxy, FastCGI), by address.
     private(set) lazy var upstreamPool = UpstreamPool(loop: self)
 

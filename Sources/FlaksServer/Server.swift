@@ -24,6 +24,10 @@ public final class Server: Sendable {
     let registry: HandlerRegistry
     private let site: Locked<Site>
     private let maxConnectionsValue: Atomic<Int>
+    /// The current site's generation, readable without the site's lock (a prepared response is
+    /// valid only for the generation that made it).
+    private let generationValue = Atomic<Int>(1)
+    var siteGeneration: Int { generationValue.load(ordering: .relaxed) }
     private let state = Locked(RunState())
     /// Monotonic time the server started, for uptime.
     public let startedAt = monotonicNanos()
@@ -217,6 +221,7 @@ public final class Server: Sendable {
         let serviceSpecs = ServiceSpec.specs(from: config)
         services.register(serviceSpecs)
         site.withLock { $0 = next }
+        generationValue.store(next.generation, ordering: .relaxed)
         startHealthChecks(next)
         upstreamRegistry.retain(only: next.upstreamKeys)
         for l in loops { l.execute { $0.upstreamPool.closeAll { !$0.hasPrefix("service:") && !next.upstreamKeys.contains($0) } } }

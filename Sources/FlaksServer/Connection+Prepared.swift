@@ -1,0 +1,97 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CFlaksLinux
+import FlaksHandlers
+import FlaksHTTP
+
+/// The key a quick request was looked up under and not found: if its general-path answer may be
+/// kept, it is kept under this key (`Connection.keepPrepared`).
+struct PreparedKey {
+    let hash: UInt64
+    let key: [UInt8]
+    let hostLength: Int
+}
+
+/// Prepared responses (`PreparedResponses`): answering a plain GET that was answered a moment ago
+/// with the same bytes, and keeping such answers.
+extension Connection {
+    /// Answers the request whose head starts `buf` from the loop's prepared responses, if it is a
+    /// `QuickHead` with a valid entry and the machine agrees (`beginPrepared`). Returns the bytes
+    /// consumed (the head), or 0: the general path takes the request (and, on a miss, notes its key
+    /// in `preparedKey`).
+    func answerPrepared(_ buf: UnsafeRawBufferPointer) -> Int {
+        guard tls == nil, loop.server.accessLog == nil, !output.hasQueued,
+              let q = QuickHead.scan(buf, limits: machine.configuration.parse) else { return 0 }
+        let hash = PreparedResponses.hash(buf, q)
+        guard let e = loop.prepared.find(buf, q, hash: hash, generation: loop.server.siteGeneration, now: loop.now) else {
+            var key = [UInt8](UnsafeRawBufferPointer(rebasing: buf[q.host]))
+            key.append(contentsOf: UnsafeRawBufferPointer(rebasing: buf[q.target]))
+            preparedKey = PreparedKey(hash: hash, key: key, hostLength: q.host.count)
+            return 0
+        }
+        guard machine.beginPrepared(plan: e.plan, now: loop.now) else { return 0 }
+        _ = loop.makeRequestID()
+        loop.dateCache.refresh()
+        if e.dateSecond != loop.dateCache.second {
+            let date = loop.dateCache.fields[6..<35]  // "Date: " then the 29-byte IMF-fixdate
+            e.bytes.replaceSubrange(e.dateAt..<(e.dateAt + 29), with: date)
+            e.dateSecond = loop.dateCache.second
+        }
+        loop.metrics.withLock { $0.record(host: e.hostLabel, status: 200, bytes: e.bytes.count, durationNanos: 0) }
+        let fd = self.fd
+        let sent = e.bytes.withUnsafeBytes { p in cflaks_send(fd, p.baseAddress!, p.count, Int32(MSG_NOSIGNAL)) }
+        if sent == e.bytes.count {
+            let after = machine.outputDrained(now: loop.now, unreadInput: unreadInput)
+            if case .nextRequest = after { return q.length }
+            perform(after)
+            return q.length
+        }
+        if sent < 0 && errno != EAGAIN && errno != EINTR {
+            close()
+            return q.length
+        }
+        // The socket took part (or none): the rest waits in the output queue like any response's.
+        output.append(.bytes(e.bytes))
+        if sent > 0 { output.advance(by: sent) }
+        output.blocked = true
+        machine.outputBlocked(now: loop.now)
+        return q.length
+    }
+
+    /// Keeps `head` + `body`, just queued as the answer to a quick request, for the next identical
+    /// request, when nothing about it depends on more than the host and target (see
+    /// `PreparedResponses`). `reusableFor`: the handler's promise (nanoseconds), nil for none.
+    func keepPrepared(head: [UInt8], body: [UInt8], plan: ResponsePlan, status: HTTPStatus, reusableFor: UInt64?) {
+        guard let k = preparedKey else { return }
+        preparedKey = nil
+        guard let reusableFor, reusableFor > 0, status.code == 200, plan.keepAlive, plan.sendsBody,
+              plan.version == .http1_1, body.count <= PreparedResponses.maxBody,
+              let route = exchange.route, route.access == nil, exchange.redirects == 0, !exchange.servingErrorPage,
+              let site = exchange.site, exchange.head?.method == .GET, tls == nil else { return }
+        // An ACME challenge is answered before routing, from tokens that come and go.
+        let target = k.key[k.hostLength...]
+        if target.starts(with: Connection.acmeChallengePrefix) { return }
+        // The Date field sits where the common fields went: find it once, here.
+        let common = loop.dateCache.fields
+        guard let at = Connection.find(common, in: head) else { return }
+        let e = PreparedResponse(hash: k.hash, key: k.key, hostLength: k.hostLength, bytes: head + body, dateAt: at + 6,
+                                 dateSecond: loop.dateCache.second, bodyLength: body.count, plan: plan,
+                                 hostLabel: route.hostLabel, generation: site.generation,
+                                 validUntil: loop.now &+ reusableFor)
+        loop.prepared.store(e)
+    }
+
+    static let acmeChallengePrefix = Array("/.well-known/acme-challenge/".utf8)
+
+    /// The offset of `needle` in `haystack`, or nil.
+    static func find(_ needle: [UInt8], in haystack: [UInt8]) -> Int? {
+        guard !needle.isEmpty, needle.count <= haystack.count else { return nil }
+        var i = 0
+        while i + needle.count <= haystack.count {
+            if haystack[i] == needle[0] && haystack[i..<(i + needle.count)].elementsEqual(needle) { return i }
+            i += 1
+        }
+        return nil
+    }
+}
