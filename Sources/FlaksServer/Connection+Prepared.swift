@@ -38,7 +38,10 @@ extension Connection {
             e.bytes.replaceSubrange(e.dateAt..<(e.dateAt + 29), with: date)
             e.dateSecond = loop.dateCache.second
         }
-        loop.metrics.withLock { $0.record(host: e.hostLabel, status: 200, bytes: e.bytes.count, durationNanos: 0) }
+        loop.metrics.withLock {
+            $0.record(host: e.hostLabel, status: 200, bytes: e.bytes.count, durationNanos: 0)
+            $0.prepared += 1
+        }
         let fd = self.fd
         let sent = e.bytes.withUnsafeBytes { p in cflaks_send(fd, p.baseAddress!, p.count, Int32(MSG_NOSIGNAL)) }
         if sent == e.bytes.count {

@@ -54,6 +54,8 @@ struct LoopMetrics {
     var durationSumNanos: UInt64 = 0
     var count = 0
     var bytesSent = 0
+    /// Responses sent from a loop's prepared responses (counted in the totals above too).
+    var prepared = 0
 
     mutating func record(host: String, status: Int, bytes: Int, durationNanos: UInt64) {
         let c = min(max(status / 100, 1), 5) - 1
@@ -80,6 +82,7 @@ struct LoopMetrics {
         durationSumNanos &+= o.durationSumNanos
         count += o.count
         bytesSent += o.bytesSent
+        prepared += o.prepared
     }
 
     /// Responses of status class `c` (1...5) across hosts.
@@ -138,6 +141,8 @@ public struct MetricsSnapshot: Sendable {
         }
         family("flaks_sent_bytes_total", "counter", "Response bytes written (heads and bodies).")
         out += "flaks_sent_bytes_total \(requests.bytesSent)\n"
+        family("flaks_prepared_responses_total", "counter", "Responses sent again from a loop's prepared responses (plain GETs of unchanged static files and respond: routes).")
+        out += "flaks_prepared_responses_total \(requests.prepared)\n"
         family("flaks_open_connections", "gauge", "Client connections open now.")
         out += "flaks_open_connections \(openConnections)\n"
         family("flaks_rejected_connections_total", "counter", "Connections closed at accept (over max_connections, or out of descriptors).")

@@ -344,3 +344,96 @@ struct ConnectionStateMachineTests {
         #expect(head(301).contains("Cache-Control"))
     }
 }
+
+/// `beginPrepared`: a request answered whole from a prepared response goes through the same
+/// states, counts and deadlines as one the parser read.
+@Suite("ConnectionStateMachine: prepared answers")
+struct PreparedAnswerMachineTests {
+    static let s: UInt64 = 1_000_000_000
+    static let plan = ResponsePlan.decide(status: .ok, method: .GET, version: .http1_1, bodyLength: 3, keepAlive: true)
+
+    @Test func aPreparedAnswerIsCountedAndEndsInIdleWithTheKeepaliveDeadline() {
+        var m = ConnectionStateMachine(configuration: ConnectionStateMachineTests.config(), now: 0)
+        #expect(m.awaitsHead)
+        let r1 = m.beginPrepared(plan: Self.plan, now: 2 * Self.s)
+
+        #expect(r1)
+        #expect(m.requests == 1)
+        #expect(!m.awaitsHead && m.plan == Self.plan && m.method == .GET)
+        #expect(m.deadline == 0, "no timer until the socket refuses output")
+        m.outputBlocked(now: 3 * Self.s)
+        #expect(m.deadline == 3 * Self.s + 60 * Self.s)
+        let r2 = m.outputDrained(now: 5 * Self.s, unreadInput: false)
+
+        #expect(r2 == .nextRequest)
+        #expect(m.isIdle && m.deadline == 5 * Self.s + 60 * Self.s)
+        // The parser carries on with the next request as usual.
+        let fed = ConnectionStateMachineTests.feed(&m, Array("GET /b HTTP/1.1\r\nHost: a\r\n\r\n".utf8), now: 6 * Self.s)
+        #expect(fed.heads.map(\.target) == ["/b"] && m.requests == 2)
+    }
+
+    @Test func aHeadScannedInPartIsForgottenWhenItIsAnsweredPrepared() {
+        var m = ConnectionStateMachine(configuration: ConnectionStateMachineTests.config(), now: 0)
+        // The first bytes of a head: the parser scans them and waits.
+        let first = ConnectionStateMachineTests.feed(&m, Array("GET /a HTTP/1.1\r\nHo".utf8), now: 1)
+        #expect(first.heads.isEmpty && m.awaitsHead)
+        let r3 = m.beginPrepared(plan: Self.plan, now: 2)
+
+        #expect(r3)
+        let r4 = m.outputDrained(now: 3, unreadInput: false)
+
+        #expect(r4 == .nextRequest)
+        // Had the scan of the consumed head been kept, this head would be read from the wrong offset.
+        let next = ConnectionStateMachineTests.feed(&m, Array("GET /next HTTP/1.1\r\nHost: a\r\n\r\n".utf8), now: 4)
+        #expect(next.heads.map(\.target) == ["/next"] && next.errors.isEmpty)
+    }
+
+    @Test func theLastRequestOfMaxKeepaliveRequestsIsNotPrepared() {
+        var m = ConnectionStateMachine(configuration: ConnectionStateMachineTests.config(maxRequests: 3), now: 0)
+        let r5 = m.beginPrepared(plan: Self.plan, now: 1)
+
+        #expect(r5)
+        let r6 = m.outputDrained(now: 1, unreadInput: false)
+
+        #expect(r6 == .nextRequest)
+        let r7 = m.beginPrepared(plan: Self.plan, now: 2)
+
+        #expect(r7, "request 2 of 3 may still keep the connection")
+        let r8 = m.outputDrained(now: 2, unreadInput: false)
+
+        #expect(r8 == .nextRequest)
+        let r9 = m.beginPrepared(plan: Self.plan, now: 3)
+
+        #expect(!r9, "request 3 of 3 must say close: the general path")
+        #expect(m.requests == 2 && m.awaitsHead)
+    }
+
+    @Test func notWhileDrainingHalfClosedBusyOrForAClosingPlan() {
+        var draining = ConnectionStateMachine(configuration: ConnectionStateMachineTests.config(), now: 0)
+        _ = draining.drain(now: 1)
+        let r10 = draining.beginPrepared(plan: Self.plan, now: 2)
+
+        #expect(!r10)
+
+        var halfClosed = ConnectionStateMachine(configuration: ConnectionStateMachineTests.config(), now: 0)
+        _ = ConnectionStateMachineTests.feed(&halfClosed, Array("GET / HTTP/1.1\r\n".utf8), now: 1)
+        _ = halfClosed.peerClosed(now: 1)
+        let r11 = halfClosed.beginPrepared(plan: Self.plan, now: 2)
+
+        #expect(!r11)
+
+        var busy = ConnectionStateMachine(configuration: ConnectionStateMachineTests.config(), now: 0)
+        _ = ConnectionStateMachineTests.feed(&busy, Array("GET / HTTP/1.1\r\nHost: a\r\n\r\n".utf8), now: 1)
+        let r12 = busy.beginPrepared(plan: Self.plan, now: 2)
+
+        #expect(!r12, "a request is in flight")
+
+        var m = ConnectionStateMachine(configuration: ConnectionStateMachineTests.config(), now: 0)
+        var closing = Self.plan
+        closing.keepAlive = false
+        let r13 = m.beginPrepared(plan: closing, now: 1)
+
+        #expect(!r13)
+        #expect(m.requests == 0)
+    }
+}

@@ -66,7 +66,24 @@ public func fuzz(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
     let bytewise = run(data, slices: Array(repeating: 1, count: data.count))
     precondition(whole == two, "whole and split disagree")
     precondition(whole == bytewise, "whole and bytewise disagree")
+    checkQuickHead(data)
     return 0
+}
+
+/// Whatever `QuickHead.scan` accepts (the prepared-response path), the parser accepts as the same
+/// plain GET: same target and Host, no body, kept alive, the same head length.
+func checkQuickHead(_ data: [UInt8]) {
+    let limits = ParseLimits(maxBuffer: 1024, maxBody: 4096, maxHeaderCount: 20)
+    guard let q = data.withUnsafeBytes({ QuickHead.scan($0, limits: limits) }) else { return }
+    var parser = RequestParser(limits: limits)
+    guard let r = try? data.withUnsafeBytes({ try parser.parse($0) }), case .head(let h) = r.event else {
+        preconditionFailure("QuickHead accepted a head the parser rejects")
+    }
+    precondition(h.method == .GET && h.version == .http1_1 && h.framing == .none && h.keepAlive && !h.expectContinue,
+                 "QuickHead accepted a head the parser reads differently")
+    precondition(Array(h.target.utf8) == Array(data[q.target]), "QuickHead target differs")
+    precondition(h.headers.values("Host") == [String(decoding: data[q.host], as: UTF8.self)], "QuickHead host differs")
+    precondition(r.consumed == q.length, "QuickHead length differs")
 }
 
 /// libFuzzer's driver entry, declared here because SwiftPM names an executable's entry point

@@ -1,0 +1,215 @@
+#if canImport(Glibc)
+import FlaksTestSupport
+import Glibc
+#endif
+import FlaksAccess
+import FlaksConfig
+import FlaksHandlers
+import FlaksHTTP
+import FlaksServer
+import Foundation
+import Testing
+
+/// Prepared responses over real sockets: a plain GET answered a moment ago is answered again with
+/// the same bytes (Date aside), and everything that makes an answer depend on more than the host
+/// and the target still goes the general way.
+@Suite("Prepared responses over real sockets")
+struct PreparedResponseTests {
+    /// A 1 KiB file that has settled (a file changed in the last 2 s is checked on every request and
+    /// never prepared: see StaticFileCache), a respond: route and the metrics handler.
+    final class Site {
+        let fixture: StaticFixture
+        let file: [UInt8]
+        /// Compressible and long enough to be compressed.
+        let page = "<p>hello</p>\n" + String(repeating: "<p>some text to compress</p>\n", count: 80)
+        init() throws {
+            fixture = try StaticFixture()
+            file = (0..<1024).map { UInt8(truncatingIfNeeded: $0 &* 13 &+ 7) }
+            try Data(file).write(to: URL(fileURLWithPath: fixture.root + "/1k.bin"))
+            try page.write(toFile: fixture.root + "/page.html", atomically: false, encoding: .utf8)
+        }
+        func config(limits: Limits = Limits(), fixed: String = "fixed\n") -> ServerConfig {
+            var c = FlaksServerTests.config([Route(path: "/", kind: .staticFiles(StaticRoute(root: fixture.root))),
+                                             respond("/fixed", fixed),
+                                             Route(path: "/metrics", kind: .handler("metrics"))], limits: limits)
+            c.server.loops = 1
+            return c
+        }
+        /// Waits out the settle window of the files just written.
+        func settle() async throws { try await Task.sleep(for: .milliseconds(2_100)) }
+    }
+
+    static func prepared(_ port: Int) throws -> Int {
+        let text = try TestClient.get(port: port, "/metrics").text
+        guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix("flaks_prepared_responses_total ") }),
+              let n = Int(line.split(separator: " ")[1]) else { return -1 }
+        return n
+    }
+
+    static func get(_ path: String, _ extra: String = "") -> String {
+        "GET \(path) HTTP/1.1\r\nHost: example.org\r\nUser-Agent: test\r\nAccept: */*\r\n\(extra)\r\n"
+    }
+
+    /// The fields without Date (the only thing a prepared copy changes).
+    static func fields(_ r: TestClient.Response) -> [String] {
+        r.headers.filter { $0.0.lowercased() != "date" }.map { "\($0.0): \($0.1)" }
+    }
+
+    @Test func theSecondPlainGetIsPreparedAndTheSameBytes() async throws {
+        let site = try Site()
+        try await site.settle()
+        try await withTestServer(site.config()) { (_: Server, port: Int) async throws in
+            let c = try TestClient(port: port)
+            var answers: [TestClient.Response] = []
+            // A static file is kept from its second answer (the first opened it: the cache's fresh
+            // entries are what may be reused), a respond: route from its first.
+            for path in ["/1k.bin", "/1k.bin", "/1k.bin", "/fixed", "/fixed", "/page.html", "/page.html", "/page.html"] {
+                try c.send(Self.get(path))
+                answers.append(try c.readResponse())
+            }
+            #expect(answers.allSatisfy { $0.status == 200 })
+            #expect(answers[0...2].allSatisfy { $0.body == site.file })
+            #expect(answers[3].text == "fixed\n" && answers[4].text == "fixed\n")
+            #expect(answers[5...7].allSatisfy { $0.text == site.page })
+            for (a, b) in [(0, 1), (0, 2), (3, 4), (5, 6), (5, 7)] {
+                #expect(Self.fields(answers[a]) == Self.fields(answers[b]), "\(a) and \(b)")
+            }
+            #expect(answers[1].header("Date") != nil && answers[1].header("ETag") == answers[0].header("ETag"))
+            let n = try Self.prepared(port)
+            #expect(n == 3, "the third static answers and the second respond: answer: \(n)")
+        }
+    }
+
+    @Test func requestsThatDependOnMoreThanHostAndTargetAreAnsweredTheGeneralWay() async throws {
+        let site = try Site()
+        try await site.settle()
+        try await withTestServer(site.config()) { (_: Server, port: Int) async throws in
+            let c = try TestClient(port: port)
+            try c.send(Self.get("/page.html"))
+            let first = try c.readResponse()
+            for _ in 0..<2 {
+                try c.send(Self.get("/page.html"))
+                _ = try c.readResponse()
+            }
+            #expect(try Self.prepared(port) == 1)
+            let etag = try #require(first.header("ETag"))
+            try c.send(Self.get("/page.html", "If-None-Match: \(etag)\r\n"))
+            #expect(try c.readResponse(head: true).status == 304)
+            try c.send(Self.get("/page.html", "Range: bytes=0-2\r\n"))
+            let partial = try c.readResponse()
+            #expect(partial.status == 206 && partial.text == "<p>")
+            try c.send(Self.get("/page.html", "Accept-Encoding: gzip\r\n"))
+            let gz = try c.readResponse()
+            #expect(gz.status == 200 && gz.header("Content-Encoding") == "gzip")
+            try c.send("HEAD /page.html HTTP/1.1\r\nHost: example.org\r\n\r\n")
+            let head = try c.readResponse(head: true)
+            #expect(head.status == 200 && head.header("Content-Length") == String(site.page.utf8.count))
+            try c.send("GET /page.html HTTP/1.0\r\nHost: example.org\r\nConnection: keep-alive\r\n\r\n")
+            let old = try c.readResponse()
+            #expect(old.status == 200 && old.header("Connection")?.lowercased() == "keep-alive")
+            try c.send(Self.get("/page.html", "Cookie: a=b\r\n"))
+            #expect(try c.readResponse().text == site.page)
+            #expect(try Self.prepared(port) == 1, "none of these was prepared")
+            try c.send(Self.get("/page.html", "Connection: close\r\n"))
+            let last = try c.readResponse()
+            #expect(last.status == 200 && last.header("Connection") == "close")
+            #expect(c.isClosedByPeer())
+        }
+    }
+
+    @Test func aNewGenerationAnswersAtOnceAndAFileBeingEditedIsNeverPrepared() async throws {
+        let site = try Site()
+        try await withTestServer(site.config()) { (server: Server, port: Int) async throws in
+            let c = try TestClient(port: port)
+            for _ in 0..<2 {
+                try c.send(Self.get("/fixed"))
+                #expect(try c.readResponse().text == "fixed\n")
+            }
+            // Written a moment ago: checked on every request, so an edit shows at once.
+            for _ in 0..<3 {
+                try c.send(Self.get("/page.html"))
+                #expect(try c.readResponse().text == site.page)
+            }
+            try "<p>edited</p>\n".write(toFile: site.fixture.root + "/page.html", atomically: false, encoding: .utf8)
+            try c.send(Self.get("/page.html"))
+            #expect(try c.readResponse().text == "<p>edited</p>\n")
+            #expect(try Self.prepared(port) == 1, "only the second /fixed")
+            guard case .reloaded = server.reload(site.config(fixed: "changed\n")) else {
+                Issue.record("reload failed"); return
+            }
+            try c.send(Self.get("/fixed"))
+            #expect(try c.readResponse().text == "changed\n", "the old generation's bytes are gone")
+            try c.send(Self.get("/fixed"))
+            #expect(try c.readResponse().text == "changed\n")
+        }
+    }
+
+    @Test func theLastRequestAllowedOnAConnectionSaysCloseAndCloses() async throws {
+        let site = try Site()
+        try await withTestServer(site.config(limits: Limits(maxKeepaliveRequests: 3))) { (_: Server, port: Int) async throws in
+            let c = try TestClient(port: port)
+            for i in 1...3 {
+                try c.send(Self.get("/fixed"))
+                let r = try c.readResponse()
+                #expect(r.text == "fixed\n")
+                #expect((r.header("Connection") == "close") == (i == 3), "request \(i)")
+            }
+            #expect(c.isClosedByPeer())
+            #expect(try Self.prepared(port) == 1, "request 2")
+        }
+    }
+
+    /// 400 pipelined requests for 16 KiB of prepared answers, written before any is read: the
+    /// socket fills, the rest of an answer waits in the output queue, and every answer arrives
+    /// whole and in order.
+    @Test func pipelinedAnswersLargerThanTheSocketArriveWholeAndInOrder() async throws {
+        let site = try Site()
+        let big = (0..<PreparedResponses16K.size).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ 3) }
+        try Data(big).write(to: URL(fileURLWithPath: site.fixture.root + "/16k.bin"))
+        try await site.settle()
+        try await withTestServer(site.config()) { (_: Server, port: Int) async throws in
+            let c = try TestClient(port: port, timeout: 30)
+            let paths = (0..<400).map { $0 % 3 == 2 ? "/fixed" : "/16k.bin" }
+            let writer = Thread {
+                for p in paths { try? c.send(Self.get(p)) }
+            }
+            writer.start()
+            for (i, p) in paths.enumerated() {
+                let r = try c.readResponse()
+                if p == "/fixed" { #expect(r.text == "fixed\n", "\(i)") } else { #expect(r.body == big, "\(i)") }
+            }
+            #expect(try Self.prepared(port) >= 390)
+        }
+    }
+
+    @Test func routesWithAccessRulesAndAnAccessLogAreNotPrepared() async throws {
+        let site = try Site()
+        var cfg = site.config()
+        cfg.hosts[0].routes[1].access = AccessRules(rate: RateLimit(requests: 3, per: 60_000_000_000, burst: 3))
+        let log = NSTemporaryDirectory() + "flaks-prepared-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).log"
+        defer { try? FileManager.default.removeItem(atPath: log) }
+        try await withTestServer(cfg) { (_: Server, port: Int) async throws in
+            let c = try TestClient(port: port)
+            let statuses = try (0..<5).map { _ in try c.send(Self.get("/fixed")); return try c.readResponse().status }
+            #expect(statuses == [200, 200, 200, 429, 429], "the rate rule sees every request")
+            #expect(try Self.prepared(port) == 0)
+        }
+        var logged = site.config()
+        logged.log = LogSettings(access: .file(log), format: .combined)
+        try await withTestServer(logged, keepAccessLog: true) { (server: Server, port: Int) async throws in
+            let c = try TestClient(port: port)
+            for _ in 0..<4 {
+                try c.send(Self.get("/fixed"))
+                _ = try c.readResponse()
+            }
+            #expect(try Self.prepared(port) == 0)
+            server.shutdown(drainTimeout: .seconds(1))
+            server.wait()
+        }
+        let lines = try String(contentsOfFile: log, encoding: .utf8).split(separator: "\n")
+        #expect(lines.filter { $0.contains("GET /fixed") }.count == 4, "a line for every request")
+    }
+}
+
+/// The size of the largest answer a loop prepares.
+enum PreparedResponses16K { static let size = 16 * 1024 }
