@@ -8,6 +8,7 @@
 #   FLAKS_BIN=/tmp/flaks-old bench/instructions.sh
 #   PATHQ=/fixed bench/instructions.sh    # a respond: route instead of the file
 #   KEEP_PROFILE=/tmp/cg.out bench/instructions.sh   # keep the callgrind output (callgrind_annotate --inclusive=yes)
+#   APP_BIN=path/to/FlaksJSON PATHQ=/json bench/instructions.sh   # a view of bench/views (all threads counted)
 source "$(dirname "$0")/lib.sh"
 need valgrind valgrind
 build_flaks
@@ -28,8 +29,16 @@ hosts:
         static: $work
 YAML
 PATHQ=${PATHQ:-/1k.bin}
-strip --strip-debug -o "$work/flaks" "$FLAKS"   # valgrind cannot read a Swift static binary's DWARF
-valgrind --tool=callgrind --callgrind-out-file="$work/cg.out" "$work/flaks" serve --config "$work/c.yaml" >"$work/log" 2>&1 &
+if [ -n "${APP_BIN:-}" ]; then
+  # An app built on the Flaks library: its views mounted at / (`handler: app`), takes the manifest path.
+  sed -i 's|^      - path: /$|      - path: /\n        handler: app\n      - path: /files/|' "$work/c.yaml"
+  strip --strip-debug -o "$work/flaks" "$APP_BIN"
+  cmd=("$work/flaks" "$work/c.yaml")
+else
+  strip --strip-debug -o "$work/flaks" "$FLAKS"   # valgrind cannot read a Swift static binary's DWARF
+  cmd=("$work/flaks" serve --config "$work/c.yaml")
+fi
+valgrind --tool=callgrind --callgrind-out-file="$work/cg.out" "${cmd[@]}" >"$work/log" 2>&1 &
 vg=$!; PIDS+=($vg)
 for _ in $(seq 1 120); do (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null && break; sleep 0.5; done
 client() {
