@@ -6,8 +6,9 @@ public struct RespondHandler: Handler {
     let response: Response
 
     public init(_ route: RespondRoute) {
+        // The same answer for the whole generation: the server may send its bytes again.
         response = Response(status: HTTPStatus(route.status), headers: ["Content-Type": route.contentType],
-                            body: .bytes(Array(route.body.utf8)))
+                            body: .bytes(Array(route.body.utf8)), reusableFor: UInt64.max / 4)
     }
 
     public func handle(_ request: Request) -> HandlerOutcome { .response(response) }

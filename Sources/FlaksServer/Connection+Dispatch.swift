@@ -30,6 +30,7 @@ extension Connection {
         }
         guard case .found(let m) = site.tree.lookup(host: h.host, path: path), let proxy = m.target.proxy else { return false }
         exchange.route = m.target
+        if preparedKey != nil { routedQuick(m.target) }
         exchange.dispatchedAtHead = true
         if let answer = tlsPolicyAnswer(m.target, h) {
             send(answer)
@@ -164,6 +165,7 @@ extension Connection {
             send(ErrorPage.response(.notFound))
         case .found(let m):
             exchange.route = m.target
+            if preparedKey != nil { routedQuick(m.target) }
             if let answer = tlsPolicyAnswer(m.target, h) {
                 send(answer)
                 return

@@ -30,7 +30,7 @@ extension Connection {
             preparedKey = PreparedKey(hash: hash, key: key, hostLength: q.host.count)
             return 0
         }
-        guard machine.beginPrepared(plan: e.plan, now: loop.now) else { return 0 }
+        guard !e.isNegative, machine.beginPrepared(plan: e.plan, now: loop.now) else { return 0 }
         _ = loop.makeRequestID()
         loop.dateCache.refresh()
         if e.dateSecond != loop.dateCache.second {
@@ -83,6 +83,14 @@ extension Connection {
                                  hostLabel: route.hostLabel, generation: site.generation,
                                  validUntil: loop.now &+ reusableFor)
         loop.prepared.store(e)
+    }
+
+    /// The quick request in flight was routed to `route`: if that route never prepares, the loop
+    /// remembers the key as such (no key is copied for it again in this generation).
+    func routedQuick(_ route: MountedRoute) {
+        guard let k = preparedKey, !route.mayPrepare, let site = exchange.site else { return }
+        preparedKey = nil
+        loop.prepared.store(.negative(k, generation: site.generation))
     }
 
     static let acmeChallengePrefix = Array("/.well-known/acme-challenge/".utf8)

@@ -20,12 +20,22 @@ final class PreparedResponse {
     let generation: Int
     /// Loop clock time after which the handler must be asked again (a static file's revalidation).
     let validUntil: UInt64
+    /// A request known not to be preparable (its route is a view, a script, a proxy...): the general
+    /// path without the cost of remembering its key.
+    var isNegative: Bool { bytes.isEmpty }
 
     init(hash: UInt64, key: [UInt8], hostLength: Int, bytes: [UInt8], dateAt: Int, dateSecond: Int, bodyLength: Int,
          plan: ResponsePlan, hostLabel: String, generation: Int, validUntil: UInt64) {
         self.hash = hash; self.key = key; self.hostLength = hostLength; self.bytes = bytes; self.dateAt = dateAt
         self.dateSecond = dateSecond; self.bodyLength = bodyLength; self.plan = plan; self.hostLabel = hostLabel
         self.generation = generation; self.validUntil = validUntil
+    }
+
+    /// The negative entry for a quick request whose route never prepares (valid for the generation).
+    static func negative(_ k: PreparedKey, generation: Int) -> PreparedResponse {
+        PreparedResponse(hash: k.hash, key: k.key, hostLength: k.hostLength, bytes: [], dateAt: 0, dateSecond: 0,
+                         bodyLength: 0, plan: ResponsePlan(delimiter: .none, sendsBody: false, keepAlive: false, version: .http1_1),
+                         hostLabel: "", generation: generation, validUntil: UInt64.max)
     }
 }
 

@@ -27,12 +27,19 @@ final class MountedRoute: Sendable {
     let compression: CompressionPolicy?
     /// A `proxy:` route's upstreams and settings (the connection starts it when the head arrives).
     let proxy: ProxyTarget?
+    /// Whether an answer of this route may become a prepared response (a static or respond: route
+    /// without access rules); a loop remembers the other routes' quick requests as not preparable.
+    let mayPrepare: Bool
 
     init(route: Route, handler: any Handler, hostIndex: Int, hostLabel: String, access: RouteAccess? = nil,
          compression: CompressionPolicy? = nil, proxy: ProxyTarget? = nil) {
         self.route = route; self.handler = handler; self.hostIndex = hostIndex; self.hostLabel = hostLabel
         self.access = access
         self.proxy = proxy
+        switch route.kind {
+        case .staticFiles, .respond: mayPrepare = access == nil
+        default: mayPrepare = false
+        }
         let policy = route.compress ? compression : nil
         self.compression = policy
         let fields = ResponseHeadEncoder.RouteFields(success: route.headers, always: route.headersAlways)

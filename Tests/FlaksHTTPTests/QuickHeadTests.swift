@@ -66,6 +66,17 @@ struct QuickHeadTests {
         #expect(Self.scan(s) == nil)
     }
 
+    @Test func theCharacterMasksAreTheParsersClasses() {
+        for c in 0...255 {
+            let byte = UInt8(c)
+            #expect(QuickHead.isTChar(byte) == ASCII.isTChar(byte), "\(c)")
+            let host = [byte].withUnsafeBytes { b in
+                (try? FieldAccumulator.checkHostValue(b, 0..<1)) != nil
+            }
+            #expect([byte].withUnsafeBytes { QuickHead.isHostValue($0, 0..<1) } == host, "\(c)")
+        }
+    }
+
     @Test func anIncompleteHeadIsNotQuickAtAnyLength() {
         let s = Array("GET /x HTTP/1.1\r\nHost: a\r\nAccept: */*\r\n\r\n".utf8)
         for n in 0..<s.count {

@@ -211,5 +211,40 @@ struct PreparedResponseTests {
     }
 }
 
+/// Counts its calls and answers the count (a view is never prepared: each request reaches it).
+final class CountingHandler: Handler, @unchecked Sendable {  // the counter is atomic
+    private let n = Locked(0)
+    func handle(_ request: Request) -> HandlerOutcome {
+        let k = n.withLock { v -> Int in v += 1; return v }
+        return .response(.text("call \(k)\n"))
+    }
+}
+
+extension PreparedResponseTests {
+    @Test func aViewIsAskedEveryTimeUntilAReloadMakesItsPathARespondRoute() async throws {
+        var registry = HandlerRegistry()
+        registry.register("count", CountingHandler())
+        var cfg = FlaksServerTests.config([Route(path: "/v", kind: .handler("count")),
+                                           Route(path: "/metrics", kind: .handler("metrics"))])
+        cfg.server.loops = 1
+        try await withTestServer(cfg, registry: registry) { (server: Server, port: Int) async throws in
+            let c = try TestClient(port: port)
+            for i in 1...5 {
+                try c.send(Self.get("/v"))
+                #expect(try c.readResponse().text == "call \(i)\n")
+            }
+            #expect(try Self.prepared(port) == 0)
+            var next = server.currentSite.config  // the same listen address (port 0 as bound)
+            next.hosts[0].routes[0] = respond("/v", "now fixed\n")
+            guard case .reloaded = server.reload(next) else { Issue.record("reload failed"); return }
+            for _ in 0..<3 {
+                try c.send(Self.get("/v"))
+                #expect(try c.readResponse().text == "now fixed\n")
+            }
+            #expect(try Self.prepared(port) == 2, "the view's negative entry went with its generation")
+        }
+    }
+}
+
 /// The size of the largest answer a loop prepares.
 enum PreparedResponses16K { static let size = 16 * 1024 }
