@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import CFlaksLinux
+import FlaksConfig
 
 /// Process signals and manifest watching, served on the calling (control) thread: signals arrive
 /// through a signalfd, file changes through inotify, both waited on with poll. No work runs in a
@@ -38,9 +39,14 @@ public enum SignalHandling {
         defer { close(fd) }
         var watcher: ManifestWatcher?
         if watch, let path = server.currentSite.config.sourceFile {
-            watcher = ManifestWatcher(path: path)
+            watcher = ManifestWatcher(paths: ManifestWatcher.watchedFiles(of: server.currentSite.config, manifest: path))
             if watcher == nil { server.logger.error("--watch: cannot watch \(path) (inotify failed); SIGHUP still reloads") }
-            else { server.logger.info("watching \(path) for changes") }
+            else { server.logger.info("watching \(path) and its certificate files for changes") }
+        }
+        /// After a reload: watch the files the manifest now names.
+        func rewatch() {
+            guard let w = watcher, let path = server.currentSite.config.sourceFile else { return }
+            w.watch(ManifestWatcher.watchedFiles(of: server.currentSite.config, manifest: path))
         }
         var changeDue: UInt64?  // debounce: editors write in several steps
         // Orphan passes: at most one per 50 ms (every CGI script's exit raises SIGCHLD too, and a
@@ -74,9 +80,10 @@ public enum SignalHandling {
             }
             if let due = changeDue, monotonicNanos() >= due, let w = watcher {
                 changeDue = nil
-                if w.contentChanged() {
-                    server.logger.info("manifest changed on disk: reloading")
+                if let changed = w.changedFile() {
+                    server.logger.info("\(changed) changed on disk: reloading")
                     onReload(server.reloadFromDisk())
+                    rewatch()
                 }
             }
             if let due = reapDue, monotonicNanos() >= due {
@@ -92,7 +99,8 @@ public enum SignalHandling {
                 case SIGHUP:
                     server.logger.info("SIGHUP: reloading the manifest")
                     let outcome = server.reloadFromDisk()
-                    _ = watcher?.contentChanged()  // remember what was just loaded
+                    _ = watcher?.changedFile()  // remember what was just loaded
+                    rewatch()
                     onReload(outcome)
                 case SIGUSR1:
                     server.logger.info("SIGUSR1: reopening logs")
@@ -109,26 +117,54 @@ public enum SignalHandling {
     }
 }
 
-/// Watches the manifest's directory with inotify, so an editor's write-to-temp-then-rename and the
-/// symlink swap Kubernetes does for a mounted ConfigMap (`..data` renamed) are both seen; then
-/// compares the manifest's bytes with the last ones loaded, so unrelated events change nothing.
+/// Watches the manifest's directory (and those of the certificate and key files it names) with
+/// inotify, so an editor's write-to-temp-then-rename, the symlink swap Kubernetes does for a
+/// mounted ConfigMap or Secret (`..data` renamed) and a certificate renewed in place are all seen;
+/// then compares each file's bytes with the last ones loaded, so unrelated events change nothing.
 final class ManifestWatcher {
     let fd: Int32
-    let path: String
-    private var lastContent: [UInt8]?
+    /// Each watched file and its bytes when last loaded (nil: unreadable then).
+    private var files: [String: [UInt8]?] = [:]
+    private var directories: Set<String> = []
 
-    init?(path: String) {
-        self.path = path
-        let dir = path.contains("/") ? String(path[..<(path.lastIndex(of: "/") ?? path.startIndex)]) : "."
+    init?(paths: [String]) {
         let ifd = inotify_init1(Int32(IN_NONBLOCK | IN_CLOEXEC))
         guard ifd >= 0 else { return nil }
-        let mask = UInt32(IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_DELETE | IN_MODIFY | IN_ATTRIB)
-        guard inotify_add_watch(ifd, dir.isEmpty ? "/" : dir, mask) >= 0 else { close(ifd); return nil }
         fd = ifd
-        lastContent = Self.read(path)
+        guard let first = paths.first, addDirectory(of: first) else { close(ifd); return nil }
+        watch(paths)
     }
 
     deinit { close(fd) }
+
+    /// The files a reload depends on: the manifest, and every host's `tls: {cert, key}`.
+    static func watchedFiles(of config: ServerConfig, manifest: String) -> [String] {
+        var out = [manifest]
+        for h in config.hosts {
+            if case .files(let cert, let key)? = h.tls { out.append(cert); out.append(key) }
+        }
+        return out
+    }
+
+    /// Watches exactly `paths` from now on (their bytes now are the ones loaded).
+    func watch(_ paths: [String]) {
+        var next: [String: [UInt8]?] = [:]
+        for p in paths {
+            _ = addDirectory(of: p)
+            next[p] = Self.read(p)
+        }
+        files = next
+    }
+
+    private func addDirectory(of path: String) -> Bool {
+        let dir = path.contains("/") ? String(path[..<(path.lastIndex(of: "/") ?? path.startIndex)]) : "."
+        let d = dir.isEmpty ? "/" : dir
+        if directories.contains(d) { return true }
+        let mask = UInt32(IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_DELETE | IN_MODIFY | IN_ATTRIB)
+        guard inotify_add_watch(fd, d, mask) >= 0 else { return false }
+        directories.insert(d)
+        return true
+    }
 
     /// Reads and discards pending events; true when there were any.
     func drainEvents() -> Bool {
@@ -141,11 +177,16 @@ final class ManifestWatcher {
         }
     }
 
-    /// True when the manifest's bytes differ from the last ones seen (and remembers them).
-    func contentChanged() -> Bool {
-        let now = Self.read(path)
-        defer { lastContent = now }
-        return now != nil && now != lastContent
+    /// The first watched file whose bytes differ from the last ones seen, or nil (every file's
+    /// bytes are remembered now either way).
+    func changedFile() -> String? {
+        var changed: String?
+        for (path, last) in files.sorted(by: { $0.key < $1.key }) {
+            let now = Self.read(path)
+            if now != nil && now != last && changed == nil { changed = path }
+            files[path] = now
+        }
+        return changed
     }
 
     static func read(_ path: String) -> [UInt8]? {

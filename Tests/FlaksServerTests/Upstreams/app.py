@@ -3,6 +3,7 @@
 GET  /echo[...]         JSON: method, path (raw target), headers (list of pairs), body length and sha256
 POST /upload           same as /echo (the body's sha256)
 GET  /big?n=N          N bytes of a deterministic pattern (Content-Length)
+GET  /stream?n=N       the same, written 64 KiB at a time (for 1 GiB downloads)
 GET  /chunked?n=N      the same pattern, chunked
 GET  /slow?ms=M        answers after M ms
 GET  /sse?count=C&ms=M C events, one every M ms (chunked, text/event-stream)
@@ -79,6 +80,13 @@ class Handler(BaseHTTPRequestHandler):
         q = dict(p.split("=", 1) for p in query.split("&") if "=" in p)
         if path.startswith("/big"):
             self.send_bytes(200, pattern(int(q.get("n", "1024"))))
+        elif path.startswith("/stream"):
+            # N bytes of the pattern written 64 KiB at a time (never held whole: 1 GiB downloads).
+            n = int(q.get("n", "1024")); block = bytes(range(256)) * 256
+            self.send_response(200); self.send_header("Content-Length", str(n))
+            self.send_header("Content-Type", "application/octet-stream"); self.end_headers()
+            while n > 0:
+                part = block[:min(n, len(block))]; self.wfile.write(part); n -= len(part)
         elif path.startswith("/chunked"):
             data = pattern(int(q.get("n", "1024")))
             self.send_response(200); self.send_header("Transfer-Encoding", "chunked"); self.end_headers()
