@@ -135,6 +135,8 @@ def main():
     ap.add_argument("--service-clients", type=int, default=4, help="client threads in the services phase")
     ap.add_argument("--service-pause", type=float, default=0.002,
                     help="seconds each client waits between requests in the services phase")
+    ap.add_argument("--service-slow", type=float, default=0.25,
+                    help="seconds the last client's requests take in the app (0: none slow)")
     ap.add_argument("--kills", type=int, default=6, help="instances SIGKILLed in the services phase")
     ap.add_argument("--rolls", type=int, default=20, help="rolls in the services phase")
     args = ap.parse_args()
@@ -348,18 +350,22 @@ def ready_instances(port):
 class ServiceLoad:
     """Client threads looping GET /api/ on fresh connections; every request is recorded as
     (start, end, ok, detail, greeting version, pid) so failures can be set against kill times."""
-    def __init__(self, port, clients, pause):
+    def __init__(self, port, clients, pause, slow):
         self.port, self.pause = port, pause
         self.stop = threading.Event()
         self.records = [[] for _ in range(clients)]
+        # The last client asks for slow answers (/slow?s=...), so that kills and rolls meet
+        # requests in flight on the instance.
+        self.paths = ["/api/"] * (clients - 1) + [f"/api/slow?s={slow}" if slow else "/api/"]
         self.threads = [threading.Thread(target=self.loop, args=(k,), daemon=True) for k in range(clients)]
 
     def loop(self, k):
         out = self.records[k]
+        path = self.paths[k]
         while not self.stop.is_set():
             t0 = time.monotonic()
             try:
-                st, body = request(self.port, "/api/", timeout=10)
+                st, body = request(self.port, path, timeout=15)
                 if st == 200:
                     v = json.loads(body)
                     out.append((t0, time.monotonic(), True, "", int(v["greeting"][1:]), v["pid"]))
@@ -379,10 +385,6 @@ class ServiceLoad:
         for t in self.threads:
             t.join(15)
 
-    def between(self, a, b):
-        """Records of requests that started in [a, b)."""
-        return [r for rs in self.records for r in rs if a <= r[0] < b]
-
 def wait_for(pred, seconds, step=0.05):
     end = time.time() + seconds
     while time.time() < end:
@@ -394,7 +396,8 @@ def wait_for(pred, seconds, step=0.05):
 
 def services_phase(args):
     print("services: hello.py x2 behind proxy: {service: hello}; "
-          f"{args.service_clients} client threads, {args.kills} kills, {args.rolls} rolls")
+          f"{args.service_clients} client threads (one asking for {args.service_slow} s answers), "
+          f"{args.kills} kills, {args.rolls} rolls")
     work = tempfile.mkdtemp(prefix="flaks-loadfault-svc-")
     port = 18282
     cfg = os.path.join(work, "config.yaml")
@@ -412,20 +415,16 @@ def services_phase(args):
         if not ready:
             return
         seen.update(i["pid"] for i in ready)
-        load = ServiceLoad(port, args.service_clients, args.service_pause)
+        load = ServiceLoad(port, args.service_clients, args.service_pause, args.service_slow)
         load.start()
 
         # Steady: load alone, nothing happens to the service.
-        t0 = time.monotonic()
+        t_steady = time.monotonic()
         time.sleep(3)
-        steady = load.between(t0, time.monotonic())
-        sfail = [r for r in steady if not r[2]]
-        print(f"   steady 3 s: {len(steady)} requests ({len(steady) / 3:.0f}/s), {len(sfail)} failed")
-        check("services: no failure under steady load", not sfail, str([r[3] for r in sfail[:3]]))
 
         # (a) Kills: SIGKILL one ready instance (alternating), wait until 2 are ready again.
         t_kills = time.monotonic()
-        kills = []  # (time, pid, in_flight seen in status just before)
+        kills = []  # (time, pid, port, in_flight seen in status just before)
         for k in range(args.kills):
             insts = sorted(ready_instances(port), key=lambda i: i["instance"])
             if not insts:
@@ -437,7 +436,7 @@ def services_phase(args):
                 os.kill(victim["pid"], signal.SIGKILL)
             except ProcessLookupError:
                 continue
-            kills.append((kt, victim["pid"], victim.get("in_flight", 0)))
+            kills.append((kt, victim["pid"], victim["port"], victim.get("in_flight", 0)))
             back = wait_for(lambda: (lambda r: r if len(r) == 2 and victim["pid"] not in [i["pid"] for i in r] else None)(
                 ready_instances(port)), 15)
             if back:
@@ -445,23 +444,6 @@ def services_phase(args):
             else:
                 check(f"services: kill {k + 1}: 2 instances ready again within 15 s", False)
             time.sleep(1.0)
-        t_kills_end = time.monotonic()
-        recs = load.between(t_kills, t_kills_end)
-        failed = [r for r in recs if not r[2]]
-        # A failure is "at a kill" when the request was in flight at the moment of a kill.
-        at_kill = [r for r in failed if any(r[0] <= kt <= r[1] for kt, _, _ in kills)]
-        inflight_at_kills = sum(sum(1 for r in recs if r[0] <= kt <= r[1]) for kt, _, _ in kills)
-        per_kill = [sum(1 for r in failed if r[0] <= kt <= r[1]) for kt, _, _ in kills]
-        print(f"   kills: {len(kills)} SIGKILLs (in_flight on the victim per status just before: "
-              f"{[f for _, _, f in kills]}); {len(recs)} requests, {len(failed)} failed "
-              f"({len(at_kill)} in flight at a kill, failures per kill {per_kill}; "
-              f"{inflight_at_kills} requests in flight at the kill moments on both instances)")
-        for r in failed[:5]:
-            print(f"      failed: {r[3]}")
-        check("services: kills: every failure was in flight at a kill", len(at_kill) == len(failed),
-              f"{len(failed) - len(at_kill)} others")
-        check("services: kills: at most the clients' count of failures per kill",
-              all(n <= args.service_clients for n in per_kill), str(per_kill))
 
         # (b) Rolls: GREETING v1..vN, SIGHUP, wait until only the new generation is listed, ready.
         t_rolls = time.monotonic()
@@ -481,29 +463,74 @@ def services_phase(args):
             roll_times.append(time.monotonic() - rt)
             time.sleep(0.3)
         time.sleep(1)
-        t_rolls_end = time.monotonic()
-        recs = load.between(t_rolls, t_rolls_end)
+        t_end = time.monotonic()
+        load.finish()
+        load_ = load
+        load = None
+
+        # Each request counts in the phase in which it ended (a request in flight when a phase
+        # began was exposed to what that phase did).
+        def phase(a, b):
+            return [r for rs in load_.records for r in rs if a <= r[1] < b]
+
+        steady = phase(t_steady, t_kills)
+        sfail = [r for r in steady if not r[2]]
+        print(f"   steady 3 s: {len(steady)} requests ({len(steady) / 3:.0f}/s), {len(sfail)} failed")
+        check("services: no failure under steady load", not sfail, str([r[3] for r in sfail[:3]]))
+
+        recs = phase(t_kills, t_rolls)
+        failed = [r for r in recs if not r[2]]
+        per_kill = [sum(1 for r in failed if r[0] <= kt <= r[1]) for kt, _, _, _ in kills]
+        at_kill = [r for r in failed if any(r[0] <= kt <= r[1] for kt, _, _, _ in kills)]
+        print(f"   kills: {len(kills)} SIGKILLs; {len(recs)} requests, {len(failed)} failed "
+              f"({len(at_kill)} of them in flight at a kill; failures per kill {per_kill})")
+        # What became of the requests in flight at each kill: answered by the victim (its answer
+        # was on its way), answered by the other instance (routed there, or tried again there), failed.
+        for (kt, pid, vport, inflight), n in zip(kills, per_kill):
+            over = [r for r in recs if r[0] <= kt <= r[1]]
+            by_victim = sum(1 for r in over if r[2] and r[5] == pid)
+            elsewhere = [r for r in over if r[2] and r[5] != pid]
+            # A slow request that took well over its time was begun on the victim, then tried again.
+            again = [f"{r[1] - r[0]:.2f}s" for r in elsewhere if args.service_slow and r[1] - r[0] > 1.6 * args.service_slow]
+            print(f"      kill of pid {pid} (port {vport}; in_flight {inflight} in status just before): "
+                  f"{len(over)} requests in flight: {by_victim} answered by it, {len(elsewhere)} by the other "
+                  f"instance{f' ({len(again)} slow one(s) taking {again}: begun on the victim, tried again)' if again else ''}, "
+                  f"{n} failed")
+        for r in failed[:5]:
+            print(f"      failed: {r[3]}")
+        check("services: kills: every failure was in flight at a kill", len(at_kill) == len(failed),
+              f"{len(failed) - len(at_kill)} others")
+        # The proxy names the instance a failed request was on: it must be one that was killed.
+        with open(errlog_path) as f:
+            log_lines = f.read().splitlines()
+        victim_ports = {vport for _, _, vport, _ in kills}
+        proxy_errors = [l for l in log_lines if " error flaks: proxy" in l]
+        ports = [int(l.split("http://127.0.0.1:")[1].split(":")[0]) for l in proxy_errors if "http://127.0.0.1:" in l]
+        check("services: kills: the proxy's error lines name only killed instances",
+              len(ports) == len(proxy_errors) and all(p in victim_ports for p in ports),
+              f"{len(proxy_errors)} lines, ports {ports}, killed {sorted(victim_ports)}")
+
+        recs = phase(t_rolls, t_end)
         failed = [r for r in recs if not r[2]]
         # Per client, the greeting version never goes back once a newer one was seen.
         back = 0
-        for rs in load.records:
+        for rs in load_.records:
             hi = -1
             for r in rs:
-                if r[2] and t_rolls <= r[0] < t_rolls_end:
+                if r[2] and t_rolls <= r[1] < t_end:
                     if r[4] < hi:
                         back += 1
                     hi = max(hi, r[4])
         rt = sorted(roll_times)
-        print(f"   rolls: {len(roll_times)} rolls (each {rt[0]:.2f}-{rt[-1]:.2f} s, median {rt[len(rt) // 2]:.2f} s, "
-              f"from SIGHUP until only the new instances are listed); {len(recs)} requests, {len(failed)} failed; "
-              f"{back} answers from an older version after a newer one" if rt else "   rolls: none completed")
+        if rt:
+            print(f"   rolls: {len(rt)} rolls (each {rt[0]:.2f}-{rt[-1]:.2f} s, median {rt[len(rt) // 2]:.2f} s, "
+                  f"SIGHUP until only the new instances are listed); {len(recs)} requests, {len(failed)} failed; "
+                  f"{back} answers from an older version after a newer one")
         for r in failed[:5]:
             print(f"      failed: {r[3]}")
         check("services: rolls: no failed request", not failed, str([r[3] for r in failed[:3]]))
         check("services: rolls: every one completed", len(roll_times) == args.rolls, f"{len(roll_times)} of {args.rolls}")
         check("services: rolls: no client saw an older version after a newer one", back == 0, str(back))
-        load.finish()
-        load = None
         check("services: server still running", server.poll() is None)
         zombies = [p for p in os.listdir("/proc") if p.isdigit() and _is_zombie_child(p, server.pid)]
         check("services: no zombie children", not zombies, str(zombies))
@@ -529,8 +556,9 @@ def services_phase(args):
         lines = text.splitlines()
         stalled = [l for l in lines if "roll stalled" in l]
         proxy_errors = [l for l in lines if " error flaks: proxy" in l]
-        print(f"   error log: {len(proxy_errors)} proxy error lines, {len(stalled)} stalled rolls, "
-              f"{text.count('rolled to generation')} rolls completed"
+        retries = [l for l in lines if "retrying on a new connection" in l]
+        print(f"   error log: {len(proxy_errors)} proxy error lines, {len(retries)} retries of a kept connection, "
+              f"{len(stalled)} stalled rolls, {text.count('rolled to generation')} rolls completed"
               + (f" ({errlog_path} kept)" if os.environ.get("LOADFAULT_KEEP") else ""))
         for l in (stalled + proxy_errors)[:6]:
             print("      " + l)

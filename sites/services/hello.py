@@ -10,6 +10,7 @@ manifest's `env`; it proxies `/api/` here with `strip_prefix: true`, so `/api/ec
     GET  /          who answered: service, instance, pid, GREETING, uptime
     GET  /time      the time now (UTC, RFC 3339 and Unix seconds)
     GET  /echo      what arrived: method, path, query, headers (X-Forwarded-* set by Flaks)
+    GET  /slow?s=N  answers after N seconds (at most 10): watch a reload wait for it
     POST /echo      the same, with the body (up to 64 KiB)
 
 Run it alone:  PORT=9000 python3 sites/services/hello.py  then  curl localhost:9000/
@@ -50,6 +51,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.json({"utc": now.isoformat(timespec="seconds"), "unix": int(now.timestamp())})
         elif path == "/echo":
             self.json(self.described(path, query))
+        elif path == "/slow":
+            try:
+                seconds = min(max(float(query.partition("s=")[2] or "1"), 0.0), 10.0)
+            except ValueError:
+                seconds = 1.0
+            time.sleep(seconds)
+            self.json({"slept_s": seconds, "instance": int(INSTANCE), "pid": os.getpid(), "greeting": GREETING})
         else:
             self.json({"error": "not found", "path": path}, status=404)
 
