@@ -4,6 +4,11 @@
 #
 #   docker build -t flaks .
 #   docker run --rm -p 8080:8080 flaks                 # the example sites on http://localhost:8080
+#   curl localhost:8080/api/                           # the example service (sites/services/hello.py)
+#
+# One container, a site and the services behind it: config.yaml's `services:` block makes Flaks
+# start two instances of sites/services/hello.py (python3, standard library only), restart them
+# when they die, roll them on reload and stop them after the drain; `/api/` proxies to them.
 #
 # The manifest is /srv/flaks/config.yaml (relative paths in it, such as `sites/plain`, resolve
 # against /srv/flaks). Replace it with a mounted volume:
@@ -40,17 +45,19 @@ COPY scripts/build-release.sh ./scripts/
 RUN --mount=type=cache,target=/src/.build \
     install -D -m 0755 "$(scripts/build-release.sh)" /out/flaks
 
-# ---- Runtime stage: Debian slim with the interpreters the example CGI scripts use.
+# ---- Runtime stage: Debian slim with the interpreters the example CGI scripts and the example
+# service use (python3, perl).
 FROM debian:bookworm-slim
 
 # tini as PID 1. Flaks itself handles SIGTERM/SIGINT/SIGQUIT correctly as PID 1 (the signals are
 # blocked and read from a signalfd, and the kernel queues blocked signals even for a namespace's
-# init), and it reaps its own CGI children. It does not reap processes it did not start: a CGI
-# script that leaves a background job behind (`cmd &`, a daemonizing helper, a double fork) hands
-# that job to PID 1 when it exits, and without a reaper every such job stays a zombie until the
-# container stops. CGI runs arbitrary scripts in any language, so we add the few-KiB `tini` to do
-# that job; it forwards SIGTERM (STOPSIGNAL) to flaks and exits with flaks's exit status, so
-# `docker stop` and Kubernetes still get flaks's drain and its exit code 0.
+# init), and it reaps its own CGI scripts and service instances. `flaks serve` is also a child
+# subreaper (PR_SET_CHILD_SUBREAPER): what a service or CGI script leaves behind when it forks or
+# daemonises is re-parented to Flaks, which reaps it, and kills what is left of a service's
+# instance when the instance exits. tini (a few KiB) stays the PID 1 for what is not below Flaks
+# (a `docker exec` shell's jobs, a process left over when Flaks itself is gone); it forwards
+# SIGTERM (STOPSIGNAL) to flaks and exits with flaks's exit status, so `docker stop` and
+# Kubernetes still get flaks's drain, the services' stop and its exit code 0.
 #
 # Package versions are not pinned (DL3008): bookworm is a stable release that only receives
 # security and point-release fixes, which we want on every rebuild, and the archive drops

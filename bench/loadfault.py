@@ -5,9 +5,14 @@ Phases: baseline -> 10,000 idle keep-alive connections held (RSS per connection;
 when installed) -> a flood above max_connections -> clients that reset mid-response -> CGI scripts
 that hang, crash or print garbage under load -> SIGHUP every 100 ms during load -> back to idle:
 open fds and RSS must return to their baseline, and every answer must be the right one.
-Usage: python3 bench/loadfault.py [--connections 10000]
+Then the services phase (a Flaks of its own): the example service sites/services/hello.py with
+2 instances behind `proxy: {service: hello}`, under load from several client threads, (a) its
+instances SIGKILLed one at a time (pid read from `handler: status`), then (b) rolled 20 times
+(the manifest's `env` edited, SIGHUP); failed requests are counted per phase (goal: none on rolls;
+on kills, only requests in flight when an instance was killed).
+Usage: python3 bench/loadfault.py [--connections 10000] [--only services] [--binary PATH]
 """
-import argparse, os, random, resource, shutil, signal, socket, subprocess, sys, tempfile, threading, time
+import argparse, json, os, random, resource, shutil, signal, socket, subprocess, sys, tempfile, threading, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FAILS = []
@@ -125,6 +130,15 @@ def main():
     ap.add_argument("--connections", type=int, default=10000)
     ap.add_argument("--binary", help="default: the image's build (scripts/build-release.sh)")
     ap.add_argument("--no-hup", action="store_true", help="skip the SIGHUPs in the fault phase")
+    ap.add_argument("--only", choices=["services"], help="run only this phase")
+    ap.add_argument("--no-services", action="store_true", help="skip the services phase")
+    ap.add_argument("--service-clients", type=int, default=4, help="client threads in the services phase")
+    ap.add_argument("--service-pause", type=float, default=0.002,
+                    help="seconds each client waits between requests in the services phase")
+    ap.add_argument("--service-slow", type=float, default=0.25,
+                    help="seconds the last client's requests take in the app (0: none slow)")
+    ap.add_argument("--kills", type=int, default=6, help="instances SIGKILLed in the services phase")
+    ap.add_argument("--rolls", type=int, default=20, help="rolls in the services phase")
     args = ap.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     want = max(args.connections * 2 + 1000, soft)
@@ -132,6 +146,10 @@ def main():
     if not args.binary:
         args.binary = subprocess.run([os.path.join(ROOT, "scripts/build-release.sh")], cwd=ROOT, check=True,
                                      stdout=subprocess.PIPE, text=True).stdout.strip()
+    if args.only == "services":
+        services_phase(args)
+        print(f"{len(FAILS)} failed" if FAILS else "all checks passed")
+        sys.exit(1 if FAILS else 0)
     work = tempfile.mkdtemp(prefix="flaks-loadfault-")
     port = 18280
     cfg = manifest(work, port, args.connections + 100)
@@ -252,6 +270,8 @@ def main():
         except subprocess.TimeoutExpired:
             server.kill(); check("SIGTERM: exit in time", False)
         shutil.rmtree(work, ignore_errors=True)
+    if not args.no_services:
+        services_phase(args)
     print(f"{len(FAILS)} failed" if FAILS else "all checks passed")
     sys.exit(1 if FAILS else 0)
 
@@ -289,6 +309,269 @@ http {{ access_log off; keepalive_timeout 600; keepalive_requests 1000000;
     finally:
         p.terminate(); p.wait(10)
         shutil.rmtree(work, ignore_errors=True)
+
+# ---- services: kills and rolls under load ------------------------------------------------------
+
+def service_manifest(path, port, version):
+    """The services phase's manifest: hello.py (2 instances) on /api/, status on /status."""
+    app = os.path.join(ROOT, "sites", "services", "hello.py")
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(f"""server: {{listen: ["127.0.0.1:{port}"], loops: 2, threads: 4, drain_timeout: 5s}}
+log: {{access: off, level: info}}
+services:
+  - name: hello
+    command: ["python3", "{app}"]
+    env: {{GREETING: "v{version}"}}
+    instances: 2
+    ready: /healthz
+    ready_timeout: 10s
+    stop_timeout: 5s
+hosts:
+  - names: ["*"]
+    routes:
+      - path: /api/
+        proxy: {{service: hello, strip_prefix: true}}
+      - path: /status
+        handler: status
+""")
+    os.rename(tmp, path)  # as editors and ConfigMap updates replace a file
+
+def service_instances(port):
+    """hello's instances in /status: a list of dicts (pid, state, generation, in_flight...)."""
+    st, body = request(port, "/status", timeout=5)
+    if st != 200:
+        return []
+    return json.loads(body).get("services", {}).get("hello", {}).get("instances", [])
+
+def ready_instances(port):
+    return [i for i in service_instances(port) if i["state"] == "ready"]
+
+class ServiceLoad:
+    """Client threads looping GET /api/ on fresh connections; every request is recorded as
+    (start, end, ok, detail, greeting version, pid) so failures can be set against kill times."""
+    def __init__(self, port, clients, pause, slow):
+        self.port, self.pause = port, pause
+        self.stop = threading.Event()
+        self.records = [[] for _ in range(clients)]
+        # The last client asks for slow answers (/slow?s=...), so that kills and rolls meet
+        # requests in flight on the instance.
+        self.paths = ["/api/"] * (clients - 1) + [f"/api/slow?s={slow}" if slow else "/api/"]
+        self.threads = [threading.Thread(target=self.loop, args=(k,), daemon=True) for k in range(clients)]
+
+    def loop(self, k):
+        out = self.records[k]
+        path = self.paths[k]
+        while not self.stop.is_set():
+            t0 = time.monotonic()
+            try:
+                st, body = request(self.port, path, timeout=15)
+                if st == 200:
+                    v = json.loads(body)
+                    out.append((t0, time.monotonic(), True, "", int(v["greeting"][1:]), v["pid"]))
+                else:
+                    out.append((t0, time.monotonic(), False, f"status {st}: {body[:60]!r}", None, None))
+            except (OSError, ValueError, KeyError) as e:
+                out.append((t0, time.monotonic(), False, repr(e)[:80], None, None))
+            if self.pause:
+                time.sleep(self.pause)
+
+    def start(self):
+        for t in self.threads:
+            t.start()
+
+    def finish(self):
+        self.stop.set()
+        for t in self.threads:
+            t.join(15)
+
+def wait_for(pred, seconds, step=0.05):
+    end = time.time() + seconds
+    while time.time() < end:
+        v = pred()
+        if v:
+            return v
+        time.sleep(step)
+    return None
+
+def services_phase(args):
+    print("services: hello.py x2 behind proxy: {service: hello}; "
+          f"{args.service_clients} client threads (one asking for {args.service_slow} s answers), "
+          f"{args.kills} kills, {args.rolls} rolls")
+    work = tempfile.mkdtemp(prefix="flaks-loadfault-svc-")
+    port = 18282
+    cfg = os.path.join(work, "config.yaml")
+    service_manifest(cfg, port, 0)
+    errlog_path = os.path.join(work, "error.log")
+    errlog = open(errlog_path, "w")
+    server = subprocess.Popen([args.binary, "serve", "--config", cfg], stdout=subprocess.DEVNULL, stderr=errlog)
+    seen = set()  # every instance pid seen, to check none is left at the end
+    load = None
+    try:
+        if not wait_port(port):
+            check("services: server starts", False); return
+        ready = wait_for(lambda: (lambda r: r if len(r) == 2 else None)(ready_instances(port)), 15)
+        check("services: 2 instances ready", bool(ready))
+        if not ready:
+            return
+        seen.update(i["pid"] for i in ready)
+        load = ServiceLoad(port, args.service_clients, args.service_pause, args.service_slow)
+        load.start()
+
+        # Steady: load alone, nothing happens to the service.
+        t_steady = time.monotonic()
+        time.sleep(3)
+
+        # (a) Kills: SIGKILL one ready instance (alternating), wait until 2 are ready again.
+        t_kills = time.monotonic()
+        kills = []  # (time, pid, port, in_flight seen in status just before)
+        for k in range(args.kills):
+            insts = sorted(ready_instances(port), key=lambda i: i["instance"])
+            if not insts:
+                check("services: a ready instance to kill", False); break
+            victim = insts[k % len(insts)]
+            seen.add(victim["pid"])
+            kt = time.monotonic()
+            try:
+                os.kill(victim["pid"], signal.SIGKILL)
+            except ProcessLookupError:
+                continue
+            kills.append((kt, victim["pid"], victim["port"], victim.get("in_flight", 0)))
+            back = wait_for(lambda: (lambda r: r if len(r) == 2 and victim["pid"] not in [i["pid"] for i in r] else None)(
+                ready_instances(port)), 15)
+            if back:
+                seen.update(i["pid"] for i in back)
+            else:
+                check(f"services: kill {k + 1}: 2 instances ready again within 15 s", False)
+            time.sleep(1.0)
+
+        # (b) Rolls: GREETING v1..vN, SIGHUP, wait until only the new generation is listed, ready.
+        t_rolls = time.monotonic()
+        roll_times = []
+        for v in range(1, args.rolls + 1):
+            before = max((i["generation"] for i in service_instances(port)), default=0)
+            rt = time.monotonic()
+            service_manifest(cfg, port, v)
+            server.send_signal(signal.SIGHUP)
+            done = wait_for(lambda: (lambda r: r if len(r) == 2 and all(i["state"] == "ready" and i["generation"] > before for i in r) else None)(
+                service_instances(port)), 20)
+            if not done:
+                check(f"services: roll {v}: the new instances alone and ready within 20 s", False,
+                      json.dumps(service_instances(port)))
+                break
+            seen.update(i["pid"] for i in done)
+            roll_times.append(time.monotonic() - rt)
+            time.sleep(0.3)
+        time.sleep(1)
+        t_end = time.monotonic()
+        load.finish()
+        load_ = load
+        load = None
+
+        # Each request counts in the phase in which it ended (a request in flight when a phase
+        # began was exposed to what that phase did).
+        def phase(a, b):
+            return [r for rs in load_.records for r in rs if a <= r[1] < b]
+
+        steady = phase(t_steady, t_kills)
+        sfail = [r for r in steady if not r[2]]
+        print(f"   steady 3 s: {len(steady)} requests ({len(steady) / 3:.0f}/s), {len(sfail)} failed")
+        check("services: no failure under steady load", not sfail, str([r[3] for r in sfail[:3]]))
+
+        recs = phase(t_kills, t_rolls)
+        failed = [r for r in recs if not r[2]]
+        per_kill = [sum(1 for r in failed if r[0] <= kt <= r[1]) for kt, _, _, _ in kills]
+        at_kill = [r for r in failed if any(r[0] <= kt <= r[1] for kt, _, _, _ in kills)]
+        print(f"   kills: {len(kills)} SIGKILLs; {len(recs)} requests, {len(failed)} failed "
+              f"({len(at_kill)} of them in flight at a kill; failures per kill {per_kill})")
+        # What became of the requests in flight at each kill: answered by the victim (its answer
+        # was on its way), answered by the other instance (routed there, or tried again there), failed.
+        for (kt, pid, vport, inflight), n in zip(kills, per_kill):
+            over = [r for r in recs if r[0] <= kt <= r[1]]
+            by_victim = sum(1 for r in over if r[2] and r[5] == pid)
+            elsewhere = [r for r in over if r[2] and r[5] != pid]
+            # A slow request that took well over its time was begun on the victim, then tried again.
+            again = [f"{r[1] - r[0]:.2f}s" for r in elsewhere if args.service_slow and r[1] - r[0] > 1.6 * args.service_slow]
+            print(f"      kill of pid {pid} (port {vport}; in_flight {inflight} in status just before): "
+                  f"{len(over)} requests in flight: {by_victim} answered by it, {len(elsewhere)} by the other "
+                  f"instance{f' ({len(again)} slow one(s) taking {again}: begun on the victim, tried again)' if again else ''}, "
+                  f"{n} failed")
+        for r in failed[:5]:
+            print(f"      failed: {r[3]}")
+        check("services: kills: every failure was in flight at a kill", len(at_kill) == len(failed),
+              f"{len(failed) - len(at_kill)} others")
+        # The proxy names the instance a failed request was on: it must be one that was killed.
+        with open(errlog_path) as f:
+            log_lines = f.read().splitlines()
+        victim_ports = {vport for _, _, vport, _ in kills}
+        proxy_errors = [l for l in log_lines if " error flaks: proxy" in l]
+        ports = [int(l.split("http://127.0.0.1:")[1].split(":")[0]) for l in proxy_errors if "http://127.0.0.1:" in l]
+        check("services: kills: the proxy's error lines name only killed instances",
+              len(ports) == len(proxy_errors) and all(p in victim_ports for p in ports),
+              f"{len(proxy_errors)} lines, ports {ports}, killed {sorted(victim_ports)}")
+
+        recs = phase(t_rolls, t_end)
+        failed = [r for r in recs if not r[2]]
+        # Per client, the greeting version never goes back once a newer one was seen.
+        back = 0
+        for rs in load_.records:
+            hi = -1
+            for r in rs:
+                if r[2] and t_rolls <= r[1] < t_end:
+                    if r[4] < hi:
+                        back += 1
+                    hi = max(hi, r[4])
+        rt = sorted(roll_times)
+        if rt:
+            print(f"   rolls: {len(rt)} rolls (each {rt[0]:.2f}-{rt[-1]:.2f} s, median {rt[len(rt) // 2]:.2f} s, "
+                  f"SIGHUP until only the new instances are listed); {len(recs)} requests, {len(failed)} failed; "
+                  f"{back} answers from an older version after a newer one")
+        for r in failed[:5]:
+            print(f"      failed: {r[3]}")
+        check("services: rolls: no failed request", not failed, str([r[3] for r in failed[:3]]))
+        check("services: rolls: every one completed", len(roll_times) == args.rolls, f"{len(roll_times)} of {args.rolls}")
+        check("services: rolls: no client saw an older version after a newer one", back == 0, str(back))
+        check("services: server still running", server.poll() is None)
+        zombies = [p for p in os.listdir("/proc") if p.isdigit() and _is_zombie_child(p, server.pid)]
+        check("services: no zombie children", not zombies, str(zombies))
+    finally:
+        if load:
+            load.finish()
+        server.send_signal(signal.SIGTERM)
+        try:
+            rc = server.wait(20)
+            check("services: SIGTERM: exit 0", rc == 0, f"rc={rc}")
+        except subprocess.TimeoutExpired:
+            server.kill(); server.wait(5); check("services: SIGTERM: exit in time", False)
+        alive = [p for p in seen if _alive(p)]
+        check("services: no instance left after SIGTERM", not alive, str(alive))
+        for p in alive:
+            try:
+                os.kill(p, signal.SIGKILL)
+            except OSError:
+                pass
+        errlog.close()
+        with open(errlog_path) as f:
+            text = f.read()
+        lines = text.splitlines()
+        stalled = [l for l in lines if "roll stalled" in l]
+        proxy_errors = [l for l in lines if " error flaks: proxy" in l]
+        retries = [l for l in lines if "retrying on a new connection" in l]
+        print(f"   error log: {len(proxy_errors)} proxy error lines, {len(retries)} retries of a kept connection, "
+              f"{len(stalled)} stalled rolls, {text.count('rolled to generation')} rolls completed"
+              + (f" ({errlog_path} kept)" if os.environ.get("LOADFAULT_KEEP") else ""))
+        for l in (stalled + proxy_errors)[:6]:
+            print("      " + l)
+        if not os.environ.get("LOADFAULT_KEEP"):
+            shutil.rmtree(work, ignore_errors=True)
+
+def _alive(pid):
+    """True when pid runs (a zombie or a reused pid of another program counts as gone)."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return b"hello.py" in f.read()
+    except OSError:
+        return False
 
 if __name__ == "__main__":
     main()

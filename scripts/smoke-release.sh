@@ -3,8 +3,10 @@
 # engine in CI): the fully static release build (scripts/build-release.sh), a temp copy of the image's /srv/flaks
 # (config.yaml + sites/ from this repository), a non-root system user, tini in front when it is
 # installed (the image's ENTRYPOINT), the repository's config.yaml on a free loopback port.
-# Then one request per route kind, `flaks probe`, a SIGHUP reload after editing the manifest,
-# and SIGTERM -> exit status 0 within 10 s.
+# Then one request per route kind, the example service (config.yaml's `services:`, proxied on
+# /api/: its instances run as the server's user, keep their pids across a reload that does not
+# change them, and are gone after SIGTERM), `flaks probe`, a SIGHUP reload after editing the
+# manifest, and SIGTERM -> exit status 0 within 10 s.
 #
 # Prints one PASS/FAIL/SKIP line per check; exits 1 if any check failed.
 #   scripts/smoke-release.sh
@@ -57,6 +59,7 @@ manifest=$root/config.yaml
 log=$tmp/server.log
 
 pid=
+svc_seen=   # pids of the service instances seen in /status (killed on an early exit)
 finished=false
 # On any exit: stop the server we started (tini's pid, then its flaks child if tini is gone
 # first), remove the temp dir, and say so when the script stopped early.
@@ -67,6 +70,7 @@ cleanup() {
     kill -KILL "$pid" 2>/dev/null || true
     for c in $child; do kill -KILL "$c" 2>/dev/null || true; done
   fi
+  for p in $svc_seen; do kill -KILL "$p" 2>/dev/null || true; done
   if [ "${FLAKS_SMOKE_KEEP:-}" = 1 ]; then echo "smoke: kept $tmp"; else rm -rf "$tmp"; fi
   $finished || echo "smoke: FAILED (stopped early, after $failures failed checks)"
 }
@@ -175,6 +179,41 @@ if grep -Eq 'handler:[[:space:]]*metrics' "$manifest"; then
 else
   skip "metrics /metrics" "config.yaml mounts no handler: metrics"
 fi
+# ---- the supervised service ---------------------------------------------------------------------
+# The ready instances of service NAME in /status, as "pid pid ..." (empty when none or no such service).
+service_pids() {
+  curl -sS --max-time 5 "$base/status" 2>/dev/null | python3 -c '
+import json, sys
+try:
+    s = json.load(sys.stdin).get("services", {}).get(sys.argv[1], {})
+except ValueError:
+    s = {}
+print(" ".join(str(i["pid"]) for i in s.get("instances", []) if i.get("state") == "ready"))' "$1"
+}
+svc_pids=
+if grep -Eq '^services:' "$manifest" && grep -Eq 'service:[[:space:]]*hello' "$manifest"; then
+  # A request before an instance is ready waits for one (ready_timeout), so no polling is needed.
+  expect_text "service route /api/ (sites/services/hello.py behind proxy: {service: hello})" 200 /api/ "" '"service": "hello"'
+  expect_text "service route strips the prefix (/api/echo -> /echo)" 200 "/api/echo?smoke=1" "" '"path": "/echo"'
+  for _ in $(seq 1 50); do   # up to 5 s for both instances
+    svc_pids=$(service_pids hello)
+    [ "$(wc -w <<<"$svc_pids")" -ge 2 ] && break
+    sleep 0.1
+  done
+  svc_seen=$svc_pids
+  if [ "$(wc -w <<<"$svc_pids")" = 2 ]; then pass "status lists 2 ready instances of service hello (pids $svc_pids)"
+  else fail "status lists 2 ready instances of service hello" "ready pids: '${svc_pids}'"; fi
+  users=$(for p in $svc_pids; do ps -o user= -p "$p" 2>/dev/null; done | tr -d ' ' | sort -u | tr '\n' ' ')
+  if $as_root; then
+    if [ "$users" = "flaks-smoke " ]; then pass "service instances run as the server's user (flaks-smoke)"
+    else fail "service instances run as the server's user" "users: '${users}'"; fi
+  fi
+  if grep -q '\[hello#[01]\] hello#[01] listening on 127.0.0.1:' "$log"; then pass "service output lines in the server log ([hello#N] ...)"
+  else fail "service output lines in the server log ([hello#N] ...)"; fi
+else
+  skip "the example service" "config.yaml has no services block with hello"
+fi
+
 if out=$(run "$flaks" probe "$base/healthz" 2>&1); then pass "flaks probe $base/healthz (exit 0, as the server's user)"
 else fail "flaks probe $base/healthz" "$out"; fi
 if ! run "$flaks" probe "$base/no-such-page" >/dev/null 2>&1; then pass "flaks probe exits non-zero on a 404"
@@ -208,6 +247,12 @@ if out=$("$flaks" check --config "$manifest" 2>&1); then
   if $ok; then pass "SIGHUP reload: the new respond route answers"
   else fail "SIGHUP reload: the new respond route answers" "last status $code"; fi
   expect_text "after reload: existing routes still serve (/hello)" 200 /hello "" "hello from flaks"
+  if [ -n "$svc_pids" ]; then
+    after=$(service_pids hello)
+    if [ "$after" = "$svc_pids" ]; then pass "after reload: the unchanged service kept its processes (pids $after)"
+    else fail "after reload: the unchanged service kept its processes" "before '$svc_pids', after '$after'"; fi
+    expect_text "after reload: the service route still serves (/api/)" 200 /api/ "" '"service": "hello"'
+  fi
 else
   fail "SIGHUP reload" "the edited manifest does not check: $out"
 fi
@@ -247,6 +292,14 @@ else
   fail "SIGTERM: the request in flight completed" "status $(cat "$tmp/slow.code") $(cat "$tmp/slow.err")"
 fi
 if grep -q 'draining' "$log"; then pass "server log shows the drain"; else fail "server log shows the drain"; fi
+if [ -n "$svc_pids" ]; then
+  left=
+  for p in $svc_pids; do kill -0 "$p" 2>/dev/null && left="$left $p"; done
+  if [ -z "$left" ]; then pass "SIGTERM: no service instance left (pids $svc_pids gone)"
+  else fail "SIGTERM: no service instance left" "still running:$left"; fi
+  if grep -q 'service hello: stopped' "$log"; then pass "server log shows the service stopped"
+  else fail "server log shows the service stopped"; fi
+fi
 
 finished=true
 if [ "$failures" -gt 0 ]; then

@@ -40,10 +40,10 @@ extension ManifestReader {
             report(node, path, "missing key \"name\""); ok = false
         }
 
-        var command: [String]?, executable: String?
+        var command: [String]?, executable: String?, argumentNodes: [(Node, String)] = []
         if let n = f["command"] {
             if let c = commandLine(n, f.path("command")) {
-                command = c.argv; executable = c.executable
+                command = c.argv; executable = c.executable; argumentNodes = c.nodes
             } else { ok = false }
         } else {
             report(node, path, "missing key \"command\" (the program and its arguments, like [\"python3\", \"app.py\"])"); ok = false
@@ -78,13 +78,32 @@ extension ManifestReader {
         if let n = f["stop_signal"] { if let v = stopSignal(n, f.path("stop_signal")) { s.stopSignal = v } else { ok = false } }
         if let n = f["stop_timeout"] { if let v = duration(n, f.path("stop_timeout")) { s.stopTimeout = v } else { ok = false } }
         if let n = f["log"] { if let v = filePath(n, f.path("log")) { s.log = v } else { ok = false } }
+        if ok { warnAboutMissingScripts(s, argumentNodes) }
         return ok ? s : nil
+    }
+
+    /// File name endings of the scripts an interpreter is given (`python3 app.py`, `node server.js`).
+    static let scriptSuffixes = [".py", ".js", ".mjs", ".cjs", ".ts", ".rb", ".pl", ".php", ".sh", ".lua", ".jar"]
+
+    /// A warning for each argument after the program that names a script (it ends in one of
+    /// `scriptSuffixes`, is no option, has no "=" and no blank) that does not exist relative to
+    /// the instances' `cwd`: the interpreter would exit at once and the instance crash-loop. Only a
+    /// warning, because what an argument means is the program's business.
+    private func warnAboutMissingScripts(_ s: ServiceConfig, _ nodes: [(Node, String)]) {
+        for (k, arg) in s.command.enumerated().dropFirst() where k < nodes.count {
+            guard !arg.hasPrefix("-"), !arg.contains("="), !arg.contains(where: \.isWhitespace),
+                  Self.scriptSuffixes.contains(where: { arg.hasSuffix($0) }) else { continue }
+            let resolved = FileSystem.resolve(arg, against: s.cwd)
+            if FileSystem.kind(of: resolved) == .missing {
+                warn(nodes[k].0, nodes[k].1, "script \"\(resolved)\" does not exist (relative to cwd \"\(s.cwd)\"): the instances would exit at start")
+            }
+        }
     }
 
     /// `command`: a non-empty list of strings. The program (the first) is found now: a bare name
     /// in the PATH of the loading process (its `environment`), a name with "/" against the
     /// manifest's directory; either must be an executable file.
-    private func commandLine(_ node: Node, _ path: String) -> (argv: [String], executable: String)? {
+    private func commandLine(_ node: Node, _ path: String) -> (argv: [String], executable: String, nodes: [(Node, String)])? {
         let expected = "a list of strings (the program and its arguments, run without a shell), like [\"python3\", \"app.py\"]"
         guard case .sequence = node else { report(node, path, "expected \(expected), found \(describe(node))"); return nil }
         guard let list = items(node, path) else { return nil }
@@ -106,14 +125,14 @@ extension ManifestReader {
                     report(first, firstPath, "program \"\(resolved)\" is not an executable file"); return nil
                 }
             }
-            return (argv, resolved)
+            return (argv, resolved, list)
         }
         let searchPath = environment["PATH"] ?? FileSystem.defaultSearchPath
         guard let found = FileSystem.findExecutable(program, searchPath: searchPath) else {
             report(first, firstPath, "command not found: \"\(program)\" is not in PATH (\(searchPath)); give a path or install it")
             return nil
         }
-        return (argv, found)
+        return (argv, found, list)
     }
 
     /// `TERM` or `SIGTERM` (and the other names of `ServiceConfig.StopSignal`).

@@ -1,10 +1,11 @@
 import FlaksConfig
 
-/// A human-readable listing of a manifest's hosts and routes, for `flaks check`.
+/// A human-readable listing of a manifest's services, hosts and routes, for `flaks check`.
 public enum RouteTable {
     public static func describe(_ config: ServerConfig) -> String {
         var lines: [String] = []
         lines.append("listen: \(config.server.listen.map(\.description).joined(separator: ", "))")
+        for s in config.services { lines.append(describe(s)) }
         for host in config.hosts {
             lines.append("host \(host.names.joined(separator: ", "))")
             for r in host.routes {
@@ -30,5 +31,19 @@ public enum RouteTable {
             }
         }
         return lines.joined(separator: "\n")
+    }
+}
+
+extension RouteTable {
+    /// `service hello: /usr/bin/python3 hello.py (cwd /srv/sites/services), 2 instances, ready GET /healthz`.
+    static func describe(_ s: ServiceConfig) -> String {
+        let argv = ([s.executable] + s.command.dropFirst()).map { a in
+            a.isEmpty || a.contains(where: { $0 == " " || $0 == "\"" }) ? "\"\(a)\"" : a
+        }.joined(separator: " ")
+        var parts = ["\(s.instances) instance\(s.instances == 1 ? "" : "s")",
+                     s.ready.map { "ready GET \($0)" } ?? "ready when the port accepts"]
+        if s.restart != .always { parts.append("restart \(s.restart.rawValue)") }
+        if let log = s.log { parts.append("log \(log)") }
+        return "service \(s.name): \(argv) (cwd \(s.cwd)), \(parts.joined(separator: ", "))"
     }
 }

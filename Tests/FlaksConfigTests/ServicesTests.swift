@@ -187,4 +187,36 @@ import Testing
             "config.yaml:2:87: services[0].restart: expected one of always, on-failure, never, found a list",
         ])
     }
+
+    /// A script argument (`python3 app.py`) that is not in the instances' cwd is a warning with its
+    /// position; options, `k=v`, arguments with blanks and other names are not looked at.
+    @Test func missingScriptIsAWarning() throws {
+        let f = try fixture()
+        FileManager.default.createFile(atPath: f.dir + "/sites/example/app.py", contents: Data())
+        let config = try f.load("""
+        services:
+          - name: a
+            cwd: sites/example
+            command: [bin/app, app.py, -c, conf.py, x=y.py, "a b.py", --x.py, mod]
+          - name: b
+            command: [bin/app, server.js, lib/x.rb, notes.txt]
+          - {name: c, command: [bin/app, "\(f.dir)/sites/example/app.py"]}
+        \(minimalHosts)
+        """)
+        #expect(config.services.count == 3)
+        #expect(config.warnings.map { $0.description.replacingOccurrences(of: f.dir, with: "$DIR") } == [
+            "config.yaml:4:36: warning: services[0].command[3]: script \"$DIR/sites/example/conf.py\" does not exist (relative to cwd \"$DIR/sites/example\"): the instances would exit at start",
+            "config.yaml:6:24: warning: services[1].command[1]: script \"$DIR/server.js\" does not exist (relative to cwd \"$DIR\"): the instances would exit at start",
+            "config.yaml:6:35: warning: services[1].command[2]: script \"$DIR/lib/x.rb\" does not exist (relative to cwd \"$DIR\"): the instances would exit at start",
+        ])
+        // Once the scripts exist, no warning.
+        try FileManager.default.createDirectory(atPath: f.dir + "/lib", withIntermediateDirectories: true)
+        for p in ["/sites/example/conf.py", "/server.js", "/lib/x.rb"] { FileManager.default.createFile(atPath: f.dir + p, contents: Data()) }
+        #expect(try f.load("""
+        services:
+          - {name: a, cwd: sites/example, command: [bin/app, app.py, -c, conf.py]}
+          - {name: b, command: [bin/app, server.js, lib/x.rb, notes.txt]}
+        \(minimalHosts)
+        """).warnings.isEmpty)
+    }
 }

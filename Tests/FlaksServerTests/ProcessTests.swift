@@ -287,6 +287,60 @@ struct ProcessTests {
         #expect(r.err.contains("exactly one of"))
     }
 
+    /// `flaks check` on a `services` block: the services are listed with the routes; each problem
+    /// the issue names (an unknown key, `instances: 0`, a program not found, a route naming an
+    /// unknown service) is one error line with file:line:col and exit 1; a missing script is a
+    /// warning and the manifest still checks.
+    @Test func checkValidatesServices() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("flaks-check-svc-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try "print('hi')\n".write(to: dir.appendingPathComponent("app.py"), atomically: true, encoding: .utf8)
+        let good = dir.appendingPathComponent("good.yaml")
+        try """
+        services:
+          - {name: api, command: [sh, app.py], instances: 2, ready: /healthz}
+          - {name: jobs, command: [sh, -c, "exec sleep 1", worker.py], restart: never}
+        hosts:
+          - names: ["*"]
+            routes:
+              - {path: /api/, proxy: {service: api, strip_prefix: true}}
+        """.write(to: good, atomically: true, encoding: .utf8)
+        let ok = try runFlaks(["check", "--config", good.path])
+        #expect(ok.status == 0)
+        let sh = ok.out.split(separator: "\n").first { $0.hasPrefix("service api: ") }.map { $0.dropFirst("service api: ".count) }
+        #expect(sh?.hasSuffix("/sh app.py (cwd \(dir.path)), 2 instances, ready GET /healthz") == true, "\(ok.out)")
+        #expect(ok.out.contains("service jobs: "))
+        #expect(ok.out.contains("\"exec sleep 1\" worker.py (cwd \(dir.path)), 1 instance, ready when the port accepts, restart never"))
+        #expect(ok.out.contains("/api/  proxy service api"))
+        #expect(ok.err == "\(good.path):3:52: warning: services[1].command[3]: script \"\(dir.path)/worker.py\" does not exist (relative to cwd \"\(dir.path)\"): the instances would exit at start\n")
+
+        let bad = dir.appendingPathComponent("bad.yaml")
+        try """
+        services:
+          - name: api
+            command: [no-such-program-flaks-test, app.py]
+            instances: 0
+            readyy: /healthz
+        hosts:
+          - names: ["*"]
+            routes:
+              - {path: /a/, proxy: {service: apii}}
+              - {path: /b/, proxy: {service: web}}
+        """.write(to: bad, atomically: true, encoding: .utf8)
+        let r = try runFlaks(["check", "--config", bad.path])
+        #expect(r.status == 1)
+        let lines = r.err.split(separator: "\n").map(String.init).filter { $0.hasPrefix(bad.path + ":") }
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? ""
+        #expect(lines == [
+            "\(bad.path):3:15: services[0].command[0]: command not found: \"no-such-program-flaks-test\" is not in PATH (\(path)); give a path or install it",
+            "\(bad.path):4:16: services[0].instances: expected an integer >= 1, found \"0\"",
+            "\(bad.path):5:5: services[0]: unknown key \"readyy\"; did you mean \"ready\"?",
+            "\(bad.path):9:38: hosts[0].routes[0].proxy.service: unknown service \"apii\"; did you mean \"api\"?",
+            "\(bad.path):10:38: hosts[0].routes[1].proxy.service: unknown service \"web\"; services: api",
+        ], "\(r.err)")
+    }
+
     /// A static root or cgi directory that is "/" or a system directory loads (exit 0), with one
     /// warning line per route on stderr naming file:line:col and the danger; `serve` logs it too.
     @Test func checkWarnsAboutSystemDirectories() throws {
