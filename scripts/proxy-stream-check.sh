@@ -24,6 +24,7 @@ app_port=$(head -n1 "$work/app.out")
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 cat > "$work/flaks.yaml" <<YAML
 server: {listen: ["127.0.0.1:$port"], loops: 1, threads: 2}
+limits: {max_body: 2GiB}
 log: {access: off, level: warning}
 hosts:
   - names: ["*"]

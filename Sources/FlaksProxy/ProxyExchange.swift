@@ -404,6 +404,15 @@ public struct ProxyExchange: Sendable {
             phase = .done
             return .retry(reason: "pooled connection closed before any answer")
         }
+        // A fresh connection closed without a byte of answer (an upstream going down accepts, then
+        // closes): an idempotent request whose body can be sent again goes to the next upstream, as
+        // nginx's `proxy_next_upstream error` does; the one that closed counts as a failure.
+        if !reused && !answerStarted && request.isIdempotent && (bodyBytesSent == 0 || canReplayBody) {
+            phase = .done
+            return .tryNextUpstream(Failure(status: .badGateway,
+                                            reason: reset ? "connection reset before any answer" : "connection closed before any answer",
+                                            marksUpstreamDown: true))
+        }
         let event: ResponseEvent?
         do {
             event = try parser.inputEnded()

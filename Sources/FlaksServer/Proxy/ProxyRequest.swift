@@ -367,8 +367,9 @@ final class ProxyRequest: UpstreamUser, ResponseProducer, RequestBodyConsumer, T
             }
         case .finish(let reuse):
             finished = true
-            if !sinkDone, let c = client { c.finish() }
+            // Counted before the client hears the end (a metrics scrape right after sees it).
             release(reuse: reuse)
+            if !sinkDone, let c = client { c.finish() }
             client = nil
         case .startTunnel(let fields):
             upstream?.health.markSucceeded(connectedAt: exchange.connectedAt)
