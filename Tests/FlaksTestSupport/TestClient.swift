@@ -19,12 +19,31 @@ public final class TestClient: @unchecked Sendable {  // used by one thread at a
         public var minVersion: Int32
         public var maxVersion: Int32
         public var alpn: [String]
+        /// A session of an earlier connection to offer for resumption.
+        public var session: TLSClientSession?
         public init(caFile: String, serverName: String? = nil, minVersion: Int32 = TLS1_2_VERSION,
-                    maxVersion: Int32 = TLS1_3_VERSION, alpn: [String] = ["http/1.1"]) {
+                    maxVersion: Int32 = TLS1_3_VERSION, alpn: [String] = ["http/1.1"], session: TLSClientSession? = nil) {
             self.caFile = caFile; self.serverName = serverName; self.minVersion = minVersion
-            self.maxVersion = maxVersion; self.alpn = alpn
+            self.maxVersion = maxVersion; self.alpn = alpn; self.session = session
         }
     }
+
+    /// A TLS session kept from one connection to resume on the next (OpenSSL's SSL_SESSION).
+    public final class TLSClientSession: @unchecked Sendable {  // immutable; freed once
+        let pointer: OpaquePointer
+        init(_ p: OpaquePointer) { pointer = p }
+        deinit { SSL_SESSION_free(pointer) }
+    }
+
+    /// The session of this TLS connection, for resumption (with TLS 1.3 the server sends its ticket
+    /// after the handshake: take it after a response was read).
+    public var session: TLSClientSession? {
+        guard let ssl, let p = SSL_get1_session(ssl) else { return nil }
+        return TLSClientSession(p)
+    }
+
+    /// Whether the handshake resumed the offered session.
+    public var sessionReused: Bool { ssl.map { SSL_session_reused($0) == 1 } ?? false }
 
     /// A parsed response.
     public struct Response: Sendable {
@@ -107,6 +126,7 @@ public final class TestClient: @unchecked Sendable {  // used by one thread at a
             _ = copenssl_set_tlsext_host_name(s, n)
             _ = SSL_set1_host(s, n)
         }
+        if let session = o.session { _ = SSL_set_session(s, session.pointer) }
         if !o.alpn.isEmpty {
             var wire: [UInt8] = []
             for p in o.alpn { wire.append(UInt8(p.utf8.count)); wire += Array(p.utf8) }

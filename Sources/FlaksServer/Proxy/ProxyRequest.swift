@@ -34,6 +34,8 @@ final class ProxyRequest: UpstreamUser, ResponseProducer, RequestBodyConsumer, T
     private var instance: ServiceEndpoint?
     /// A wait for a service instance to become ready.
     private var waitToken: UInt64?
+    /// Inside `opened`: the head and the early body are being queued.
+    private var opening = false
     /// Fresh instance lists taken after a pick found its instance retired (bounded).
     private var refreshes = 0
     private var conn: UpstreamConnection?
@@ -217,6 +219,10 @@ final class ProxyRequest: UpstreamUser, ResponseProducer, RequestBodyConsumer, T
     /// The connection is open: write the head and whatever of the body came early.
     private func opened() {
         guard let c = conn else { return }
+        // A write that empties the socket's queue reports `upstreamDrained` at once, inside this
+        // call: it must not let the client's next body bytes in before the early ones are queued
+        // (they would overtake them: a body out of order, found over TLS where bytes come in records).
+        opening = true
         c.write(exchange.connected(now: loop.now))
         if !earlyBody.isEmpty {
             let early = earlyBody
@@ -224,6 +230,7 @@ final class ProxyRequest: UpstreamUser, ResponseProducer, RequestBodyConsumer, T
             writeBody(early)
         }
         if bodyEnded { endBody() }
+        opening = false
         if clientHeld, c.queuedBytes < Self.highWater {
             clientHeld = false
             client?.resumeRequestBody()
@@ -266,7 +273,7 @@ final class ProxyRequest: UpstreamUser, ResponseProducer, RequestBodyConsumer, T
     }
 
     func upstreamDrained(_ c: UpstreamConnection) {
-        guard c === conn else { return }
+        guard c === conn, !opening else { return }
         exchange.requestBytesWritten(now: loop.now, queueEmpty: true)
         if clientHeld {
             clientHeld = false
