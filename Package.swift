@@ -65,12 +65,12 @@ let package = Package(
         // The ACME client (RFC 8555): pure state machines that emit HTTP requests and crypto jobs as
         // values, its own bounded JSON codec, the renewal schedule and the storage layout. See docs/acme.md.
         .target(name: "FlaksACME", dependencies: ["FlaksTLS", "COpenSSL", "FlaksSync"], swiftSettings: strict),
-        // What serves a route: static, CGI, redirect, respond, views.
+        // What serves a route: static, CGI, FastCGI (resolution and the response machine), redirect, respond, views.
         // Release builds skip dynamic exclusivity checks here too: the shared state in this target
         // (the open-file cache) is reached only through `Locked`, whose mutex already serializes
         // every access; the checks were 3 calls and ~250 instructions per static request.
         .target(name: "FlaksHandlers",
-                dependencies: ["FlaksHTTP", "FlaksConfig", "FlaksRouting", "FlaksSync", "CFlaksLinux"],
+                dependencies: ["FlaksHTTP", "FlaksConfig", "FlaksRouting", "FlaksSync", "FlaksFastCGI", "CFlaksLinux"],
                 swiftSettings: strict + [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]),
         // Sockets, epoll loops, connections, worker pool, signals, reload.
         // Release builds skip the dynamic exclusivity checks in this target only: a connection's
@@ -78,7 +78,7 @@ let package = Package(
         // measured ~3% of a request's CPU. Debug builds and the sanitizer runs keep them.
         .target(name: "FlaksServer",
                 dependencies: ["FlaksHTTP", "FlaksConfig", "FlaksRouting", "FlaksHandlers", "FlaksAccess", "FlaksCompression",
-                               "CFlaksLinux",
+                               "FlaksFastCGI", "CFlaksLinux",
                                .product(name: "Logging", package: "swift-log")],
                 swiftSettings: strict + [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]),
         // Public API for app authors.

@@ -30,15 +30,32 @@ public enum CGIEnvironment {
 
     /// The environment as `NAME=value` strings, sorted by name (stable for tests and logs).
     public static func build(request: Request, route: CGIRoute, script: Script) -> [String] {
-        var env: [String: String] = ["PATH": defaultPath]
-        for (k, v) in route.env where isSafeName(k) && !v.utf8.contains(0) { env[k] = v }
-        for (k, v) in metaVariables(request: request, route: route, script: script) { env[k] = v }
+        build(request: request, env: route.env, passAuthorization: route.passAuthorization, path: defaultPath,
+              script: script)
+    }
+
+    /// The environment (or, for FastCGI, the params) as `NAME=value` strings, sorted by name: `PATH`
+    /// when given, then `env` (safe names, no NUL), then the meta-variables and `extra`, which `env`
+    /// cannot override. `passAuthorization`: Authorization becomes HTTP_AUTHORIZATION unless a
+    /// route's `auth` consumed it (`request.remoteUser` set). Shared by `cgi:` and `fastcgi:` routes.
+    public static func build(request: Request, env routeEnv: [String: String], passAuthorization: Bool, path: String?,
+                             script: Script, extra: [String: String] = [:]) -> [String] {
+        var env: [String: String] = [:]
+        if let path { env["PATH"] = path }
+        for (k, v) in routeEnv where isSafeName(k) && !v.utf8.contains(0) { env[k] = v }
+        for (k, v) in metaVariables(request: request, passAuthorization: passAuthorization, script: script) { env[k] = v }
+        for (k, v) in extra { env[k] = v }
         return env.keys.sorted().compactMap { k in env[k].map { "\(k)=\($0)" } }
     }
 
     /// The RFC 3875 §4.1 meta-variables plus the common extensions (REMOTE_PORT, REQUEST_URI,
     /// SCRIPT_FILENAME, DOCUMENT_ROOT) and one HTTP_* per request header (§4.1.18).
     public static func metaVariables(request: Request, route: CGIRoute, script: Script) -> [String: String] {
+        metaVariables(request: request, passAuthorization: route.passAuthorization, script: script)
+    }
+
+    /// The meta-variables; `passAuthorization` as in `build`.
+    public static func metaVariables(request: Request, passAuthorization: Bool, script: Script) -> [String: String] {
         var m: [String: String] = [:]
         let h = request.headers
         m["GATEWAY_INTERFACE"] = "CGI/1.1"                               // §4.1.4
@@ -66,7 +83,7 @@ public enum CGIEnvironment {
         }
         if let type = h["Content-Type"] { m["CONTENT_TYPE"] = type }       // §4.1.3
         // §4.1.1: the auth-scheme token of the Authorization header; the credentials themselves
-        // reach the script only when the route opts in (pass_authorization).
+        // reach the script only when passed (`pass_authorization` for CGI; always for FastCGI).
         if let user = request.remoteUser {
             // The route's `auth` checked the credentials and consumed the field (RFC 3875 §4.1.11).
             m["AUTH_TYPE"] = "Basic"
@@ -74,7 +91,7 @@ public enum CGIEnvironment {
         } else if let auth = h["Authorization"], let scheme = auth.split(separator: " ").first, !scheme.isEmpty {
             m["AUTH_TYPE"] = String(scheme)
         }
-        let pass = route.passAuthorization && request.remoteUser == nil
+        let pass = passAuthorization && request.remoteUser == nil
         for (name, value) in httpVariables(h, passAuthorization: pass) { m[name] = value }
         return m
     }

@@ -24,6 +24,9 @@ public struct Request: Sendable {
     /// The user a route's `auth` authenticated (HTTP Basic); nil when the route has no `auth`.
     /// When set, the Authorization field was consumed: it is not passed on to scripts.
     public var remoteUser: String?
+    /// The request arrived over TLS (REQUEST_SCHEME https, HTTPS=on for FastCGI). The connection
+    /// sets it once TLS listeners are served; false until then.
+    public var isSecure = false
 
     public init(head: RequestHead, path: String, body: [UInt8] = [], remoteAddress: String = "127.0.0.1",
                 remotePort: Int = 0, localAddress: String = "127.0.0.1", localPort: Int = 0,

@@ -48,6 +48,8 @@ public final class EventLoop: @unchecked Sendable {
     private var pendingJobs: [@Sendable () -> Void] = []
     /// An fd kept open to be closed when accept hits EMFILE, so the pending connection can be refused.
     private var reserveFD: Int32 = -1
+    /// Idle keep-alive connections to upstreams (FastCGI responders), made on first use.
+    lazy var upstreamPool = UpstreamPool(loop: self)
 
     init(index: Int, server: Server, clock: any LoopClock) throws(SystemError) {
         self.index = index

@@ -28,6 +28,9 @@ public final class Server: Sendable {
     private let drainingFlag = Atomic<Bool>(false)
     /// CGI children alive now, all loops together (cgi.max_processes); see CGIProcess.
     let cgiChildren = CGIChildren()
+    /// Connections to each upstream, all loops together, with the requests waiting for one
+    /// (FastCGI's `max_connections`); see FastCGIRequest.
+    let upstreamSlots = UpstreamSlots()
     /// Token buckets of every `rate` rule, all loops together (sharded locks, no global one).
     let rateLimiter = RateLimiter()
     /// Compressed forms of static files, by file identity, ETag and coding (bounded, LRU).
@@ -247,6 +250,9 @@ public final class Server: Sendable {
 
     /// Reopens the access log file (SIGUSR1).
     public func reopenLogs() { accessLog?.reopen() }
+
+    /// The loops (empty before `start`); for asking the other loops to let go of idle upstream connections.
+    var loops: [EventLoop] { state.withLock { $0.loops } }
 
     /// Requests finished so far, all loops (the count alone: no snapshot of the per-host tables).
     var finishedRequests: Int {
