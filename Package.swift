@@ -105,12 +105,13 @@ let package = Package(
         // Differential test against llhttp (scripts/differential.sh).
         .executableTarget(name: "ParseDump", dependencies: ["FlaksHTTP"], path: "Tests/Differential/ParseDump",
                           swiftSettings: strict),
-        // Helpers shared by the test targets: a raw HTTP client and a static-site fixture.
+        // Helpers shared by the test targets: a raw HTTP client, a static-site fixture, php-fpm in a temp dir.
         .target(name: "FlaksTestSupport", dependencies: ["FlaksServer", "FlaksCompression", "CZlib", "CBrotli", "CZstd"],
                 path: "Tests/FlaksTestSupport",
                 swiftSettings: strict),
         .testTarget(name: "FlaksHTTPTests", dependencies: ["FlaksHTTP"], exclude: ["Corpus", "ResponseCorpus"], swiftSettings: strict),
-        .testTarget(name: "FlaksFastCGITests", dependencies: ["FlaksFastCGI"], exclude: ["Corpus"], swiftSettings: strict),
+        .testTarget(name: "FlaksFastCGITests", dependencies: ["FlaksFastCGI", "FlaksTestSupport"], exclude: ["Corpus"],
+                    swiftSettings: strict),
         .testTarget(name: "FlaksConfigTests", dependencies: ["FlaksConfig", "FlaksAccess"], swiftSettings: strict),
         .testTarget(name: "FlaksRoutingTests", dependencies: ["FlaksRouting"], swiftSettings: strict),
         .testTarget(name: "FlaksCompressionTests", dependencies: ["FlaksCompression", "FlaksTestSupport", "CZlib", "CBrotli", "CZstd"],
@@ -120,7 +121,7 @@ let package = Package(
         .testTarget(name: "FlaksProxyTests", dependencies: ["FlaksProxy", "FlaksHTTP", "FlaksAccess"], swiftSettings: strict),
         .testTarget(name: "FlaksACMETests", dependencies: ["FlaksACME", "FlaksTLS", "COpenSSL"], exclude: ["Corpus"],
                     swiftSettings: strict),
-        .testTarget(name: "FlaksHandlersTests", dependencies: ["FlaksHandlers", "FlaksTestSupport"], swiftSettings: strict),
+        .testTarget(name: "FlaksHandlersTests", dependencies: ["FlaksHandlers", "FlaksFastCGI", "FlaksTestSupport"], swiftSettings: strict),
         .testTarget(name: "FlaksTests", dependencies: ["Flaks", "FlaksTestSupport"], swiftSettings: strict),
         .testTarget(name: "FlaksServerTests", dependencies: ["FlaksServer", "Flaks", "FlaksTestSupport", "FlaksAccess"], swiftSettings: strict),
     ]

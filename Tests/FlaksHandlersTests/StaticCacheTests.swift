@@ -44,7 +44,7 @@ struct StaticCacheTests {
         switch h.handle(req) {
         case .response(let r): return r
         case .blocking(let job): return job()
-        case .async, .cgi: Issue.record("unexpected outcome"); return Response(status: .internalServerError)
+        case .async, .cgi, .fastcgi: Issue.record("unexpected outcome"); return Response(status: .internalServerError)
         }
     }
 

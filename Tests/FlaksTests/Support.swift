@@ -21,7 +21,7 @@ func call(_ handler: any Handler, _ method: HTTPMethod, _ target: String, header
     case .response(let r): return r
     case .blocking(let job): return job()
     case .async(let job): return await job()
-    case .cgi: return Response(status: .internalServerError)
+    case .cgi, .fastcgi: return Response(status: .internalServerError)
     }
 }
 

@@ -92,6 +92,7 @@ import Testing
             case .async: return "async"
             case .response: return "response"
             case .cgi: return "cgi"
+            case .fastcgi: return "fastcgi"
             }
         }
         #expect(outcome("/sync") == "blocking")
