@@ -52,6 +52,8 @@ final class FastCGIRequest: ResponseProducer, UpstreamUser, TimerTarget {
     private let buffer: UnsafeMutableRawBufferPointer
     private var filled = 0
     private var reading = false
+    /// Nesting of `perform` (sink callbacks run inside actions).
+    private var depth = 0
     private var selfRef: FastCGIRequest?
     var timerSlot = TimerSlot()
 
@@ -267,11 +269,13 @@ final class FastCGIRequest: ResponseProducer, UpstreamUser, TimerTarget {
 
     /// Reads until the socket is empty, the client pushes back, or the request is over.
     private func readAvailable() {
-        guard !reading else { return }
+        guard !reading, let c = connection else { return }
         reading = true
         defer { reading = false }
         withExtendedLifetime(self) {
-            while let c = connection, machine.usesConnection, !machine.paused {
+            // Only this connection: an action may replace it (a retry connects afresh; the new one
+            // is read when it reports readable).
+            while connection === c, c.phase == .open, machine.usesConnection, !machine.paused {
                 let room = UnsafeMutableRawBufferPointer(rebasing: buffer[filled...])
                 switch c.read(into: room) {
                 case .wouldBlock:
@@ -295,7 +299,7 @@ final class FastCGIRequest: ResponseProducer, UpstreamUser, TimerTarget {
                     }
                 }
             }
-            if let c = connection { c.setDeadline(machine.deadline) }
+            if connection === c { c.setDeadline(machine.deadline) }
         }
     }
 
@@ -328,6 +332,13 @@ final class FastCGIRequest: ResponseProducer, UpstreamUser, TimerTarget {
     // MARK: actions
 
     private func perform(_ actions: [FastCGIResponseMachine.Action], bytes: UnsafeRawBufferPointer? = nil) {
+        // A sink may call back (`proceed`, `stop`) from inside an action: those nested batches run,
+        // but only the outermost one ends the request, after every action of its batch is done.
+        depth += 1
+        defer {
+            depth -= 1
+            if depth == 0 { finishIfDone() }
+        }
         for a in actions {
             switch a {
             case .start(let status, let headers, let length, let range):
@@ -372,7 +383,6 @@ final class FastCGIRequest: ResponseProducer, UpstreamUser, TimerTarget {
                 releaseConnection(keep: keep, sendAbort: sendAbort)
             }
         }
-        finishIfDone()
     }
 
     private func forward(_ bytes: UnsafeRawBufferPointer) {
