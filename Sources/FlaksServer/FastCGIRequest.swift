@@ -27,8 +27,10 @@ import FlaksHTTP
 /// Ownership: loop thread only. While in flight it holds itself (`selfRef`), dropped when the
 /// machine is done; the connection holds it weakly.
 final class FastCGIRequest: ResponseProducer, UpstreamUser, TimerTarget {
-    /// How long an idle kept connection stays open (it holds a php-fpm child meanwhile).
-    static let idleTimeout: UInt64 = 5_000_000_000
+    /// How long an idle kept connection stays open: it holds a php-fpm child meanwhile (php-fpm
+    /// serves a kept connection's next request with the same child, waiting for it). Short, like
+    /// the proxy's `keepalive_timeout` default: under load a connection is reused long before.
+    static let idleTimeout: UInt64 = 2_000_000_000
     /// Room for the largest record (FastCGI.maxRecordLength): a whole-record event always fits.
     static let bufferSize = 72 * 1024
 

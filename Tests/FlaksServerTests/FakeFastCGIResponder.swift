@@ -38,6 +38,7 @@ final class FakeFastCGIResponder: @unchecked Sendable {  // state behind `lock`
     private var _maxOpen = 0
     private var _aborts = 0
     private var _busy = 0
+    private var _written = 0
     private var _maxBusy = 0
     private var _closedByPeer = 0
     private var running = 0
@@ -72,6 +73,8 @@ final class FakeFastCGIResponder: @unchecked Sendable {  // state behind `lock`
     /// Most requests in the responder's hands at once: counted from the request's last record to
     /// just before its answer's last bytes are written (so the server cannot have seen the answer).
     var maxBusy: Int { lock.withLock { _maxBusy } }
+    /// Answer bytes the server's side of the socket has taken so far.
+    var written: Int { lock.withLock { _written } }
     /// FCGI_ABORT_REQUEST records received.
     var aborts: Int { lock.withLock { _aborts } }
     /// Connections the server closed.
@@ -162,13 +165,13 @@ final class FakeFastCGIResponder: @unchecked Sendable {  // state behind `lock`
             switch reply(index, request) {
             case .answer(let bytes, let thenClose):
                 idle()
-                Self.write(fd, bytes)
+                write(fd, bytes)
                 if thenClose { closedByUs = true; return }
             case .slow(let first, let delay, let rest):
-                Self.write(fd, first)
+                write(fd, first)
                 usleep(UInt32(delay * 1_000_000))
                 idle()
-                Self.write(fd, rest)
+                write(fd, rest)
             case .closeWithoutAnswer:
                 idle()
                 closedByUs = true
@@ -204,13 +207,15 @@ final class FakeFastCGIResponder: @unchecked Sendable {  // state behind `lock`
         return (type, content)
     }
 
-    private static func write(_ fd: Int32, _ bytes: [UInt8]) {
+    /// Writes in pieces of at most 16 KiB, counting what the socket took.
+    private func write(_ fd: Int32, _ bytes: [UInt8]) {
         var off = 0
         while off < bytes.count {
-            let n = bytes[off...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            let n = bytes[off..<min(off + 16384, bytes.count)].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
             if n < 0 && errno == EINTR { continue }
             if n <= 0 { return }
             off += n
+            lock.withLock { _written += n }
         }
     }
 

@@ -111,6 +111,34 @@ final class FastCGIExecutorTests {
     }
 
     @Test(.timeLimit(.minutes(1)))
+    func aSlowClientHoldsTheResponderBackInsteadOfBufferingTheBody() async throws {
+        // 32 MiB in 64 KiB STDOUT records (what php-fpm sends), to a client that reads nothing for a while.
+        let records = 512
+        var answer = FakeFastCGIResponder.stdout("Content-Type: application/octet-stream\r\n\r\n")
+        let block = [UInt8](repeating: 0x61, count: 65528)
+        for _ in 0..<records { answer += FakeFastCGIResponder.rec(6, block) }
+        answer += FakeFastCGIResponder.end()
+        let whole = answer, total = answer.count
+        let fake = try FakeFastCGIResponder { _, _ in .answer(whole) }
+        defer { fake.stop() }
+        try await withTestServer(config(fake)) { (_: Server, port: Int) async throws in
+            let c = try TestClient(port: port)
+            try c.send("GET /a.php HTTP/1.1\r\nHost: x\r\n\r\n")
+            // The responder gets ahead by the socket buffers (loopback TCP grows them to a few MiB),
+            // the read buffer and the sink's high-water mark, then it is held: it stops, far short
+            // of the whole body, instead of the body piling up in the server.
+            _ = fake.wait(1) { false }
+            let early = fake.written
+            _ = fake.wait(0.5) { false }
+            #expect(fake.written == early, "held back: nothing more is taken while the client reads nothing")
+            #expect(early < total / 2, "\(early) of \(total) bytes taken while the client read nothing")
+            let r = try c.readResponse()
+            #expect(r.status == 200 && r.body.count == records * 65528)
+            #expect(fake.written == total)
+        }
+    }
+
+    @Test(.timeLimit(.minutes(1)))
     func badAnswersAre502AndNeverPassedOn() async throws {
         let answers: [[UInt8]] = [
             Array("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nnot fastcgi".utf8),
