@@ -33,6 +33,9 @@ public struct FastCGIResponseMachine: Sendable {
         case start(status: HTTPStatus, headers: HeaderFields, length: Int?, bodyBytes: Range<Int>)
         /// A complete response without body (204, 304 from the script).
         case respond(status: HTTPStatus, headers: HeaderFields)
+        /// The whole response arrived at once: status, fields and the body (ranges of the bytes just
+        /// given, in order). Sent as one complete response.
+        case respondWhole(status: HTTPStatus, headers: HeaderFields, body: [Range<Int>])
         /// Serve `target` as a GET instead (a local redirect, RFC 3875 §6.2.2).
         case internalRedirect(String)
         /// Pass these bytes (a range of the bytes just given) to the client.
@@ -175,6 +178,11 @@ public struct FastCGIResponseMachine: Sendable {
     /// Bytes from the responder: all unconsumed bytes of the executor's buffer. Returns the actions
     /// (ranges are into `bytes`) and how many bytes were consumed; the rest is an incomplete
     /// record: keep it and read more.
+    ///
+    /// A response whose head, body and END_REQUEST all arrive in one call (a small page: the usual
+    /// case) is answered whole (`respondWhole`): one write of head and body with a Content-Length,
+    /// instead of a head, chunks and a last chunk as they came. Otherwise the head is held until the
+    /// call's bytes run out and then started with the body bytes it has.
     public mutating func received(_ bytes: UnsafeRawBufferPointer, now: UInt64) -> (actions: [Action], consumed: Int) {
         guard usesConnection else { return ([], bytes.count) }
         if !bytes.isEmpty { since = now }
@@ -186,13 +194,30 @@ public struct FastCGIResponseMachine: Sendable {
             consumed += step.consumed
             switch step.action {
             case .needMoreBytes:
+                releaseHeld(into: &actions)
                 return (actions, consumed)
             case .stdout(let r):
                 actions += stdout((base + r.lowerBound)..<(base + r.upperBound), in: bytes)
             case .stderr(let lines):
                 actions.append(.stderr(lines))
             case .complete(_, let status, let keep):
-                actions += completed(status, keep: keep)
+                if let h = held, status == .requestComplete, h.length == nil || h.length == h.bodyCount {
+                    // The whole answer is here: one complete response.
+                    held = nil
+                    phase = .done
+                    sinkDone = true
+                    actions.append(.releaseConnection(keep: keep, sendAbort: false))
+                    actions.append(.respondWhole(status: h.status, headers: h.headers, body: h.body))
+                } else if held != nil && status != .requestComplete {
+                    // A refusal after a head that was never started: answered as if no head came.
+                    held = nil
+                    phase = .head
+                    actions += completed(status, keep: keep)
+                } else {
+                    // (A Content-Length that does not match the body: streamed, the sink keeps the length.)
+                    releaseHeld(into: &actions)
+                    actions += completed(status, keep: keep)
+                }
             case .failed(let error):
                 actions += failed(error.reason)
             }
@@ -200,9 +225,28 @@ public struct FastCGIResponseMachine: Sendable {
         return (actions, bytes.count)
     }
 
+    /// A head parsed in this call, not yet started, and its body ranges so far.
+    private struct Held: Sendable {
+        var status: HTTPStatus
+        var headers: HeaderFields
+        var length: Int?
+        var body: [Range<Int>] = []
+        var bodyCount: Int { body.reduce(0) { $0 + $1.count } }
+    }
+    private var held: Held?
+
+    /// Starts the held head with the body bytes gathered so far.
+    private mutating func releaseHeld(into actions: inout [Action]) {
+        guard let h = held else { return }
+        held = nil
+        actions.append(.start(status: h.status, headers: h.headers, length: h.length, bodyBytes: h.body.first ?? 0..<0))
+        for r in h.body.dropFirst() { actions.append(.forward(r)) }
+    }
+
     private mutating func stdout(_ range: Range<Int>, in bytes: UnsafeRawBufferPointer) -> [Action] {
         switch phase {
         case .streaming:
+            if held != nil { held?.body.append(range); return [] }
             return sinkDone ? [] : [.forward(range)]
         case .head:
             do {
@@ -242,7 +286,8 @@ public struct FastCGIResponseMachine: Sendable {
                 return [.start(status: status, headers: headers, length: length, bodyBytes: body.upperBound..<body.upperBound)]
             }
             phase = .streaming
-            return [.start(status: status, headers: headers, length: length, bodyBytes: body)]
+            held = Held(status: status, headers: headers, length: length, body: body.isEmpty ? [] : [body])
+            return []
         }
     }
 
@@ -274,9 +319,11 @@ public struct FastCGIResponseMachine: Sendable {
         return actions
     }
 
-    /// The exchange cannot go on: close the connection; 502, or cut the response short.
+    /// The exchange cannot go on: close the connection; 502, or cut the response short. A head
+    /// held in this call was never started: a 502 then, nothing of it passed on.
     private mutating func failed(_ reason: String) -> [Action] {
-        let wasHead = phase == .head
+        let wasHead = phase == .head || held != nil
+        held = nil
         phase = .done
         paused = false
         var actions: [Action] = []

@@ -353,6 +353,8 @@ final class FastCGIRequest: ResponseProducer, UpstreamUser, TimerTarget {
                 }
             case .respond(let status, let headers):
                 answer(Response(status: status, headers: headers))
+            case .respondWhole(let status, let headers, let ranges):
+                if let bytes { respondWhole(status, headers, ranges.map { UnsafeRawBufferPointer(rebasing: bytes[$0]) }) }
             case .internalRedirect(let target):
                 if let s = sink { sink = nil; s.internalRedirect(to: target) }
             case .forward(let range):
@@ -393,6 +395,27 @@ final class FastCGIRequest: ResponseProducer, UpstreamUser, TimerTarget {
             if sink == nil { return }               // the sink stopped us from within write
             perform(machine.sinkFull())
         }
+    }
+
+    /// The whole answer came at once: one complete response (head and body in one write, with a
+    /// Content-Length). An error status goes out as the application wrote it, not replaced by the
+    /// host's error page (which `send` would do), so it is streamed the usual way.
+    private func respondWhole(_ status: HTTPStatus, _ headers: HeaderFields, _ parts: [UnsafeRawBufferPointer]) {
+        guard let s = sink else { return }
+        if status.code >= 400 {
+            guard s.start(status: status, headers: headers, length: nil, producer: self, idleLimit: nil) else {
+                sink = nil
+                return
+            }
+            for p in parts where sink != nil { _ = s.write(p) }
+            if sink != nil { sink = nil; s.finish() }
+            return
+        }
+        sink = nil
+        var body: [UInt8] = []
+        body.reserveCapacity(parts.reduce(0) { $0 + $1.count })
+        for p in parts { body.append(contentsOf: p) }
+        if s.awaitsResponse { s.send(Response(status: status, headers: headers, body: .bytes(body))) } else { s.abort() }
     }
 
     /// Sends a complete response if the sink still waits for one.

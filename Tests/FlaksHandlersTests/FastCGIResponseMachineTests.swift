@@ -30,6 +30,8 @@ struct FastCGIResponseMachineTests {
         var started: (status: Int, headers: HeaderFields, length: Int?)?
         var body: [UInt8] = []
         var finished = false
+        /// Answered with one complete response (`respondWhole`).
+        var whole = false
         var aborted = false
         var error: Int?
         var complete: Int?
@@ -63,6 +65,12 @@ struct FastCGIResponseMachineTests {
                     started = (status.code, headers, length)
                     if !wantsBody { m.sinkDeclinedBody() } else { write(Array(bytes[range]), &m) }
                 case .respond(let status, _): complete = status.code
+                case .respondWhole(let status, let headers, let ranges):
+                    #expect(started == nil, "a whole response is the only one")
+                    started = (status.code, headers, nil)
+                    whole = true
+                    for r in ranges { body += bytes[r] }
+                    finished = true
                 case .internalRedirect(let t): redirect = t
                 case .forward(let range): write(Array(bytes[range]), &m)
                 case .finish: finished = true
@@ -134,6 +142,7 @@ struct FastCGIResponseMachineTests {
             #expect(e.finished && !e.aborted && e.error == nil)
             #expect(e.released.map { $0.keep && !$0.sendAbort } == true, "END_REQUEST with nothing after it: kept")
             #expect(m.isDone && m.deadline == 0)
+            if splits == [bytes.count] { #expect(e.whole, "all at once: one complete response") }
             if e.text != "hello world" { break }
         }
     }
@@ -141,7 +150,16 @@ struct FastCGIResponseMachineTests {
     @Test func statusLocationAndLength() {
         let (e, _) = Self.run(Self.out("Status: 404 Not Found\r\nContent-Type: text/plain\r\nContent-Length: 4\r\n\r\nnope") + Self.end(),
                               splits: [])
-        #expect(e.started?.status == 404 && e.started?.length == 4 && e.text == "nope" && e.finished)
+        #expect(e.started?.status == 404 && e.text == "nope" && e.finished && e.whole)
+
+        // A head in one read, the rest later: started, streamed, finished.
+        let head = Self.out("Content-Type: text/plain\r\n\r\nfirst ")
+        let (st, _) = Self.run(head + Self.out("second") + Self.end(), splits: [head.count])
+        #expect(!st.whole && st.started?.status == 200 && st.text == "first second" && st.finished)
+        // A Content-Length that does not match the body is streamed with that length: the sink
+        // then cuts the connection rather than sending a wrong message.
+        let (mismatch, _) = Self.run(Self.out("Content-Type: text/plain\r\nContent-Length: 10\r\n\r\nnope") + Self.end(), splits: [])
+        #expect(!mismatch.whole && mismatch.started?.length == 10 && mismatch.finished)
 
         // PHP's header('Location: ...') comes with its own Status: a client redirect.
         let (r, _) = Self.run(Self.out("Status: 302 Found\r\nLocation: /elsewhere\r\nContent-type: text/html\r\n\r\n") + Self.end(),
@@ -197,8 +215,12 @@ struct FastCGIResponseMachineTests {
         // An HTTP answer where records were expected: version byte 0x48.
         let (e, _) = Self.run(Array("HTTP/1.1 200 OK\r\n\r\n".utf8), splits: [])
         #expect(e.error == 502 && e.released.map { !$0.keep } == true && e.body.isEmpty)
+        // In the same read as the head: nothing was started, a 502.
+        let cut = Self.out("Content-Type: text/plain\r\n\r\npart")
+        let (w, _) = Self.run(cut + Self.rec(6, [1], version: 2), splits: [])
+        #expect(w.error == 502 && w.started == nil && w.body.isEmpty)
         // After the head went out: the response is aborted (the client sees it cut short).
-        let (a, _) = Self.run(Self.out("Content-Type: text/plain\r\n\r\npart") + Self.rec(6, [1], version: 2), splits: [])
+        let (a, _) = Self.run(cut + Self.rec(6, [1], version: 2), splits: [cut.count])
         #expect(a.started?.status == 200 && a.text == "part" && a.aborted && !a.finished && a.error == nil)
         #expect(a.released.map { !$0.keep } == true)
         // A record for another request id.
