@@ -81,14 +81,14 @@ final class FakeFastCGIResponder: @unchecked Sendable {  // state behind `lock`
     var closedByPeer: Int { lock.withLock { _closedByPeer } }
 
     func stop() {
-        let (wasStopped, all) = lock.withLock { () -> (Bool, [Int32]) in
+        let wasStopped = lock.withLock { () -> Bool in
             let w = stopped
             stopped = true
-            return (w, fds)
+            if !w { for fd in fds { shutdown(fd, Int32(SHUT_RDWR)) } }   // still open: under the lock
+            return w
         }
         guard !wasStopped else { return }
         shutdown(listenFD, Int32(SHUT_RDWR))
-        for fd in all { shutdown(fd, Int32(SHUT_RDWR)) }
         for _ in 0..<200 where lock.withLock({ running }) > 0 { usleep(10_000) }
         close(listenFD)
         try? FileManager.default.removeItem(atPath: dir)
@@ -132,12 +132,15 @@ final class FakeFastCGIResponder: @unchecked Sendable {  // state behind `lock`
         var buffer: [UInt8] = []
         var closedByUs = false
         defer {
+            // Closed under the lock and forgotten: `stop` must never shut down a descriptor number
+            // that has been closed and given to someone else (another test's socket) meanwhile.
             lock.withLock {
                 _open -= 1
                 if !closedByUs { _closedByPeer += 1 }
+                fds.removeAll { $0 == fd }
+                close(fd)
                 running -= 1
             }
-            close(fd)
         }
         while true {
             var params: [UInt8] = []

@@ -273,7 +273,11 @@ final class FastCGIPHPTests {
             // 40 clients at once through 4 connections (4 children).
             let answers = await withTaskGroup(of: (Int, String).self) { group in
                 for i in 0..<40 {
-                    group.addTask { (i, (try? TestClient.get(port: port, "/concurrent.php?i=\(i)"))?.text ?? "failed") }
+                    group.addTask {
+                        do { return (i, try TestClient.get(port: port, "/concurrent.php?i=\(i)").text) } catch {
+                            return (i, "failed: \(error)")
+                        }
+                    }
                 }
                 var all: [Int: String] = [:]
                 for await (i, t) in group { all[i] = t }
