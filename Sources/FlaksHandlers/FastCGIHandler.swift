@@ -23,8 +23,9 @@ import FlaksHTTP
 ///   Hidden names (`.env`, `.git`) are treated as absent (so they go to the front controller, which
 ///   answers them as the application sees fit, or 404).
 ///
-/// The lookup costs one `openat2` + `fstat` for a path naming a file (two or three for a directory
-/// index or a PATH_INFO split): the responder would stat the script anyway.
+/// A script or file named before costs no system call (the static handler's open-file cache, checked
+/// again at most once a second); otherwise one `openat2` + `fstat` (two or three for a directory
+/// index or a PATH_INFO split).
 public struct FastCGIHandler: Handler {
     public let route: FastCGIRoute
     /// Where the executor connects: the route's address with a TCP name already resolved (at site
@@ -129,6 +130,11 @@ public struct FastCGIHandler: Handler {
         case .hidden: return .notFound
         }
         let wantsDirectory = rel.isEmpty || rel.utf8.last == UInt8(ascii: "/")
+        if wantsDirectory, let first = indexNames.first, files.cachedFile(rel + first) != nil {
+            // The first index file is known (and `rel` so a directory): no lookup at all.
+            let path = rel + first
+            return isScript(path) ? .script(path, pathInfo: "") : .file(path)
+        }
         switch inspect(rel) {
         case .regular:
             // "x.php/" cannot open as a file (ENOTDIR); do not depend on it.
@@ -188,19 +194,38 @@ public struct FastCGIHandler: Handler {
 
     func isScript(_ rel: String) -> Bool { isScriptName(StaticPath.lastSegment(rel)) }
 
-    /// What one path is, opened beneath the root with O_PATH (nothing is read or run).
+    /// What one path is. A regular file comes from the static handler's open-file cache (checked
+    /// again at most once a second: a script named often costs no system call); anything else is
+    /// opened beneath the root with O_PATH (nothing is read or run). A file Flaks may not read (a
+    /// script only php-fpm's user can read) is looked at with O_PATH too.
     enum Kind { case regular, directory, other, missing, refused }
 
     func inspect(_ rel: String) -> Kind {
+        if !rel.isEmpty && rel.utf8.last != UInt8(ascii: "/") {
+            switch files.resolve(rel) {
+            case .file: return .regular
+            case .other(_, let kind): return kind == S_IFDIR ? .directory : .other
+            case .error(let e) where e != EACCES && e != EPERM: return Self.kind(ofError: e)
+            case .error: break
+            }
+        }
+        return inspectPath(rel)
+    }
+
+    static func kind(ofError e: Int32) -> Kind {
+        switch e {
+        case ENOENT, ENOTDIR, ENAMETOOLONG, EXDEV, ELOOP:
+            // EXDEV/ELOOP: a symlink leading outside the root; answer as if absent (as static does).
+            return .missing
+        default:
+            return .refused
+        }
+    }
+
+    func inspectPath(_ rel: String) -> Kind {
         switch root.open(rel, flags: oPath) {
         case .error(let e):
-            switch e {
-            case ENOENT, ENOTDIR, ENAMETOOLONG, EXDEV, ELOOP:
-                // EXDEV/ELOOP: a symlink leading outside the root; answer as if absent (as static does).
-                return .missing
-            default:
-                return .refused
-            }
+            return Self.kind(ofError: e)
         case .fd(let fd):
             defer { close(fd) }
             var st = stat()

@@ -206,8 +206,8 @@ public struct FastCGIResponseMachine: Sendable {
                     held = nil
                     phase = .done
                     sinkDone = true
-                    actions.append(.releaseConnection(keep: keep, sendAbort: false))
                     actions.append(.respondWhole(status: h.status, headers: h.headers, body: h.body))
+                    actions.append(.releaseConnection(keep: keep, sendAbort: false))   // after: see `completed`
                 } else if held != nil && status != .requestComplete {
                     // A refusal after a head that was never started: answered as if no head came.
                     held = nil
@@ -297,8 +297,6 @@ public struct FastCGIResponseMachine: Sendable {
         let wasHead = phase == .head
         let wasStreaming = phase == .streaming
         phase = .done
-        // The connection first: a request waiting on this loop (the client's next one) can have it.
-        actions.append(.releaseConnection(keep: keep, sendAbort: false))
         if status != .requestComplete {
             actions.append(.log("the responder refused the request: \(status)"))
             if !sinkDone {
@@ -316,6 +314,9 @@ public struct FastCGIResponseMachine: Sendable {
             sinkDone = true
             actions.append(.finish)
         }
+        // The client's answer first, then the connection: passing it on may write the next request
+        // to the responder, which (on the same core) would run before this answer left.
+        actions.append(.releaseConnection(keep: keep, sendAbort: false))
         return actions
     }
 
