@@ -265,18 +265,18 @@ public struct FastCGIHandler: Handler {
         let filename = documentRoot + "/" + script
         let s = CGIEnvironment.Script(scriptName: scriptName(request, script: script), pathInfo: pathInfo,
                                       scriptFilename: filename, documentRoot: documentRoot)
-        var extra: [String: String] = [
-            "REQUEST_SCHEME": request.isSecure ? "https" : "http",
-            "SERVER_ADDR": request.localAddress,
+        var extra: [(String, String)] = [
+            ("REQUEST_SCHEME", request.isSecure ? "https" : "http"),
+            ("SERVER_ADDR", request.localAddress),
             // php's cgi.force_redirect (on by default) refuses to run without it: it proves the request
             // came through a web server (what Apache's mod_rewrite/action sets; nginx sends it too).
-            "REDIRECT_STATUS": "200",
+            ("REDIRECT_STATUS", "200"),
         ]
-        if request.isSecure { extra["HTTPS"] = "on" }
+        if request.isSecure { extra.append(("HTTPS", "on")) }
         // Authorization goes to the application (it does its own auth), unless the route's `auth`
         // consumed it: then REMOTE_USER and AUTH_TYPE=Basic are set instead (config-schema).
-        let params = CGIEnvironment.build(request: request, env: route.env, passAuthorization: true, path: nil,
-                                          script: s, extra: extra)
+        let params = CGIEnvironment.unsortedParams(request: request, env: route.env, passAuthorization: true,
+                                                   script: s, extra: extra)
         return FastCGIInvocation(responder: responder, params: params, body: request.body, scriptPath: filename,
                                  timeout: timeoutNanos, maxConnections: route.maxConnections)
     }

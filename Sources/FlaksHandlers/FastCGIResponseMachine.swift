@@ -140,6 +140,12 @@ public struct FastCGIResponseMachine: Sendable {
         try exchange.start(params: params, body: body)
     }
 
+    /// `encodeRequest` with the params as `NAME=value` strings (`FastCGIInvocation.params`),
+    /// encoded straight from them.
+    public mutating func encodeRequest(environment: [String], body: [UInt8]) throws(FastCGIEncodingError) -> [UInt8] {
+        try exchange.start(environment: environment, body: body)
+    }
+
     /// No connection is free: the request waits (at most `timeout`).
     public mutating func queued(now: UInt64) {
         guard phase == .idle else { return }
