@@ -92,12 +92,8 @@ public enum FastCGIEncoder {
         var recordLengths: [Int] = []
         var current = 0
         var total = 0
-        for (i, entry) in environment.enumerated() {
-            var nameLength = -1, count = 0
-            for b in entry.utf8 {
-                if nameLength < 0 && b == UInt8(ascii: "=") { nameLength = count }
-                count += 1
-            }
+        for (i, var entry) in environment.enumerated() {
+            let (nameLength, count) = entry.withUTF8 { u in (u.firstIndex(of: UInt8(ascii: "=")) ?? -1, u.count) }
             guard nameLength > 0 else { lengths.append((-1, 0)); continue }
             let valueLength = count - nameLength - 1
             lengths.append((nameLength, valueLength))
@@ -126,11 +122,13 @@ public enum FastCGIEncoder {
             for i in start..<end where lengths[i].name > 0 {
                 FastCGIParam.appendLength(lengths[i].name, to: &out)
                 FastCGIParam.appendLength(lengths[i].value, to: &out)
-                let utf8 = environment[i].utf8
-                // NAME=value: everything but the first "=".
-                let nameEnd = utf8.index(utf8.startIndex, offsetBy: lengths[i].name)
-                out.append(contentsOf: utf8[..<nameEnd])
-                out.append(contentsOf: utf8[utf8.index(after: nameEnd)...])
+                // NAME=value: everything but the first "=", copied from the string's contiguous UTF-8.
+                var entry = environment[i]
+                let nameLength = lengths[i].name
+                entry.withUTF8 { u in
+                    out.append(contentsOf: UnsafeBufferPointer(rebasing: u[..<nameLength]))
+                    out.append(contentsOf: UnsafeBufferPointer(rebasing: u[(nameLength + 1)...]))
+                }
             }
             appendZeros(padding, to: &out)
             start = end

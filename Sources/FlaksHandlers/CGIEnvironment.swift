@@ -58,10 +58,26 @@ public enum CGIEnvironment {
         var out: [String] = []
         out.reserveCapacity(pairs.count + routeEnv.count)
         for (k, v) in routeEnv where isSafeName(k) && !v.utf8.contains(0) && !pairs.contains(where: { $0.0 == k }) {
-            out.append(k + "=" + v)
+            out.append(entry(k, v))
         }
-        for (k, v) in pairs { out.append(k + "=" + v) }
+        for (k, v) in pairs { out.append(entry(k, v)) }
         return out
+    }
+
+    /// "NAME=value" in one allocation.
+    static func entry(_ name: String, _ value: String) -> String {
+        var name = name, value = value
+        return name.withUTF8 { n in
+            value.withUTF8 { v in
+                String(unsafeUninitializedCapacity: n.count + 1 + v.count) { buf in
+                    _ = UnsafeMutableRawBufferPointer(buf).initializeMemory(as: UInt8.self, from: n)
+                    buf[n.count] = UInt8(ascii: "=")
+                    _ = UnsafeMutableRawBufferPointer(rebasing: UnsafeMutableRawBufferPointer(buf)[(n.count + 1)...])
+                        .initializeMemory(as: UInt8.self, from: v)
+                    return n.count + 1 + v.count
+                }
+            }
+        }
     }
 
     /// The RFC 3875 §4.1 meta-variables plus the common extensions (REMOTE_PORT, REQUEST_URI,

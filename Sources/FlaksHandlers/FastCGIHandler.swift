@@ -250,13 +250,14 @@ public struct FastCGIHandler: Handler {
 
     /// SCRIPT_NAME: the mount's URL prefix + the script's path below the root.
     func scriptName(_ request: Request, script: String) -> String {
-        guard request.routePath.hasSuffix("/") else { return "/" + script }
-        var prefix = Substring(request.path)
-        if prefix.hasSuffix(request.remainder) { prefix = prefix.dropLast(request.remainder.count) } else {
-            prefix = Substring(request.routePath)
-        }
-        if !prefix.hasSuffix("/") { prefix += "/" }
-        return String(prefix) + script
+        guard request.routePath.utf8.last == UInt8(ascii: "/") else { return "/" + script }
+        // The request path minus the remainder (compared as bytes: this runs per request).
+        let path = request.path.utf8, rest = request.remainder.utf8
+        let n = path.count - rest.count
+        var prefix = n >= 0 && path.dropFirst(n).elementsEqual(rest)
+            ? String(Substring(path.prefix(n))) : request.routePath
+        if prefix.utf8.last != UInt8(ascii: "/") { prefix += "/" }
+        return prefix + script
     }
 
     /// The invocation for the executor: the params (CGI/1.1 meta-variables of RFC 3875 plus what
