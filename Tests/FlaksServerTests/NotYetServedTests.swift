@@ -1,6 +1,7 @@
 import FlaksAccess
 import FlaksConfig
 import FlaksServer
+import Foundation
 import Testing
 
 /// Until its runtime lands, a proxy route makes the site fail to build (start and reload refuse the
@@ -23,5 +24,26 @@ import Testing
                 "config.yaml:4:9: route kind 'proxy' is not served by this build yet",
             ])
         }
+    }
+
+    /// `flaks route` on a fastcgi route: the script, its SCRIPT_NAME and PATH_INFO, the responder;
+    /// a file next to the scripts is explained as a file.
+    @Test func fastcgiRoutesAreExplained() throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("flaks-explain-\(getpid())").path
+        try FileManager.default.createDirectory(atPath: root + "/app", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        try "<?php".write(toFile: root + "/app/x.php", atomically: true, encoding: .utf8)
+        try "body{}".write(toFile: root + "/style.css", atomically: true, encoding: .utf8)
+        let config = ServerConfig(hosts: [HostConfig(names: ["*"], routes: [
+            Route(path: "/blog/", kind: .fastcgi(FastCGIRoute(responder: .address(.unix(path: "/run/php.sock")), root: root))),
+        ])])
+        let script = try RouteExplainer.explain(config: config, method: "GET", url: "/blog/app/x.php/more", host: nil)
+        #expect(script.matched)
+        #expect(script.text.contains("FastCGI script: \(root)/app/x.php"))
+        #expect(script.text.contains("SCRIPT_NAME: /blog/app/x.php") && script.text.contains("PATH_INFO: /more"))
+        #expect(script.text.contains("responder: unix(\"/run/php.sock\")"), "\(script.text)")
+        let file = try RouteExplainer.explain(config: config, method: "GET", url: "/blog/style.css", host: nil)
+        #expect(file.text.contains("status: 200") || file.text.contains("200"), "\(file.text)")
+        #expect(!file.text.contains("FastCGI script"))
     }
 }
