@@ -5,7 +5,30 @@ import Glibc
 import FlaksConfig
 import FlaksServer
 import Foundation
+import Logging
 import Testing
+
+/// Keeps every log message (the error log of a server under test).
+final class CapturedLog: @unchecked Sendable {  // lines behind `lock`
+    private let lock = NSLock()
+    private var _lines: [String] = []
+    var lines: [String] { lock.withLock { _lines } }
+    func add(_ line: String) { lock.withLock { _lines.append(line) } }
+
+    struct Handler: LogHandler {
+        let log: CapturedLog
+        var logLevel: Logger.Level = .info
+        var metadata: Logger.Metadata = [:]
+        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+            get { metadata[key] }
+            set { metadata[key] = newValue }
+        }
+        func log(level: Logger.Level, message: Logger.Message, metadata: Logger.Metadata?, source: String,
+                 file: String, function: String, line: UInt) {
+            log.add("\(level) \(message)")
+        }
+    }
+}
 
 /// The FastCGI executor over real sockets against a responder that does what each test needs
 /// (`FakeFastCGIResponder`): connection reuse, the retry, timeouts with FCGI_ABORT_REQUEST, bad
@@ -228,6 +251,72 @@ final class FastCGIExecutorTests {
             #expect(fake.wait { fake.closedByPeer == 1 && fake.aborts == 1 }, "the responder connection is aborted and closed")
             let r = try TestClient.get(port: port, "/a.php")
             #expect(r.text == "fresh" && fake.connections == 2)
+        }
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func stderrLinesGoToTheErrorLog() async throws {
+        let fake = try FakeFastCGIResponder { _, _ in
+            .answer(FakeFastCGIResponder.stderr("PHP message: first; PHP message: second\n")
+                    + FakeFastCGIResponder.stdout("Content-Type: text/plain\r\n\r\nok")
+                    + FakeFastCGIResponder.stderr("unterminated tail") + FakeFastCGIResponder.end())
+        }
+        defer { fake.stop() }
+        let captured = CapturedLog()
+        var c = config(fake)
+        c.server.listen = [ListenAddress(host: "127.0.0.1", port: 0)]
+        c.log.access = .off
+        let server = try Server(config: c, logger: Logger(label: "flaks-test") { _ in CapturedLog.Handler(log: captured) })
+        try await withStarted(server) { (_: Server, port: Int) async throws in
+            let r = try TestClient.get(port: port, "/a.php")
+            #expect(r.status == 200 && r.text == "ok")
+        }
+        let mine = captured.lines.filter { $0.contains("fastcgi \(root)/a.php: ") }
+        #expect(mine.map { $0.components(separatedBy: ".php: ").last ?? "" }
+                == ["PHP message: first", "PHP message: second", "unterminated tail"], "\(captured.lines)")
+        #expect(mine.allSatisfy { $0.hasPrefix("error ") })
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func bodiesUpToMaxBodyGoToStdinWithTheirLength() async throws {
+        let fake = try FakeFastCGIResponder { _, r in .answer(FakeFastCGIResponder.page("got \(r.stdin.count)")) }
+        defer { fake.stop() }
+        var c = config(fake)
+        c.limits.maxBody = 1000
+        try await withTestServer(c) { (_: Server, port: Int) async throws in
+            // Exactly the limit, chunked: read whole first, sent with CONTENT_LENGTH.
+            let client = try TestClient(port: port)
+            let body = [UInt8](repeating: 0x62, count: 1000)
+            try client.send(Array("POST /a.php HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n1f4\r\n".utf8)
+                            + body[..<500] + Array("\r\n1f4\r\n".utf8) + body[500...] + Array("\r\n0\r\n\r\n".utf8))
+            let ok = try client.readResponse()
+            #expect(ok.status == 200 && ok.text == "got 1000")
+            #expect(fake.received.last?.params["CONTENT_LENGTH"] == "1000" && fake.received.last?.stdin == body)
+            // One byte more: 413, and the responder sees nothing.
+            let over = try TestClient(port: port)
+            try over.send(Array("POST /a.php HTTP/1.1\r\nHost: x\r\nContent-Length: 1001\r\n\r\n".utf8) + body + [0x62])
+            #expect(try over.readResponse().status == 413)
+            #expect(fake.received.count == 1)
+        }
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func exactlyMaxConnectionsRunAtOnce() async throws {
+        let fake = try FakeFastCGIResponder { index, _ in
+            .slow(first: [], delay: 0.4, rest: FakeFastCGIResponder.page("n\(index)"))
+        }
+        defer { fake.stop() }
+        try await withTestServer(config(fake, maxConnections: 2, loops: 2)) { (_: Server, port: Int) async throws in
+            let started = Date()
+            let statuses = await withTaskGroup(of: Int.self) { group in
+                for _ in 0..<3 { group.addTask { (try? TestClient.get(port: port, "/a.php"))?.status ?? -1 } }
+                var all: [Int] = []
+                for await s in group { all.append(s) }
+                return all
+            }
+            #expect(statuses == [200, 200, 200])
+            #expect(fake.maxBusy == 2, "two at once, the limit; the third waited")
+            #expect(Date().timeIntervalSince(started) >= 0.75, "the third ran after one of the first two")
         }
     }
 

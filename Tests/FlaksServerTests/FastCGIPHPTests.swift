@@ -233,6 +233,22 @@ final class FastCGIPHPTests {
     }
 
     @Test(.timeLimit(.minutes(2)))
+    func childrenThatLeaveAfterEachRequestDoNotFailRequests() async throws {
+        // pm.max_requests = 1: every child exits after one request, closing its kept connection
+        // (seen idle by the pool, or as we write: then the request is retried on a fresh one).
+        let fpm = try PHPFPM(children: 2, maxRequests: 1)
+        defer { fpm.stop() }
+        try await withTestServer(site(fpm, children: 2, loops: 1)) { (_: Server, port: Int) async throws in
+            let c = try TestClient(port: port)
+            for i in 0..<12 {
+                try c.send("GET /concurrent.php?i=\(i) HTTP/1.1\r\nHost: x\r\n\r\n")
+                let r = try c.readResponse()
+                #expect(r.status == 200 && r.text == "i=\(i)", "request \(i): \(r.status)")
+            }
+        }
+    }
+
+    @Test(.timeLimit(.minutes(2)))
     func largeAndFlushedOutputIsStreamed() async throws {
         let fpm = try PHPFPM(children: 2)
         defer { fpm.stop() }
