@@ -14,6 +14,8 @@ final class FakeFastCGIResponder: @unchecked Sendable {  // state behind `lock`
         case answer([UInt8], thenClose: Bool = false)
         /// Write `first`, wait `delay` seconds, write `rest`.
         case slow(first: [UInt8], delay: Double, rest: [UInt8])
+        /// Wait until the test signals `gate` (at most 10 s), then write these bytes.
+        case gated([UInt8])
         /// Close at once, without a byte (php-fpm closing a kept connection).
         case closeWithoutAnswer
         /// Never answer; keep reading (to see an FCGI_ABORT_REQUEST and the close).
@@ -29,6 +31,8 @@ final class FakeFastCGIResponder: @unchecked Sendable {  // state behind `lock`
 
     let dir: String
     let path: String
+    /// Opened by the test for `.gated` replies, one `signal()` per reply.
+    let gate = DispatchSemaphore(value: 0)
     private let listenFD: Int32
     private let lock = NSLock()
     private var fds: [Int32] = []
@@ -175,6 +179,10 @@ final class FakeFastCGIResponder: @unchecked Sendable {  // state behind `lock`
                 usleep(UInt32(delay * 1_000_000))
                 idle()
                 write(fd, rest)
+            case .gated(let bytes):
+                _ = gate.wait(timeout: .now() + 10)
+                idle()
+                write(fd, bytes)
             case .closeWithoutAnswer:
                 idle()
                 closedByUs = true

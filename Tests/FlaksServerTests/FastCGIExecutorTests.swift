@@ -23,9 +23,8 @@ final class CapturedLog: @unchecked Sendable {  // lines behind `lock`
             get { metadata[key] }
             set { metadata[key] = newValue }
         }
-        func log(level: Logger.Level, message: Logger.Message, metadata: Logger.Metadata?, source: String,
-                 file: String, function: String, line: UInt) {
-            log.add("\(level) \(message)")
+        func log(event: LogEvent) {
+            log.add("\(event.level) \(event.message)")
         }
     }
 }
@@ -302,21 +301,25 @@ final class FastCGIExecutorTests {
 
     @Test(.timeLimit(.minutes(1)))
     func exactlyMaxConnectionsRunAtOnce() async throws {
-        let fake = try FakeFastCGIResponder { index, _ in
-            .slow(first: [], delay: 0.4, rest: FakeFastCGIResponder.page("n\(index)"))
-        }
+        // The responder holds every request until the test opens the gate.
+        let fake = try FakeFastCGIResponder { index, _ in .gated(FakeFastCGIResponder.page("n\(index)")) }
         defer { fake.stop() }
         try await withTestServer(config(fake, maxConnections: 2, loops: 2)) { (_: Server, port: Int) async throws in
-            let started = Date()
-            let statuses = await withTaskGroup(of: Int.self) { group in
-                for _ in 0..<3 { group.addTask { (try? TestClient.get(port: port, "/a.php"))?.status ?? -1 } }
-                var all: [Int] = []
-                for await s in group { all.append(s) }
-                return all
+            var clients: [TestClient] = []
+            for _ in 0..<3 {
+                let c = try TestClient(port: port)
+                try c.send("GET /a.php HTTP/1.1\r\nHost: x\r\n\r\n")
+                clients.append(c)
             }
-            #expect(statuses == [200, 200, 200])
-            #expect(fake.maxBusy == 2, "two at once, the limit; the third waited")
-            #expect(Date().timeIntervalSince(started) >= 0.75, "the third ran after one of the first two")
+            #expect(fake.wait { fake.received.count == 2 }, "two at once: the limit")
+            _ = fake.wait(0.3) { false }
+            #expect(fake.received.count == 2, "the third waits for a connection")
+            for _ in 0..<3 { fake.gate.signal() }
+            for c in clients {
+                let r = try c.readResponse()
+                #expect(r.status == 200)
+            }
+            #expect(fake.received.count == 3 && fake.maxBusy == 2)
         }
     }
 
