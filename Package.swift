@@ -65,12 +65,12 @@ let package = Package(
         // The ACME client (RFC 8555): pure state machines that emit HTTP requests and crypto jobs as
         // values, its own bounded JSON codec, the renewal schedule and the storage layout. See docs/acme.md.
         .target(name: "FlaksACME", dependencies: ["FlaksTLS", "COpenSSL", "FlaksSync"], swiftSettings: strict),
-        // What serves a route: static, CGI, redirect, respond, views.
+        // What serves a route: static, CGI, FastCGI (resolution and the response machine), redirect, respond, views.
         // Release builds skip dynamic exclusivity checks here too: the shared state in this target
         // (the open-file cache) is reached only through `Locked`, whose mutex already serializes
         // every access; the checks were 3 calls and ~250 instructions per static request.
         .target(name: "FlaksHandlers",
-                dependencies: ["FlaksHTTP", "FlaksConfig", "FlaksRouting", "FlaksSync", "CFlaksLinux"],
+                dependencies: ["FlaksHTTP", "FlaksConfig", "FlaksRouting", "FlaksSync", "FlaksFastCGI", "CFlaksLinux"],
                 swiftSettings: strict + [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]),
         // Sockets, epoll loops, connections, worker pool, signals, reload.
         // Release builds skip the dynamic exclusivity checks in this target only: a connection's
@@ -78,7 +78,7 @@ let package = Package(
         // measured ~3% of a request's CPU. Debug builds and the sanitizer runs keep them.
         .target(name: "FlaksServer",
                 dependencies: ["FlaksHTTP", "FlaksConfig", "FlaksRouting", "FlaksHandlers", "FlaksAccess", "FlaksCompression",
-                               "FlaksProxy", "FlaksTLS", "CFlaksLinux",
+                               "FlaksProxy", "FlaksTLS", "FlaksFastCGI", "CFlaksLinux",
                                .product(name: "Logging", package: "swift-log")],
                 swiftSettings: strict + [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]),
         // Public API for app authors.
@@ -105,13 +105,14 @@ let package = Package(
         // Differential test against llhttp (scripts/differential.sh).
         .executableTarget(name: "ParseDump", dependencies: ["FlaksHTTP"], path: "Tests/Differential/ParseDump",
                           swiftSettings: strict),
-        // Helpers shared by the test targets: a raw HTTP client and a static-site fixture.
+        // Helpers shared by the test targets: a raw HTTP client, a static-site fixture, php-fpm in a temp dir.
         .target(name: "FlaksTestSupport", dependencies: ["FlaksServer", "FlaksCompression", "CZlib", "CBrotli", "CZstd",
                                                         "COpenSSL"],
                 path: "Tests/FlaksTestSupport",
                 swiftSettings: strict),
         .testTarget(name: "FlaksHTTPTests", dependencies: ["FlaksHTTP"], exclude: ["Corpus", "ResponseCorpus"], swiftSettings: strict),
-        .testTarget(name: "FlaksFastCGITests", dependencies: ["FlaksFastCGI"], exclude: ["Corpus"], swiftSettings: strict),
+        .testTarget(name: "FlaksFastCGITests", dependencies: ["FlaksFastCGI", "FlaksTestSupport"], exclude: ["Corpus"],
+                    swiftSettings: strict),
         .testTarget(name: "FlaksConfigTests", dependencies: ["FlaksConfig", "FlaksAccess"], swiftSettings: strict),
         .testTarget(name: "FlaksRoutingTests", dependencies: ["FlaksRouting"], swiftSettings: strict),
         .testTarget(name: "FlaksCompressionTests", dependencies: ["FlaksCompression", "FlaksTestSupport", "CZlib", "CBrotli", "CZstd"],
@@ -121,7 +122,7 @@ let package = Package(
         .testTarget(name: "FlaksProxyTests", dependencies: ["FlaksProxy", "FlaksHTTP", "FlaksAccess"], swiftSettings: strict),
         .testTarget(name: "FlaksACMETests", dependencies: ["FlaksACME", "FlaksTLS", "COpenSSL"], exclude: ["Corpus"],
                     swiftSettings: strict),
-        .testTarget(name: "FlaksHandlersTests", dependencies: ["FlaksHandlers", "FlaksTestSupport"], swiftSettings: strict),
+        .testTarget(name: "FlaksHandlersTests", dependencies: ["FlaksHandlers", "FlaksFastCGI", "FlaksTestSupport"], swiftSettings: strict),
         .testTarget(name: "FlaksTests", dependencies: ["Flaks", "FlaksTestSupport"], swiftSettings: strict),
         .testTarget(name: "FlaksServerTests", dependencies: ["FlaksServer", "Flaks", "FlaksTestSupport", "FlaksAccess", "FlaksTLS"],
                     exclude: ["Upstreams"], swiftSettings: strict),

@@ -2,5 +2,6 @@
 # the Dockerfile names the same build packages).
 # Build: the C libraries linked through system library targets (headers and static archives).
 FLAKS_BUILD_PACKAGES=(libssl-dev zlib1g-dev libbrotli-dev libzstd-dev libcrypt-dev)
-# Tests: real CGI interpreters and clients, php-fpm, htpasswd, openssl, node for upstream apps, pebble (an ACME CA).
-FLAKS_TEST_PACKAGES=(python3 perl curl php8.2-fpm apache2-utils openssl nodejs pebble)
+# Tests: real CGI interpreters and clients, php-fpm with DokuWiki (a real PHP application: php8.2-xml
+# comes with it) and mbstring, htpasswd, openssl, node for upstream apps, pebble (an ACME CA).
+FLAKS_TEST_PACKAGES=(python3 perl curl php8.2-fpm dokuwiki php8.2-mbstring apache2-utils openssl nodejs pebble)

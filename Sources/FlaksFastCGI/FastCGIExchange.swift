@@ -118,6 +118,16 @@ public struct FastCGIExchange: Sendable {
         return head
     }
 
+    /// `start` with the params as `NAME=value` strings, as `CGIEnvironment.build` makes them
+    /// (encoded straight from the strings; the same bytes as `start(params: FastCGIParam.list(environment:))`).
+    public mutating func start(environment: [String], body: [UInt8]?) throws(FastCGIEncodingError) -> [UInt8] {
+        precondition(send == .notStarted, "FastCGIExchange.start called twice")
+        let head = try FastCGIEncoder.requestHead(requestID: requestID, environment: environment,
+                                                  keepConnection: keepConnection, body: body)
+        send = body == nil ? .streamingStdin : .stdinEnded
+        return head
+    }
+
     /// Appends the STDIN records for `chunk` of a streamed body to `out` (nothing for an empty chunk).
     public mutating func stdinBytes(_ chunk: UnsafeRawBufferPointer, appendingTo out: inout [UInt8]) {
         precondition(send == .streamingStdin, "stdinBytes needs start(body: nil) and no stdinEnded yet")

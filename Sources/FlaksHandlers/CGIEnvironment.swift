@@ -30,54 +30,110 @@ public enum CGIEnvironment {
 
     /// The environment as `NAME=value` strings, sorted by name (stable for tests and logs).
     public static func build(request: Request, route: CGIRoute, script: Script) -> [String] {
-        var env: [String: String] = ["PATH": defaultPath]
-        for (k, v) in route.env where isSafeName(k) && !v.utf8.contains(0) { env[k] = v }
-        for (k, v) in metaVariables(request: request, route: route, script: script) { env[k] = v }
+        build(request: request, env: route.env, passAuthorization: route.passAuthorization, path: defaultPath,
+              script: script)
+    }
+
+    /// The environment as `NAME=value` strings, sorted by name: `PATH` when given, then `env` (safe
+    /// names, no NUL), then the meta-variables and `extra`, which `env` cannot override.
+    /// `passAuthorization`: Authorization becomes HTTP_AUTHORIZATION unless a route's `auth`
+    /// consumed it (`request.remoteUser` set).
+    public static func build(request: Request, env routeEnv: [String: String], passAuthorization: Bool, path: String?,
+                             script: Script, extra: [String: String] = [:]) -> [String] {
+        var env: [String: String] = [:]
+        if let path { env["PATH"] = path }
+        for (k, v) in routeEnv where isSafeName(k) && !v.utf8.contains(0) { env[k] = v }
+        for (k, v) in metaPairs(request: request, passAuthorization: passAuthorization, script: script) { env[k] = v }
+        for (k, v) in extra { env[k] = v }
         return env.keys.sorted().compactMap { k in env[k].map { "\(k)=\($0)" } }
+    }
+
+    /// What `build` gives (without PATH), in no particular order: the FastCGI params of a request,
+    /// made without a dictionary or a sort (per request on the loop). `extra` comes after the
+    /// meta-variables and must not repeat their names; an `env` name that any of them has is skipped.
+    public static func unsortedParams(request: Request, env routeEnv: [String: String], passAuthorization: Bool,
+                                      script: Script, extra: [(String, String)]) -> [String] {
+        var pairs = metaPairs(request: request, passAuthorization: passAuthorization, script: script)
+        pairs.append(contentsOf: extra)
+        var out: [String] = []
+        out.reserveCapacity(pairs.count + routeEnv.count)
+        for (k, v) in routeEnv where isSafeName(k) && !v.utf8.contains(0) && !pairs.contains(where: { $0.0 == k }) {
+            out.append(entry(k, v))
+        }
+        for (k, v) in pairs { out.append(entry(k, v)) }
+        return out
+    }
+
+    /// "NAME=value" in one allocation.
+    static func entry(_ name: String, _ value: String) -> String {
+        var name = name, value = value
+        return name.withUTF8 { n in
+            value.withUTF8 { v in
+                String(unsafeUninitializedCapacity: n.count + 1 + v.count) { buf in
+                    _ = UnsafeMutableRawBufferPointer(buf).initializeMemory(as: UInt8.self, from: n)
+                    buf[n.count] = UInt8(ascii: "=")
+                    _ = UnsafeMutableRawBufferPointer(rebasing: UnsafeMutableRawBufferPointer(buf)[(n.count + 1)...])
+                        .initializeMemory(as: UInt8.self, from: v)
+                    return n.count + 1 + v.count
+                }
+            }
+        }
     }
 
     /// The RFC 3875 §4.1 meta-variables plus the common extensions (REMOTE_PORT, REQUEST_URI,
     /// SCRIPT_FILENAME, DOCUMENT_ROOT) and one HTTP_* per request header (§4.1.18).
     public static func metaVariables(request: Request, route: CGIRoute, script: Script) -> [String: String] {
-        var m: [String: String] = [:]
+        metaVariables(request: request, passAuthorization: route.passAuthorization, script: script)
+    }
+
+    /// The meta-variables; `passAuthorization` as in `build`.
+    public static func metaVariables(request: Request, passAuthorization: Bool, script: Script) -> [String: String] {
+        Dictionary(metaPairs(request: request, passAuthorization: passAuthorization, script: script),
+                   uniquingKeysWith: { _, last in last })
+    }
+
+    /// The meta-variables as (name, value), each name once.
+    static func metaPairs(request: Request, passAuthorization: Bool, script: Script) -> [(String, String)] {
+        var m: [(String, String)] = []
+        m.reserveCapacity(24 + request.headers.count)
         let h = request.headers
-        m["GATEWAY_INTERFACE"] = "CGI/1.1"                               // §4.1.4
-        m["SERVER_SOFTWARE"] = serverSoftware                            // §4.1.17
-        m["SERVER_PROTOCOL"] = request.head.version.description          // §4.1.16
-        m["SERVER_NAME"] = request.serverName                            // §4.1.14
-        m["SERVER_PORT"] = String(request.localPort)                     // §4.1.15
-        m["REQUEST_METHOD"] = request.method.rawValue                    // §4.1.12
-        m["QUERY_STRING"] = request.query.map(String.init) ?? ""         // §4.1.7: always set, raw (still encoded)
-        m["REMOTE_ADDR"] = request.remoteAddress                         // §4.1.8
+        m.append(("GATEWAY_INTERFACE", "CGI/1.1"))                         // §4.1.4
+        m.append(("SERVER_SOFTWARE", serverSoftware))                      // §4.1.17
+        m.append(("SERVER_PROTOCOL", request.head.version.description))    // §4.1.16
+        m.append(("SERVER_NAME", request.serverName))                      // §4.1.14
+        m.append(("SERVER_PORT", String(request.localPort)))               // §4.1.15
+        m.append(("REQUEST_METHOD", request.method.rawValue))              // §4.1.12
+        m.append(("QUERY_STRING", request.query.map(String.init) ?? ""))   // §4.1.7: always set, raw (still encoded)
+        m.append(("REMOTE_ADDR", request.remoteAddress))                   // §4.1.8
         // §4.1.9: no reverse lookups (slow, spoofable); the RFC allows REMOTE_ADDR in their place.
-        m["REMOTE_HOST"] = request.remoteAddress
-        m["REMOTE_PORT"] = String(request.remotePort)
-        m["SCRIPT_NAME"] = script.scriptName                             // §4.1.13
-        m["SCRIPT_FILENAME"] = script.scriptFilename
-        m["DOCUMENT_ROOT"] = script.documentRoot
-        m["REQUEST_URI"] = request.head.target
-        m["REQUEST_SCHEME"] = request.isTLS ? "https" : "http"
-        if request.isTLS { m["HTTPS"] = "on" }
+        m.append(("REMOTE_HOST", request.remoteAddress))
+        m.append(("REMOTE_PORT", String(request.remotePort)))
+        m.append(("SCRIPT_NAME", script.scriptName))                       // §4.1.13
+        m.append(("SCRIPT_FILENAME", script.scriptFilename))
+        m.append(("DOCUMENT_ROOT", script.documentRoot))
+        m.append(("REQUEST_URI", request.head.target))
+        m.append(("REQUEST_SCHEME", request.isTLS ? "https" : "http"))
+        if request.isTLS { m.append(("HTTPS", "on")) }
         // §4.1.5, §4.1.6: PATH_TRANSLATED only when PATH_INFO is non-empty.
-        m["PATH_INFO"] = script.pathInfo
-        if !script.pathInfo.isEmpty { m["PATH_TRANSLATED"] = script.documentRoot + script.pathInfo }
+        m.append(("PATH_INFO", script.pathInfo))
+        if !script.pathInfo.isEmpty { m.append(("PATH_TRANSLATED", script.documentRoot + script.pathInfo)) }
         // §4.1.2: set iff there is a body. The server buffers and de-chunks bodies first (up to
         // limits.max_body), so the length is always known, also for chunked uploads (like nginx).
         if request.head.framing != .none || !request.body.isEmpty {
-            m["CONTENT_LENGTH"] = String(request.body.count)
+            m.append(("CONTENT_LENGTH", String(request.body.count)))
         }
-        if let type = h["Content-Type"] { m["CONTENT_TYPE"] = type }       // §4.1.3
+        if let type = h["Content-Type"] { m.append(("CONTENT_TYPE", type)) }   // §4.1.3
         // §4.1.1: the auth-scheme token of the Authorization header; the credentials themselves
-        // reach the script only when the route opts in (pass_authorization).
+        // reach the script only when passed (`pass_authorization` for CGI; always for FastCGI).
         if let user = request.remoteUser {
             // The route's `auth` checked the credentials and consumed the field (RFC 3875 §4.1.11).
-            m["AUTH_TYPE"] = "Basic"
-            m["REMOTE_USER"] = user
+            m.append(("AUTH_TYPE", "Basic"))
+            m.append(("REMOTE_USER", user))
         } else if let auth = h["Authorization"], let scheme = auth.split(separator: " ").first, !scheme.isEmpty {
-            m["AUTH_TYPE"] = String(scheme)
+            m.append(("AUTH_TYPE", String(scheme)))
         }
-        let pass = route.passAuthorization && request.remoteUser == nil
-        for (name, value) in httpVariables(h, passAuthorization: pass) { m[name] = value }
+        let pass = passAuthorization && request.remoteUser == nil
+        m.append(contentsOf: httpVariables(h, passAuthorization: pass))
         return m
     }
 
@@ -93,22 +149,46 @@ public enum CGIEnvironment {
     /// A header name containing "_" (or anything but letters, digits and "-") is dropped, so
     /// `X-A_B` cannot pose as `X-A-B`. Repeated headers are joined with ", " ("; " for Cookie).
     static func httpVariables(_ headers: HeaderFields, passAuthorization: Bool) -> [(String, String)] {
-        var order: [String] = []
-        var values: [String: String] = [:]
+        var out: [(String, String)] = []
         for f in headers {
-            let lower = f.name.lowercased()
-            if excludedHeaders.contains(lower) && !(lower == "authorization" && passAuthorization) { continue }
+            if isExcluded(f.name) && !(passAuthorization && HeaderFields.equalsIgnoringCase(f.name, "Authorization")) { continue }
             guard !f.name.isEmpty, f.name.utf8.allSatisfy({ isAlnum($0) || $0 == 45 }) else { continue }
             if f.value.utf8.contains(0) { continue }
-            let name = "HTTP_" + String(decoding: f.name.utf8.map { $0 == 45 ? 95 : ($0 >= 97 && $0 <= 122 ? $0 - 32 : $0) }, as: UTF8.self)
-            if let old = values[name] {
-                values[name] = old + (lower == "cookie" ? "; " : ", ") + f.value
+            let name = variableName(f.name)
+            // Repeats are rare: a linear search beats a dictionary for a head's few fields.
+            if let i = out.firstIndex(where: { $0.0 == name }) {
+                out[i].1 += (HeaderFields.equalsIgnoringCase(f.name, "Cookie") ? "; " : ", ") + f.value
             } else {
-                values[name] = f.value
-                order.append(name)
+                out.append((name, f.value))
             }
         }
-        return order.compactMap { n in values[n].map { (n, $0) } }
+        return out
+    }
+
+    /// `excludedHeaders`, compared without regard to case and without lowercasing a copy.
+    static func isExcluded(_ name: String) -> Bool {
+        switch name.utf8.count {
+        case 5: HeaderFields.equalsIgnoringCase(name, "Proxy")
+        case 12: HeaderFields.equalsIgnoringCase(name, "Content-Type")
+        case 13: HeaderFields.equalsIgnoringCase(name, "Authorization")
+        case 14: HeaderFields.equalsIgnoringCase(name, "Content-Length")
+        case 19: HeaderFields.equalsIgnoringCase(name, "Proxy-Authorization")
+        default: false
+        }
+    }
+
+    /// "HTTP_" + the name uppercased, "-" -> "_" (the name is letters, digits and "-").
+    static func variableName(_ field: String) -> String {
+        let n = field.utf8.count
+        return String(unsafeUninitializedCapacity: n + 5) { buf in
+            for (i, b) in "HTTP_".utf8.enumerated() { buf[i] = b }
+            var i = 5
+            for b in field.utf8 {
+                buf[i] = b == 45 ? 95 : (b >= 97 && b <= 122 ? b - 32 : b)
+                i += 1
+            }
+            return n + 5
+        }
     }
 
     private static func isAlnum(_ b: UInt8) -> Bool { (48...57).contains(b) || (65...90).contains(b) || (97...122).contains(b) }

@@ -51,8 +51,8 @@ public final class EventLoop: @unchecked Sendable {
     private var reserveFD: Int32 = -1
     /// Answers kept to send again to identical plain requests (Connection+Prepared).
     let prepared = PreparedResponses()
-    /// Idle keep-alive connections to upstreams (proxy, FastCGI), by address.
-    private(set) lazy var upstreamPool = UpstreamPool(loop: self)
+    /// Idle keep-alive connections to upstreams (proxy, FastCGI), by address, made on first use.
+    lazy var upstreamPool = UpstreamPool(loop: self)
 
     init(index: Int, server: Server, clock: any LoopClock) throws(SystemError) {
         self.index = index

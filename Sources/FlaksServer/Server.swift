@@ -37,6 +37,9 @@ public final class Server: Sendable {
     /// The programs of `services:` (docs/services.md): started before the listeners accept,
     /// rolled on reload, stopped after the drain.
     let services: ServiceSupervisor
+    /// Connections to each upstream, all loops together, with the requests waiting for one
+    /// (FastCGI's `max_connections`); see FastCGIRequest.
+    let upstreamSlots = UpstreamSlots()
     /// Token buckets of every `rate` rule, all loops together (sharded locks, no global one).
     let rateLimiter = RateLimiter()
     /// Every upstream address of every proxy route (health, in-flight counts), kept across reloads.
@@ -381,6 +384,9 @@ public final class Server: Sendable {
 
     /// The services and their instances now (what `status` and `metrics` show).
     public var serviceStatus: [ServiceStatus] { services.status }
+
+    /// The loops (empty before `start`); for asking the other loops to let go of idle upstream connections.
+    var loops: [EventLoop] { state.withLock { $0.loops } }
 
     /// Requests finished so far, all loops (the count alone: no snapshot of the per-host tables).
     var finishedRequests: Int {

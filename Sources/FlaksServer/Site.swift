@@ -165,10 +165,13 @@ enum SiteBuilder {
                         continue
                     }
                     handler = ProxyRouteHandler()
-                case .fastcgi:
-                    // The manifest model knows this kind; serving it is not wired in yet.
-                    errors.append("\(route.origin.map { $0 + ": " } ?? "")route kind '\(route.kind.keyword)' is not served by this build yet")
-                    continue
+                case .fastcgi(let r):
+                    switch SiteBuilder.fastcgiResponder(r) {
+                    case .success(let responder): handler = FastCGIHandler(route: r, responder: responder)
+                    case .failure(let message):
+                        errors.append("\(route.origin.map { $0 + ": " } ?? "")\(message)")
+                        continue
+                    }
                 }
                 let label = host.names.first ?? "*"
                 let access: RouteAccess?
@@ -191,6 +194,26 @@ enum SiteBuilder {
         if !errors.isEmpty { throw SiteError(messages: errors) }
         return Site(config: config, tree: builder.build(), errorPages: pages.build(), generation: generation, tls: tls)
     }
+}
+
+extension SiteBuilder {
+    /// A fastcgi route's responder with a TCP host name resolved now (site build, off the loops:
+    /// `getaddrinfo` blocks), so the executor only parses a numeric address. A name that does not
+    /// resolve fails the build (the old site keeps serving a reload), as nginx refuses an upstream
+    /// host it cannot find.
+    static func fastcgiResponder(_ r: FastCGIRoute) -> Result<FastCGIInvocation.Responder, SiteMessage> {
+        guard case .address(.tcp(let host, let port)) = r.responder else { return .success(FastCGIHandler.responder(of: r)) }
+        guard let first = SocketAddress.resolve(host: host, port: port).first else {
+            return .failure(SiteMessage("fastcgi responder \(host):\(port): the host name does not resolve"))
+        }
+        return .success(.tcp(host: first.host, port: port))
+    }
+}
+
+/// A message for `SiteError`, as a `Result` failure.
+struct SiteMessage: Error, CustomStringConvertible {
+    let description: String
+    init(_ d: String) { description = d }
 }
 
 extension CompressionPolicy {

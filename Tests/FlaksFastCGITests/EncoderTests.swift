@@ -160,6 +160,46 @@ import Testing
                 == [FastCGIParam("PATH", "/bin"), FastCGIParam("Q", "a=b"), FastCGIParam("EMPTY", "")])
     }
 
+    @Test func environmentStringsEncodeLikeParamLists() throws {
+        // Edges: 127/128-byte names and values (length forms), UTF-8, "=" in values, skipped
+        // entries, pairs filling records to 65528 and spilling into the next one.
+        let edges = ["A=1", String(repeating: "N", count: 127) + "=v", String(repeating: "M", count: 128) + "=v",
+                     "V127=" + String(repeating: "a", count: 127), "V128=" + String(repeating: "b", count: 128),
+                     "UTF=caf\u{E9} \u{1F600}", "Q=a=b", "EMPTY=", "noequals", "=x",
+                     "BIG1=" + String(repeating: "x", count: 40_000), "BIG2=" + String(repeating: "y", count: 40_000),
+                     "EXACT=" + String(repeating: "z", count: FastCGI.maxParamsContentLength - 10)]   // exactly 65528 encoded
+        let seed = UInt64.random(in: 0...UInt64.max)
+        var cases = [edges, [], ["ONLY=one"]]
+        var rng = SplitMix64(seed: seed)
+        for _ in 0..<100 {
+            cases.append((0..<rng.int(0...30)).map { _ in
+                let name = String((0..<rng.int(0...12)).map { _ in Character(UnicodeScalar(UInt8(rng.int(65...90)))) })
+                let value = String((0..<rng.int(0...(rng.chance(0.1) ? 3000 : 40))).map { _ in
+                    rng.chance(0.05) ? "\u{E9}" : Character(UnicodeScalar(UInt8(rng.int(32...126))))
+                })
+                return rng.chance(0.05) ? name : name + "=" + value
+            })
+        }
+        for env in cases {
+            var viaStrings: [UInt8] = [], viaParams: [UInt8] = []
+            try FastCGIEncoder.appendParams(environment: env, requestID: 3, to: &viaStrings)
+            try FastCGIEncoder.appendParams(FastCGIParam.list(environment: env), requestID: 3, to: &viaParams)
+            #expect(viaStrings == viaParams, "seed \(seed)")
+            let head = try FastCGIEncoder.requestHead(requestID: 1, environment: env, keepConnection: true, body: [1, 2])
+            #expect(head == (try FastCGIEncoder.requestHead(requestID: 1, params: FastCGIParam.list(environment: env),
+                                                           keepConnection: true, body: [1, 2])))
+        }
+        // One pair too long for a record: the same error, nothing appended.
+        let tooLong = ["OK=1", "HUGE=" + String(repeating: "h", count: FastCGI.maxParamsContentLength)]
+        var out: [UInt8] = []
+        #expect(throws: FastCGIEncodingError.self) { try FastCGIEncoder.appendParams(environment: tooLong, requestID: 1, to: &out) }
+        #expect(out.isEmpty)
+        var ex = FastCGIExchange()
+        let viaExchange = try ex.start(environment: ["A=1"], body: [])
+        #expect(viaExchange == (try FastCGIEncoder.requestHead(requestID: 1, params: [FastCGIParam("A", "1")],
+                                                               keepConnection: true, body: [])))
+    }
+
     @Test func roundTripRandomRequests() throws {
         let seed = UInt64.random(in: 0...UInt64.max)
         var rng = SplitMix64(seed: seed)

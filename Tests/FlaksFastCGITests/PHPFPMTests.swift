@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import FlaksTestSupport
 import Testing
 @testable import FlaksFastCGI
 
@@ -115,21 +116,9 @@ struct PHPFPMTests {
     }
 }
 
-// MARK: - php-fpm in a temp dir
+// MARK: - php-fpm in a temp dir (FlaksTestSupport.PHPFPM) with this suite's scripts
 
-/// A php-fpm master in the foreground, with its own pool config, socket, scripts and error log
-/// in a temp dir; stopped by pid.
-final class PHPFPM {
-    static let binary: String? = {
-        let candidates = ["/usr/sbin/php-fpm8.2"] + ((try? FileManager.default.contentsOfDirectory(atPath: "/usr/sbin")) ?? [])
-            .filter { $0.hasPrefix("php-fpm") }.sorted().reversed().map { "/usr/sbin/" + $0 }
-        return candidates.first { FileManager.default.isExecutableFile(atPath: $0) }
-    }()
-
-    let dir: String
-    let socketPath: String
-    let process = Process()
-
+enum FPMScripts {
     static let scripts: [String: String] = [
         "echo.php": """
             <?php
@@ -157,53 +146,12 @@ final class PHPFPM {
             """,
         "big.php": "<?php echo str_repeat('0123456789abcdef', 65536);",
     ]
+}
 
-    /// - Parameter maxRequests: pm.max_requests (0: unlimited): a worker exits after that many.
-    init(maxRequests: Int = 0) throws {
-        guard let binary = Self.binary else { throw Failure("no php-fpm") }
-        dir = FileManager.default.temporaryDirectory.appendingPathComponent("flaks-fpm-\(getpid())-\(UInt32.random(in: 0...UInt32.max))").path
-        socketPath = dir + "/php.sock"
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        for (name, text) in Self.scripts { try text.write(toFile: dir + "/" + name, atomically: true, encoding: .utf8) }
-        let root = geteuid() == 0
-        let config = """
-            [global]
-            error_log = \(dir)/fpm.log
-            daemonize = no
-            log_limit = 8192
-            [flaks]
-            \(root ? "user = root\ngroup = root" : "")
-            listen = \(socketPath)
-            pm = static
-            pm.max_children = 2
-            pm.max_requests = \(maxRequests)
-            """
-        try config.write(toFile: dir + "/fpm.conf", atomically: true, encoding: .utf8)
-        process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = ["-n", "-F", "-y", dir + "/fpm.conf", "-p", dir] + (root ? ["-R"] : [])
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        // Ready when the socket accepts a connection (bounded: 10 s).
-        for _ in 0..<200 {
-            if let s = try? UnixSocket(path: socketPath) {
-                s.close()
-                return
-            }
-            guard process.isRunning else { break }
-            usleep(50_000)
-        }
-        let log = (try? String(contentsOfFile: dir + "/fpm.log", encoding: .utf8)) ?? ""
-        stop()
-        throw Failure("php-fpm did not start: \(log)")
-    }
-
-    func stop() {
-        if process.isRunning {
-            kill(process.processIdentifier, SIGTERM)
-            process.waitUntilExit()
-        }
-        try? FileManager.default.removeItem(atPath: dir)
+extension PHPFPM {
+    /// php-fpm with this suite's scripts in its temp dir.
+    convenience init(maxRequests: Int = 0) throws {
+        try self.init(scripts: FPMScripts.scripts, children: 2, maxRequests: maxRequests)
     }
 
     /// A CGI environment for a script in the temp dir (as the executor will send it).

@@ -91,7 +91,8 @@ import Testing
             case .blocking: return "blocking"
             case .async: return "async"
             case .response: return "response"
-            case .cgi, .fastcgi: return "cgi"
+            case .cgi: return "cgi"
+            case .fastcgi: return "fastcgi"
             }
         }
         #expect(outcome("/sync") == "blocking")

@@ -60,6 +60,9 @@ final class UpstreamConnection: Selectable, TimerTarget {
     private var outOffset = 0
     /// Called by the pool when an idle connection closes.
     var onIdleClose: ((UpstreamConnection) -> Void)?
+    /// Called once when the connection closes, whatever the reason, while set (an idle FastCGI
+    /// connection gives its `UpstreamSlots` slot back through it).
+    var onClose: (() -> Void)?
 
     /// Starts a non-blocking connect to `address` for `user`; the outcome comes as `upstreamConnected`
     /// or `upstreamFailed` (never from within this call).
@@ -78,6 +81,13 @@ final class UpstreamConnection: Selectable, TimerTarget {
         let len = address.length
         let r = withUnsafePointer(to: &st) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(s, $0, len) } }
         let e = errno
+        // A unix socket whose listen backlog is full answers EAGAIN: nothing is in progress (unlike
+        // TCP's EINPROGRESS), so it is a failed connect, not a pending one.
+        if r != 0 && (address.family == AF_UNIX && e == EAGAIN) {
+            Glibc.close(s)
+            fd = -1
+            throw .connect(e)
+        }
         if r != 0 && e != EINPROGRESS && e != EINTR && e != EAGAIN {
             Glibc.close(s)
             fd = -1
@@ -95,7 +105,10 @@ final class UpstreamConnection: Selectable, TimerTarget {
         loop.schedule(self, at: loop.now &+ timeout)
     }
 
-    deinit { if fd >= 0 { Glibc.close(fd) } }
+    deinit {
+        if fd >= 0 { Glibc.close(fd) }
+        if let f = onClose { onClose = nil; f() }
+    }
 
     // MARK: events
 
@@ -225,5 +238,6 @@ final class UpstreamConnection: Selectable, TimerTarget {
             fd = -1
         }
         if wasIdle { onIdleClose?(self) }
+        if let f = onClose { onClose = nil; f() }
     }
 }

@@ -58,7 +58,29 @@ final class UpstreamSlots: Sendable {
     private struct Waiter {
         let id: UInt64
         let loop: EventLoop
+        /// What the waiter left to be found by `passOn` on its own loop (nil: hand it slots only).
+        let token: (any Sendable)?
         let granted: @Sendable (EventLoop) -> Void
+    }
+
+    /// The outcome of `acquire(_:max:loop:token:granted:)`.
+    enum Acquisition {
+        /// A slot is taken: connect.
+        case slot
+        /// Queued as `waiter`, with `ahead` waiters before it (0: the first, all slots just ran out).
+        case queued(waiter: UInt64, ahead: Int)
+    }
+
+    /// What to do with a kept connection whose request is over (see `passOn`).
+    enum PassOn {
+        /// Nobody waits: keep it idle (in the pool; its slot stays taken).
+        case keep
+        /// The longest waiter waits on this loop: give it this connection (slot and all). The waiter
+        /// is out of the queue; `token` is what it left there.
+        case handOff(token: any Sendable)
+        /// The longest waiter waits on another loop: close the connection; its slot already went
+        /// to that waiter (do not `release` it).
+        case slotPassed
     }
     private struct State {
         var inUse: [String: Int] = [:]
@@ -72,16 +94,42 @@ final class UpstreamSlots: Sendable {
     /// Returns (false, id) when queued; `cancel(id)` takes a waiter back (its request timed out or left).
     func acquire(_ key: String, max: Int, loop: EventLoop,
                  granted: @escaping @Sendable (EventLoop) -> Void) -> (acquired: Bool, waiter: UInt64) {
+        switch acquire(key, max: max, loop: loop, token: nil, granted: granted) {
+        case .slot: (true, 0)
+        case .queued(let id, _): (false, id)
+        }
+    }
+
+    /// `acquire`, leaving `token` with a queued waiter so that `passOn` on the waiter's loop can hand
+    /// it a connection directly, and telling how many wait ahead of it.
+    func acquire(_ key: String, max: Int, loop: EventLoop, token: (any Sendable)?,
+                 granted: @escaping @Sendable (EventLoop) -> Void) -> Acquisition {
         state.withLock { s in
             let used = s.inUse[key, default: 0]
             if max <= 0 || used < max {
                 s.inUse[key] = used + 1
-                return (true, 0)
+                return .slot
             }
             s.nextID &+= 1
-            s.waiters[key, default: []].append(Waiter(id: s.nextID, loop: loop, granted: granted))
-            return (false, s.nextID)
+            let ahead = s.waiters[key]?.count ?? 0
+            s.waiters[key, default: []].append(Waiter(id: s.nextID, loop: loop, token: token, granted: granted))
+            return .queued(waiter: s.nextID, ahead: ahead)
         }
+    }
+
+    /// A connection to `key` on `loop` finished its request and could be kept. Strictly first come,
+    /// first served across loops: the longest waiter gets it if it waits on this loop (no reconnect),
+    /// else it gets this connection's slot (the connection is closed, the waiter connects on its loop).
+    func passOn(_ key: String, loop: EventLoop) -> PassOn {
+        let (outcome, grant) = state.withLock { s -> (PassOn, Waiter?) in
+            guard var list = s.waiters[key], !list.isEmpty else { return (.keep, nil) }
+            let w = list.removeFirst()
+            s.waiters[key] = list.isEmpty ? nil : list
+            if w.loop === loop, let token = w.token { return (.handOff(token: token), nil) }
+            return (.slotPassed, w)       // the slot passes to it: the count does not change
+        }
+        if let w = grant { w.loop.execute(w.granted) }
+        return outcome
     }
 
     /// Gives a slot back: it goes to the first waiter, if any.
@@ -98,10 +146,20 @@ final class UpstreamSlots: Sendable {
         if let w = next { w.loop.execute(w.granted) }
     }
 
-    /// Takes a queued request back (it timed out or its client left).
-    func cancel(_ key: String, waiter: UInt64) {
-        state.withLock { s in s.waiters[key]?.removeAll { $0.id == waiter } }
+    /// Takes a queued request back (it timed out or its client left). False when it was no longer
+    /// queued: a slot was already granted to it (its `granted` will run, and must release the slot).
+    @discardableResult
+    func cancel(_ key: String, waiter: UInt64) -> Bool {
+        state.withLock { s in
+            guard var list = s.waiters[key], let i = list.firstIndex(where: { $0.id == waiter }) else { return false }
+            list.remove(at: i)
+            s.waiters[key] = list.isEmpty ? nil : list
+            return true
+        }
     }
+
+    /// Requests waiting for `key`.
+    func waiting(_ key: String) -> Int { state.withLock { $0.waiters[key]?.count ?? 0 } }
 
     /// Slots in use for `key`.
     func inUse(_ key: String) -> Int { state.withLock { $0.inUse[key, default: 0] } }

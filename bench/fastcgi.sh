@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# A small PHP page through php-fpm: Flaks (one loop, `fastcgi:` route) against nginx (one worker,
+# master_process off so its CPU is one process's; fastcgi_pass with kept connections), both talking to the same php-fpm pool (its own config, a unix
+# socket, pm = static). Each server keeps up to PHP_CONNECTIONS connections to it (Flaks'
+# max_connections, nginx's upstream keepalive) and the pool has twice as many children: a kept
+# connection holds a php-fpm child, so the idle server's kept connections must not starve the
+# measured one. Each server is pinned to SERVER_CPU, wrk to
+# CLIENT_CPU, php-fpm to PHP_CPU (default: SERVER_CPU, so both servers compete with the same PHP
+# workers for the same core); the servers alternate over ROUNDS rounds. Prints requests/s, p99 and
+# the server's own CPU time per request (php-fpm's excluded). Usage: bench/fastcgi.sh
+CONNECTIONS=${CONNECTIONS:-16}
+source "$(dirname "$0")/lib.sh"
+need wrk wrk
+FPM=$(ls /usr/sbin/php-fpm* 2>/dev/null | sort -r | head -1)
+[ -n "$FPM" ] || { echo "bench: php-fpm is not installed (apt-get install -y php8.2-fpm)"; exit 1; }
+PHP_CPU=${PHP_CPU:-$SERVER_CPU}
+PHP_CONNECTIONS=${PHP_CONNECTIONS:-4}
+PHP_CHILDREN=$((2 * PHP_CONNECTIONS))
+build_flaks
+DIR="$OUT/fastcgi"
+mkdir -p "$DIR/www"
+cat > "$DIR/www/hello.php" <<'PHP'
+<?php
+header('Content-Type: text/plain');
+echo 'hello from php ', PHP_VERSION, ' ', $_SERVER['REQUEST_METHOD'], ' ', $_SERVER['SCRIPT_NAME'], "\n";
+PHP
+SOCK="$DIR/php.sock"
+USER_LINES=""
+[ "$(id -u)" = 0 ] && USER_LINES=$'user = root\ngroup = root'
+cat > "$DIR/fpm.conf" <<CONF
+[global]
+error_log = $DIR/fpm.log
+daemonize = no
+[bench]
+$USER_LINES
+listen = $SOCK
+listen.mode = 0666
+pm = static
+pm.max_children = $PHP_CHILDREN
+CONF
+ROOTFLAG=()
+[ "$(id -u)" = 0 ] && ROOTFLAG=(-R)
+# php.ini of the system (opcache on, as in production).
+taskset -c "$PHP_CPU" "$FPM" -F -y "$DIR/fpm.conf" -p "$DIR" "${ROOTFLAG[@]}" & PIDS+=($!)
+for _ in $(seq 1 100); do [ -S "$SOCK" ] && break; sleep 0.05; done
+[ -S "$SOCK" ] || { echo "bench: php-fpm did not start: $(cat "$DIR/fpm.log")"; exit 1; }
+
+PORT_F=18480 PORT_N=18481
+cat > "$DIR/flaks.yaml" <<YAML
+server: {listen: ["127.0.0.1:$PORT_F"], loops: 1, threads: 2}
+log: {access: off, level: warning}
+hosts:
+  - names: ["*"]
+    routes:
+      - path: /
+        fastcgi: unix:$SOCK
+        root: $DIR/www
+        max_connections: $PHP_CONNECTIONS
+YAML
+taskset -c "$SERVER_CPU" "$FLAKS" serve --config "$DIR/flaks.yaml" & PIDS+=($!)
+FLAKS_PID=$!
+wait_port $PORT_F
+SERVERS=(flaks)
+NGINX_PID=
+if command -v nginx >/dev/null; then
+  mkdir -p "$DIR/nginx"
+  cat > "$DIR/nginx/nginx.conf" <<CONF
+worker_processes 1;
+master_process off;
+daemon off;
+pid $DIR/nginx/nginx.pid;
+error_log $DIR/nginx/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  upstream php { server unix:$SOCK; keepalive $PHP_CONNECTIONS; }
+  server {
+    listen 127.0.0.1:$PORT_N;
+    root $DIR/www;
+    location ~ \.php$ {
+      include /etc/nginx/fastcgi_params;
+      fastcgi_param SCRIPT_FILENAME \$document_root\$fastcgi_script_name;
+      fastcgi_keep_conn on;
+      fastcgi_pass php;
+    }
+  }
+}
+CONF
+  taskset -c "$SERVER_CPU" nginx -c "$DIR/nginx/nginx.conf" -e "$DIR/nginx/error.log" & PIDS+=($!)
+  NGINX_PID=$!
+  wait_port $PORT_N
+  SERVERS+=(nginx)
+else
+  echo "nginx not installed: Flaks figures only (apt-get install -y nginx-light)"
+fi
+port_of() { case $1 in flaks) echo $PORT_F;; nginx) echo $PORT_N;; esac; }
+pid_of() { case $1 in flaks) echo $FLAKS_PID;; nginx) echo $NGINX_PID;; esac; }
+for s in "${SERVERS[@]}"; do echo "$s -> $(curl -s "http://127.0.0.1:$(port_of "$s")/hello.php")"; done
+RES="$OUT/fastcgi-results.txt"; : > "$RES"
+for r in $(seq 1 "$ROUNDS"); do
+  for s in "${SERVERS[@]}"; do CPU_PID=$(pid_of "$s") run_wrk "$s" "http://127.0.0.1:$(port_of "$s")/hello.php" | tee -a "$RES"; done
+done
+echo "--- /hello.php through php-fpm ($PHP_CHILDREN children, $PHP_CONNECTIONS connections per server), $CONNECTIONS connections, $DURATION x $ROUNDS rounds"
+echo "    columns above: server req/s p99-ms server-cpu-us-per-request"
+summarize "$RES" nginx
+awk '$4 != "-" {n[$1]++; c[$1]+=$4} END {for (k in n) printf "%-10s %8.1f us server CPU per request\n", k, c[k]/n[k]}' "$RES" | sort
