@@ -273,8 +273,10 @@ final class ProxyRequest: UpstreamUser, ResponseProducer, RequestBodyConsumer, T
     }
 
     func upstreamDrained(_ c: UpstreamConnection) {
-        guard c === conn, !opening else { return }
+        guard c === conn else { return }
         exchange.requestBytesWritten(now: loop.now, queueEmpty: true)
+        // Inside `opened`: it resumes the client itself once the early body is queued.
+        if opening { return }
         if clientHeld {
             clientHeld = false
             if tunneling { client?.resumeTunnelInput() } else { client?.resumeRequestBody() }
