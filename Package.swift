@@ -72,13 +72,13 @@ let package = Package(
         .target(name: "FlaksHandlers",
                 dependencies: ["FlaksHTTP", "FlaksConfig", "FlaksRouting", "FlaksSync", "CFlaksLinux"],
                 swiftSettings: strict + [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]),
-        // Sockets, epoll loops, connections, worker pool, signals, reload.
+        // Sockets, epoll loops, connections, worker pool, signals, reload; the ACME executor (its own thread).
         // Release builds skip the dynamic exclusivity checks in this target only: a connection's
         // state is loop-confined (one thread), and the checks (a TLS lookup per property access)
         // measured ~3% of a request's CPU. Debug builds and the sanitizer runs keep them.
         .target(name: "FlaksServer",
                 dependencies: ["FlaksHTTP", "FlaksConfig", "FlaksRouting", "FlaksHandlers", "FlaksAccess", "FlaksCompression",
-                               "FlaksProxy", "FlaksTLS", "CFlaksLinux",
+                               "FlaksProxy", "FlaksTLS", "FlaksACME", "CFlaksLinux",
                                .product(name: "Logging", package: "swift-log")],
                 swiftSettings: strict + [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]),
         // Public API for app authors.
