@@ -61,7 +61,9 @@ public final class TLSClientContext: @unchecked Sendable {
     /// A session for a connection to `host` (a DNS name or an IP literal, without brackets): the
     /// name is sent as SNI (not for an IP literal, RFC 6066 §3) and the certificate must cover it
     /// (RFC 6125 §6; an IP literal is checked against the IP SANs). `alpn`: protocols to offer.
-    public func makeSession(host: String, alpn: [String] = ["http/1.1"]) throws(TLSFailure) -> TLSClientSession {
-        try TLSClientSession(context: self, host: host, alpn: alpn)
+    /// `verificationTime`: check validity at this Unix time instead of now (tests).
+    public func makeSession(host: String, alpn: [String] = ["http/1.1"],
+                            verificationTime: Int64? = nil) throws(TLSFailure) -> TLSClientSession {
+        try TLSClientSession(context: self, host: host, alpn: alpn, verificationTime: verificationTime)
     }
 }

@@ -39,7 +39,7 @@ public final class TLSClientSession {
     public private(set) var isHandshakeComplete = false
     public private(set) var failure: TLSFailure?
 
-    init(context: TLSClientContext, host: String, alpn: [String]) throws(TLSFailure) {
+    init(context: TLSClientContext, host: String, alpn: [String], verificationTime: Int64?) throws(TLSFailure) {
         OpenSSLErrorQueue.clear()
         guard let ssl = SSL_new(context.ctx) else {
             throw TLSFailure(kind: .internal, reason: OpenSSLErrorQueue.message("SSL_new failed"))
@@ -51,6 +51,7 @@ public final class TLSClientSession {
         SSL_set_bio(ssl, r, w)
         SSL_set_connect_state(ssl)
         let param = SSL_get0_param(ssl)
+        if let t = verificationTime { X509_VERIFY_PARAM_set_time(param, time_t(t)) }
         if isIPLiteral(host) {
             guard X509_VERIFY_PARAM_set1_ip_asc(param, host) == 1 else {
                 SSL_free(ssl)
