@@ -210,7 +210,9 @@ final class ACMEManager: @unchecked Sendable {
                             break
                         }
                         wakeAt = min(wakeAt, due)
-                        if let ari = h.nextARICheck, let id = h.state.certificateID,
+                        // ARI only for a certificate whose orders are not failing (the retry
+                        // comes anyway, and a CA that is down fails both).
+                        if let ari = h.nextARICheck, let id = h.state.certificateID, h.state.failures == 0,
                            !state.withoutARI.contains(settings.directory) {
                             if ari <= now {
                                 work = .renewalInfo(key: key, certificateID: id, settings, timeout: state.requestTimeout)
