@@ -36,7 +36,7 @@ final class ACMEManager: @unchecked Sendable {
     let clock: any WallClock
     let logger: Logger
     /// The server's current site (nil once the server is gone).
-    private let currentSite: @Sendable () -> Site?
+    let currentSite: @Sendable () -> Site?
 
     /// One `tls: acme` host, keyed by its first name lowercased (its storage name).
     struct Host {
@@ -316,6 +316,9 @@ final class ACMEManager: @unchecked Sendable {
             return r
         }
     }
+
+    /// TLS-ALPN-01 certificates published now.
+    var challengeCount: Int { withLock { $0.challenges.count } }
 
     func markWithoutARI(_ directory: String) {
         withLock { _ = $0.withoutARI.insert(directory) }
