@@ -1,4 +1,9 @@
 import COpenSSL
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// The client side of TLS for Flaks' own outgoing HTTPS (the ACME client talking to its CA): one
 /// OpenSSL `SSL_CTX` that verifies the server's chain against the system's roots plus extra roots
@@ -28,6 +33,13 @@ public final class TLSClientContext: @unchecked Sendable {
             // or SSL_CERT_FILE / SSL_CERT_DIR when set. A machine without them can still reach a CA
             // whose root is in ca_roots.
             _ = SSL_CTX_set_default_verify_paths(ctx)
+            // OPENSSLDIR's certs link belongs to Debian's `openssl` package, which a slim runtime
+            // image (and the static binary's build-time OPENSSLDIR) may not have: also load the
+            // distribution's bundle from where ca-certificates puts it.
+            for bundle in Self.systemBundles where access(bundle, R_OK) == 0 {
+                _ = SSL_CTX_load_verify_locations(ctx, bundle, nil)
+                break
+            }
             OpenSSLErrorQueue.clear()
         }
         var added = 0
@@ -57,6 +69,17 @@ public final class TLSClientContext: @unchecked Sendable {
     }
 
     deinit { SSL_CTX_free(ctx) }
+
+    /// Certificates in the context's trust store now (system bundle plus extra roots; a hashed
+    /// directory's certificates are read only when a handshake looks for them).
+    var loadedRootCount: Int {
+        guard let objects = X509_STORE_get0_objects(SSL_CTX_get_cert_store(ctx)) else { return 0 }
+        return Int(OPENSSL_sk_num(objects))
+    }
+
+    /// Where distributions keep the system's root bundle: Debian/Ubuntu/Alpine (ca-certificates),
+    /// Fedora/RHEL, then the BSD/Alpine link.
+    static let systemBundles = ["/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt", "/etc/ssl/cert.pem"]
 
     /// A session for a connection to `host` (a DNS name or an IP literal, without brackets): the
     /// name is sent as SNI (not for an IP literal, RFC 6066 §3) and the certificate must cover it

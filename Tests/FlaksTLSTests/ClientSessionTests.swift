@@ -1,4 +1,5 @@
 import COpenSSL
+import Foundation
 import Testing
 @testable import FlaksTLS
 
@@ -118,6 +119,14 @@ struct ClientSessionTests {
         let client = try TLSClientContext(extraRootsFile: nil).makeSession(host: "a.test", verificationTime: testNow)
         guard case .failed(let f) = pumpClientHandshake(client, try pki.context().makeSession()) else { Issue.record("accepted"); return }
         #expect(f.kind == .untrustedPeer)
+    }
+
+    @Test(.enabled(if: TLSClientContext.systemBundles.contains { FileManager.default.fileExists(atPath: $0) }, "no system root bundle"))
+    func systemRootsAreLoadedFromTheDistributionsBundle() throws {
+        let system = try TLSClientContext(extraRootsFile: nil)
+        #expect(system.loadedRootCount > 20)
+        let none = try TLSClientContext(extraRootsPEM: Array(pki.ca.pem.utf8), systemRoots: false)
+        #expect(none.loadedRootCount == 1)
     }
 
     @Test func misuseFailsCleanly() throws {

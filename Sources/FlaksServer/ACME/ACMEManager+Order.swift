@@ -65,7 +65,7 @@ extension ACMEManager {
         }
         let configuration = ACMEOrderConfiguration(
             directoryURL: settings.directory, names: host.names, contactEmail: settings.email,
-            challenges: settings.challenges.map { $0 == .http01 ? .http01 : .tlsALPN01 },
+            challenges: answerableChallenges(settings.challenges),
             replaces: host.certificate != nil ? host.state.certificateID : nil,
             limits: limits, userAgent: "flaks/\(FlaksVersion.string) flaks-acme/1")
         var machine: ACMEOrderMachine
@@ -86,6 +86,15 @@ extension ACMEManager {
         case .aborted:
             logger.info("acme: \(key): order abandoned (server stopping or host removed)")
         }
+    }
+
+    /// `challenges` without the ones no listener can answer now (HTTP-01 needs a plain listener,
+    /// TLS-ALPN-01 a TLS one), unless that leaves none (then the CA says why it failed).
+    func answerableChallenges(_ challenges: [ACMESettings.Challenge]) -> [ACMEChallengeType] {
+        let all: [ACMEChallengeType] = challenges.map { $0 == .http01 ? .http01 : .tlsALPN01 }
+        guard let server = currentSite()?.config.server else { return all }
+        let usable = all.filter { $0 == .http01 ? !server.listen.isEmpty : !server.tlsListen.isEmpty }
+        return usable.isEmpty ? all : usable
     }
 
     /// The HTTPS client for `settings`: the system's roots plus `ca_roots`, read now (a changed

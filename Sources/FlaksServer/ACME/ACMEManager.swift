@@ -107,7 +107,6 @@ final class ACMEManager: @unchecked Sendable {
         }
         let now = clock.now()
         var removed: [String] = []
-        var startThread = false
         withLock { s in
             s.settings = config.tls.acme
             let schedule = RenewalSchedule(renewBefore: config.tls.acme.map { Int64($0.renewBefore.components.seconds) } ?? 30 * 86_400)
@@ -133,14 +132,13 @@ final class ACMEManager: @unchecked Sendable {
             if let store = site.tls?.store {
                 for (name, cert) in s.challenges { store.setChallengeCertificate(cert, forName: name) }
             }
-            if s.thread == nil, !s.hosts.isEmpty, !s.stopping { startThread = true }
+            if s.thread == nil, !s.hosts.isEmpty, !s.stopping {
+                // Started under the lock (its first act is to take it), so that `stop` sees it.
+                s.thread = OSThread.start(name: "flaks-acme") { [self] in run() }
+            }
             s.woken = true
         }
         for key in removed { logger.info("acme: \(key) is no longer an ACME host: its renewals stop") }
-        if startThread {
-            let t = OSThread.start(name: "flaks-acme") { [self] in run() }
-            withLock { $0.thread = t }
-        }
         lock.broadcast()
     }
 
