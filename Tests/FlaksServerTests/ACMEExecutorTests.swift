@@ -228,6 +228,43 @@ struct ACMEExecutorTests {
         }
     }
 
+    @Test("another process holds the storage lock: no order; its certificate is picked up from storage (fake clock)",
+          .timeLimit(.minutes(1)))
+    func aReplicaHoldingTheLockOrdersAndTheOthersPickItUp() async throws {
+        let t0 = UnixTime.now()
+        let clock = MovableClock(fixedAt: t0)
+        let storage = try TempDir()
+        // The "other replica" takes the lock before this server looks (a flock on another open
+        // file description conflicts within one process too).
+        let held = try #require(try ACMEStorage(root: storage.path).tryLock(name: "a.test", now: t0))
+        var a = HostConfig(names: ["a.test"], routes: [respond("/", "a\n")])
+        a.tls = .acme
+        var cfg = ServerConfig(hosts: [a])
+        cfg.tls.acme = ACMESettings(directory: "https://127.0.0.1:\(try freeLoopbackPort())/dir", storage: storage.path,
+                                    challenges: [.http01])
+        let server = try makeACMEServer(cfg, httpPort: 0, tlsPort: 0, clock: clock)
+        try await withStarted(server) { server, _ in
+            #expect(try await eventually(within: 10) { server.acmeStatus("a.test")?.status.nextAttempt == t0 + 60 })
+            let waiting = try #require(server.acmeStatus("a.test"))
+            #expect(waiting.failed == 0 && waiting.status.failures == 0 && waiting.status.lastError == nil)
+            #expect(server.acme.currentSerial("a.test") == nil)
+
+            // The other replica stores its certificate and lets go; a minute later this one serves it.
+            let replica = try StoredCertificateFixture(storage: storage.path, names: ["a.test"], notBefore: t0 - 86400,
+                                                       notAfter: t0 + 89 * 86400)
+            held.release()
+            clock.advance(by: 60)
+            server.acme.wake()
+            #expect(try await eventually(within: 10) { server.acme.currentSerial("a.test") == replica.certificate.info.serial })
+            let r = try #require(server.acmeStatus("a.test"))
+            #expect(r.issued == 0 && r.failed == 0)
+            #expect(r.status.nextAttempt == t0 + 89 * 86400 - 30 * 86400)
+            let tls = try TestClient(port: try #require(server.tlsPort),
+                                     tls: .init(caFile: try pemFile(replica.ca, in: storage), serverName: "a.test"))
+            #expect(tls.peerCertificateFingerprint == replica.certificate.leaf.fingerprintHex)
+        }
+    }
+
     @Test("a reload that removes the ACME host stops its attempts; one that adds it back orders", .timeLimit(.minutes(1)))
     func reloadAddsAndRemovesHosts() async throws {
         let t0 = UnixTime.now()
