@@ -21,14 +21,9 @@ public final class TLSClientSession {
         case failed(TLSFailure)
     }
 
-    /// What `readPlaintext(into:)` produced.
-    public enum ReadResult: Sendable, Hashable {
-        case bytes(Int)
-        case wantsInput
-        /// The server sent close_notify (RFC 8446 §6.1).
-        case closed
-        case failed(TLSFailure)
-    }
+    /// What `readPlaintext(into:)` produced: bytes, wants input, closed (close_notify), failed;
+    /// the same as the server side's.
+    public typealias ReadResult = TLSSession.ReadResult
 
     public let context: TLSClientContext
     /// The name connected to (SNI unless an IP literal).
@@ -94,14 +89,7 @@ public final class TLSClientSession {
     public var pendingOutput: Int { Int(BIO_ctrl_pending(wbio)) }
 
     /// All pending ciphertext.
-    public func takeOutput() -> [UInt8] {
-        let count = pendingOutput
-        guard count > 0 else { return [] }
-        var out = [UInt8](repeating: 0, count: count)
-        let n = out.withUnsafeMutableBytes { BIO_read(wbio, $0.baseAddress, Int32(clamping: $0.count)) }
-        out.removeLast(count - max(0, Int(n)))
-        return out
-    }
+    public func takeOutput() -> [UInt8] { drainMemoryBIO(wbio) }
 
     // MARK: Handshake
 

@@ -79,31 +79,13 @@ struct ACMEExecutorTests {
 
     // MARK: The HTTPS client
 
-    /// A CA and a certificate for localhost and 127.0.0.1, as PEM files.
-    final class LocalPKI: @unchecked Sendable {   // immutable after init
-        let dir: TempDir
-        var caFile: String { dir.path + "/ca.pem" }
-        var tls: HostTLS { .files(cert: dir.path + "/cert.pem", key: dir.path + "/key.pem") }
-        init() throws {
-            dir = try TempDir("flaks-localpki")
-            let now = UnixTime.now()
-            let caKey = try PrivateKey.generate(.ecdsaP256)
-            let ca = try CertificateFactory.makeCA(commonName: "Flaks local CA", key: caKey, notBefore: now - 3600, notAfter: now + 86400)
-            let key = try PrivateKey.generate(.ecdsaP256)
-            let cert = try CertificateFactory.makeCertificate(commonName: "localhost", names: ["localhost", "127.0.0.1"], key: key,
-                                                              issuer: (ca, caKey), notBefore: now - 3600, notAfter: now + 86400)
-            try ca.pem.write(toFile: caFile, atomically: true, encoding: .utf8)
-            try (cert.pem + ca.pem).write(toFile: dir.path + "/cert.pem", atomically: true, encoding: .utf8)
-            try key.pem.write(toFile: dir.path + "/key.pem", atomically: true, encoding: .utf8)
-        }
-    }
-
     @Test("HTTPS client: GET, HEAD, POST, the body limit at its edge, trust, refused and silent peers", .timeLimit(.minutes(1)))
     func httpsClient() async throws {
-        let pki = try LocalPKI()
+        let dir = try TempDir()
+        let pki = try LoopbackPKI(in: dir.path)
         var host = HostConfig(names: ["*"], routes: [respond("/dir", "0123456789"), respond("/empty", "", status: 204),
                                                              Route(path: "/echo", kind: .handler("echo"))])
-        host.tls = pki.tls
+        host.tls = .files(cert: pki.certFile, key: pki.keyFile)
         var cfg = ServerConfig(hosts: [host])
         cfg.server.tlsListen = [ListenAddress(host: "127.0.0.1", port: 0)]
         var registry = HandlerRegistry()

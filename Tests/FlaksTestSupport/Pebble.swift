@@ -30,6 +30,28 @@ public func canConnect(port: Int) -> Bool {
         connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } } == 0
 }
 
+/// A throwaway CA and a certificate for `localhost` and `127.0.0.1` signed by it (ECDSA P-256,
+/// valid from an hour ago for a day), written as PEM files in `dir`: `ca.pem`, `cert.pem` (leaf
+/// then CA) and `key.pem`. For loopback servers that a verifying client talks to.
+public struct LoopbackPKI: Sendable {
+    public let caFile: String
+    public let certFile: String
+    public let keyFile: String
+
+    public init(in dir: String, caName: String = "Flaks loopback test CA") throws {
+        caFile = dir + "/ca.pem"; certFile = dir + "/cert.pem"; keyFile = dir + "/key.pem"
+        let now = UnixTime.now()
+        let caKey = try PrivateKey.generate(.ecdsaP256)
+        let ca = try CertificateFactory.makeCA(commonName: caName, key: caKey, notBefore: now - 3600, notAfter: now + 86400)
+        let key = try PrivateKey.generate(.ecdsaP256)
+        let cert = try CertificateFactory.makeCertificate(commonName: "localhost", names: ["localhost", "127.0.0.1"], key: key,
+                                                          issuer: (ca, caKey), notBefore: now - 3600, notAfter: now + 86400)
+        try ca.pem.write(toFile: caFile, atomically: true, encoding: .utf8)
+        try (cert.pem + ca.pem).write(toFile: certFile, atomically: true, encoding: .utf8)
+        try key.pem.write(toFile: keyFile, atomically: true, encoding: .utf8)
+    }
+}
+
 /// Runs Debian's pebble (an RFC 8555 test CA) and pebble-challtestsrv as its DNS (every name
 /// answering 127.0.0.1) on loopback ports, with a listener certificate from a throwaway test CA
 /// (`caFile`: what a client trusts to reach the directory). Its validation authority connects to
@@ -44,7 +66,7 @@ public final class Pebble: @unchecked Sendable {   // driven by one test at a ti
     private let nonceReject: Int
     public var directoryURL: String { "https://127.0.0.1:\(acmePort)/dir" }
     /// The CA of pebble's own listener certificate (for `tls.acme.ca_roots`).
-    public var caFile: String { dir + "/test-ca.pem" }
+    public var caFile: String { dir + "/ca.pem" }
 
     public static var available: Bool {
         FileManager.default.isExecutableFile(atPath: "/usr/bin/pebble")
@@ -62,19 +84,11 @@ public final class Pebble: @unchecked Sendable {   // driven by one test at a ti
         self.httpPort = try httpPort ?? freeLoopbackPort()
         self.tlsPort = try tlsPort ?? freeLoopbackPort()
         dnsPort = try freeLoopbackPort()
-        let now = UnixTime.now()
-        let caKey = try PrivateKey.generate(.ecdsaP256)
-        let ca = try CertificateFactory.makeCA(commonName: "Flaks pebble test CA", key: caKey, notBefore: now - 3600, notAfter: now + 86400)
-        let key = try PrivateKey.generate(.ecdsaP256)
-        let cert = try CertificateFactory.makeCertificate(commonName: "localhost", names: ["localhost", "127.0.0.1"], key: key,
-                                                          issuer: (ca, caKey), notBefore: now - 3600, notAfter: now + 86400)
-        try ca.pem.write(toFile: caFile, atomically: true, encoding: .utf8)
-        try cert.pem.write(toFile: dir + "/cert.pem", atomically: true, encoding: .utf8)
-        try key.pem.write(toFile: dir + "/key.pem", atomically: true, encoding: .utf8)
+        let pki = try LoopbackPKI(in: dir, caName: "Flaks pebble test CA")
         let validity = validitySeconds.map { ", \"certificateValidityPeriod\": \($0)" } ?? ""
         let config = """
             {"pebble": {"listenAddress": "127.0.0.1:\(acmePort)", "managementListenAddress": "127.0.0.1:\(managementPort)",
-              "certificate": "\(dir)/cert.pem", "privateKey": "\(dir)/key.pem", "httpPort": \(self.httpPort), "tlsPort": \(self.tlsPort),
+              "certificate": "\(pki.certFile)", "privateKey": "\(pki.keyFile)", "httpPort": \(self.httpPort), "tlsPort": \(self.tlsPort),
               "ocspResponderURL": "", "externalAccountBindingRequired": false\(validity)}}
             """
         try config.write(toFile: dir + "/pebble.json", atomically: true, encoding: .utf8)
