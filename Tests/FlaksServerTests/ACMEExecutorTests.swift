@@ -180,6 +180,7 @@ struct ACMEExecutorTests {
             let c = try TestClient(port: port)
             try c.send("GET /status HTTP/1.1\r\nHost: x\r\n\r\n")
             let json = try c.readResponse().text
+            #expect((try? JSONSerialization.jsonObject(with: Data(json.utf8))) != nil, "not JSON: \(json)")
             #expect(json.contains("\"acme\":{\"a.test\":{\"names\":[\"a.test\"]"), "\(json)")
             #expect(json.contains("\"failures\":1"))
             #expect(json.contains("\"next_attempt\":\(t0 + 60)"))
