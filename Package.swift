@@ -72,13 +72,13 @@ let package = Package(
         .target(name: "FlaksHandlers",
                 dependencies: ["FlaksHTTP", "FlaksConfig", "FlaksRouting", "FlaksSync", "FlaksFastCGI", "CFlaksLinux"],
                 swiftSettings: strict + [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]),
-        // Sockets, epoll loops, connections, worker pool, signals, reload.
+        // Sockets, epoll loops, connections, worker pool, signals, reload; the ACME executor (its own thread).
         // Release builds skip the dynamic exclusivity checks in this target only: a connection's
         // state is loop-confined (one thread), and the checks (a TLS lookup per property access)
         // measured ~3% of a request's CPU. Debug builds and the sanitizer runs keep them.
         .target(name: "FlaksServer",
                 dependencies: ["FlaksHTTP", "FlaksConfig", "FlaksRouting", "FlaksHandlers", "FlaksAccess", "FlaksCompression",
-                               "FlaksProxy", "FlaksTLS", "FlaksFastCGI", "CFlaksLinux",
+                               "FlaksProxy", "FlaksTLS", "FlaksFastCGI", "FlaksACME", "CFlaksLinux",
                                .product(name: "Logging", package: "swift-log")],
                 swiftSettings: strict + [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]),
         // Public API for app authors.
@@ -105,9 +105,10 @@ let package = Package(
         // Differential test against llhttp (scripts/differential.sh).
         .executableTarget(name: "ParseDump", dependencies: ["FlaksHTTP"], path: "Tests/Differential/ParseDump",
                           swiftSettings: strict),
-        // Helpers shared by the test targets: a raw HTTP client, a static-site fixture, php-fpm in a temp dir.
+        // Helpers shared by the test targets: a raw HTTP client, a static-site fixture, php-fpm in a temp dir,
+        // a pebble runner.
         .target(name: "FlaksTestSupport", dependencies: ["FlaksServer", "FlaksCompression", "CZlib", "CBrotli", "CZstd",
-                                                        "COpenSSL"],
+                                                        "COpenSSL", "FlaksTLS"],
                 path: "Tests/FlaksTestSupport",
                 swiftSettings: strict),
         .testTarget(name: "FlaksHTTPTests", dependencies: ["FlaksHTTP"], exclude: ["Corpus", "ResponseCorpus"], swiftSettings: strict),
@@ -120,7 +121,7 @@ let package = Package(
         .testTarget(name: "FlaksAccessTests", dependencies: ["FlaksAccess", "FlaksSync"], swiftSettings: strict),
         .testTarget(name: "FlaksTLSTests", dependencies: ["FlaksTLS", "COpenSSL"], exclude: ["Corpus"], swiftSettings: strict),
         .testTarget(name: "FlaksProxyTests", dependencies: ["FlaksProxy", "FlaksHTTP", "FlaksAccess"], swiftSettings: strict),
-        .testTarget(name: "FlaksACMETests", dependencies: ["FlaksACME", "FlaksTLS", "COpenSSL"], exclude: ["Corpus"],
+        .testTarget(name: "FlaksACMETests", dependencies: ["FlaksACME", "FlaksTLS", "COpenSSL", "FlaksTestSupport"], exclude: ["Corpus"],
                     swiftSettings: strict),
         .testTarget(name: "FlaksHandlersTests", dependencies: ["FlaksHandlers", "FlaksFastCGI", "FlaksTestSupport"], swiftSettings: strict),
         .testTarget(name: "FlaksTests", dependencies: ["Flaks", "FlaksTestSupport"], swiftSettings: strict),

@@ -31,7 +31,8 @@ struct HealthHandler: Handler {
     }
 }
 
-/// `handler: status` — JSON: version, uptime, open connections, requests by host and status class, reloads.
+/// `handler: status` — JSON: version, uptime, open connections, requests by host and status class, reloads,
+/// upstreams, ACME certificates.
 struct StatusHandler: Handler {
     let ref: ServerRef
     func handle(_ request: Request) -> HandlerOutcome {
@@ -52,7 +53,7 @@ struct StatusHandler: Handler {
         "requests":\(m.totalRequests),"responses":{\(classes(totals))},"hosts":{\(hosts)},\
         "bytes_sent":\(m.bytesSent),"cgi_processes":\(m.cgiProcesses),\
         "reloads":{"succeeded":\(m.reloadsSucceeded),"failed":\(m.reloadsFailed)},"draining":\(m.draining),\
-        "upstreams":{\(upstreams)},"services":{\(servicesJSON(m.services))}}
+        "upstreams":{\(upstreams)},"services":{\(servicesJSON(m.services))},"acme":\(m.acmeJSON)}
 
         """
         return .response(.text(json, contentType: "application/json"))

@@ -1,3 +1,4 @@
+import FlaksACME
 import FlaksAccess
 import FlaksConfig
 import FlaksHandlers
@@ -28,6 +29,7 @@ extension Connection {
                   let p = try? PathNormalizer.normalize(Connection.keepingEncodedSlashes(h.rawPath)) else { return false }
             path = p
         }
+        if isACMEChallenge(h, path: path) { return false }   // answered at the end of the request
         guard case .found(let m) = site.tree.lookup(host: h.host, path: path), let proxy = m.target.proxy else { return false }
         exchange.route = m.target
         if preparedKey != nil { routedQuick(m.target) }
@@ -117,9 +119,26 @@ extension Connection {
             respondError(.badRequest, detail: "bad path")
             return
         }
+        if let answer = acmeChallengeAnswer(h, path: path) {
+            send(answer)
+            return
+        }
         let body = exchange.body
         exchange.body = []
         run(h, path: path, body: body)
+    }
+
+    /// RFC 8555 §8.3: a GET (or HEAD) on a plain listener for a published HTTP-01 token, whatever
+    /// the host: answered before routing (and so before `redirect_http`) with the key
+    /// authorization. A token the executor did not publish goes to the routes as usual.
+    func acmeChallengeAnswer(_ h: RequestHead, path: String) -> Response? {
+        guard tls == nil, h.method == .GET || h.method == .HEAD,
+              let body = loop.server.acme.responder.response(forPath: path) else { return nil }
+        return Response(status: .ok, headers: ["Content-Type": "application/octet-stream"], body: .bytes(body))
+    }
+
+    private func isACMEChallenge(_ h: RequestHead, path: String) -> Bool {
+        path.hasPrefix(ACMEChallengeResponder.pathPrefix) && acmeChallengeAnswer(h, path: path) != nil
     }
 
     /// What TLS says about a routed request, if anything: 421 when its Host names another TLS host

@@ -111,6 +111,8 @@ public struct MetricsSnapshot: Sendable {
     var upstreams: [(address: String, counters: ProxyMetrics.Counters, health: String, inFlight: Int)] = []
     /// Each service's instances (pid, state, restarts, last exit).
     public var services: [ServiceStatus] = []
+    /// Each `tls: acme` host's certificate and schedule.
+    var acme: [ACMEHostReport] = []
 
     /// Total responses sent.
     public var totalRequests: Int { requests.count }
@@ -199,6 +201,7 @@ public struct MetricsSnapshot: Sendable {
                 out += "flaks_upstream_response_seconds_count{\(label)} \(u.counters.requests)\n"
             }
         }
+        if !acme.isEmpty { out += acmeText }
         family("flaks_uptime_seconds", "gauge", "Seconds since the server started.")
         out += "flaks_uptime_seconds \(uptimeSeconds)\n"
         if !services.isEmpty { out += servicesText }

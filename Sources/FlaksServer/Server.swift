@@ -55,6 +55,8 @@ public final class Server: Sendable {
     let compressedFiles = CompressedFileCache(capacity: 32 << 20)
     /// Recent successful Basic auth checks (keyed by an HMAC of user, password and stored hash).
     let authCache = AuthCache()
+    /// Certificates of the `tls: acme` hosts: ordered, renewed, installed; HTTP-01 answers.
+    let acme: ACMEManager
 
     private struct RunState {
         var loops: [EventLoop] = []
@@ -75,8 +77,9 @@ public final class Server: Sendable {
     /// The time source of the loops (a test may drive timers with its own).
     let clock: any LoopClock
 
+    /// `acmeClock`: the wall clock ACME schedules by (a test moves it to make a renewal due).
     public init(config: ServerConfig, registry: HandlerRegistry = HandlerRegistry(), logger: Logger? = nil,
-                clock: any LoopClock = MonotonicClock()) throws(SiteError) {
+                clock: any LoopClock = MonotonicClock(), acmeClock: any WallClock = SystemWallClock()) throws(SiteError) {
         self.clock = clock
         services = ServiceSupervisor(clock: clock)
         var log = logger ?? Logger(label: "flaks")
@@ -93,6 +96,7 @@ public final class Server: Sendable {
         maxConnectionsValue = Atomic(config.server.maxConnections)
         workers = WorkerPool(count: config.server.threads)
         accessLog = AccessLog(settings: config.log)
+        acme = ACMEManager(clock: acmeClock, logger: log, currentSite: { ref.server?.currentSite })
         ref.set(self)
     }
 
@@ -133,6 +137,7 @@ public final class Server: Sendable {
         state.withLock { $0.loops = loops; $0.threads = threads; $0.bound = bound; $0.boundTLS = boundTLS }
         if !config.server.tlsListen.isEmpty { logger.info("kernel TLS: \(KernelTLS.status())") }
         startHealthChecks(currentSite)
+        acme.siteChanged(currentSite)
         logger.info("flaks listening on \((bound.values.map(\.description) + boundTLS.values.map { $0.description + " (TLS)" }).sorted().joined(separator: ", ")) with \(loopCount) loop(s), \(config.server.threads) worker(s), generation \(currentSite.generation)")
     }
 
@@ -225,6 +230,7 @@ public final class Server: Sendable {
         services.register(serviceSpecs)
         site.withLock { $0 = next }
         generationValue.store(next.generation, ordering: .relaxed)
+        acme.siteChanged(next)
         startHealthChecks(next)
         upstreamRegistry.retain(only: next.upstreamKeys)
         for l in loops { l.execute { $0.upstreamPool.closeAll { !$0.hasPrefix("service:") && !next.upstreamKeys.contains($0) } } }
@@ -335,6 +341,7 @@ public final class Server: Sendable {
         let timeout = drainTimeout ?? currentSite.config.server.drainTimeout
         let deadline = monotonicNanos() &+ timeout.nanoseconds
         logger.info("draining: no new connections; waiting up to \(timeout) for requests in flight")
+        acme.stop(join: false)
         for l in state.withLock({ $0.loops }) { l.execute { $0.beginDrain(deadline: deadline) } }
     }
 
@@ -344,6 +351,7 @@ public final class Server: Sendable {
     public func wait() {
         let threads = state.withLock { s -> [OSThread] in let t = s.threads; s.threads = []; return t }
         for t in threads { t.join() }
+        acme.stop(join: true)
         cgiChildren.killAndReapAll()
         services.stopAll()
         // `flaks serve` is a child subreaper: whatever left a service's process group is ours.
@@ -372,6 +380,9 @@ public final class Server: Sendable {
     /// Hits, misses and compressions of the compressed-file cache (the second request of a static
     /// file should cost no compression).
     public var compressedFileStatistics: CompressedFileCache.Statistics { compressedFiles.statistics }
+
+    /// Each `tls: acme` host: names, issuer, expiry, next attempt, failures, last error.
+    public func acmeReport() -> [ACMEHostReport] { acme.report() }
 
     /// Reopens the access log file (SIGUSR1).
     public func reopenLogs() {
@@ -409,6 +420,6 @@ public final class Server: Sendable {
                                tlsHandshakes: stats.tlsHandshakes.load(ordering: .relaxed),
                                tlsHandshakeFailures: stats.tlsHandshakeFailures,
                                compressedFiles: compressedFiles.statistics, upstreams: upstreamReport(),
-                               services: services.status)
+                               services: services.status, acme: acme.report())
     }
 }

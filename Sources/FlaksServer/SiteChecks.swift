@@ -32,7 +32,13 @@ public enum SiteChecks {
                     out.errors.append("\(place)tls: \(error)")
                 }
             case .acme?:
-                out.report.append("tls \(host.names.joined(separator: ", ")): from the ACME CA (\(config.tls.acme?.directory ?? ""))")
+                var line = "tls \(host.names.joined(separator: ", ")): from the ACME CA (\(config.tls.acme?.directory ?? ""))"
+                if let c = SiteTLS.storedACMECertificate(host, settings: config.tls.acme) {
+                    line += "; in storage:\n" + c.info.description.split(separator: "\n").map { "  " + $0 }.joined(separator: "\n")
+                } else {
+                    line += "; none in storage yet: ordered when the server starts"
+                }
+                out.report.append(line)
             case nil:
                 break
             }

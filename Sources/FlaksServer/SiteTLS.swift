@@ -1,3 +1,4 @@
+import FlaksACME
 import FlaksConfig
 import FlaksTLS
 
@@ -41,8 +42,11 @@ final class SiteTLS: Sendable {
                     errors.append("\(host.tlsOrigin ?? "hosts[\(i)]"): tls (\(host.names.joined(separator: ", "))): \(error)")
                 }
             case .acme:
-                // The certificate comes from the CA (or storage); until then handshakes for these names fail.
-                hosts.append(CertificateStore.Host(index: i, names: host.names, certificate: nil))
+                // A certificate in storage (an earlier run, or a replica) serves at once, with no
+                // new order; otherwise the ACME executor orders one and until then these names'
+                // handshakes fail (docs/acme.md). An unreadable or half-written one counts as none.
+                hosts.append(CertificateStore.Host(index: i, names: host.names,
+                                                   certificate: storedACMECertificate(host, settings: config.tls.acme)))
             }
         }
         if !errors.isEmpty { throw SiteError(messages: errors) }
@@ -59,5 +63,12 @@ final class SiteTLS: Sendable {
         let port = config.server.tlsListen.first?.port
         return SiteTLS(context: context, store: store, tlsHosts: tlsHosts, hstsField: hsts,
                        redirectHTTP: config.tls.redirectHTTP, httpsPort: port == 443 ? nil : port)
+    }
+
+    /// The certificate `tls.acme.storage` holds for an ACME host (by its first name), if any.
+    static func storedACMECertificate(_ host: HostConfig, settings: ACMESettings?) -> ServerCertificate? {
+        guard let root = settings?.storage, let first = host.names.first else { return nil }
+        guard case .found(let stored) = try? ACMEStorage(root: root).loadCertificate(name: ACMEManager.key(first)) else { return nil }
+        return stored.certificate
     }
 }

@@ -15,6 +15,9 @@ public struct TLSFailure: Error, Sendable, Hashable, CustomStringConvertible {
         case noCertificate = "no_certificate"
         /// The client sent a fatal alert (it refused our certificate, for instance).
         case peerAlert = "peer_alert"
+        /// Client side (`TLSClientSession`): the server's certificate did not verify (unknown
+        /// issuer, expired, or not for the name asked for).
+        case untrustedPeer = "untrusted_peer"
         /// Bytes that are not TLS, or a broken record or message.
         case malformed = "malformed"
         /// An OpenSSL failure not caused by the peer (memory), or the session misused.

@@ -3,22 +3,9 @@ import Glibc
 #endif
 import Foundation
 import Synchronization
+import FlaksTestSupport
 @testable import FlaksACME
 @testable import FlaksTLS
-
-/// A free loopback TCP port (bound, read, closed; the caller hands it to a child at once).
-func freeLoopbackPort() throws -> Int {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-    defer { close(fd) }
-    var addr = sockaddr_in()
-    addr.sin_family = sa_family_t(AF_INET)
-    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-    var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-    let ok = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) } } == 0
-    guard ok else { throw CertificateError.openSSL("bind: \(errno)") }
-    _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
-    return Int(UInt16(bigEndian: addr.sin_port))
-}
 
 /// A listening loopback socket on `port`.
 func listenLoopback(port: Int) throws -> Int32 {
@@ -33,18 +20,6 @@ func listenLoopback(port: Int) throws -> Int32 {
     let ok = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) } } == 0
     guard ok, listen(fd, 16) == 0 else { close(fd); throw CertificateError.openSSL("bind/listen \(port): \(errno)") }
     return fd
-}
-
-/// Whether something accepts connections on 127.0.0.1:`port`.
-func canConnect(port: Int) -> Bool {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-    defer { close(fd) }
-    var addr = sockaddr_in()
-    addr.sin_family = sa_family_t(AF_INET)
-    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-    addr.sin_port = in_port_t(UInt16(port).bigEndian)
-    return withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-        connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } } == 0
 }
 
 /// A blocking loopback server that answers each connection on a thread (HTTP-01 or TLS-ALPN-01
@@ -182,74 +157,9 @@ struct CurlTransport {
     }
 }
 
-/// Runs pebble (and pebble-challtestsrv as its DNS, answering every name with 127.0.0.1) on
-/// loopback ports with a listener certificate from a throwaway test CA. `stop()` ends both by pid.
-final class Pebble {
-    let dir: String
-    let acmePort: Int, managementPort: Int, httpPort: Int, tlsPort: Int, dnsPort: Int
-    let pebble = Process()
-    let dns = Process()
-    var directoryURL: String { "https://127.0.0.1:\(acmePort)/dir" }
-    var caFile: String { dir + "/test-ca.pem" }
-
-    static var available: Bool {
-        FileManager.default.isExecutableFile(atPath: "/usr/bin/pebble")
-            && FileManager.default.isExecutableFile(atPath: "/usr/bin/pebble-challtestsrv")
-            && FileManager.default.isExecutableFile(atPath: "/usr/bin/curl")
-    }
-
-    init(nonceReject: Int) throws {
-        dir = NSTemporaryDirectory() + "flaks-pebble-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        acmePort = try freeLoopbackPort(); managementPort = try freeLoopbackPort()
-        httpPort = try freeLoopbackPort(); tlsPort = try freeLoopbackPort(); dnsPort = try freeLoopbackPort()
-        let now = UnixTime.now()
-        let caKey = try PrivateKey.generate(.ecdsaP256)
-        let ca = try CertificateFactory.makeCA(commonName: "Flaks pebble test CA", key: caKey, notBefore: now - 3600, notAfter: now + 86400)
-        let key = try PrivateKey.generate(.ecdsaP256)
-        let cert = try CertificateFactory.makeCertificate(commonName: "localhost", names: ["localhost", "127.0.0.1"], key: key,
-                                                          issuer: (ca, caKey), notBefore: now - 3600, notAfter: now + 86400)
-        try ca.pem.write(toFile: caFile, atomically: true, encoding: .utf8)
-        try cert.pem.write(toFile: dir + "/cert.pem", atomically: true, encoding: .utf8)
-        try key.pem.write(toFile: dir + "/key.pem", atomically: true, encoding: .utf8)
-        let config = """
-            {"pebble": {"listenAddress": "127.0.0.1:\(acmePort)", "managementListenAddress": "127.0.0.1:\(managementPort)",
-              "certificate": "\(dir)/cert.pem", "privateKey": "\(dir)/key.pem", "httpPort": \(httpPort), "tlsPort": \(tlsPort),
-              "ocspResponderURL": "", "externalAccountBindingRequired": false}}
-            """
-        try config.write(toFile: dir + "/pebble.json", atomically: true, encoding: .utf8)
-
-        dns.executableURL = URL(fileURLWithPath: "/usr/bin/pebble-challtestsrv")
-        dns.arguments = ["-dns01", "127.0.0.1:\(dnsPort)", "-http01", "", "-https01", "", "-tlsalpn01", "",
-                         "-management", "127.0.0.1:\(try freeLoopbackPort())", "-defaultIPv4", "127.0.0.1", "-defaultIPv6", ""]
-        dns.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
-        dns.standardError = FileHandle(forWritingAtPath: "/dev/null")
-        try dns.run()
-
-        pebble.executableURL = URL(fileURLWithPath: "/usr/bin/pebble")
-        pebble.arguments = ["-config", dir + "/pebble.json", "-dnsserver", "127.0.0.1:\(dnsPort)", "-strict=false"]
-        var env = ProcessInfo.processInfo.environment
-        env["PEBBLE_VA_NOSLEEP"] = "1"
-        env["PEBBLE_WFE_NONCEREJECT"] = String(nonceReject)
-        env["PEBBLE_AUTHZREUSE"] = "0"
-        pebble.environment = env
-        FileManager.default.createFile(atPath: dir + "/pebble.log", contents: nil)
-        pebble.standardOutput = FileHandle(forWritingAtPath: dir + "/pebble.log")
-        pebble.standardError = FileHandle(forWritingAtPath: dir + "/pebble.log")
-        try pebble.run()
-        for _ in 0..<100 where !canConnect(port: acmePort) { usleep(100_000) }
-    }
-
-    var log: String { (try? String(contentsOfFile: dir + "/pebble.log", encoding: .utf8)) ?? "" }
-
-    /// Ends pebble and the DNS server (SIGTERM to their pids) and removes the files.
-    func stop() {
-        for p in [pebble, dns] where p.isRunning {
-            kill(p.processIdentifier, SIGTERM)
-            p.waitUntilExit()
-        }
-        try? FileManager.default.removeItem(atPath: dir)
-    }
+/// Whether the pebble tests can run here: pebble and its DNS (FlaksTestSupport's `Pebble`), and curl.
+var pebbleAndCurlAvailable: Bool {
+    Pebble.available && FileManager.default.isExecutableFile(atPath: "/usr/bin/curl")
 }
 
 /// Drives an order machine against a real CA with blocking I/O and the real clock (what the

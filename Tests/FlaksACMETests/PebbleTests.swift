@@ -1,11 +1,12 @@
 import Foundation
 import Testing
+import FlaksTestSupport
 @testable import FlaksACME
 @testable import FlaksTLS
 
 /// Real issuance against Debian's pebble (RFC 8555 test CA) on loopback ports. Skipped when
 /// pebble, pebble-challtestsrv or curl is not installed (apt-get install pebble curl).
-@Suite("ACME against pebble", .serialized, .enabled(if: Pebble.available, "pebble, pebble-challtestsrv or curl not installed: skipped"))
+@Suite("ACME against pebble", .serialized, .enabled(if: pebbleAndCurlAvailable, "pebble, pebble-challtestsrv or curl not installed: skipped"))
 struct PebbleTests {
     func verifyChain(_ issued: ACMEIssuedCertificate, pebble: Pebble) throws {
         let transport = CurlTransport(caFile: pebble.caFile, workDir: pebble.dir)

@@ -1,0 +1,147 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import FlaksTLS
+import Foundation
+
+/// A free loopback TCP port (bound, read, closed; the caller hands it to a child or a server at once).
+public func freeLoopbackPort() throws -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+    defer { close(fd) }
+    var addr = sockaddr_in()
+    addr.sin_family = sa_family_t(AF_INET)
+    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+    var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let ok = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) } } == 0
+    guard ok else { throw CertificateError.openSSL("bind: \(errno)") }
+    _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
+    return Int(UInt16(bigEndian: addr.sin_port))
+}
+
+/// Whether something accepts connections on 127.0.0.1:`port`.
+public func canConnect(port: Int) -> Bool {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+    defer { close(fd) }
+    var addr = sockaddr_in()
+    addr.sin_family = sa_family_t(AF_INET)
+    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+    addr.sin_port = in_port_t(UInt16(port).bigEndian)
+    return withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+        connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } } == 0
+}
+
+/// A throwaway CA and a certificate for `localhost` and `127.0.0.1` signed by it (ECDSA P-256,
+/// valid from an hour ago for a day), written as PEM files in `dir`: `ca.pem`, `cert.pem` (leaf
+/// then CA) and `key.pem`. For loopback servers that a verifying client talks to.
+public struct LoopbackPKI: Sendable {
+    public let caFile: String
+    public let certFile: String
+    public let keyFile: String
+
+    public init(in dir: String, caName: String = "Flaks loopback test CA") throws {
+        caFile = dir + "/ca.pem"; certFile = dir + "/cert.pem"; keyFile = dir + "/key.pem"
+        let now = UnixTime.now()
+        let caKey = try PrivateKey.generate(.ecdsaP256)
+        let ca = try CertificateFactory.makeCA(commonName: caName, key: caKey, notBefore: now - 3600, notAfter: now + 86400)
+        let key = try PrivateKey.generate(.ecdsaP256)
+        let cert = try CertificateFactory.makeCertificate(commonName: "localhost", names: ["localhost", "127.0.0.1"], key: key,
+                                                          issuer: (ca, caKey), notBefore: now - 3600, notAfter: now + 86400)
+        try ca.pem.write(toFile: caFile, atomically: true, encoding: .utf8)
+        try (cert.pem + ca.pem).write(toFile: certFile, atomically: true, encoding: .utf8)
+        try key.pem.write(toFile: keyFile, atomically: true, encoding: .utf8)
+    }
+}
+
+/// Runs Debian's pebble (an RFC 8555 test CA) and pebble-challtestsrv as its DNS (every name
+/// answering 127.0.0.1) on loopback ports, with a listener certificate from a throwaway test CA
+/// (`caFile`: what a client trusts to reach the directory). Its validation authority connects to
+/// `httpPort` (HTTP-01) and `tlsPort` (TLS-ALPN-01) on 127.0.0.1: give a server listening there.
+/// `stop()` ends both processes by pid; `stopCA()` / `startCA()` end and restart pebble alone on
+/// the same ports (a CA that is down, then comes back with a new root).
+public final class Pebble: @unchecked Sendable {   // driven by one test at a time
+    public let dir: String
+    public let acmePort: Int, managementPort: Int, httpPort: Int, tlsPort: Int, dnsPort: Int
+    private var pebble: Process?
+    private let dns = Process()
+    private let nonceReject: Int
+    public var directoryURL: String { "https://127.0.0.1:\(acmePort)/dir" }
+    /// The CA of pebble's own listener certificate (for `tls.acme.ca_roots`).
+    public var caFile: String { dir + "/ca.pem" }
+
+    public static var available: Bool {
+        FileManager.default.isExecutableFile(atPath: "/usr/bin/pebble")
+            && FileManager.default.isExecutableFile(atPath: "/usr/bin/pebble-challtestsrv")
+    }
+
+    /// `nonceReject`: percentage of good nonces pebble rejects (badNonce). `httpPort`/`tlsPort`:
+    /// where its validation authority connects (free ports when nil). `validitySeconds`: the
+    /// lifetime of issued certificates (pebble's default is five years).
+    public init(nonceReject: Int = 0, httpPort: Int? = nil, tlsPort: Int? = nil, validitySeconds: Int? = nil) throws {
+        dir = NSTemporaryDirectory() + "flaks-pebble-\(UUID().uuidString)"
+        self.nonceReject = nonceReject
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        acmePort = try freeLoopbackPort(); managementPort = try freeLoopbackPort()
+        self.httpPort = try httpPort ?? freeLoopbackPort()
+        self.tlsPort = try tlsPort ?? freeLoopbackPort()
+        dnsPort = try freeLoopbackPort()
+        let pki = try LoopbackPKI(in: dir, caName: "Flaks pebble test CA")
+        let validity = validitySeconds.map { ", \"certificateValidityPeriod\": \($0)" } ?? ""
+        let config = """
+            {"pebble": {"listenAddress": "127.0.0.1:\(acmePort)", "managementListenAddress": "127.0.0.1:\(managementPort)",
+              "certificate": "\(pki.certFile)", "privateKey": "\(pki.keyFile)", "httpPort": \(self.httpPort), "tlsPort": \(self.tlsPort),
+              "ocspResponderURL": "", "externalAccountBindingRequired": false\(validity)}}
+            """
+        try config.write(toFile: dir + "/pebble.json", atomically: true, encoding: .utf8)
+
+        dns.executableURL = URL(fileURLWithPath: "/usr/bin/pebble-challtestsrv")
+        dns.arguments = ["-dns01", "127.0.0.1:\(dnsPort)", "-http01", "", "-https01", "", "-tlsalpn01", "",
+                         "-management", "127.0.0.1:\(try freeLoopbackPort())", "-defaultIPv4", "127.0.0.1", "-defaultIPv6", ""]
+        dns.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
+        dns.standardError = FileHandle(forWritingAtPath: "/dev/null")
+        try dns.run()
+        FileManager.default.createFile(atPath: dir + "/pebble.log", contents: nil)
+        try startCA()
+    }
+
+    /// Starts pebble (again) and waits (bounded, 10 s) until its directory port accepts.
+    public func startCA() throws {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/pebble")
+        p.arguments = ["-config", dir + "/pebble.json", "-dnsserver", "127.0.0.1:\(dnsPort)", "-strict=false"]
+        var env = ProcessInfo.processInfo.environment
+        env["PEBBLE_VA_NOSLEEP"] = "1"
+        env["PEBBLE_WFE_NONCEREJECT"] = String(nonceReject)
+        env["PEBBLE_AUTHZREUSE"] = "0"
+        p.environment = env
+        let log = FileHandle(forWritingAtPath: dir + "/pebble.log")
+        log?.seekToEndOfFile()
+        p.standardOutput = log
+        p.standardError = log
+        try p.run()
+        pebble = p
+        for _ in 0..<100 where !canConnect(port: acmePort) { usleep(100_000) }
+    }
+
+    /// Ends pebble (SIGTERM to its pid) and waits for it; the DNS server keeps running.
+    public func stopCA() {
+        guard let p = pebble else { return }
+        if p.isRunning {
+            kill(p.processIdentifier, SIGTERM)
+            p.waitUntilExit()
+        }
+        pebble = nil
+    }
+
+    /// pebble's output so far (for failure messages).
+    public var log: String { (try? String(contentsOfFile: dir + "/pebble.log", encoding: .utf8)) ?? "" }
+
+    /// Ends pebble and the DNS server and removes the files.
+    public func stop() {
+        stopCA()
+        if dns.isRunning {
+            kill(dns.processIdentifier, SIGTERM)
+            dns.waitUntilExit()
+        }
+        try? FileManager.default.removeItem(atPath: dir)
+    }
+}
