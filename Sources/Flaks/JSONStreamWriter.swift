@@ -1,0 +1,528 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// Why a streaming encode stopped: the caller either re-encodes with Foundation or reports an error.
+enum JSONStreamFailure: Equatable {
+    /// Something a single forward pass cannot write (a container used again after a later sibling was
+    /// started, a duplicate key, `codingPath` read below the top level, NaN/infinity): Foundation's
+    /// `JSONEncoder` encodes the whole value instead, so output and errors are exactly its own.
+    case needsFoundation
+    /// Thrown as `EncodingError.invalidValue` with this description: a container request Foundation's
+    /// encoder answers with a trap (keyed after unkeyed from one encoder, a second value through one
+    /// single-value container), or `Decimal.nan` (Foundation writes a bare `NaN`, which is not JSON).
+    case invalid(String)
+    /// More than `JSONStreamWriter.maxContainerDepth` nested arrays/objects, or more than
+    /// `maxLevels` nested values: Foundation's writer refuses the first; the second stops runaway recursion.
+    case tooDeep
+}
+
+/// Thrown by the writer's containers once a `JSONStreamFailure` was recorded; the writer's `failure`
+/// says which (user code may catch and drop this error: the recorded failure still decides).
+struct JSONStreamStop: Error {}
+
+/// The byte sink and container stack behind `StreamingJSONEncoder`: JSON is written in the order the
+/// `encode(to:)` methods call, with no intermediate tree.
+///
+/// Streaming needs a discipline the `Encoder` protocol does not promise: a container may be used only
+/// while it is the innermost open one. Each open container (or value slot) is a `Frame` with an id;
+/// containers remember their frame's id. Using a container whose frame is below the top closes the
+/// frames above it first, but only those opened by `nestedContainer`/`nestedUnkeyedContainer`/
+/// `superEncoder` ("detached": nothing else is writing into them), never a value whose `encode(to:)`
+/// is still running ("call-bound"). A container whose frame was already closed, or any other ordering
+/// that a forward pass cannot honour, records `.needsFoundation` and the value is re-encoded by
+/// Foundation. Frame ids are never reused within one writer, so a stale container never matches.
+///
+/// One writer per encode, used by one thread; not Sendable. The hot fields skip the dynamic
+/// exclusivity checks (`@exclusivity(unchecked)`): each access would otherwise cost a runtime call, and
+/// every access happens inside one synchronous encode on one thread.
+final class JSONStreamWriter {
+    enum FrameKind: UInt8 {
+        /// A value's place that nothing was written to yet (closes as `{}`, Foundation's empty value).
+        case slot
+        /// A value's place that a single-value container filled.
+        case filled
+        case object
+        case array
+    }
+
+    /// How an object checks its keys for repeats (Foundation keeps the last value of a repeated key).
+    enum KeyCheck: UInt8 {
+        /// Decided at the second key, from the key type.
+        case undecided
+        /// Keys of a `Dictionary` (`_DictionaryCodingKey`): unique by construction.
+        case none
+        /// Compare with each earlier key (`keyRanges` from the frame's `keyBase`).
+        case linear
+        /// Past `linearKeyLimit` keys: a `Set<String>` in `keySets`.
+        case set
+    }
+
+    /// Where a written key's escaped bytes are (between the quotes), and whether they are all ASCII.
+    struct KeyRange {
+        var start: Int
+        var end: Int
+        var ascii: Bool
+    }
+
+    /// One open container or value slot.
+    struct Frame {
+        var id: UInt32
+        var kind: FrameKind
+        /// Opened for a value whose `encode(to:)` is running: only that call may close it.
+        var callBound: Bool
+        var keyCheck: KeyCheck = .undecided
+        /// Elements (array) or keys (object) written so far.
+        var count: Int = 0
+        var firstKey = KeyRange(start: 0, end: 0, ascii: true)
+        /// `keyRanges.count` when the frame opened: its keys (from the second on) follow.
+        var keyBase: Int = 0
+    }
+
+    /// Foundation's writer refuses more nested arrays/objects than this (measured: 511 encode, 512 throw).
+    static let maxContainerDepth = 511
+    /// Open frames of any kind (containers and single values): a guard against runaway `encode(to:)` recursion.
+    static let maxLevels = 2048
+    /// Objects with more keys than this check repeats through a `Set<String>` instead of comparing.
+    static let linearKeyLimit = 32
+    /// The root slot's id; frame ids count up from it. 0 is the id of the dummy containers handed
+    /// out after a failure; `failedID` replaces the top id once failed, so no container matches.
+    static let rootID: UInt32 = 1
+    static let failedID = UInt32.max
+
+    @exclusivity(unchecked) var bytes: [UInt8]
+    /// The innermost open frame; `below` holds the rest, outermost first.
+    @exclusivity(unchecked) var top: Frame
+    @exclusivity(unchecked) var below: [Frame] = []
+    @exclusivity(unchecked) var keyRanges: [KeyRange] = []
+    @exclusivity(unchecked) var keySets: [UInt32: Set<String>] = [:]
+    @exclusivity(unchecked) var nextID: UInt32 = JSONStreamWriter.rootID + 1
+    /// Open arrays/objects.
+    @exclusivity(unchecked) var containers = 0
+    @exclusivity(unchecked) var failure: JSONStreamFailure?
+    /// Only for `dictionaryKeyType`: note the key type of the first keyed container.
+    let recordsKeyType: Bool
+    var recordedKeyType: ObjectIdentifier?
+
+    init(capacity: Int = 256, recordsKeyType: Bool = false) {
+        bytes = []
+        bytes.reserveCapacity(capacity)
+        top = Frame(id: Self.rootID, kind: .slot, callBound: true)
+        self.recordsKeyType = recordsKeyType
+    }
+
+    /// The key type `Dictionary` encodes with (the stdlib's internal `_DictionaryCodingKey`), found once by
+    /// encoding a one-entry dictionary. Its objects skip the repeated-key check.
+    static let dictionaryKeyType: ObjectIdentifier? = {
+        let probe = JSONStreamWriter(capacity: 16, recordsKeyType: true)
+        try? ["k": 0].encode(to: JSONStreamEncoderLevel(writer: probe, id: rootID))
+        return probe.recordedKeyType
+    }()
+
+    // MARK: Failure
+
+    /// Records the first failure; from here on every container call throws `JSONStreamStop`.
+    func markFailed(_ f: JSONStreamFailure) {
+        if failure == nil { failure = f }
+        top.id = Self.failedID
+    }
+
+    func fail(_ f: JSONStreamFailure) throws -> Never {
+        markFailed(f)
+        throw JSONStreamStop()
+    }
+
+    // MARK: The frame stack
+
+    /// Makes frame `id` the innermost, closing detached frames above it. Fast when it already is.
+    @inline(__always)
+    func enter(_ id: UInt32) throws {
+        if _slowPath(top.id != id) { try reenter(id) }
+    }
+
+    @inline(never)
+    func reenter(_ id: UInt32) throws {
+        if failure != nil { throw JSONStreamStop() }
+        guard id != 0, let i = below.lastIndex(where: { $0.id == id }) else { try fail(.needsFoundation) }
+        if top.callBound || below[(i + 1)...].contains(where: { $0.callBound }) { try fail(.needsFoundation) }
+        while top.id != id { closeTop() }
+    }
+
+    /// Opens a frame above the current top and returns its id.
+    func push(_ kind: FrameKind, callBound: Bool) throws -> UInt32 {
+        if kind == .object || kind == .array {
+            if containers >= Self.maxContainerDepth { try fail(.tooDeep) }
+            containers += 1
+        }
+        if below.count >= Self.maxLevels { try fail(.tooDeep) }
+        if below.capacity == 0 { below.reserveCapacity(8) }
+        below.append(top)
+        let id = nextID
+        nextID &+= 1
+        top = Frame(id: id, kind: kind, callBound: callBound, keyBase: keyRanges.count)
+        return id
+    }
+
+    /// Writes the top frame's end and pops it (never the root).
+    func closeTop() {
+        switch top.kind {
+        case .object: bytes.append(UInt8(ascii: "}")); containers -= 1
+        case .array: bytes.append(UInt8(ascii: "]")); containers -= 1
+        case .slot: appendLiteral("{}")
+        case .filled: break
+        }
+        if keyRanges.count > top.keyBase { keyRanges.removeSubrange(top.keyBase...) }
+        if top.keyCheck == .set { keySets[top.id] = nil }
+        top = below.removeLast()
+    }
+
+    /// After a value's `encode(to:)` returned: closes what it left open, then its own slot.
+    func closeCallBound(_ id: UInt32) throws {
+        try enter(id)
+        closeTop()
+    }
+
+    /// After the root value's `encode(to:)` returned: closes everything and hands over the bytes.
+    func finishRoot() throws -> [UInt8] {
+        try enter(Self.rootID)
+        switch top.kind {
+        case .slot: try fail(.needsFoundation)  // Foundation: "Top-level T did not encode any values."
+        case .filled: break
+        case .object: bytes.append(UInt8(ascii: "}"))
+        case .array: bytes.append(UInt8(ascii: "]"))
+        }
+        if failure != nil { throw JSONStreamStop() }
+        return bytes
+    }
+
+    // MARK: Container requests (from an encoder level)
+
+    /// `container(keyedBy:)` on the encoder of slot `id`: writes `{` the first time; a second request
+    /// continues the same object (Foundation merges them). Returns the frame id, or 0 after a failure.
+    func openKeyed(_ id: UInt32) -> UInt32 {
+        if top.id != id {
+            do { try reenter(id) } catch { return 0 }
+        }
+        switch top.kind {
+        case .slot:
+            if containers >= Self.maxContainerDepth { markFailed(.tooDeep); return 0 }
+            containers += 1
+            bytes.append(UInt8(ascii: "{"))
+            top.kind = .object
+            return id
+        case .object:
+            return id
+        case .array, .filled:
+            markFailed(.invalid("a keyed container was requested from an encoder that already encoded an unkeyed container or a single value"))
+            return 0
+        }
+    }
+
+    /// `unkeyedContainer()`: writes `[` the first time; a second request continues the same array.
+    func openUnkeyed(_ id: UInt32) -> UInt32 {
+        if top.id != id {
+            do { try reenter(id) } catch { return 0 }
+        }
+        switch top.kind {
+        case .slot:
+            if containers >= Self.maxContainerDepth { markFailed(.tooDeep); return 0 }
+            containers += 1
+            bytes.append(UInt8(ascii: "["))
+            top.kind = .array
+            return id
+        case .array:
+            return id
+        case .object, .filled:
+            markFailed(.invalid("an unkeyed container was requested from an encoder that already encoded a keyed container or a single value"))
+            return 0
+        }
+    }
+
+    /// Before a single-value container writes: its slot must be the top and still empty.
+    @inline(__always)
+    func beginSingle(_ id: UInt32) throws {
+        if _slowPath(top.id != id || top.kind != .slot) { try beginSingleSlow(id) }
+        top.kind = .filled
+    }
+
+    @inline(never)
+    func beginSingleSlow(_ id: UInt32) throws {
+        if failure != nil { throw JSONStreamStop() }
+        guard top.id == id else { try fail(.needsFoundation) }
+        if top.kind == .filled { try fail(.invalid("a single-value container encoded a second value")) }
+        try fail(.needsFoundation)  // a value after a keyed/unkeyed container of the same encoder
+    }
+
+    // MARK: Elements
+
+    /// Before an object member: `,` when not the first, the key, `:`; a repeated key fails.
+    @inline(__always)
+    func beginKey(_ id: UInt32, _ key: String, _ keyType: Any.Type) throws {
+        try enter(id)
+        if top.count == 0 {
+            let start = bytes.count + 1
+            let ascii = writeString(key)
+            top.firstKey = KeyRange(start: start, end: bytes.count - 1, ascii: ascii)
+        } else {
+            bytes.append(UInt8(ascii: ","))
+            let start = bytes.count + 1
+            let ascii = writeString(key)
+            try noteKey(KeyRange(start: start, end: bytes.count - 1, ascii: ascii), keyType)
+        }
+        bytes.append(UInt8(ascii: ":"))
+        top.count += 1
+    }
+
+    /// Before an array element: `,` when not the first.
+    @inline(__always)
+    func beginElement(_ id: UInt32) throws {
+        try enter(id)
+        if top.count > 0 { bytes.append(UInt8(ascii: ",")) }
+        top.count += 1
+    }
+
+    /// The second and later keys of the top object: fails on a key equal (as `String`s, so canonically
+    /// equivalent spellings count, as in Foundation's dictionary) to an earlier one.
+    @inline(never)
+    func noteKey(_ key: KeyRange, _ keyType: Any.Type) throws {
+        switch top.keyCheck {
+        case .undecided:
+            if let dict = Self.dictionaryKeyType, dict == ObjectIdentifier(keyType) {
+                top.keyCheck = .none
+                return
+            }
+            top.keyCheck = .linear
+            keyRanges.append(top.firstKey)
+            try noteKey(key, keyType)
+        case .none:
+            return
+        case .linear:
+            for i in top.keyBase..<keyRanges.count where sameKey(keyRanges[i], key) { try fail(.needsFoundation) }
+            keyRanges.append(key)
+            if keyRanges.count - top.keyBase > Self.linearKeyLimit {
+                var set = Set<String>()
+                for i in top.keyBase..<keyRanges.count { set.insert(keyString(keyRanges[i])) }
+                keyRanges.removeSubrange(top.keyBase...)
+                keySets[top.id] = set
+                top.keyCheck = .set
+            }
+        case .set:
+            if !keySets[top.id, default: []].insert(keyString(key)).inserted { try fail(.needsFoundation) }
+        }
+    }
+
+    func sameKey(_ a: KeyRange, _ b: KeyRange) -> Bool {
+        if a.ascii && b.ascii {
+            let n = a.end - a.start
+            guard n == b.end - b.start else { return false }
+            return bytes.withUnsafeBufferPointer { p in
+                for i in 0..<n where p[a.start + i] != p[b.start + i] { return false }
+                return true
+            }
+        }
+        return keyString(a) == keyString(b)
+    }
+
+    func keyString(_ r: KeyRange) -> String {
+        bytes.withUnsafeBufferPointer { String(decoding: UnsafeBufferPointer(rebasing: $0[r.start..<r.end]), as: UTF8.self) }
+    }
+
+    /// The frame's element count, for `UnkeyedEncodingContainer.count`.
+    func count(of id: UInt32) -> Int {
+        if top.id == id { return top.count }
+        if let f = below.last(where: { $0.id == id }) { return f.count }
+        markFailed(.needsFoundation)
+        return 0
+    }
+
+    /// `codingPath`: only the root's is known (`[]`); elsewhere Foundation encodes the value instead.
+    func codingPath(_ id: UInt32) -> [any CodingKey] {
+        if id != Self.rootID { markFailed(.needsFoundation) }
+        return []
+    }
+
+    /// `nestedContainer`, `nestedUnkeyedContainer` and `superEncoder` open a detached frame after the
+    /// key or comma; 0 after a failure.
+    func openNested(_ id: UInt32, key: String?, keyType: Any.Type, _ kind: FrameKind) -> UInt32 {
+        do {
+            if let key { try beginKey(id, key, keyType) } else { try beginElement(id) }
+            let nested = try push(kind, callBound: false)
+            switch kind {
+            case .object: bytes.append(UInt8(ascii: "{"))
+            case .array: bytes.append(UInt8(ascii: "["))
+            case .slot, .filled: break
+            }
+            return nested
+        } catch {
+            return 0
+        }
+    }
+
+    // MARK: Values
+
+    /// Writes `value` after its key/comma: scalars and Foundation's special cases directly, anything
+    /// else through its `encode(to:)` in a call-bound slot.
+    func writeValue<T: Encodable>(_ value: T) throws {
+        if try writeKnown(value) { return }
+        let id = try push(.slot, callBound: true)
+        try value.encode(to: JSONStreamEncoderLevel(writer: self, id: id))
+        try closeCallBound(id)
+    }
+
+    /// The types written without their `encode(to:)`: common scalars (faster), and the ones Foundation's
+    /// `JSONEncoder` special-cases under its default strategies: `Data` (base64 string), `URL`
+    /// (`absoluteString`), `Decimal` (a number, its `description`). `Date` needs nothing: the default
+    /// `.deferredToDate` is Date's own `encode(to:)`. Type checks compare metadata: no dynamic casts.
+    @inline(__always)
+    func writeKnown<T: Encodable>(_ value: T) throws -> Bool {
+        if T.self == String.self { writeString(reinterpret(value, as: String.self)); return true }
+        if T.self == Int.self { writeInt(Int64(reinterpret(value, as: Int.self))); return true }
+        if T.self == Double.self { try writeDouble(reinterpret(value, as: Double.self)); return true }
+        if T.self == Bool.self { writeBool(reinterpret(value, as: Bool.self)); return true }
+        return try writeFoundationValue(value)
+    }
+
+    @inline(never)
+    func writeFoundationValue<T: Encodable>(_ value: T) throws -> Bool {
+        if T.self == Data.self {
+            writeString(reinterpret(value, as: Data.self).base64EncodedString())
+            return true
+        }
+        if T.self == URL.self {
+            writeString(reinterpret(value, as: URL.self).absoluteString)
+            return true
+        }
+        if T.self == Decimal.self {
+            let d = reinterpret(value, as: Decimal.self)
+            // Foundation writes a bare `NaN` here (not JSON); we refuse it as it does for Double.nan.
+            if d.isNaN { try fail(.invalid("Unable to encode Decimal.nan directly in JSON.")) }
+            appendASCII(d.description)
+            return true
+        }
+        return false
+    }
+
+    @inline(__always)
+    func reinterpret<T, U>(_ value: T, as: U.Type) -> U {
+        withUnsafePointer(to: value) { UnsafeRawPointer($0).load(as: U.self) }
+    }
+
+    func appendLiteral(_ s: StaticString) {
+        s.withUTF8Buffer { bytes.append(contentsOf: $0) }
+    }
+
+    /// Appends a string that needs no escaping (numbers).
+    func appendASCII(_ s: String) {
+        var s = s
+        s.withUTF8 { bytes.append(contentsOf: $0) }
+    }
+
+    func writeNull() { appendLiteral("null") }
+
+    func writeBool(_ v: Bool) {
+        if v { appendLiteral("true") } else { appendLiteral("false") }
+    }
+
+    func writeInt(_ v: Int64) {
+        if v < 0 {
+            bytes.append(UInt8(ascii: "-"))
+            writeUInt(v.magnitude)
+        } else {
+            writeUInt(UInt64(v))
+        }
+    }
+
+    func writeUInt(_ v: UInt64) {
+        if v < 10 {
+            bytes.append(UInt8(truncatingIfNeeded: v) &+ 0x30)
+            return
+        }
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { buf in
+            var i = 20
+            var v = v
+            repeat {
+                i -= 1
+                let (q, r) = v.quotientAndRemainder(dividingBy: 10)
+                buf[i] = UInt8(truncatingIfNeeded: r) &+ 0x30
+                v = q
+            } while v != 0
+            bytes.append(contentsOf: UnsafeBufferPointer(rebasing: buf[i..<20]))
+        }
+    }
+
+    /// Foundation's format: `description` without a trailing ".0"; NaN and infinities make Foundation
+    /// encode the value (it throws `EncodingError.invalidValue` with the coding path).
+    func writeDouble(_ v: Double) throws {
+        guard v.isFinite else { try fail(.needsFoundation) }
+        appendNumber(v.description)
+    }
+
+    func writeFloat(_ v: Float) throws {
+        guard v.isFinite else { try fail(.needsFoundation) }
+        appendNumber(v.description)
+    }
+
+    func appendNumber(_ s: String) {
+        var s = s
+        s.withUTF8 { p in
+            var n = p.count
+            if n >= 2 && p[n - 2] == UInt8(ascii: ".") && p[n - 1] == UInt8(ascii: "0") { n -= 2 }
+            bytes.append(contentsOf: UnsafeBufferPointer(rebasing: p[0..<n]))
+        }
+    }
+
+    /// Writes `s` as a JSON string with Foundation's escapes: `"` `\` `/`, and control characters as
+    /// `\b \f \n \r \t` or `\u00xx`; everything else raw UTF-8 (RFC 8259 §7). Returns whether it was ASCII.
+    @discardableResult
+    func writeString(_ s: String) -> Bool {
+        var s = s
+        return s.withUTF8 { writeEscaped($0) }
+    }
+
+    func writeEscaped(_ p: UnsafeBufferPointer<UInt8>) -> Bool {
+        bytes.append(UInt8(ascii: "\""))
+        var high: UInt8 = 0
+        var run = 0
+        var i = 0
+        let n = p.count
+        while i < n {
+            let b = p[i]
+            high |= b
+            if _slowPath(b < 0x20 || b == 0x22 || b == 0x5C || b == 0x2F) {
+                if run < i { bytes.append(contentsOf: UnsafeBufferPointer(rebasing: p[run..<i])) }
+                appendEscape(b)
+                run = i + 1
+            }
+            i += 1
+        }
+        if run < n { bytes.append(contentsOf: UnsafeBufferPointer(rebasing: p[run..<n])) }
+        bytes.append(UInt8(ascii: "\""))
+        return high < 0x80
+    }
+
+    func appendEscape(_ b: UInt8) {
+        let short: UInt8
+        switch b {
+        case 0x22: short = UInt8(ascii: "\"")
+        case 0x5C: short = UInt8(ascii: "\\")
+        case 0x2F: short = UInt8(ascii: "/")
+        case 0x08: short = UInt8(ascii: "b")
+        case 0x0C: short = UInt8(ascii: "f")
+        case 0x0A: short = UInt8(ascii: "n")
+        case 0x0D: short = UInt8(ascii: "r")
+        case 0x09: short = UInt8(ascii: "t")
+        default:
+            let hex: StaticString = "0123456789abcdef"
+            appendLiteral("\\u00")
+            hex.withUTF8Buffer { h in
+                bytes.append(h[Int(b >> 4)])
+                bytes.append(h[Int(b & 15)])
+            }
+            return
+        }
+        bytes.append(UInt8(ascii: "\\"))
+        bytes.append(short)
+    }
+}
