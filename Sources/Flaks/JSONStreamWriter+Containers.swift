@@ -2,14 +2,14 @@
 /// A struct of two words, so passing it as `any Encoder` does not allocate.
 struct JSONStreamEncoderLevel: Encoder {
     let writer: JSONStreamWriter
-    let id: UInt32
+    let id: UInt64
 
     var codingPath: [any CodingKey] { writer.codingPath(id) }
     var userInfo: [CodingUserInfoKey: Any] { [:] }
 
     func container<Key: CodingKey>(keyedBy type: Key.Type) -> KeyedEncodingContainer<Key> {
         if writer.recordsKeyType && writer.recordedKeyType == nil { writer.recordedKeyType = ObjectIdentifier(Key.self) }
-        return KeyedEncodingContainer(JSONStreamKeyedContainer<Key>(writer: writer, id: writer.openKeyed(id)))
+        return writer.keyedContainer(Key.self, frame: writer.openKeyed(id))
     }
 
     func unkeyedContainer() -> any UnkeyedEncodingContainer {
@@ -22,9 +22,20 @@ struct JSONStreamEncoderLevel: Encoder {
 }
 
 /// An object being written; every call first makes its frame the innermost (see `JSONStreamWriter`).
+/// Its frame is `id`, or, in a box the writer reuses, `writer.cachedFrames[slot]`.
 struct JSONStreamKeyedContainer<Key: CodingKey>: KeyedEncodingContainerProtocol {
     let writer: JSONStreamWriter
-    let id: UInt32
+    let fixedID: UInt64
+    let slot: Int
+
+    init(writer: JSONStreamWriter, id: UInt64, slot: Int) {
+        self.writer = writer
+        self.fixedID = id
+        self.slot = slot
+    }
+
+    @inline(__always)
+    var id: UInt64 { slot < 0 ? fixedID : writer.cachedFrames[slot] }
 
     var codingPath: [any CodingKey] { writer.codingPath(id) }
 
@@ -52,8 +63,7 @@ struct JSONStreamKeyedContainer<Key: CodingKey>: KeyedEncodingContainerProtocol 
 
     mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type,
                                                         forKey key: Key) -> KeyedEncodingContainer<NestedKey> {
-        KeyedEncodingContainer(JSONStreamKeyedContainer<NestedKey>(
-            writer: writer, id: writer.openNested(id, key: key.stringValue, keyType: Key.self, .object)))
+        writer.keyedContainer(NestedKey.self, frame: writer.openNested(id, key: key.stringValue, keyType: Key.self, .object))
     }
 
     mutating func nestedUnkeyedContainer(forKey key: Key) -> any UnkeyedEncodingContainer {
@@ -73,7 +83,7 @@ struct JSONStreamKeyedContainer<Key: CodingKey>: KeyedEncodingContainerProtocol 
 /// An array being written.
 struct JSONStreamUnkeyedContainer: UnkeyedEncodingContainer {
     let writer: JSONStreamWriter
-    let id: UInt32
+    let id: UInt64
 
     var codingPath: [any CodingKey] { writer.codingPath(id) }
     var count: Int { writer.count(of: id) }
@@ -101,8 +111,7 @@ struct JSONStreamUnkeyedContainer: UnkeyedEncodingContainer {
     mutating func encode<T: Encodable>(_ value: T) throws { try begin(); try writer.writeValue(value) }
 
     mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type) -> KeyedEncodingContainer<NestedKey> {
-        KeyedEncodingContainer(JSONStreamKeyedContainer<NestedKey>(
-            writer: writer, id: writer.openNested(id, key: nil, keyType: NestedKey.self, .object)))
+        writer.keyedContainer(NestedKey.self, frame: writer.openNested(id, key: nil, keyType: Never.self, .object))
     }
 
     mutating func nestedUnkeyedContainer() -> any UnkeyedEncodingContainer {
@@ -119,7 +128,7 @@ struct JSONStreamUnkeyedContainer: UnkeyedEncodingContainer {
 /// One value in its slot.
 struct JSONStreamSingleValueContainer: SingleValueEncodingContainer {
     let writer: JSONStreamWriter
-    let id: UInt32
+    let id: UInt64
 
     var codingPath: [any CodingKey] { writer.codingPath(id) }
 

@@ -69,7 +69,7 @@ final class JSONStreamWriter {
 
     /// One open container or value slot.
     struct Frame {
-        var id: UInt32
+        var id: UInt64
         var kind: FrameKind
         /// Opened for a value whose `encode(to:)` is running: only that call may close it.
         var callBound: Bool
@@ -87,37 +87,113 @@ final class JSONStreamWriter {
     static let maxLevels = 2048
     /// Objects with more keys than this check repeats through a `Set<String>` instead of comparing.
     static let linearKeyLimit = 32
-    /// The root slot's id; frame ids count up from it. 0 is the id of the dummy containers handed
-    /// out after a failure; `failedID` replaces the top id once failed, so no container matches.
-    static let rootID: UInt32 = 1
-    static let failedID = UInt32.max
+    /// 0 is the id of the dummy containers handed out after a failure; `failedID` replaces the top id
+    /// once failed, so no container matches. Ids count up for the writer's life (a thread's writer
+    /// serves many encodes), so a container kept from an earlier encode never matches a later frame.
+    static let failedID = UInt64.max
+    /// A thread's writer keeps its buffer between encodes up to this size.
+    static let keptCapacity = 64 << 10
 
-    @exclusivity(unchecked) var bytes: [UInt8]
+    /// The output: `len` bytes written of `cap` allocated.
+    @exclusivity(unchecked) var buf: UnsafeMutablePointer<UInt8>
+    @exclusivity(unchecked) var cap: Int
+    @exclusivity(unchecked) var len = 0
     /// The innermost open frame; `below` holds the rest, outermost first.
     @exclusivity(unchecked) var top: Frame
     @exclusivity(unchecked) var below: [Frame] = []
     @exclusivity(unchecked) var keyRanges: [KeyRange] = []
-    @exclusivity(unchecked) var keySets: [UInt32: Set<String>] = [:]
-    @exclusivity(unchecked) var nextID: UInt32 = JSONStreamWriter.rootID + 1
+    @exclusivity(unchecked) var keySets: [UInt64: Set<String>] = [:]
+    @exclusivity(unchecked) var rootID: UInt64 = 1
+    @exclusivity(unchecked) var nextID: UInt64 = 2
     /// Open arrays/objects.
     @exclusivity(unchecked) var containers = 0
     @exclusivity(unchecked) var failure: JSONStreamFailure?
+    /// Whether an encode is running (a thread's writer is not shared with a nested encode).
+    @exclusivity(unchecked) var inUse = false
     /// Only for `dictionaryKeyType`: note the key type of the first keyed container.
     let recordsKeyType: Bool
     var recordedKeyType: ObjectIdentifier?
+    /// A thread's writer reuses `KeyedEncodingContainer` boxes (see `JSONStreamWriter+Reuse.swift`).
+    let cachesContainers: Bool
+    @exclusivity(unchecked) var cachedKeyTypes: [ObjectIdentifier] = []
+    @exclusivity(unchecked) var cachedBoxes: [AnyObject] = []
+    @exclusivity(unchecked) var cachedFrames: [UInt64] = []
 
-    init(capacity: Int = 256, recordsKeyType: Bool = false) {
-        bytes = []
-        bytes.reserveCapacity(capacity)
-        top = Frame(id: Self.rootID, kind: .slot, callBound: true)
+    init(capacity: Int = 256, recordsKeyType: Bool = false, cachesContainers: Bool = false) {
+        cap = capacity
+        buf = .allocate(capacity: capacity)
+        top = Frame(id: 1, kind: .slot, callBound: true)
         self.recordsKeyType = recordsKeyType
+        self.cachesContainers = cachesContainers
+    }
+
+    deinit { buf.deallocate() }
+
+    /// Readies the writer for the next encode: an empty root slot.
+    func begin() {
+        inUse = true
+        len = 0
+        below.removeAll(keepingCapacity: true)
+        keyRanges.removeAll(keepingCapacity: true)
+        if !keySets.isEmpty { keySets = [:] }
+        containers = 0
+        failure = nil
+        rootID = nextID
+        nextID &+= 1
+        top = Frame(id: rootID, kind: .slot, callBound: true)
+    }
+
+    /// After an encode: frees a buffer grown past `keptCapacity`.
+    func end() {
+        inUse = false
+        if cap > Self.keptCapacity {
+            buf.deallocate()
+            cap = 256
+            buf = .allocate(capacity: cap)
+        }
+    }
+
+    /// The bytes written, as the array a `Response` body takes.
+    func output() -> [UInt8] {
+        Array(UnsafeBufferPointer(start: buf, count: len))
+    }
+
+    /// Makes room for `n` more bytes.
+    @inline(__always)
+    func reserve(_ n: Int) {
+        if _slowPath(len + n > cap) { grow(len + n) }
+    }
+
+    @inline(never)
+    func grow(_ needed: Int) {
+        var newCap = cap * 2
+        while newCap < needed { newCap *= 2 }
+        let new = UnsafeMutablePointer<UInt8>.allocate(capacity: newCap)
+        new.initialize(from: buf, count: len)
+        buf.deallocate()
+        buf = new
+        cap = newCap
+    }
+
+    @inline(__always)
+    func append(_ b: UInt8) {
+        reserve(1)
+        buf[len] = b
+        len += 1
+    }
+
+    func append(_ p: UnsafeBufferPointer<UInt8>) {
+        guard let base = p.baseAddress else { return }
+        reserve(p.count)
+        (buf + len).initialize(from: base, count: p.count)
+        len += p.count
     }
 
     /// The key type `Dictionary` encodes with (the stdlib's internal `_DictionaryCodingKey`), found once by
     /// encoding a one-entry dictionary. Its objects skip the repeated-key check.
     static let dictionaryKeyType: ObjectIdentifier? = {
         let probe = JSONStreamWriter(capacity: 16, recordsKeyType: true)
-        try? ["k": 0].encode(to: JSONStreamEncoderLevel(writer: probe, id: rootID))
+        try? ["k": 0].encode(to: JSONStreamEncoderLevel(writer: probe, id: probe.rootID))
         return probe.recordedKeyType
     }()
 
@@ -138,12 +214,12 @@ final class JSONStreamWriter {
 
     /// Makes frame `id` the innermost, closing detached frames above it. Fast when it already is.
     @inline(__always)
-    func enter(_ id: UInt32) throws {
+    func enter(_ id: UInt64) throws {
         if _slowPath(top.id != id) { try reenter(id) }
     }
 
     @inline(never)
-    func reenter(_ id: UInt32) throws {
+    func reenter(_ id: UInt64) throws {
         if failure != nil { throw JSONStreamStop() }
         guard id != 0, let i = below.lastIndex(where: { $0.id == id }) else { try fail(.needsFoundation) }
         if top.callBound || below[(i + 1)...].contains(where: { $0.callBound }) { try fail(.needsFoundation) }
@@ -151,7 +227,7 @@ final class JSONStreamWriter {
     }
 
     /// Opens a frame above the current top and returns its id.
-    func push(_ kind: FrameKind, callBound: Bool) throws -> UInt32 {
+    func push(_ kind: FrameKind, callBound: Bool) throws -> UInt64 {
         if kind == .object || kind == .array {
             if containers >= Self.maxContainerDepth { try fail(.tooDeep) }
             containers += 1
@@ -168,8 +244,8 @@ final class JSONStreamWriter {
     /// Writes the top frame's end and pops it (never the root).
     func closeTop() {
         switch top.kind {
-        case .object: bytes.append(UInt8(ascii: "}")); containers -= 1
-        case .array: bytes.append(UInt8(ascii: "]")); containers -= 1
+        case .object: append(UInt8(ascii: "}")); containers -= 1
+        case .array: append(UInt8(ascii: "]")); containers -= 1
         case .slot: appendLiteral("{}")
         case .filled: break
         }
@@ -179,29 +255,28 @@ final class JSONStreamWriter {
     }
 
     /// After a value's `encode(to:)` returned: closes what it left open, then its own slot.
-    func closeCallBound(_ id: UInt32) throws {
+    func closeCallBound(_ id: UInt64) throws {
         try enter(id)
         closeTop()
     }
 
-    /// After the root value's `encode(to:)` returned: closes everything and hands over the bytes.
-    func finishRoot() throws -> [UInt8] {
-        try enter(Self.rootID)
+    /// After the root value's `encode(to:)` returned: closes everything.
+    func finishRoot() throws {
+        try enter(rootID)
         switch top.kind {
         case .slot: try fail(.needsFoundation)  // Foundation: "Top-level T did not encode any values."
         case .filled: break
-        case .object: bytes.append(UInt8(ascii: "}"))
-        case .array: bytes.append(UInt8(ascii: "]"))
+        case .object: append(UInt8(ascii: "}"))
+        case .array: append(UInt8(ascii: "]"))
         }
         if failure != nil { throw JSONStreamStop() }
-        return bytes
     }
 
     // MARK: Container requests (from an encoder level)
 
     /// `container(keyedBy:)` on the encoder of slot `id`: writes `{` the first time; a second request
     /// continues the same object (Foundation merges them). Returns the frame id, or 0 after a failure.
-    func openKeyed(_ id: UInt32) -> UInt32 {
+    func openKeyed(_ id: UInt64) -> UInt64 {
         if top.id != id {
             do { try reenter(id) } catch { return 0 }
         }
@@ -209,7 +284,7 @@ final class JSONStreamWriter {
         case .slot:
             if containers >= Self.maxContainerDepth { markFailed(.tooDeep); return 0 }
             containers += 1
-            bytes.append(UInt8(ascii: "{"))
+            append(UInt8(ascii: "{"))
             top.kind = .object
             return id
         case .object:
@@ -221,7 +296,7 @@ final class JSONStreamWriter {
     }
 
     /// `unkeyedContainer()`: writes `[` the first time; a second request continues the same array.
-    func openUnkeyed(_ id: UInt32) -> UInt32 {
+    func openUnkeyed(_ id: UInt64) -> UInt64 {
         if top.id != id {
             do { try reenter(id) } catch { return 0 }
         }
@@ -229,7 +304,7 @@ final class JSONStreamWriter {
         case .slot:
             if containers >= Self.maxContainerDepth { markFailed(.tooDeep); return 0 }
             containers += 1
-            bytes.append(UInt8(ascii: "["))
+            append(UInt8(ascii: "["))
             top.kind = .array
             return id
         case .array:
@@ -242,13 +317,13 @@ final class JSONStreamWriter {
 
     /// Before a single-value container writes: its slot must be the top and still empty.
     @inline(__always)
-    func beginSingle(_ id: UInt32) throws {
+    func beginSingle(_ id: UInt64) throws {
         if _slowPath(top.id != id || top.kind != .slot) { try beginSingleSlow(id) }
         top.kind = .filled
     }
 
     @inline(never)
-    func beginSingleSlow(_ id: UInt32) throws {
+    func beginSingleSlow(_ id: UInt64) throws {
         if failure != nil { throw JSONStreamStop() }
         guard top.id == id else { try fail(.needsFoundation) }
         if top.kind == .filled { try fail(.invalid("a single-value container encoded a second value")) }
@@ -259,27 +334,27 @@ final class JSONStreamWriter {
 
     /// Before an object member: `,` when not the first, the key, `:`; a repeated key fails.
     @inline(__always)
-    func beginKey(_ id: UInt32, _ key: String, _ keyType: Any.Type) throws {
+    func beginKey(_ id: UInt64, _ key: String, _ keyType: Any.Type) throws {
         try enter(id)
         if top.count == 0 {
-            let start = bytes.count + 1
+            let start = len + 1
             let ascii = writeString(key)
-            top.firstKey = KeyRange(start: start, end: bytes.count - 1, ascii: ascii)
+            top.firstKey = KeyRange(start: start, end: len - 1, ascii: ascii)
         } else {
-            bytes.append(UInt8(ascii: ","))
-            let start = bytes.count + 1
+            append(UInt8(ascii: ","))
+            let start = len + 1
             let ascii = writeString(key)
-            try noteKey(KeyRange(start: start, end: bytes.count - 1, ascii: ascii), keyType)
+            try noteKey(KeyRange(start: start, end: len - 1, ascii: ascii), keyType)
         }
-        bytes.append(UInt8(ascii: ":"))
+        append(UInt8(ascii: ":"))
         top.count += 1
     }
 
     /// Before an array element: `,` when not the first.
     @inline(__always)
-    func beginElement(_ id: UInt32) throws {
+    func beginElement(_ id: UInt64) throws {
         try enter(id)
-        if top.count > 0 { bytes.append(UInt8(ascii: ",")) }
+        if top.count > 0 { append(UInt8(ascii: ",")) }
         top.count += 1
     }
 
@@ -317,20 +392,18 @@ final class JSONStreamWriter {
         if a.ascii && b.ascii {
             let n = a.end - a.start
             guard n == b.end - b.start else { return false }
-            return bytes.withUnsafeBufferPointer { p in
-                for i in 0..<n where p[a.start + i] != p[b.start + i] { return false }
-                return true
-            }
+            for i in 0..<n where buf[a.start + i] != buf[b.start + i] { return false }
+            return true
         }
         return keyString(a) == keyString(b)
     }
 
     func keyString(_ r: KeyRange) -> String {
-        bytes.withUnsafeBufferPointer { String(decoding: UnsafeBufferPointer(rebasing: $0[r.start..<r.end]), as: UTF8.self) }
+        String(decoding: UnsafeBufferPointer(start: buf + r.start, count: r.end - r.start), as: UTF8.self)
     }
 
     /// The frame's element count, for `UnkeyedEncodingContainer.count`.
-    func count(of id: UInt32) -> Int {
+    func count(of id: UInt64) -> Int {
         if top.id == id { return top.count }
         if let f = below.last(where: { $0.id == id }) { return f.count }
         markFailed(.needsFoundation)
@@ -338,20 +411,20 @@ final class JSONStreamWriter {
     }
 
     /// `codingPath`: only the root's is known (`[]`); elsewhere Foundation encodes the value instead.
-    func codingPath(_ id: UInt32) -> [any CodingKey] {
-        if id != Self.rootID { markFailed(.needsFoundation) }
+    func codingPath(_ id: UInt64) -> [any CodingKey] {
+        if id != rootID { markFailed(.needsFoundation) }
         return []
     }
 
     /// `nestedContainer`, `nestedUnkeyedContainer` and `superEncoder` open a detached frame after the
     /// key or comma; 0 after a failure.
-    func openNested(_ id: UInt32, key: String?, keyType: Any.Type, _ kind: FrameKind) -> UInt32 {
+    func openNested(_ id: UInt64, key: String?, keyType: Any.Type, _ kind: FrameKind) -> UInt64 {
         do {
             if let key { try beginKey(id, key, keyType) } else { try beginElement(id) }
             let nested = try push(kind, callBound: false)
             switch kind {
-            case .object: bytes.append(UInt8(ascii: "{"))
-            case .array: bytes.append(UInt8(ascii: "["))
+            case .object: append(UInt8(ascii: "{"))
+            case .array: append(UInt8(ascii: "["))
             case .slot, .filled: break
             }
             return nested
@@ -410,13 +483,13 @@ final class JSONStreamWriter {
     }
 
     func appendLiteral(_ s: StaticString) {
-        s.withUTF8Buffer { bytes.append(contentsOf: $0) }
+        s.withUTF8Buffer { append($0) }
     }
 
     /// Appends a string that needs no escaping (numbers).
     func appendASCII(_ s: String) {
         var s = s
-        s.withUTF8 { bytes.append(contentsOf: $0) }
+        s.withUTF8 { append($0) }
     }
 
     func writeNull() { appendLiteral("null") }
@@ -427,7 +500,7 @@ final class JSONStreamWriter {
 
     func writeInt(_ v: Int64) {
         if v < 0 {
-            bytes.append(UInt8(ascii: "-"))
+            append(UInt8(ascii: "-"))
             writeUInt(v.magnitude)
         } else {
             writeUInt(UInt64(v))
@@ -435,21 +508,18 @@ final class JSONStreamWriter {
     }
 
     func writeUInt(_ v: UInt64) {
-        if v < 10 {
-            bytes.append(UInt8(truncatingIfNeeded: v) &+ 0x30)
-            return
-        }
-        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { buf in
-            var i = 20
-            var v = v
-            repeat {
-                i -= 1
-                let (q, r) = v.quotientAndRemainder(dividingBy: 10)
-                buf[i] = UInt8(truncatingIfNeeded: r) &+ 0x30
-                v = q
-            } while v != 0
-            bytes.append(contentsOf: UnsafeBufferPointer(rebasing: buf[i..<20]))
-        }
+        var digits = 1
+        var t = v
+        while t >= 10 { t /= 10; digits += 1 }
+        reserve(digits)
+        var p = buf + len + digits
+        var v = v
+        repeat {
+            p -= 1
+            p.pointee = UInt8(truncatingIfNeeded: v % 10) &+ 0x30
+            v /= 10
+        } while v != 0
+        len += digits
     }
 
     /// Foundation's format: `description` without a trailing ".0"; NaN and infinities make Foundation
@@ -469,7 +539,7 @@ final class JSONStreamWriter {
         s.withUTF8 { p in
             var n = p.count
             if n >= 2 && p[n - 2] == UInt8(ascii: ".") && p[n - 1] == UInt8(ascii: "0") { n -= 2 }
-            bytes.append(contentsOf: UnsafeBufferPointer(rebasing: p[0..<n]))
+            append(UnsafeBufferPointer(rebasing: p[0..<n]))
         }
     }
 
@@ -482,24 +552,62 @@ final class JSONStreamWriter {
     }
 
     func writeEscaped(_ p: UnsafeBufferPointer<UInt8>) -> Bool {
-        bytes.append(UInt8(ascii: "\""))
-        var high: UInt8 = 0
-        var run = 0
-        var i = 0
         let n = p.count
+        reserve(n + 2)
+        buf[len] = UInt8(ascii: "\"")
+        len += 1
+        guard let src = p.baseAddress else {
+            append(UInt8(ascii: "\""))
+            return true
+        }
+        var highWords: UInt64 = 0
+        var highBytes: UInt8 = 0
+        var i = 0
         while i < n {
-            let b = p[i]
-            high |= b
-            if _slowPath(b < 0x20 || b == 0x22 || b == 0x5C || b == 0x2F) {
-                if run < i { bytes.append(contentsOf: UnsafeBufferPointer(rebasing: p[run..<i])) }
+            // Eight bytes at a time while none needs an escape (room for all n was reserved above;
+            // each escape reserves its own extra).
+            if i + 8 <= n {
+                let w = UnsafeRawPointer(src + i).loadUnaligned(as: UInt64.self)
+                if !Self.wordNeedsEscape(w) {
+                    UnsafeMutableRawPointer(buf + len).storeBytes(of: w, as: UInt64.self)
+                    len += 8
+                    highWords |= w
+                    i += 8
+                    continue
+                }
+            }
+            let b = src[i]
+            highBytes |= b
+            if _slowPath(Self.byteNeedsEscape(b)) {
                 appendEscape(b)
-                run = i + 1
+                reserve(n - i + 1)
+            } else {
+                buf[len] = b
+                len += 1
             }
             i += 1
         }
-        if run < n { bytes.append(contentsOf: UnsafeBufferPointer(rebasing: p[run..<n])) }
-        bytes.append(UInt8(ascii: "\""))
-        return high < 0x80
+        buf[len] = UInt8(ascii: "\"")
+        len += 1
+        return highWords & 0x8080_8080_8080_8080 == 0 && highBytes < 0x80
+    }
+
+    /// `"` `\` `/` or a control character.
+    @inline(__always)
+    static func byteNeedsEscape(_ b: UInt8) -> Bool {
+        b < 0x20 || b == 0x22 || b == 0x2F || b == 0x5C
+    }
+
+    /// Whether any of the eight bytes needs an escape: a byte below 0x20, or equal to `"` `/` `\`
+    /// (the "has less" and "has zero byte" tests of Bit Twiddling Hacks, exact for "any").
+    @inline(__always)
+    static func wordNeedsEscape(_ w: UInt64) -> Bool {
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let highs: UInt64 = 0x8080_8080_8080_8080
+        let below20 = (w &- ones &* 0x20) & ~w
+        let q = w ^ (ones &* 0x22), s = w ^ (ones &* 0x2F), bs = w ^ (ones &* 0x5C)
+        let zeros = ((q &- ones) & ~q) | ((s &- ones) & ~s) | ((bs &- ones) & ~bs)
+        return (below20 | zeros) & highs != 0
     }
 
     func appendEscape(_ b: UInt8) {
@@ -517,12 +625,12 @@ final class JSONStreamWriter {
             let hex: StaticString = "0123456789abcdef"
             appendLiteral("\\u00")
             hex.withUTF8Buffer { h in
-                bytes.append(h[Int(b >> 4)])
-                bytes.append(h[Int(b & 15)])
+                append(h[Int(b >> 4)])
+                append(h[Int(b & 15)])
             }
             return
         }
-        bytes.append(UInt8(ascii: "\\"))
-        bytes.append(short)
+        append(UInt8(ascii: "\\"))
+        append(short)
     }
 }

@@ -40,11 +40,13 @@ public struct StreamingJSONEncoder: Sendable {
 
     /// The one-pass encoder alone: the bytes, or `.needsFoundation` where it gives up.
     static func stream<T: Encodable>(_ value: T) throws -> StreamResult {
-        let writer = JSONStreamWriter()
+        let writer = JSONStreamWriter.acquire()
+        defer { writer.end() }
         do {
-            if try writer.writeKnown(value) { return .bytes(writer.bytes) }
-            try value.encode(to: JSONStreamEncoderLevel(writer: writer, id: JSONStreamWriter.rootID))
-            return .bytes(try writer.finishRoot())
+            if try writer.writeKnown(value) { return .bytes(writer.output()) }
+            try value.encode(to: JSONStreamEncoderLevel(writer: writer, id: writer.rootID))
+            try writer.finishRoot()
+            return .bytes(writer.output())
         } catch {
             // A recorded failure wins over whatever the value's own code made of our error.
             switch writer.failure {
