@@ -58,7 +58,12 @@ extension JSONStreamWriter {
             return KeyedEncodingContainer(JSONStreamKeyedContainer<Key>(writer: self, id: frame, slot: -1))
         }
         let t = ObjectIdentifier(Key.self)
-        for i in 0..<cachedKeyTypes.count where cachedKeyTypes[i] == t && isKnownUniquelyReferenced(&cachedBoxes[i]) {
+        let free = cachedBoxes.withUnsafeMutableBufferPointer { boxes in
+            cachedKeyTypes.withUnsafeBufferPointer { types in
+                (0..<types.count).first { types[$0] == t && isKnownUniquelyReferenced(&boxes[$0]) }
+            }
+        }
+        if let i = free {
             cachedFrames[i] = frame
             return unsafeBitCast(cachedBoxes[i], to: KeyedEncodingContainer<Key>.self)
         }

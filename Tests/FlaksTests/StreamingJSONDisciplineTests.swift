@@ -375,3 +375,40 @@ struct Custom: Encodable, @unchecked Sendable {
         #expect(try Response.json(V(), encoder: e).text == #"{"a_value":1,"b_value":"x/y"}"#)
     }
 }
+
+@Suite struct StreamingJSONReuseTests {
+    /// A thread's writer hands the same box out again once the previous container is gone, and a new
+    /// one while a container of the same key type is still held (nesting).
+    @Test func keyedContainerBoxesAreReused() throws {
+        guard JSONStreamWriter.boxReuseWorks else { return }
+        struct Tree: Encodable { var name = "n"; var kids: [Tree] = [] }
+        // A new thread: a new writer with an empty cache.
+        let counts = onBigStack { () -> [Int] in
+            func cached() -> Int {
+                let w = JSONStreamWriter.acquire()
+                defer { w.end() }
+                return w.cachedKeyTypes.count
+            }
+            var counts: [Int] = []
+            for _ in 0..<5 { _ = try? StreamingJSONEncoder.stream(Message(message: "m")) }
+            counts.append(cached())
+            let tree = Tree(kids: [Tree(kids: [Tree()]), Tree()])
+            _ = try? StreamingJSONEncoder.stream(tree)
+            counts.append(cached())  // three Tree objects open at once at the deepest point
+            for _ in 0..<5 { _ = try? StreamingJSONEncoder.stream(tree) }
+            counts.append(cached())
+            return counts
+        }
+        #expect(counts == [1, 4, 4])
+    }
+
+    /// An encode inside an encode (the thread's writer is busy) gets its own writer.
+    @Test func nestedEncodeOnTheSameThread() throws {
+        let inner = Custom { e in
+            let text = String(decoding: try StreamingJSONEncoder().encode(["x": [1, 2]]), as: UTF8.self)
+            var c = e.container(keyedBy: AnyKey.self)
+            try c.encode(text, forKey: "embedded")
+        }
+        #expect(try streamed([inner]) == #"[{"embedded":"{\"x\":[1,2]}"}]"#)
+    }
+}
