@@ -133,8 +133,8 @@ final class JSONStreamWriter {
     func begin() {
         inUse = true
         len = 0
-        below.removeAll(keepingCapacity: true)
-        keyRanges.removeAll(keepingCapacity: true)
+        if !below.isEmpty { below.removeAll(keepingCapacity: true) }
+        if !keyRanges.isEmpty { keyRanges.removeAll(keepingCapacity: true) }
         if !keySets.isEmpty { keySets = [:] }
         containers = 0
         failure = nil
@@ -547,48 +547,85 @@ final class JSONStreamWriter {
     /// `\b \f \n \r \t` or `\u00xx`; everything else raw UTF-8 (RFC 8259 §7). Returns whether it was ASCII.
     @discardableResult
     func writeString(_ s: String) -> Bool {
+        if let ascii = s.utf8.withContiguousStorageIfAvailable({ writeEscaped($0) }) { return ascii }
         var s = s
         return s.withUTF8 { writeEscaped($0) }
     }
 
     func writeEscaped(_ p: UnsafeBufferPointer<UInt8>) -> Bool {
         let n = p.count
-        reserve(n + 2)
-        buf[len] = UInt8(ascii: "\"")
-        len += 1
-        guard let src = p.baseAddress else {
-            append(UInt8(ascii: "\""))
-            return true
+        reserve(n + 10)  // + quotes + a whole word stored for a short string
+        // Short strings (most keys): one padded word, checked and stored at once.
+        if n < 8, let src = p.baseAddress {
+            var w: UInt64 = 0x6161_6161_6161_6161  // "a" pads: need no escape
+            withUnsafeMutableBytes(of: &w) { $0.baseAddress.unsafelyUnwrapped.copyMemory(from: src, byteCount: n) }
+            if !Self.wordNeedsEscape(w) {
+                let out = buf + len
+                out[0] = UInt8(ascii: "\"")
+                UnsafeMutableRawPointer(out + 1).storeBytes(of: w, as: UInt64.self)
+                out[n + 1] = UInt8(ascii: "\"")
+                len += n + 2
+                return w & 0x8080_8080_8080_8080 == 0
+            }
         }
+        // Locals, not the stored properties: a byte store through `out` could alias them, so the
+        // compiler would reload them after every byte.
+        var out = buf
+        var o = len
+        out[o] = UInt8(ascii: "\"")
+        o += 1
         var highWords: UInt64 = 0
         var highBytes: UInt8 = 0
-        var i = 0
-        while i < n {
-            // Eight bytes at a time while none needs an escape (room for all n was reserved above;
-            // each escape reserves its own extra).
-            if i + 8 <= n {
+        if let src = p.baseAddress {
+            var i = 0
+            // Whole words while clean; then the last word, overlapping what was copied, for the tail.
+            while i + 8 <= n {
                 let w = UnsafeRawPointer(src + i).loadUnaligned(as: UInt64.self)
+                if Self.wordNeedsEscape(w) { break }
+                UnsafeMutableRawPointer(out + o).storeBytes(of: w, as: UInt64.self)
+                o += 8
+                highWords |= w
+                i += 8
+            }
+            if i < n && i + 8 > n && n >= 8 {
+                let w = UnsafeRawPointer(src + n - 8).loadUnaligned(as: UInt64.self)
                 if !Self.wordNeedsEscape(w) {
-                    UnsafeMutableRawPointer(buf + len).storeBytes(of: w, as: UInt64.self)
-                    len += 8
+                    UnsafeMutableRawPointer(out + o + (n - i) - 8).storeBytes(of: w, as: UInt64.self)
+                    o += n - i
                     highWords |= w
-                    i += 8
-                    continue
+                    i = n
                 }
             }
-            let b = src[i]
-            highBytes |= b
-            if _slowPath(Self.byteNeedsEscape(b)) {
-                appendEscape(b)
-                reserve(n - i + 1)
-            } else {
-                buf[len] = b
-                len += 1
+            while i < n {
+                // Eight bytes at a time while none needs an escape (room for all n was reserved
+                // above; each escape reserves its own extra).
+                if i + 8 <= n {
+                    let w = UnsafeRawPointer(src + i).loadUnaligned(as: UInt64.self)
+                    if !Self.wordNeedsEscape(w) {
+                        UnsafeMutableRawPointer(out + o).storeBytes(of: w, as: UInt64.self)
+                        o += 8
+                        highWords |= w
+                        i += 8
+                        continue
+                    }
+                }
+                let b = src[i]
+                highBytes |= b
+                if _slowPath(Self.byteNeedsEscape(b)) {
+                    len = o
+                    appendEscape(b)
+                    reserve(n - i + 1)
+                    out = buf
+                    o = len
+                } else {
+                    out[o] = b
+                    o += 1
+                }
+                i += 1
             }
-            i += 1
         }
-        buf[len] = UInt8(ascii: "\"")
-        len += 1
+        out[o] = UInt8(ascii: "\"")
+        len = o + 1
         return highWords & 0x8080_8080_8080_8080 == 0 && highBytes < 0x80
     }
 
