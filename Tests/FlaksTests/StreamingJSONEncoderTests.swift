@@ -174,6 +174,20 @@ struct AnyKey: CodingKey, ExpressibleByStringLiteral {
         #expect(try foundation(value) == expected, "\(name)")
     }
 
+    /// The word-at-a-time paths (a padded word under 8 bytes, whole words, an overlapping last word):
+    /// every length to 24 with one escape, or one non-ASCII character, at every position.
+    @Test(arguments: ["/", "\"", "\\", "\u{1}", "\u{1F}", "é", "😀", "\u{7F}"])
+    func everyLengthAndPosition(_ special: String) throws {
+        for n in 0...24 {
+            #expect(try streamed(String(repeating: "x", count: n)) == foundation(String(repeating: "x", count: n)))
+            for at in 0..<max(n, 1) {
+                let s = String(repeating: "x", count: at) + special + String(repeating: "y", count: max(n - at - 1, 0))
+                #expect(try streamed(s) == foundation(s), "length \(n), at \(at)")
+                #expect(try streamed([s: 1]) == foundation([s: 1]), "key, length \(n), at \(at)")
+            }
+        }
+    }
+
     @Test func keysAreEscapedToo() throws {
         let value = ["a/b": 1, "q\"\n": 2]
         let ours = try streamed(value)
