@@ -78,7 +78,7 @@ import Testing
             case 0: return Double(rng.int(-1000...1000))
             case 1: return Double(rng.int(-1_000_000...1_000_000)) / 1000
             case 2: let d = Double(bitPattern: rng.next()); return d.isFinite ? d : 0
-            default: return rng.pick([0.0, -0.0, 1e-7, 1e16, 5e-324, 1.7976931348623157e308, 0.1])
+            default: return rng.pick([0.0, -0.0, 1e-7, 1e16, Double.leastNonzeroMagnitude, 1.7976931348623157e308, 0.1])
             }
         }
         mutating func float() -> Float {
