@@ -72,3 +72,33 @@ summarize() {
   awk '{n[$1]++; r[$1]+=$2; p[$1]+=$3} END {for (k in n) printf "%-10s %10.0f req/s  p99 %8.3f ms  (%d rounds)\n", k, r[k]/n[k], p[k]/n[k], n[k]}' "$1" | sort
   awk -v base="${2:-nginx}" '{n[$1]++; r[$1]+=$2} END { if (n["flaks"] && n[base]) printf "ratio flaks/%s: %.2f\n", base, (r["flaks"]/n["flaks"])/(r[base]/n[base]) }' "$1"
 }
+
+# check_get NAME URL [curl args] -> "NAME URL -> status, bytes, content-encoding"; exits when the
+# status is not 2xx (a server answering 502 or 404 quickly would otherwise look fast).
+check_get() {
+  local name=$1 url=$2; shift 2
+  local hdr status size ce
+  hdr=$(mktemp)
+  size=$(curl -sk -o /dev/null -D "$hdr" -w '%{size_download}' "$@" "$url") || true
+  status=$(awk 'NR==1 {print $2}' "$hdr")
+  ce=$(tr -d '\r' < "$hdr" | awk -F': *' 'tolower($1)=="content-encoding" {print $2}')
+  rm -f "$hdr"
+  echo "$name $url -> ${status:-no answer}, $size bytes${ce:+, $ce}"
+  case "$status" in 2??) ;; *) echo "bench: $name answered ${status:-nothing} for $url"; exit 1;; esac
+}
+
+# report FILE TITLE: lines "name rps p99ms cpu_us [errors]" -> per name the mean req/s, p99 and
+# server CPU per request, any wrk errors, and flaks' req/s and CPU per request against each peer.
+report() {
+  echo "--- $2"
+  awk '{n[$1]++; r[$1]+=$2; p[$1]+=$3; c[$1]+=$4; if ($3 == "-") nop[$1]=1; if (NF > 4) e[$1]=1}
+       END {for (k in n) printf "%-14s %10.0f req/s  p99 %s  cpu %7.2f us/req%s\n", k, r[k]/n[k],
+                                  (nop[k] ? "       - ms" : sprintf("%8.3f ms", p[k]/n[k])), c[k]/n[k],
+                                  (e[k] ? "  (wrk errors: see below)" : "")}' "$1" | sort
+  awk '{n[$1]++; r[$1]+=$2; c[$1]+=$4}
+       END {if (!n["flaks"]) exit; for (k in n) if (k != "flaks") {
+              line = sprintf("ratio flaks/%s: req/s %.2f", k, (r["flaks"]/n["flaks"])/(r[k]/n[k]))
+              if (c[k] > 0) line = line sprintf(", cpu/req %.3g", (c["flaks"]/n["flaks"])/(c[k]/n[k]))
+              print line }}' "$1" | sort
+  awk 'NF > 4 {$2=$3=$4=""; print "  " $0}' "$1"
+}
