@@ -9,6 +9,7 @@
 #   PATHQ=/fixed bench/instructions.sh    # a respond: route instead of the file
 #   KEEP_PROFILE=/tmp/cg.out bench/instructions.sh   # keep the callgrind output (callgrind_annotate --inclusive=yes)
 #   APP_BIN=path/to/FlaksJSON PATHQ=/json bench/instructions.sh   # a view of bench/views (all threads counted)
+#   TLS=1 bench/instructions.sh           # the same over HTTPS (TLS 1.3, ECDSA P-256, one keep-alive connection)
 source "$(dirname "$0")/lib.sh"
 need valgrind valgrind
 build_flaks
@@ -29,6 +30,12 @@ hosts:
         static: $work
 YAML
 PATHQ=${PATHQ:-/1k.bin}
+TLSPORT=$((PORT + 1))
+if [ -n "${TLS:-}" ]; then
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=localhost \
+    -addext subjectAltName=DNS:localhost -keyout "$work/key.pem" -out "$work/cert.pem" 2>/dev/null
+  sed -i "s|^server: {listen: \[\"127.0.0.1:$PORT\"\],|server: {listen: [\"127.0.0.1:$PORT\"], tls_listen: [\"127.0.0.1:$TLSPORT\"],|; s|^  - names: \[\"\*\"\]|  - names: [\"*\"]\n    tls: {cert: $work/cert.pem, key: $work/key.pem}|" "$work/c.yaml"
+fi
 if [ -n "${APP_BIN:-}" ]; then
   # An app built on the Flaks library: its views mounted at / (`handler: app`), takes the manifest path.
   sed -i 's|^      - path: /$|      - path: /\n        handler: app\n      - path: /files/|' "$work/c.yaml"
@@ -42,10 +49,15 @@ valgrind --tool=callgrind --callgrind-out-file="$work/cg.out" "${cmd[@]}" >"$wor
 vg=$!; PIDS+=($vg)
 for _ in $(seq 1 120); do (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null && break; sleep 0.5; done
 client() {
-  python3 - "$PORT" "$1" "$PATHQ" <<'PY'
-import re, socket, sys
+  python3 - "$PORT" "$1" "$PATHQ" "${TLS:+$TLSPORT}" <<'PY'
+import re, socket, ssl, sys
 port, n = int(sys.argv[1]), int(sys.argv[2])
-s = socket.create_connection(("127.0.0.1", port))
+if len(sys.argv) > 4 and sys.argv[4]:
+    ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+    s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", int(sys.argv[4]))), server_hostname="localhost")
+else:
+    s = socket.create_connection(("127.0.0.1", port))
 req = ("GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" % sys.argv[3]).encode()
 buf = b""
 for _ in range(n):

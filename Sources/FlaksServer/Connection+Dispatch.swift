@@ -148,7 +148,7 @@ extension Connection {
     func tlsPolicyAnswer(_ route: MountedRoute, _ h: RequestHead) -> Response? {
         guard let siteTLS = exchange.site?.tls else { return nil }
         if let t = tls {
-            if let info = t.info, t.session.context.store.isMisdirected(requestHost: route.hostIndex, connectionHost: info.host) {
+            if t.established, t.session.context.store.isMisdirected(requestHost: route.hostIndex, connectionHost: t.host) {
                 return ErrorPage.response(.misdirectedRequest, detail: "this connection's certificate is for another host")
             }
             return nil

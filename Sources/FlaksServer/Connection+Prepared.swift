@@ -9,6 +9,7 @@ import FlaksHTTP
 /// kept, it is kept under this key (`Connection.keepPrepared`).
 struct PreparedKey {
     let hash: UInt64
+    let variant: Int
     let key: [UInt8]
     let hostLength: Int
 }
@@ -21,13 +22,15 @@ extension Connection {
     /// consumed (the head), or 0: the general path takes the request (and, on a miss, notes its key
     /// in `preparedKey`).
     func answerPrepared(_ buf: UnsafeRawBufferPointer) -> Int {
-        guard tls == nil, loop.server.accessLog == nil, !output.hasQueued,
+        guard loop.server.accessLog == nil, !output.hasQueued,
               let q = QuickHead.scan(buf, limits: machine.configuration.parse) else { return 0 }
-        let hash = PreparedResponses.hash(buf, q)
-        guard let e = loop.prepared.find(buf, q, hash: hash, generation: loop.server.siteGeneration, now: loop.now) else {
+        let variant = preparedVariant
+        let hash = PreparedResponses.hash(buf, q, variant: variant)
+        guard let e = loop.prepared.find(buf, q, hash: hash, variant: variant, generation: loop.server.siteGeneration,
+                                         now: loop.now) else {
             var key = [UInt8](UnsafeRawBufferPointer(rebasing: buf[q.host]))
             key.append(contentsOf: UnsafeRawBufferPointer(rebasing: buf[q.target]))
-            preparedKey = PreparedKey(hash: hash, key: key, hostLength: q.host.count)
+            preparedKey = PreparedKey(hash: hash, variant: variant, key: key, hostLength: q.host.count)
             return 0
         }
         guard !e.isNegative, machine.beginPrepared(plan: e.plan, now: loop.now) else { return 0 }
@@ -41,6 +44,15 @@ extension Connection {
         loop.metrics.withLock {
             $0.record(host: e.hostLabel, status: 200, bytes: e.bytes.count, durationNanos: 0)
             $0.prepared += 1
+        }
+        if let t = tls {
+            // Encrypted in one record run (the whole answer is at most 16 KiB and a head), then sent;
+            // what the session or the socket does not take waits like any response's output.
+            let r = e.bytes.withUnsafeBytes { t.session.writePlaintext($0) }
+            guard case .accepted(let n) = r else { close(); return q.length }
+            if n < e.bytes.count { output.append(.bytes(Array(e.bytes[n...]))) }
+            writeQueuedTLS(t)
+            return q.length
         }
         let fd = self.fd
         let sent = e.bytes.withUnsafeBytes { p in cflaks_send(fd, p.baseAddress!, p.count, Int32(MSG_NOSIGNAL)) }
@@ -71,14 +83,14 @@ extension Connection {
         guard let reusableFor, reusableFor > 0, status.code == 200, plan.keepAlive, plan.sendsBody,
               plan.version == .http1_1, body.count <= PreparedResponses.maxBody,
               let route = exchange.route, route.access == nil, exchange.redirects == 0, !exchange.servingErrorPage,
-              let site = exchange.site, exchange.head?.method == .GET, tls == nil else { return }
+              let site = exchange.site, exchange.head?.method == .GET, k.variant == preparedVariant else { return }
         // An ACME challenge is answered before routing, from tokens that come and go.
         let target = k.key[k.hostLength...]
         if target.starts(with: Connection.acmeChallengePrefix) { return }
         // The Date field sits where the common fields went: find it once, here.
         let common = loop.dateCache.fields
         guard let at = Connection.find(common, in: head) else { return }
-        let e = PreparedResponse(hash: k.hash, key: k.key, hostLength: k.hostLength, bytes: head + body, dateAt: at + 6,
+        let e = PreparedResponse(hash: k.hash, variant: k.variant, key: k.key, hostLength: k.hostLength, bytes: head + body, dateAt: at + 6,
                                  dateSecond: loop.dateCache.second, bodyLength: body.count, plan: plan,
                                  hostLabel: route.hostLabel, generation: site.generation,
                                  validUntil: loop.now &+ reusableFor)
@@ -91,6 +103,12 @@ extension Connection {
         guard let k = preparedKey, !route.mayPrepare, let site = exchange.site else { return }
         preparedKey = nil
         loop.prepared.store(.negative(k, generation: site.generation))
+    }
+
+    /// 0 on a plain connection; on TLS, 1 + the host its certificate was chosen for.
+    var preparedVariant: Int {
+        guard let t = tls else { return 0 }
+        return 1 + max(-1, t.host) + 1
     }
 
     static let acmeChallengePrefix = Array("/.well-known/acme-challenge/".utf8)

@@ -49,6 +49,21 @@ public final class EventLoop: @unchecked Sendable {
     private var pendingJobs: [@Sendable () -> Void] = []
     /// An fd kept open to be closed when accept hits EMFILE, so the pending connection can be refused.
     private var reserveFD: Int32 = -1
+    /// TLS connections' transient buffers (loop thread only, used within one call): ciphertext on
+    /// its way to a socket, and plaintext gathered for one record run. Made on first TLS use.
+    var tlsBuffer: UnsafeMutableRawBufferPointer {
+        if let b = tlsBuffers { return b.cipher }
+        let b = (cipher: UnsafeMutableRawBufferPointer.allocate(byteCount: 80 * 1024, alignment: 16),
+                 stage: UnsafeMutableRawBufferPointer.allocate(byteCount: TLSTransport.stageSize, alignment: 16))
+        tlsBuffers = b
+        return b.cipher
+    }
+    var tlsStage: UnsafeMutableRawBufferPointer {
+        if let b = tlsBuffers { return b.stage }
+        _ = tlsBuffer
+        return tlsBuffers!.stage
+    }
+    private var tlsBuffers: (cipher: UnsafeMutableRawBufferPointer, stage: UnsafeMutableRawBufferPointer)?
     /// Answers kept to send again to identical plain requests (Connection+Prepared).
     let prepared = PreparedResponses()
     /// Idle keep-alive connections to upstreams (proxy, FastCGI), by address, made on first use.
@@ -68,6 +83,7 @@ public final class EventLoop: @unchecked Sendable {
 
     deinit {
         scratch.deallocate()
+        if let b = tlsBuffers { b.cipher.deallocate(); b.stage.deallocate() }
         close(wakeFD)
         if reserveFD >= 0 { close(reserveFD) }
     }

@@ -5,6 +5,9 @@ import FlaksHTTP
 /// Only its Date value changes (patched in place once a second).
 final class PreparedResponse {
     let hash: UInt64
+    /// 0 for plain connections; for TLS, 1 + the host whose certificate the connection chose (its
+    /// answers carry HSTS, and a Host of another TLS host gets 421 there).
+    let variant: Int
     /// The Host value's bytes, then the target's.
     let key: [UInt8]
     let hostLength: Int
@@ -24,16 +27,16 @@ final class PreparedResponse {
     /// path without the cost of remembering its key.
     var isNegative: Bool { bytes.isEmpty }
 
-    init(hash: UInt64, key: [UInt8], hostLength: Int, bytes: [UInt8], dateAt: Int, dateSecond: Int, bodyLength: Int,
+    init(hash: UInt64, variant: Int, key: [UInt8], hostLength: Int, bytes: [UInt8], dateAt: Int, dateSecond: Int, bodyLength: Int,
          plan: ResponsePlan, hostLabel: String, generation: Int, validUntil: UInt64) {
-        self.hash = hash; self.key = key; self.hostLength = hostLength; self.bytes = bytes; self.dateAt = dateAt
+        self.hash = hash; self.variant = variant; self.key = key; self.hostLength = hostLength; self.bytes = bytes; self.dateAt = dateAt
         self.dateSecond = dateSecond; self.bodyLength = bodyLength; self.plan = plan; self.hostLabel = hostLabel
         self.generation = generation; self.validUntil = validUntil
     }
 
     /// The negative entry for a quick request whose route never prepares (valid for the generation).
     static func negative(_ k: PreparedKey, generation: Int) -> PreparedResponse {
-        PreparedResponse(hash: k.hash, key: k.key, hostLength: k.hostLength, bytes: [], dateAt: 0, dateSecond: 0,
+        PreparedResponse(hash: k.hash, variant: k.variant, key: k.key, hostLength: k.hostLength, bytes: [], dateAt: 0, dateSecond: 0,
                          bodyLength: 0, plan: ResponsePlan(delimiter: .none, sendsBody: false, keepAlive: false, version: .http1_1),
                          hostLabel: "", generation: generation, validUntil: UInt64.max)
     }
@@ -47,7 +50,7 @@ final class PreparedResponse {
 /// a new entry replaces whatever held its slot. A new site generation empties it.
 ///
 /// What may be kept is decided where a response is sent (`Connection.keepPrepared`): a 200 to a
-/// quick GET, kept alive, on a plain connection, from a route without access rules, whose handler
+/// quick GET, kept alive, from a route without access rules, whose handler
 /// said how long it stays the same (`Response.reusableFor`); the access log off (a prepared
 /// answer writes no log line).
 final class PreparedResponses {
@@ -61,9 +64,9 @@ final class PreparedResponses {
 
     /// The entry for the request `q` in `b`, if one is valid at `now` for `generation`.
     @inline(__always)
-    func find(_ b: UnsafeRawBufferPointer, _ q: QuickHead, hash: UInt64, generation: Int, now: UInt64) -> PreparedResponse? {
+    func find(_ b: UnsafeRawBufferPointer, _ q: QuickHead, hash: UInt64, variant: Int, generation: Int, now: UInt64) -> PreparedResponse? {
         if generation != self.generation { clear(generation); return nil }
-        guard let e = table[Int(truncatingIfNeeded: hash) & (Self.slots - 1)], e.hash == hash,
+        guard let e = table[Int(truncatingIfNeeded: hash) & (Self.slots - 1)], e.hash == hash, e.variant == variant,
               e.hostLength == q.host.count, e.key.count == q.host.count + q.target.count, now < e.validUntil else { return nil }
         let same = e.key.withUnsafeBytes { k in
             memcmp(k.baseAddress!, b.baseAddress! + q.host.lowerBound, q.host.count) == 0
@@ -90,8 +93,8 @@ final class PreparedResponses {
     /// A hash of the Host value and the target: eight bytes at a time, then the tail (a collision
     /// only costs a miss: the key bytes are compared).
     @inline(__always)
-    static func hash(_ b: UnsafeRawBufferPointer, _ q: QuickHead) -> UInt64 {
-        var h: UInt64 = 0x9E37_79B9_7F4A_7C15 ^ UInt64(truncatingIfNeeded: q.host.count &* 131 &+ q.target.count)
+    static func hash(_ b: UnsafeRawBufferPointer, _ q: QuickHead, variant: Int) -> UInt64 {
+        var h: UInt64 = 0x9E37_79B9_7F4A_7C15 ^ UInt64(truncatingIfNeeded: q.host.count &* 131 &+ q.target.count &+ variant &* 0x1_0001)
         mix(&h, b, q.host)
         mix(&h, b, q.target)
         return h ^ (h >> 29)
