@@ -10,6 +10,7 @@
 #   KEEP_PROFILE=/tmp/cg.out bench/instructions.sh   # keep the callgrind output (callgrind_annotate --inclusive=yes)
 #   APP_BIN=path/to/FlaksJSON PATHQ=/json bench/instructions.sh   # a view of bench/views (all threads counted)
 #   TLS=1 bench/instructions.sh           # the same over HTTPS (TLS 1.3, ECDSA P-256, one keep-alive connection)
+#   TLS=1 NEWCONN=1 REQUESTS=200 bench/instructions.sh   # one request per new TLS connection (full handshakes)
 source "$(dirname "$0")/lib.sh"
 need valgrind valgrind
 build_flaks
@@ -59,6 +60,15 @@ if len(sys.argv) > 4 and sys.argv[4]:
 else:
     s = socket.create_connection(("127.0.0.1", port))
 req = ("GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" % sys.argv[3]).encode()
+import os
+if os.environ.get("NEWCONN") and len(sys.argv) > 4 and sys.argv[4]:
+    s.close()
+    for _ in range(n):
+        c = ctx.wrap_socket(socket.create_connection(("127.0.0.1", int(sys.argv[4]))), server_hostname="localhost")
+        c.sendall(req.replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n"))
+        while c.recv(65536): pass
+        c.close()
+    sys.exit(0)
 buf = b""
 for _ in range(n):
     s.sendall(req)
