@@ -73,19 +73,32 @@ final class FastCGIRequest: ResponseProducer, UpstreamUser, TimerTarget {
         buffer = .allocate(byteCount: FastCGIRequest.bufferSize, alignment: 16)
     }
 
-    deinit { buffer.deallocate() }
+    /// A service's instance held while this request exists (released exactly once, here).
+    private var instance: ServiceEndpoint?
+
+    deinit {
+        buffer.deallocate()
+        instance?.release()
+    }
 
     /// Starts `invocation` for the request `sink` answers. `method` is the client's.
     static func start(_ invocation: FastCGIInvocation, method: HTTPMethod, sink: any ResponseSink, loop: EventLoop) {
-        let (address, key): (SocketAddress, String)
-        switch FastCGIResponders.locate(invocation.responder) {
-        case .address(let a, let k): (address, key) = (a, k)
+        let (address, key, instance): (SocketAddress, String, ServiceEndpoint?)
+        switch FastCGIResponders.locate(invocation.responder, directory: loop.server.serviceDirectory) {
+        case .address(let a, let k, let i): (address, key, instance) = (a, k, i)
         case .unavailable(let reason):
             loop.server.logger.error("fastcgi \(invocation.scriptPath): \(reason)")
             sink.send(ErrorPage.response(.badGateway))
             return
+        case .noInstance(let service, let retryAfter):
+            loop.server.logger.error("fastcgi \(invocation.scriptPath): service \(service) has no ready instance (503)")
+            var r = ErrorPage.response(.serviceUnavailable)
+            r.headers.set("Retry-After", String(retryAfter))
+            sink.send(r)
+            return
         }
         let r = FastCGIRequest(invocation, method: method, sink: sink, loop: loop, address: address, key: key)
+        r.instance = instance
         do {
             r.request = try r.machine.encodeRequest(environment: invocation.params, body: invocation.body)
         } catch {
