@@ -75,6 +75,11 @@ COPY --from=build /out/flaks /usr/local/bin/flaks
 # Owned by root and read-only for the server's user: the server never needs to write them.
 COPY config.yaml ./config.yaml
 COPY sites ./sites
+# ACME storage (`tls.acme.storage: /srv/flaks/acme`): the account key, certificates and keys, written
+# by the server's user; mount a volume here (`-v flaks-acme:/srv/flaks/acme`) so a restart or
+# another replica reuses them instead of ordering again.
+RUN install -d -o 10001 -g 10001 -m 0700 /srv/flaks/acme
+VOLUME ["/srv/flaks/acme"]
 
 # A numeric user, so Kubernetes can verify runAsNonRoot without resolving a name.
 USER 10001:10001
