@@ -164,7 +164,7 @@ if [ "$(id -u)" = 0 ] || [ "${FLAKS_BROWSER_NO_SANDBOX:-}" = 1 ]; then sandbox=(
 # stderr on OUT.err. Every name maps to 127.0.0.1; nothing else is resolved.
 browse() {
   local home=$1 out=$2 url=$3; shift 3
-  HOME=$home timeout 60 chromium --headless=new "${sandbox[@]}" --disable-gpu --no-first-run \
+  HOME=$home timeout 60 chromium --headless=new "${sandbox[@]}" --disable-gpu --disable-dev-shm-usage --no-first-run \
     --no-default-browser-check --disable-background-networking --disable-component-update \
     --disable-sync --user-data-dir="$tmp/profile-$out" \
     --host-resolver-rules="MAP a.test 127.0.0.1, MAP b.test 127.0.0.1, MAP c.test 127.0.0.1, EXCLUDE localhost" \
@@ -211,7 +211,7 @@ else
   fail "access log shows the browser's TLS requests" "assets=$assets tls13(a.test)=$tls13_a sni(b.test)=$sni_b"
   tail -n 5 access.log | sed 's/^/      /'
 fi
-grep 'HeadlessChrome' access.log 2>/dev/null | head -n 1 | sed 's/"user_agent":"[^"]*",//; s/^/      /'
+awk '/HeadlessChrome/ {print; exit}' access.log 2>/dev/null | sed 's/"user_agent":"[^"]*",//; s/^/      /'
 
 # ---- the test can fail --------------------------------------------------------------------------
 rc=0; browse "$tmp/home-empty" a-untrusted "https://a.test:$tls_port/" --dump-dom || rc=$?
