@@ -5,3 +5,6 @@ FLAKS_BUILD_PACKAGES=(libssl-dev zlib1g-dev libbrotli-dev libzstd-dev libcrypt-d
 # Tests: real CGI interpreters and clients, php-fpm with DokuWiki (a real PHP application: php8.2-xml
 # comes with it) and mbstring, htpasswd, openssl, node for upstream apps, pebble (an ACME CA).
 FLAKS_TEST_PACKAGES=(python3 perl curl php8.2-fpm dokuwiki php8.2-mbstring apache2-utils openssl nodejs pebble)
+# CI's proof stages, a real browser and a TLS scanner (scripts/browser-check.sh, scripts/tls-scan.sh
+# install them when missing; .ci/run installs them before those stages; scripts/test.sh does not).
+FLAKS_CHECK_PACKAGES=(chromium libnss3-tools testssl.sh)
