@@ -26,7 +26,12 @@ extension Connection {
     /// The response to send after compression, or nil when it comes later (a file being compressed
     /// on a worker).
     func compressIfWanted(_ response: Response) -> Response? {
-        guard let policy = exchange.route?.compression, let h = exchange.head else { return response }
+        guard let policy = exchange.route?.compression else { return response }
+        // A body smaller than `min_size` is never compressed, for any client, so it needs no Vary
+        // either: the decision (fields read and joined, the type matched) is skipped (measured
+        // ~1,500 instructions on a small view answer). A 304 is decided by its tag, not its size.
+        if response.status.code != 304, case .bytes(let b) = response.body, b.count < policy.minSize { return response }
+        guard let h = exchange.head else { return response }
         if response.encodedHeaders != nil && !h.headers.contains("Accept-Encoding") { return response }
         if case .stream = response.body { return response }
         let method = machine.method ?? h.method
