@@ -24,6 +24,7 @@ struct IdleMemoryRelease {
         }
         guard count != releasedAtCount, now &- lastChange >= period.nanoseconds else { return }
         releasedAtCount = count
+        server.dropPreparedResponses()
         let r = Server.releaseLoadingMemory()
         server.logger.info("idle for \(period): gave back unused memory, resident \(r.before / 1024) KiB -> \(r.after / 1024) KiB")
     }

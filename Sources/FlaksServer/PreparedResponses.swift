@@ -82,6 +82,9 @@ final class PreparedResponses {
         table[i] = e
     }
 
+    /// Forgets every entry (an idle server gives their memory back: `server.idle_release`).
+    func removeAll() { clear(generation) }
+
     private func clear(_ generation: Int) {
         if count > 0 {
             for i in table.indices { table[i] = nil }

@@ -364,6 +364,21 @@ public final class Server: Sendable {
         }
     }
 
+    /// Each loop forgets its prepared responses (idle: their bytes are better given back); waits
+    /// (bounded, 1 s) until every loop did, so the heap trim that follows sees them freed.
+    func dropPreparedResponses() {
+        let loops = state.withLock { $0.loops }
+        let left = Locked(loops.count)
+        for l in loops {
+            l.execute { loop in
+                loop.prepared.removeAll()
+                left.withLock { $0 -= 1 }
+            }
+        }
+        let deadline = monotonicNanos() &+ 1_000_000_000
+        while left.withLock({ $0 }) > 0 && monotonicNanos() < deadline { usleep(1000) }
+    }
+
     /// Gives back what only loading used: freed heap (malloc_trim) and the resident clean pages of
     /// the executable and its libraries (MADV_PAGEOUT): YAML parsing, Foundation and start-up code are
     /// not needed to serve, and serving faults back in only the pages it runs. `flaks serve` calls it
