@@ -21,7 +21,7 @@
 #              one HTTP/1.0 GET per connection. s_time is a slow client: the connections per
 #              second may be the client's limit; the server's CPU per connection is the figure.
 # Usage: bench/tls.sh      (DURATION=10s ROUNDS=3 CONNECTIONS=50 by default;
-#        MODES=close bench/tls.sh for one case: keepalive, close, full)
+#        MODES=close bench/tls.sh for one case: keepalive, 1m (a 1 MiB file, keep-alive), close, full)
 source "$(dirname "$0")/lib.sh"
 need wrk wrk
 need openssl openssl
@@ -31,6 +31,7 @@ PORT_P=18580 PORT_F=18581 PORT_N=18582 PORT_C=18583
 DIR="$OUT/tls"
 mkdir -p "$DIR/root" "$DIR/nginx"
 head -c 1024 /dev/urandom > "$DIR/root/1k.bin"
+head -c 1048576 /dev/urandom > "$DIR/root/1m.bin"
 if [ ! -s "$DIR/cert.pem" ]; then
   openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 \
     -keyout "$DIR/key.pem" -out "$DIR/cert.pem" -subj /CN=localhost \
@@ -143,23 +144,25 @@ run_stime() {
   echo "$name $(awk -v n="$total" -v w=$((w1 - w0)) 'BEGIN{printf "%.0f", n * 1e9 / w}') - $cpu"
 }
 S_TIME_CLIENTS=${S_TIME_CLIENTS:-4}
-for mode in ${MODES:-keepalive close full}; do
+for mode in ${MODES:-keepalive 1m close full}; do
   RES="$OUT/tls-1k-$mode.txt"; : > "$RES"
   extra=(); [ "$mode" = close ] && extra=(-H "Connection: close")
+  file=1k.bin; [ "$mode" = 1m ] && file=1m.bin
   for r in $(seq 1 "$ROUNDS"); do
     for s in "${SERVERS[@]}"; do
       if [ "$mode" = full ]; then
         run_stime "$s" "$(port_of "$s")" >> "$RES"
       else
-        CPU_PID=${SPID[$s]} run_wrk "$s" "https://127.0.0.1:$(port_of "$s")/1k.bin" "${extra[@]}" >> "$RES"
+        CPU_PID=${SPID[$s]} run_wrk "$s" "https://127.0.0.1:$(port_of "$s")/$file" "${extra[@]}" >> "$RES"
       fi
     done
   done
   case $mode in
     keepalive) what="keep-alive, $CONNECTIONS connections";;
+    1m) what="1 MiB file, keep-alive, $CONNECTIONS connections";;
     close) what="new connection + TLS 1.3 handshake per request (resumed by ticket after each slot's first), $CONNECTIONS connections";;
     full) what="new connection + full TLS 1.3 handshake per request (openssl s_time -new), $S_TIME_CLIENTS clients";;
-    *) echo "bench: unknown mode $mode (keepalive, close, full)"; exit 1;;
+    *) echo "bench: unknown mode $mode (keepalive, 1m, close, full)"; exit 1;;
   esac
-  report "$RES" "HTTPS 1 KiB, $what, $DURATION x $ROUNDS rounds"
+  report "$RES" "HTTPS $([ "$mode" = 1m ] && echo 1 MiB || echo 1 KiB), $what, $DURATION x $ROUNDS rounds"
 done
