@@ -340,7 +340,20 @@ func decode(_ r: TestClient.Response) -> AppAnswer? {
 }
 
 /// Polls (bounded) until `condition` holds.
-func eventually(seconds: Double = 10, _ condition: () -> Bool) -> Bool {
+/// Polls `condition` (every 20 ms, up to `seconds`) without holding a thread of the cooperative
+/// pool: the tests run in parallel on it, and a blocking wait here starved another test's tasks
+/// (a streamed view body under ThreadSanitizer took minutes).
+func eventually(seconds: Double = 10, _ condition: () -> Bool) async -> Bool {
+    let deadline = Date().addingTimeInterval(seconds)
+    while Date() < deadline {
+        if condition() { return true }
+        try? await Task.sleep(for: .milliseconds(20))
+    }
+    return condition()
+}
+
+/// `eventually` for a synchronous test.
+func eventuallyBlocking(seconds: Double = 10, _ condition: () -> Bool) -> Bool {
     let deadline = Date().addingTimeInterval(seconds)
     while Date() < deadline {
         if condition() { return true }

@@ -18,7 +18,7 @@ struct ServiceTests {
     @Test func pythonInstancesSpreadWithTheirPortEnvAndCwd() async throws {
         let f = try ServiceFixture()
         try await withServiceServer([f.python("py", instances: 2, env: ["MODE": "test"])]) { server, port, _ in
-            #expect(eventually { server.readyPids("py").count == 2 })
+            #expect(await eventually { server.readyPids("py").count == 2 })
             var seen: [String: AppAnswer] = [:]
             for _ in 0..<6 {
                 let r = try TestClient.get(port: port, "/py/")
@@ -56,7 +56,7 @@ struct ServiceTests {
     @Test func nodeInstancesSpreadWithTheirEnvAndCwd() async throws {
         let f = try ServiceFixture()
         try await withServiceServer([f.node("web", instances: 2, env: ["GREETING": "hi"])]) { server, port, log in
-            #expect(eventually { server.readyPids("web").count == 2 })
+            #expect(await eventually { server.readyPids("web").count == 2 })
             var instances = Set<String>()
             for _ in 0..<4 {
                 let r = try TestClient.get(port: port, "/web/anything")
@@ -119,7 +119,7 @@ struct ServiceTests {
             #expect(waited >= 0.9 && waited < 5, "waited \(waited) s")
             // Not ready within ready_timeout: killed and restarted with back-off.
             #expect(log.waitFor("service never#0: not ready within 1s (ready_timeout): killing it"))
-            #expect(eventually { (server.service("never")?.instances.first?.restarts ?? 0) >= 1 })
+            #expect(await eventually { (server.service("never")?.instances.first?.restarts ?? 0) >= 1 })
         }
     }
 
@@ -128,10 +128,10 @@ struct ServiceTests {
     @Test func aKilledInstanceIsRestartedWithANewPid() async throws {
         let f = try ServiceFixture()
         try await withServiceServer([f.python("py")]) { server, port, _ in
-            #expect(eventually { server.readyPids("py").count == 1 })
+            #expect(await eventually { server.readyPids("py").count == 1 })
             let old = server.readyPids("py")[0]
             kill(old, SIGKILL)
-            #expect(eventually { server.readyPids("py").first.map { $0 != old } ?? false })
+            #expect(await eventually { server.readyPids("py").first.map { $0 != old } ?? false })
             let instance = server.service("py")?.instances.first
             #expect(instance?.restarts == 1)
             #expect(instance?.lastExit == .signal(SIGKILL))
@@ -169,7 +169,7 @@ struct ServiceTests {
         let f = try ServiceFixture()
         let svc = f.python("once", env: ["EXIT_AT_ONCE": "3"], restart: .never)
         try await withServiceServer([svc]) { server, port, log in
-            #expect(eventually { server.service("once")?.instances.first?.state == "exited" })
+            #expect(await eventually { server.service("once")?.instances.first?.state == "exited" })
             try await Task.sleep(for: .milliseconds(500))
             let spawns = server.services.journal.filter { $0.service == "once" && $0.kind == .spawned }
             #expect(spawns.count == 1)
@@ -209,8 +209,8 @@ struct ServiceTests {
         let f = try ServiceFixture()
         let file = f.dir.appendingPathComponent("py.log").path
         try await withServiceServer([f.python("py", log: file)]) { server, _, log in
-            #expect(eventually { server.readyPids("py").count == 1 })
-            #expect(eventually {
+            #expect(await eventually { server.readyPids("py").count == 1 })
+            #expect(await eventually {
                 let text = (try? String(contentsOfFile: file, encoding: .utf8)) ?? ""
                 return text.contains("[py#0] hello from py instance 0\n") && text.contains("[py#0] stderr line from instance 0\n")
             })
@@ -229,7 +229,7 @@ struct ServiceTests {
         var v2 = v1
         v2.env["VERSION"] = "2"
         try await withServiceServer([v1], threads: 8) { server, port, log in
-            #expect(eventually { server.readyPids("py").count == 2 })
+            #expect(await eventually { server.readyPids("py").count == 2 })
             let oldPids = Set(server.readyPids("py"))
             let failures = Locked<[String]>([])
             // Per client, the versions it saw in order.
@@ -265,7 +265,7 @@ struct ServiceTests {
             }
             let newPids = Set(server.readyPids("py"))
             #expect(newPids.count == 2 && newPids.isDisjoint(with: oldPids))
-            #expect(eventually { oldPids.allSatisfy { !exists($0) } })
+            #expect(await eventually { oldPids.allSatisfy { !exists($0) } })
             // The order: every new instance ready before any old one was signalled.
             let events = server.services.journal.filter { $0.service == "py" }
             let newReady = events.filter { $0.kind == .ready && $0.generation == 2 }.map(\.time)
@@ -285,7 +285,7 @@ struct ServiceTests {
         var v2 = v1
         v2.env["VERSION"] = "2"
         try await withServiceServer([v1]) { server, port, _ in
-            #expect(eventually { server.readyPids("py").count == 1 })
+            #expect(await eventually { server.readyPids("py").count == 1 })
             let old = server.readyPids("py")[0]
             let slow = Locked<TestClient.Response?>(nil)
             let slowDone = Locked<UInt64>(0)
@@ -295,15 +295,15 @@ struct ServiceTests {
                 slow.withLock { $0 = r }
             }
             t.start()
-            #expect(eventually { server.service("py")?.instances.first?.inFlight == 1 })
+            #expect(await eventually { server.service("py")?.instances.first?.inFlight == 1 })
             _ = server.reload(serviceConfig([v2]))
-            #expect(eventually { server.readyPids("py").count == 1 && server.readyPids("py")[0] != old })
+            #expect(await eventually { server.readyPids("py").count == 1 && server.readyPids("py")[0] != old })
             // New requests go to the new instance while the slow one is still running on the old.
             let during = try TestClient.get(port: port, "/py/")
             #expect(decode(during)?.version == "2")
             #expect(isRunning(old))
             #expect(f.read("signal-\(old).txt") == nil)
-            #expect(eventually { slow.withLock { $0 } != nil })
+            #expect(await eventually { slow.withLock { $0 } != nil })
             let r = slow.withLock { $0 }
             #expect(r?.status == 200)
             #expect(r.flatMap(decode)?.pid == Int(old))
@@ -322,7 +322,7 @@ struct ServiceTests {
         var broken = v1
         broken.env["NEVER_READY"] = "1"
         try await withServiceServer([v1]) { server, port, log in
-            #expect(eventually { server.readyPids("py").count == 1 })
+            #expect(await eventually { server.readyPids("py").count == 1 })
             let old = server.readyPids("py")[0]
             _ = server.reload(serviceConfig([broken]))
             #expect(log.waitFor("service py: roll stalled: the new instances were not ready within 1s"))
@@ -336,11 +336,11 @@ struct ServiceTests {
             let metrics = try TestClient.get(port: port, "/_metrics").text
             #expect(metrics.contains("flaks_service_roll_stalled{service=\"py\"} 1"))
             // The new instances are stopped; the old one is untouched.
-            #expect(eventually { server.service("py")?.instances.count == 1 })
+            #expect(await eventually { server.service("py")?.instances.count == 1 })
             #expect(isRunning(old))
             // Back to the served definition: the note goes.
             _ = server.reload(serviceConfig([v1]))
-            #expect(eventually { server.service("py")?.note == nil })
+            #expect(await eventually { server.service("py")?.note == nil })
             #expect(server.readyPids("py") == [old])
         }
     }
@@ -349,18 +349,18 @@ struct ServiceTests {
         let f = try ServiceFixture()
         let a = f.python("a", instances: 2), b = f.node("b")
         try await withServiceServer([a, b]) { server, port, _ in
-            #expect(eventually { server.readyPids("a").count == 2 && server.readyPids("b").count == 1 })
+            #expect(await eventually { server.readyPids("a").count == 2 && server.readyPids("b").count == 1 })
             let aPids = Set(server.readyPids("a")), bPid = server.readyPids("b")[0]
             guard case .reloaded(_, let changes) = server.reload(serviceConfig([a])) else { Issue.record("reload failed"); return }
             #expect(changes.contains("service removed: b"))
-            #expect(eventually { server.service("b") == nil })
+            #expect(await eventually { server.service("b") == nil })
             #expect(!exists(bPid))
             #expect(Set(server.readyPids("a")) == aPids)
             let gone = try TestClient.get(port: port, "/b/")
             #expect(gone.status == 503)
             // Added back: started again.
             _ = server.reload(serviceConfig([a, b]))
-            #expect(eventually { server.readyPids("b").count == 1 })
+            #expect(await eventually { server.readyPids("b").count == 1 })
             #expect(server.readyPids("b")[0] != bPid)
             #expect(Set(server.readyPids("a")) == aPids)
         }
@@ -372,7 +372,7 @@ struct ServiceTests {
         var v2 = v1
         v2.env["VERSION"] = "2"
         try await withServiceServer([v1]) { server, _, _ in
-            #expect(eventually { server.readyPids("py").count == 1 })
+            #expect(await eventually { server.readyPids("py").count == 1 })
             let old = server.readyPids("py")
             var bad = serviceConfig([v2])
             bad.hosts[0].routes.append(Route(path: "/missing", kind: .handler("no-such-handler")))
@@ -391,7 +391,7 @@ struct ServiceTests {
         let f = try ServiceFixture()
         var pids: [Int32] = []
         try await withServiceServer([f.python("py", instances: 2, env: ["FORK_CHILD": "1"]), f.node("web")]) { server, _, _ in
-            #expect(eventually { server.readyPids("py").count == 2 && server.readyPids("web").count == 1 })
+            #expect(await eventually { server.readyPids("py").count == 2 && server.readyPids("web").count == 1 })
             pids = server.readyPids("py") + server.readyPids("web")
             for i in 0..<2 {
                 if let s = f.waitFor("child-\(i).pid"), let p = Int32(s) { pids.append(p) } else { Issue.record("no child \(i)") }
@@ -408,7 +408,7 @@ struct ServiceTests {
         var pid: Int32 = 0
         var server: Server?
         let start = try await withServiceServer([svc]) { s, _, _ in
-            #expect(eventually { s.readyPids("stubborn").count == 1 })
+            #expect(await eventually { s.readyPids("stubborn").count == 1 })
             pid = s.readyPids("stubborn")[0]
             server = s
             return Date()
@@ -424,7 +424,7 @@ struct ServiceTests {
         let f = try ServiceFixture()
         var pid: Int32 = 0
         try await withServiceServer([f.python("py", stopSignal: .int)]) { server, _, _ in
-            #expect(eventually { server.readyPids("py").count == 1 })
+            #expect(await eventually { server.readyPids("py").count == 1 })
             pid = server.readyPids("py")[0]
         }
         #expect(f.read("signal-\(pid).txt") == "SIGINT")
@@ -435,7 +435,7 @@ struct ServiceTests {
     @Test func statusAndMetricsListEachInstance() async throws {
         let f = try ServiceFixture()
         try await withServiceServer([f.python("py", instances: 2)]) { server, port, _ in
-            #expect(eventually { server.readyPids("py").count == 2 })
+            #expect(await eventually { server.readyPids("py").count == 2 })
             let pids = server.readyPids("py")
             let status = try TestClient.get(port: port, "/_status")
             let json = try JSONSerialization.jsonObject(with: Data(status.body)) as? [String: Any]
@@ -453,7 +453,7 @@ struct ServiceTests {
             let p0 = server.service("py")?.instances.first { $0.index == 0 }?.pid ?? -1
             #expect(metrics.contains("flaks_service_instance_pid{service=\"py\",instance=\"0\",generation=\"1\"} \(p0)"))
             kill(p0, SIGKILL)
-            #expect(eventually { server.service("py")?.instances.first { $0.index == 0 }?.restarts == 1 })
+            #expect(await eventually { server.service("py")?.instances.first { $0.index == 0 }?.restarts == 1 })
             let after = try TestClient.get(port: port, "/_metrics").text
             #expect(after.contains("flaks_service_restarts_total{service=\"py\",instance=\"0\",generation=\"1\"} 1"))
             #expect(after.contains("flaks_service_last_exit_signal{service=\"py\",instance=\"0\",generation=\"1\"} 9"))
@@ -519,23 +519,23 @@ struct ServiceProcessTests {
         // The daemon left the instance's process group and was re-parented to flaks.
         guard let a = Self.takeDaemonPid(app) else { Issue.record("no daemon; log:\n\(p.stderrText)"); return }
         guard let main1 = eventuallyValue({ Self.mainPid(p.port) }) else { Issue.record("no main pid"); return }
-        #expect(eventually { parentPid(a) == flaks })
+        #expect(eventuallyBlocking { parentPid(a) == flaks })
         #expect(getpgid(main1) == main1)
         #expect(getpgid(a) != main1)
         // It dies: flaks reaps it (no zombie left).
         kill(a, SIGKILL)
-        #expect(eventually(seconds: 5) { !exists(a) }, "orphan \(a) left as a zombie")
+        #expect(eventuallyBlocking(seconds: 5) { !exists(a) }, "orphan \(a) left as a zombie")
 
         // The instance dies: it is restarted, and its new daemon is another orphan.
         kill(main1, SIGKILL)
         guard let b = Self.takeDaemonPid(app) else { Issue.record("no second daemon; log:\n\(p.stderrText)"); return }
-        #expect(eventually { parentPid(b) == flaks })
+        #expect(eventuallyBlocking { parentPid(b) == flaks })
         // The instance that started it dies: its orphan is killed and reaped with it.
         guard let main2 = eventuallyValue({ Self.mainPid(p.port).flatMap { $0 == main1 ? nil : $0 } }) else {
             Issue.record("no restart"); return
         }
         kill(main2, SIGKILL)
-        #expect(eventually(seconds: 5) { !exists(b) }, "orphan \(b) of a dead instance still there")
+        #expect(eventuallyBlocking(seconds: 5) { !exists(b) }, "orphan \(b) of a dead instance still there")
 
         // At exit (SIGTERM): the last instance and its daemon are gone, and flaks exits 0.
         guard let c = Self.takeDaemonPid(app) else { Issue.record("no third daemon"); return }
