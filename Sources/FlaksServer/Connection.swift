@@ -191,7 +191,7 @@ final class Connection: Selectable, TimerTarget {
                 guard let h = machine.takeHead() else { break }
                 requestHead(h)
                 // A proxied request is on its way upstream now; its Expect is the upstream's to answer.
-                if routeAtHead() { break }
+                if routeAtHead(bufferedBody: slice.count - used) { break }
                 if sendContinue && machine.awaitsResponse { sendContinueResponse() }
             case .body(let range):
                 if let consumer = exchange.bodyConsumer {
