@@ -186,8 +186,8 @@ extension Connection: ResponseSink {
     }
 
     /// `start`; with `holdHead` the head stays queued (when a body follows) until the producer's
-    /// first `write` or `finish`, or `pushQueued()`, so that a small body leaves with its head in
-    /// one system call. The producer must then call one of them before it waits for an event.
+    /// first pushing `write` or `finish`, or `pushQueued()`, so that a small body leaves with its
+    /// head in one system call. The producer must then call one of them before it waits for an event.
     func start(status: HTTPStatus, headers: HeaderFields, length: Int?, producer: any ResponseProducer,
                idleLimit: UInt64?, holdHead: Bool) -> Bool {
         guard machine.awaitsResponse else { return false }
@@ -223,6 +223,12 @@ extension Connection: ResponseSink {
     }
 
     func write(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        write(bytes, push: true)
+    }
+
+    /// `write`; with `push` false the bytes are queued and not written: the producer writes them
+    /// with what follows, by `pushQueued()` or `finish()`, before it waits for an event.
+    func write(_ bytes: UnsafeRawBufferPointer, push: Bool) -> Bool {
         guard exchange.producer != nil, exchange.framer != nil else { return false }
         if let compressor = exchange.compressor {
             var coded: [UInt8] = []
@@ -235,7 +241,7 @@ extension Connection: ResponseSink {
             queueBody(bytes)
         }
         machine.produced(now: loop.now)
-        if output.hasQueued { writeQueued() }
+        if push && output.hasQueued { writeQueued() }
         return !isClosed && exchange.producer != nil && output.queuedBytes < Connection.highWater
     }
 

@@ -25,6 +25,8 @@ final class ProxyRequest: UpstreamUser, ResponseProducer, RequestBodyConsumer, T
     private let hasBody: Bool
     private var exchange: ProxyExchange
     private var index = -1
+    /// The upstreams picked before the current one (the current `index` is added only when another
+    /// pick follows: a Set built per request cost ~700 instructions, for the rare second pick).
     private var tried: Set<Int> = []
     private var allActivelyDown = false
     private var upstream: Upstream?
@@ -44,9 +46,9 @@ final class ProxyRequest: UpstreamUser, ResponseProducer, RequestBodyConsumer, T
     /// Set by `start` when body bytes follow the head in the client's buffer (a Content-Length
     /// upload): a head queued by `opened` now waits for them, to leave in the same system call.
     private var bodyImminent = false
-    /// The client's response head is queued, not written (`Connection.start(holdHead:)`): written
-    /// with the body bytes that come in the same read, else at the end of `feed`.
-    private var clientHeadHeld = false
+    /// Output to the client is queued, not written (`Connection.start(holdHead:)`,
+    /// `write(_:push: false)`): it goes out at the end of `feed`, or with the end of the response.
+    private var clientOutputHeld = false
     /// Client body bytes that came before the upstream connection was open.
     private var earlyBody: [UInt8] = []
     private var bodyEnded = false
@@ -123,7 +125,6 @@ final class ProxyRequest: UpstreamUser, ResponseProducer, RequestBodyConsumer, T
             return
         }
         index = pick.index
-        tried.insert(pick.index)
         allActivelyDown = allActivelyDown || pick.allActivelyDown
         if !members.instances.isEmpty {
             let chosen = members.instances[pick.index]
@@ -134,6 +135,8 @@ final class ProxyRequest: UpstreamUser, ResponseProducer, RequestBodyConsumer, T
                     refreshes += 1
                     members = fresh
                     tried = []
+                } else {
+                    tried.insert(pick.index)
                 }
                 pickAndConnect()
                 return
@@ -372,16 +375,19 @@ final class ProxyRequest: UpstreamUser, ResponseProducer, RequestBodyConsumer, T
             if case .none = action, used == 0, off >= buf.count { break }
         }
         if off < buf.count && !finished { pending = Array(buf[off...]) }
-        if clientHeadHeld {
-            // The head came without body bytes in this read (or the body went with it already).
-            clientHeadHeld = false
+        if clientOutputHeld {
+            clientOutputHeld = false
             client?.pushQueued()
         }
     }
 
+    /// Queues answer bytes for the client; they are written at the end of `feed`, or by `finish`
+    /// after the request is counted, so that the client never has the whole answer before the
+    /// metrics and the upstream's in-flight count do (a scrape right after sees it).
     private func relay(_ bytes: UnsafeRawBufferPointer) {
         guard !sinkDone, let c = client else { return }
-        if !c.write(bytes) && client != nil {
+        clientOutputHeld = true
+        if !c.write(bytes, push: false) && client != nil {
             exchange.sinkBlocked(now: loop.now)
             upstreamPaused = true
         }
@@ -403,7 +409,7 @@ final class ProxyRequest: UpstreamUser, ResponseProducer, RequestBodyConsumer, T
             // (3 sends per small GET before, 2 after: bench/proxy-instructions.sh, SYSCALLS=1).
             if c.start(status: start.status, headers: start.fields, length: start.bodyLength, producer: self, idleLimit: nil,
                        holdHead: true) {
-                clientHeadHeld = true
+                clientOutputHeld = true
             } else {
                 sinkDone = true
             }
@@ -428,6 +434,7 @@ final class ProxyRequest: UpstreamUser, ResponseProducer, RequestBodyConsumer, T
             noteFailure(failure)
             closeUpstream()
             attemptEnded()
+            if index >= 0 { tried.insert(index) }
             pickAndConnect()
         case .fail(let failure):
             noteFailure(failure)
