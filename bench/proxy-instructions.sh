@@ -13,6 +13,7 @@
 #   CASES=upload TOP=30 bench/proxy-instructions.sh
 #   KEEP_PROFILE=/tmp/cg bench/proxy-instructions.sh    # keeps /tmp/cg-<case>.out (callgrind_annotate --inclusive=yes)
 #   SYSCALLS=1 bench/proxy-instructions.sh              # system calls per request (strace -c) instead
+#   COMPARE=nginx bench/proxy-instructions.sh           # nginx's proxy instead of flaks: the reference
 source "$(dirname "$0")/lib.sh"
 need valgrind valgrind
 need nginx nginx-light
@@ -55,6 +56,37 @@ hosts:
         proxy: {to: ["http://127.0.0.1:$PORT_U"], keepalive: 32}
 YAML
 strip --strip-debug -o "$work/flaks" "$FLAKS"   # valgrind cannot read a Swift binary's DWARF
+
+# nginx's proxy (bench/proxy.sh's configuration), for COMPARE=nginx.
+mkdir -p "$work/nginx-proxy"
+cat > "$work/nginx-proxy/nginx.conf" <<CONF
+worker_processes 1;
+daemon off;
+master_process off;
+pid $work/nginx-proxy/nginx.pid;
+error_log $work/nginx-proxy/error.log warn;
+events { worker_connections 256; }
+http {
+  access_log off;
+  tcp_nodelay on;
+  keepalive_requests 1000000;
+  client_body_buffer_size 64k;
+  upstream backend { server 127.0.0.1:$PORT_U; keepalive 32; keepalive_requests 1000000; }
+  server {
+    listen 127.0.0.1:$PORT;
+    location / {
+      proxy_pass http://backend;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host \$host;
+      proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
+      proxy_set_header X-Forwarded-Proto \$scheme;
+      proxy_set_header X-Forwarded-Host \$host;
+      proxy_max_temp_file_size 0;
+    }
+  }
+}
+CONF
 
 client() {
   python3 - "$PORT" "$1" "$2" <<'PY'
@@ -125,7 +157,11 @@ for case in ${CASES:-small upload}; do
     # System calls per request instead (their kernel time is not in the instruction count): strace
     # attached to every thread of a warmed-up flaks for the counted requests.
     need strace strace
-    "$work/flaks" serve --config "$work/c.yaml" >"$work/log-$case" 2>&1 &
+    if [ "${COMPARE:-}" = nginx ]; then
+      nginx -c "$work/nginx-proxy/nginx.conf" -e "$work/nginx-proxy/error.log" >"$work/log-$case" 2>&1 &
+    else
+      "$work/flaks" serve --config "$work/c.yaml" >"$work/log-$case" 2>&1 &
+    fi
     fl=$!; PIDS+=($fl)
     wait_port $PORT
     client 100 "$case"
@@ -138,7 +174,13 @@ for case in ${CASES:-small upload}; do
     awk -v n="$REQUESTS" '$NF ~ /^[a-z_0-9]+$/ && $(NF-1) ~ /^[0-9]+$/ && $NF != "total" {c=$(NF-1); if ($(NF-2) ~ /^[0-9]+$/ && NF == 6) c=$(NF-2); printf "  %6.2f  %s\n", c / n, $NF}' "$work/strace-$case" | sort -rn
     continue
   fi
-  valgrind --tool=callgrind --callgrind-out-file="$work/cg-$case.out" "$work/flaks" serve --config "$work/c.yaml" >"$work/log-$case" 2>&1 &
+  if [ "${COMPARE:-}" = nginx ]; then
+    # The same requests through nginx's proxy under callgrind: the reference figure (one process:
+    # master_process off).
+    valgrind --tool=callgrind --callgrind-out-file="$work/cg-$case.out" nginx -c "$work/nginx-proxy/nginx.conf" -e "$work/nginx-proxy/error.log" >"$work/log-$case" 2>&1 &
+  else
+    valgrind --tool=callgrind --callgrind-out-file="$work/cg-$case.out" "$work/flaks" serve --config "$work/c.yaml" >"$work/log-$case" 2>&1 &
+  fi
   vg=$!; PIDS+=($vg)
   for _ in $(seq 1 120); do (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null && break; sleep 0.5; done
   client 100 "$case"
