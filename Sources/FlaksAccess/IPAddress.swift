@@ -119,8 +119,20 @@ public struct IPAddress: Sendable, Hashable, Comparable, CustomStringConvertible
     /// or more zero groups, the first if tied, as `::`).
     public var description: String {
         if isV4 {
+            // Digits into a stack buffer: the interpolation of four integers cost ~1,660 instructions,
+            // 330 now; once per proxied request (X-Forwarded-For).
             let v = UInt32(truncatingIfNeeded: low)
-            return "\(v >> 24).\((v >> 16) & 0xFF).\((v >> 8) & 0xFF).\(v & 0xFF)"
+            return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 15) { buf in
+                var n = 0
+                for i in 0..<4 {
+                    let octet = UInt8(truncatingIfNeeded: v >> UInt32(24 - 8 * i))
+                    if i > 0 { buf[n] = 0x2E; n += 1 }
+                    if octet >= 100 { buf[n] = 0x30 + octet / 100; n += 1 }
+                    if octet >= 10 { buf[n] = 0x30 + octet / 10 % 10; n += 1 }
+                    buf[n] = 0x30 + octet % 10; n += 1
+                }
+                return String(decoding: UnsafeBufferPointer(rebasing: buf[..<n]), as: UTF8.self)
+            }
         }
         var groups = [UInt16](repeating: 0, count: 8)
         for i in 0..<4 {

@@ -64,9 +64,12 @@ public struct CompressionPolicy: Sendable, Hashable {
     /// `shouldCompress` with the values read from response header fields. When `knownLength` is nil,
     /// a valid `Content-Length` field is used.
     public func shouldCompress(responseHeaders h: HeaderFields, knownLength: Int? = nil) -> Bool {
-        shouldCompress(contentType: h["Content-Type"], contentEncoding: Self.joined(h, "Content-Encoding"),
-                       cacheControl: Self.joined(h, "Cache-Control"),
-                       knownLength: knownLength ?? Self.contentLength(h))
+        let length = knownLength ?? Self.contentLength(h)
+        // Every condition is a veto: the cheap one first, before the fields are looked up and joined
+        // (~1,100 instructions for each small proxied answer).
+        if let length, length < minSize { return false }
+        return shouldCompress(contentType: h["Content-Type"], contentEncoding: Self.joined(h, "Content-Encoding"),
+                              cacheControl: Self.joined(h, "Cache-Control"), knownLength: length)
     }
 
     /// Decides what happens to one response: the response-side rules, then the request's Range,

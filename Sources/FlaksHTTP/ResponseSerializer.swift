@@ -41,12 +41,25 @@ public enum ResponseSerializer {
 
     /// Appends one field line `name: value\r\n` (see the type's doc for invalid names and values).
     public static func writeField(name: String, value: String, into buffer: inout [UInt8]) {
-        let validName = name.utf8.withContiguousStorageIfAvailable { p in !p.isEmpty && p.allSatisfy(ASCII.isTChar) }
-            ?? (!name.isEmpty && name.utf8.allSatisfy(ASCII.isTChar))
-        guard validName else { return }
-        buffer.append(contentsOf: name.utf8)
-        buffer.append(ASCII.colon)
-        buffer.append(ASCII.sp)
+        // Checked and copied from the contiguous UTF-8 (a small string's on the stack): appending a
+        // `String.UTF8View` goes through a generic per-element path. ~680 instructions a field
+        // before, ~570 after (bench/proxy-instructions.sh: every field of a proxied request and answer).
+        let written = name.utf8.withContiguousStorageIfAvailable { n -> Bool in
+            guard !n.isEmpty, n.allSatisfy(ASCII.isTChar) else { return true }
+            buffer.append(contentsOf: n)
+            buffer.append(ASCII.colon)
+            buffer.append(ASCII.sp)
+            return false
+        }
+        switch written {
+        case true?: return   // not a token: left out
+        case false?: break
+        case nil:
+            guard !name.isEmpty, name.utf8.allSatisfy(ASCII.isTChar) else { return }
+            buffer.append(contentsOf: name.utf8)
+            buffer.append(ASCII.colon)
+            buffer.append(ASCII.sp)
+        }
         appendSanitized(value, into: &buffer)
         buffer.append(ASCII.cr)
         buffer.append(ASCII.lf)
@@ -80,11 +93,13 @@ public enum ResponseSerializer {
     /// Appends `text`, replacing CR, LF and NUL with SP. Clean text (the usual case) is one bulk copy.
     static func appendSanitized(_ text: String, into buffer: inout [UInt8]) {
         let utf8 = text.utf8
-        let clean = utf8.withContiguousStorageIfAvailable { p -> Bool in
+        let done = utf8.withContiguousStorageIfAvailable { p -> Bool in
             for b in p where b <= ASCII.cr && (b == ASCII.cr || b == ASCII.lf || b == 0) { return false }
+            buffer.append(contentsOf: p)   // clean: one bulk copy from the contiguous bytes
             return true
-        } ?? !utf8.contains(where: { $0 == ASCII.cr || $0 == ASCII.lf || $0 == 0 })
-        if clean {
+        }
+        if done == true { return }
+        if done == nil && !utf8.contains(where: { $0 == ASCII.cr || $0 == ASCII.lf || $0 == 0 }) {
             buffer.append(contentsOf: utf8)
             return
         }

@@ -64,6 +64,15 @@ public final class Balancer: Sendable {
     /// when every upstream is in `tried`.
     public func pick(client: IPAddress, now: UInt64, excluding tried: Set<Int> = []) -> Pick? {
         let count = upstreams.count
+        if count == 1 {
+            // One upstream (the usual route): the same answer without the two arrays below (~500
+            // instructions a request).
+            guard !tried.contains(0) else { return nil }
+            let allActive = allActivelyDown
+            if upstreams[0].health.isDown(now: now) { return Pick(index: 0, triedWhileDown: true, allActivelyDown: allActive) }
+            if policy == .roundRobin || policy == .leastConn { _ = turn.wrappingAdd(1, ordering: .relaxed) }
+            return Pick(index: 0, triedWhileDown: false, allActivelyDown: allActive)
+        }
         var up: [Int] = []
         up.reserveCapacity(count)
         var usable = [Bool](repeating: false, count: count)

@@ -220,6 +220,14 @@ public struct ProxyExchange: Sendable {
     /// The connection is established (or taken from the pool): the request head to write, in one
     /// buffer. The answer's timer starts now.
     public mutating func connected(now: UInt64) -> [UInt8] {
+        var b: [UInt8] = []
+        connected(now: now, appendingTo: &b)
+        return b
+    }
+
+    /// `connected(now:)`, appending the head to `out` (the connection's reused output buffer: no
+    /// allocation per request).
+    public mutating func connected(now: UInt64, appendingTo out: inout [UInt8]) {
         guard case .connecting = phase else { preconditionFailure("ProxyExchange.connected called twice") }
         phase = .awaitingHead
         connectedAt = now
@@ -231,7 +239,7 @@ public struct ProxyExchange: Sendable {
         case .chunked: break
         }
         parser.startResponse(to: request.method, upgradeRequested: request.upgradesToWebSocket)
-        return request.encoded
+        request.encode(into: &out)
     }
 
     /// The connect failed (refused, unreachable, reset): try the next upstream.
@@ -272,6 +280,8 @@ public struct ProxyExchange: Sendable {
             guard taken > 0 else { return 0 }
             out.append(contentsOf: UnsafeRawBufferPointer(rebasing: chunk[..<taken]))
             bodyRemaining -= taken
+            bodyTaken(taken, now: now)
+            return taken
         case .chunked:
             taken = chunk.count
             ResponseSerializer.writeChunkHeader(length: taken, into: &out)
@@ -280,11 +290,31 @@ public struct ProxyExchange: Sendable {
         case .none:
             return 0
         }
+        bodyTaken(taken, now: now)
+        return taken
+    }
+
+    /// For a Content-Length upload, whose bytes go upstream as they are: takes the first of `count`
+    /// body bytes of the client (never more than announced; the rest is dropped) and returns how
+    /// many to write, unframed, so the executor can write them from its own buffer without a copy.
+    /// Nil for any other framing: use `requestBodyBytes(_:now:appendingTo:)`. Call only after
+    /// `connected` (the head goes first).
+    public mutating func requestBodyPassThrough(_ count: Int, now: UInt64) -> Int? {
+        if case .connecting = phase { preconditionFailure("request body before the head: call connected first") }
+        guard case .length = request.framing else { return nil }
+        guard wantsRequestBody else { return 0 }
+        let taken = min(count, bodyRemaining)
+        guard taken > 0 else { return 0 }
+        bodyRemaining -= taken
+        bodyTaken(taken, now: now)
+        return taken
+    }
+
+    private mutating func bodyTaken(_ taken: Int, now: UInt64) {
         // Waiting on the client until now: the upstream's clock starts with these bytes.
         if writeQueueEmpty { lastProgress = now }
         writeQueueEmpty = false
         bodyBytesSent += taken
-        return taken
     }
 
     /// The client's body ended: appends the last chunk for chunked framing. A Content-Length body

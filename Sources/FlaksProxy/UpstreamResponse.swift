@@ -18,18 +18,22 @@ public enum UpstreamResponse {
     ///
     /// Date and Server pass here; `ResponseHeadEncoder` replaces them with the server's own.
     public static func clientFields(_ headers: HeaderFields, tunnel: Bool = false) -> HeaderFields {
-        let named = FieldLists.connectionOptions(headers)
-        var out = HeaderFields()
+        // Names compared in place and the kept fields copied into one array: 19,600 instructions per
+        // proxied response before (a lowercased String and a Set lookup per field, a Set of the
+        // Connection options, an append per field), 3,100 after (bench/proxy-instructions.sh, nginx's
+        // 5-field answer).
+        let named = FieldLists.connectionNames(headers)
+        var kept: [HeaderField] = []
+        kept.reserveCapacity(headers.count + (tunnel ? 2 : 0))
         for field in headers {
-            let name = FieldLists.lowercased(field.name)
-            if droppedFromResponses.contains(name) || named.contains(name) { continue }
-            out.add(field.name, field.value)
+            if FieldLists.isDroppedFromResponses(field.name) || FieldLists.names(named, contain: field.name) { continue }
+            kept.append(field)
         }
         if tunnel {
-            out.add("Connection", "upgrade")
-            out.add("Upgrade", "websocket")
+            kept.append(HeaderField(name: "Connection", value: "upgrade"))
+            kept.append(HeaderField(name: "Upgrade", value: "websocket"))
         }
-        return out
+        return HeaderFields(kept)
     }
 
     static let droppedFromResponses: Set<String> = [

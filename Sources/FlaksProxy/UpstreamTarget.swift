@@ -59,10 +59,15 @@ public enum UpstreamTarget {
     /// Whether the raw (still percent-encoded) path has a dot-segment, in the wide sense of the
     /// type's notes.
     public static func hasDotSegment(_ path: some StringProtocol) -> Bool {
+        // Scanned in place: `Array(path.utf8)` was an allocation per proxied request.
+        if let r = path.utf8.withContiguousStorageIfAvailable({ hasDotSegment(bytes: $0) }) { return r }
+        return Array(path.utf8).withUnsafeBufferPointer { hasDotSegment(bytes: $0) }
+    }
+
+    private static func hasDotSegment(bytes: UnsafeBufferPointer<UInt8>) -> Bool {
         var dots = 0          // decoded "." bytes in the current segment so far
         var other = false     // the segment has some other byte before its parameters
         var inParameters = false
-        let bytes = Array(path.utf8)
         var i = 0
         func segmentIsDots() -> Bool { !other && (dots == 1 || dots == 2) }
         while i < bytes.count {

@@ -19,7 +19,8 @@ extension Connection {
     /// A head arrived on a site with proxy routes: a request for a proxy route is routed now and
     /// sent upstream while its body still arrives (it is never buffered whole). Returns true when it
     /// was dispatched (or answered); otherwise routing waits for the end of the request as usual.
-    func routeAtHead() -> Bool {
+    /// `bufferedBody`: the bytes after the head in the buffer being parsed (the body's first bytes).
+    func routeAtHead(bufferedBody: Int = 0) -> Bool {
         guard let site = exchange.site, site.hasProxyRoutes, let h = exchange.head, h.target != "*" else { return false }
         let path: String
         do { path = try PathNormalizer.normalize(h.rawPath) } catch {
@@ -53,14 +54,15 @@ extension Connection {
                 return true
             }
         }
-        startProxy(proxy, client: client)
+        startProxy(proxy, client: client, bufferedBody: bufferedBody)
         return true
     }
 
-    private func startProxy(_ proxy: ProxyTarget, client: IPAddress) {
+    private func startProxy(_ proxy: ProxyTarget, client: IPAddress, bufferedBody: Int = 0) {
         guard let h = exchange.head else { return }
         let trusted = exchange.site?.trustedProxies.contains(peerIP) ?? false
-        ProxyRequest.start(proxy, head: h, client: self, clientIP: client, peerTrusted: trusted, loop: loop)
+        ProxyRequest.start(proxy, head: h, client: self, clientIP: client, peerTrusted: trusted, loop: loop,
+                           bufferedBody: bufferedBody)
     }
 
     /// Basic auth for a proxy route: the password is checked on the worker pool while the body waits.

@@ -182,6 +182,14 @@ extension Connection: ResponseSink {
 
     func start(status: HTTPStatus, headers: HeaderFields, length: Int?, producer: any ResponseProducer,
                idleLimit: UInt64?) -> Bool {
+        start(status: status, headers: headers, length: length, producer: producer, idleLimit: idleLimit, holdHead: false)
+    }
+
+    /// `start`; with `holdHead` the head stays queued (when a body follows) until the producer's
+    /// first pushing `write` or `finish`, or `pushQueued()`, so that a small body leaves with its
+    /// head in one system call. The producer must then call one of them before it waits for an event.
+    func start(status: HTTPStatus, headers: HeaderFields, length: Int?, producer: any ResponseProducer,
+               idleLimit: UInt64?, holdHead: Bool) -> Bool {
         guard machine.awaitsResponse else { return false }
         var headers = headers, length = length
         exchange.compressor = streamCompressor(status: status, headers: &headers, length: &length)
@@ -204,11 +212,23 @@ extension Connection: ResponseSink {
             return false
         }
         exchange.producer = producer
-        flush()
+        if !holdHead { flush() }
         return !isClosed
     }
 
+    /// Writes what is queued (a head held by `start(holdHead: true)`), unless the socket is full
+    /// (its writable event writes it then).
+    func pushQueued() {
+        if !isClosed && output.hasQueued && !output.blocked { writeQueued() }
+    }
+
     func write(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        write(bytes, push: true)
+    }
+
+    /// `write`; with `push` false the bytes are queued and not written: the producer writes them
+    /// with what follows, by `pushQueued()` or `finish()`, before it waits for an event.
+    func write(_ bytes: UnsafeRawBufferPointer, push: Bool) -> Bool {
         guard exchange.producer != nil, exchange.framer != nil else { return false }
         if let compressor = exchange.compressor {
             var coded: [UInt8] = []
@@ -221,7 +241,7 @@ extension Connection: ResponseSink {
             queueBody(bytes)
         }
         machine.produced(now: loop.now)
-        if output.hasQueued { writeQueued() }
+        if push && output.hasQueued { writeQueued() }
         return !isClosed && exchange.producer != nil && output.queuedBytes < Connection.highWater
     }
 

@@ -14,7 +14,11 @@ extension Connection {
         guard !isClosed else { return }
         machine.holdBody(false, now: loop.now)
         rearm()
-        if !inInput { readInput() }
+        // Parse once even with nothing kept: a Content-Length body held on its last piece has no
+        // byte left to read, and its end (`.end`) comes only from that call. Without it the end
+        // waited for the next request's bytes, the answer found the request unfinished, and the
+        // connection was closed under the client's next request.
+        if !inInput { readInput(parseKept: true) }
     }
 
     /// Sends the 101 head and turns the connection into a tunnel to `peer`. Client bytes already

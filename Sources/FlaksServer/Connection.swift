@@ -120,12 +120,14 @@ final class Connection: Selectable, TimerTarget {
     // MARK: - Input
 
     /// Parses kept bytes, then reads until the socket is empty or the machine stops wanting input.
-    func readInput() {
+    /// `parseKept`: run the parser over the kept bytes even when there are none (a held body resumed:
+    /// see `resumeRequestBody`).
+    func readInput(parseKept: Bool = false) {
         guard !inInput else { return }
         if machine.isTunnel { readTunnel(); return }
         inInput = true
         defer { inInput = false }
-        if !pending.isEmpty && !consume(readCount: 0) { return }
+        if (parseKept || !pending.isEmpty) && !consume(readCount: 0) { return }
         while readHint && machine.wantsInput {
             let p = pending.count
             loop.ensureScratch(p + 16 * 1024)
@@ -191,7 +193,7 @@ final class Connection: Selectable, TimerTarget {
                 guard let h = machine.takeHead() else { break }
                 requestHead(h)
                 // A proxied request is on its way upstream now; its Expect is the upstream's to answer.
-                if routeAtHead() { break }
+                if routeAtHead(bufferedBody: slice.count - used) { break }
                 if sendContinue && machine.awaitsResponse { sendContinueResponse() }
             case .body(let range):
                 if let consumer = exchange.bodyConsumer {

@@ -66,6 +66,20 @@ import Testing
         #expect(IPAddress(v4: 0x7F00_0001).description == "127.0.0.1")
     }
 
+    @Test func ipv4TextIsTheDottedQuadForEveryOctetWidth() {
+        let octets: [UInt32] = [0, 1, 9, 10, 42, 99, 100, 199, 200, 254, 255]
+        for a in octets {
+            for b in octets {
+                for c in [0, 9, 10, 100, 255] as [UInt32] {
+                    for d in [0, 1, 99, 100, 255] as [UInt32] {
+                        let ip = IPAddress(v4: a << 24 | b << 16 | c << 8 | d)
+                        #expect(ip.description == "\(a).\(b).\(c).\(d)")
+                    }
+                }
+            }
+        }
+    }
+
     @Test func familiesNeverCompareEqual() throws {
         // 0.0.0.1 and ::1 have the same low bits.
         #expect(IPAddress("0.0.0.1") != IPAddress("::1"))

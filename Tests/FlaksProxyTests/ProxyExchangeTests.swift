@@ -213,6 +213,45 @@ import Testing
         #expect(d.outcome.end == .finish(reuse: true))
     }
 
+    @Test func contentLengthUploadPassesThroughUpToTheAnnouncedLength() throws {
+        let r = try upstreamRequest("POST /u HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\n")
+        var d = ExchangeDriver(r, now: 0)
+        #expect(d.exchange.requestBodyPassThrough(4, now: 1) == 4)
+        #expect(d.exchange.bodyBytesSent == 4 && d.exchange.wantsRequestBody)
+        // Exactly the rest is taken, one more byte is not.
+        #expect(d.exchange.requestBodyPassThrough(7, now: 1) == 6)
+        #expect(d.exchange.requestBodyPassThrough(1, now: 1) == 0)
+        #expect(d.exchange.bodyBytesSent == 10)
+        var out: [UInt8] = []
+        d.exchange.requestBodyEnded(now: 2, appendingTo: &out)
+        #expect(out.isEmpty && d.exchange.requestComplete)
+        d.exchange.requestBytesWritten(now: 2, queueEmpty: true)
+        d.feed(Array("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n".utf8), now: 3)
+        #expect(d.outcome.end == .finish(reuse: true))
+    }
+
+    @Test func passThroughIsOnlyForContentLength() throws {
+        let chunked = try upstreamRequest("POST /u HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n")
+        var d = ExchangeDriver(chunked, now: 0)
+        #expect(d.exchange.requestBodyPassThrough(5, now: 1) == nil)
+        #expect(d.exchange.bodyBytesSent == 0)
+        // After the end of the exchange nothing is taken.
+        let r = try upstreamRequest("POST /u HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\n")
+        var e = ExchangeDriver(r, now: 0)
+        e.feed(Array("HTTP/1.1 413 Content Too Large\r\nContent-Length: 0\r\n\r\n".utf8), now: 1)
+        #expect(e.exchange.requestBodyPassThrough(5, now: 2) == 0)
+    }
+
+    @Test func theHeadAppendedIsTheHeadReturned() throws {
+        let r = try upstreamRequest("POST /u HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nX-A: 1\r\n\r\n")
+        var a = ProxyExchange(request: r, reused: false, now: 0)
+        var b = ProxyExchange(request: r, reused: false, now: 0)
+        var out: [UInt8] = Array("kept".utf8)
+        b.connected(now: 1, appendingTo: &out)
+        #expect(out == Array("kept".utf8) + a.connected(now: 1))
+        #expect(b.phase == .awaitingHead && b.connectedAt == 1)
+    }
+
     @Test func shortUploadIsNeverReused() throws {
         let r = try upstreamRequest("POST /u HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\n")
         var d = ExchangeDriver(r, now: 0)

@@ -1,7 +1,7 @@
 """A small HTTP/1.1 upstream app for the proxy tests (started by the tests on a loopback port).
 
 GET  /echo[...]         JSON: method, path (raw target), headers (list of pairs), body length and sha256
-POST /upload           same as /echo (the body's sha256)
+POST /upload           same as /echo (the body's sha256); ?slow=1 starts after 200 ms and reads it 64 KiB every 2 ms
 GET  /big?n=N          N bytes of a deterministic pattern (Content-Length)
 GET  /stream?n=N       the same, written 64 KiB at a time (for 1 GiB downloads)
 GET  /chunked?n=N      the same pattern, chunked
@@ -51,8 +51,11 @@ class Handler(BaseHTTPRequestHandler):
                 data += self.rfile.read(size); self.rfile.readline()
         n = int(self.headers.get("Content-Length") or 0)
         h = hashlib.sha256(); left = n
+        slow = "slow=1" in self.path
+        if slow: time.sleep(0.2)
         while left > 0:
             chunk = self.rfile.read(min(left, 1 << 16)); h.update(chunk); left -= len(chunk)
+            if slow: time.sleep(0.002)
         return (n, h.hexdigest())
 
     def send_bytes(self, status, data, ctype="application/octet-stream", extra=()):
