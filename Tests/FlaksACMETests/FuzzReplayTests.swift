@@ -46,7 +46,7 @@ struct ACMEFuzzReplayTests {
         limits.maxPolls = 5
         limits.maxBadNonceRetries = 3
         var responses: [ACMEHTTPResponse] = []
-        ca.override = { r, k in ca.overrideRecorder(r, k, into: &responses) }
+        ca.override = { [unowned ca] r, k in ca.overrideRecorder(r, k, into: &responses) }
         var m = try makeMachine(ca, names: options & 8 == 0 ? ["a.test", "www.a.test"] : ["a.test"], challenges: challenges,
                                 replaces: options & 4 == 0 ? nil : "aYhba4dGQEHhs3uEe6CuLN4ByNQ.AIdlQyE", limits: limits,
                                 key: ACMEFuzzHarness.accountKey)

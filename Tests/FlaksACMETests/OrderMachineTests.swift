@@ -167,7 +167,7 @@ struct OrderMachineTests {
         var m = try makeMachine(ca, names: ["a.test"])
         // Strip the nonce from the newAccount answers.
         let base = ca.override
-        ca.override = { req, n in
+        ca.override = { [unowned ca] req, n in
             if req.path == "/account" {
                 guard var r = ca.route(req.path, payload: (try? JSONParser.parse(Array(req.body)))
                     .flatMap { $0["payload"]?.stringValue }.flatMap(Base64URL.decode).flatMap { try? JSONParser.parse($0) },
@@ -458,7 +458,7 @@ struct OrderMachineTests {
         let ca = try FakeCA()
         var m = try makeMachine(ca, names: ["a.test"])
         // Serve a certificate for another name.
-        ca.override = { req, _ in
+        ca.override = { [unowned ca] req, _ in
             guard req.path == "/cert" else { return nil }
             guard let other = try? TestLeaf.make(["other.test"], ca: ca) else { return nil }
             return .response(ACMEHTTPResponse(status: 200, headers: [ACMEHeader("Replay-Nonce", ca.freshNonce())],
@@ -472,7 +472,7 @@ struct OrderMachineTests {
     @Test("an authorization for a name that was not ordered is refused")
     func foreignAuthorization() throws {
         let ca = try FakeCA()
-        ca.override = { req, _ in
+        ca.override = { [unowned ca] req, _ in
             guard req.path == "/authz/0" else { return nil }
             return .response(ca.json(200, .object(["status": .string("pending"),
                                                    "identifier": .object(["type": .string("dns"), "value": .string("evil.test")]),

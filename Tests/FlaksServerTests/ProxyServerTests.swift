@@ -272,6 +272,39 @@ struct ProxyServerTests {
         }
     }
 
+    /// `max_connections: 2`: six concurrent requests reach the upstream two at a time, all answered;
+    /// with a queue wait (`connect_timeout`) shorter than a request, the ones left waiting get 503.
+    @Test func maxConnectionsQueuesAndAnswers503WhenTheWaitRunsOut() async throws {
+        let app = try UpstreamProcess.python("limited")
+        let cfg = config([Self.proxy("/", [app]) { $0.maxConnections = 2 }])
+        try await withTestServer(cfg) { (_: Server, port: Int) async throws in
+            let statuses = StatusList()
+            let threads = (0..<6).map { _ in
+                Thread {
+                    let s = (try? TestClient.get(port: port, "/slow?ms=300"))?.status ?? -1
+                    statuses.append(s)
+                }
+            }
+            for t in threads { t.start() }
+            for _ in 0..<200 where statuses.all.count < 6 { try await Task.sleep(for: .milliseconds(20)) }
+            #expect(statuses.all == [200, 200, 200, 200, 200, 200])
+            #expect(try TestClient.get(port: port, "/peak").text == "2", "never more than max_connections at once")
+        }
+        let tight = config([Self.proxy("/", [app]) { $0.maxConnections = 1; $0.connectTimeout = .milliseconds(200) }])
+        try await withTestServer(tight) { (_: Server, port: Int) async throws in
+            let statuses = StatusList()
+            let threads = (0..<3).map { _ in
+                Thread {
+                    let r = try? TestClient.get(port: port, "/slow?ms=800")
+                    statuses.append(r?.status ?? -1)
+                }
+            }
+            for t in threads { t.start() }
+            for _ in 0..<200 where statuses.all.count < 3 { try await Task.sleep(for: .milliseconds(20)) }
+            #expect(statuses.all.sorted() == [200, 503, 503], "one in, two waited 200 ms and were refused")
+        }
+    }
+
     @Test func aWebSocketEchoesAndSurvivesAReload() async throws {
         let ws = try UpstreamProcess.raw("ws")
         let cfg = config([Self.proxy("/ws", [ws])])
@@ -321,4 +354,12 @@ enum WebSocketFrame {
         c.consume(2 + n)
         return text
     }
+}
+
+/// Statuses collected from client threads.
+private final class StatusList: @unchecked Sendable {
+    private let lock = NSLock()
+    private var items: [Int] = []
+    func append(_ s: Int) { lock.withLock { items.append(s) } }
+    var all: [Int] { lock.withLock { items } }
 }

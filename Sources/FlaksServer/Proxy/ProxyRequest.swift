@@ -14,7 +14,7 @@ import FlaksProxy
 /// becomes the far end of the client connection's tunnel (`TunnelPeer`). Every decision (framing,
 /// retries, deadlines, pooling) is the exchange's; this only moves bytes and keeps books.
 /// Loop thread only.
-final class ProxyRequest: UpstreamUser, ResponseProducer, RequestBodyConsumer, TunnelPeer {
+final class ProxyRequest: UpstreamUser, ResponseProducer, RequestBodyConsumer, TunnelPeer, TimerTarget {
     private unowned let loop: EventLoop
     /// The client connection while it may still hear from us.
     private var client: Connection?
@@ -25,6 +25,11 @@ final class ProxyRequest: UpstreamUser, ResponseProducer, RequestBodyConsumer, T
     private let hasBody: Bool
     private var exchange: ProxyExchange
     private var index = -1
+    /// `max_connections`: the slot this attempt holds (its upstream's key), or the place in the
+    /// queue while every slot is taken (a connect waits at most `connect_timeout` there: then 503).
+    private var slotKey: String?
+    private var slotWaiter: (key: String, id: UInt64)?
+    var timerSlot = TimerSlot()
     /// The upstreams picked before the current one (the current `index` is added only when another
     /// pick follows: a Set built per request cost ~700 instructions, for the rare second pick).
     private var tried: Set<Int> = []
@@ -197,10 +202,66 @@ final class ProxyRequest: UpstreamUser, ResponseProducer, RequestBodyConsumer, T
         upstream = nil
         instance?.release()
         instance = nil
+        if let k = slotKey {
+            slotKey = nil
+            loop.server.upstreamSlots.release(k)
+        }
+    }
+
+    /// With `max_connections`, takes a slot for the current upstream; false when the request now
+    /// waits in the queue (it connects when `slotGranted` runs, or gets 503 at `connect_timeout`).
+    private func takeSlot(reuse: Bool) -> Bool {
+        let max = target.route.maxConnections
+        guard max > 0, slotKey == nil, index >= 0 else { return true }
+        let key = members.endpoints[index].key
+        let id = client?.id ?? 0, seq = client?.machine.requests ?? 0
+        let r = loop.server.upstreamSlots.acquire(key, max: max, loop: loop) { l in
+            // On this request's loop, with the slot taken for it: find it, or give the slot back.
+            guard let c = l.connection(id: id), c.machine.requests == seq,
+                  let p = c.exchange.producer as? ProxyRequest, p.slotWaiter?.key == key else {
+                l.server.upstreamSlots.release(key)
+                return
+            }
+            p.slotGranted(key, reuse: reuse)
+        }
+        if r.acquired {
+            slotKey = key
+            return true
+        }
+        slotWaiter = (key, r.waiter)
+        loop.schedule(self, at: loop.now &+ target.configuration.connectTimeout)
+        return false
+    }
+
+    private func slotGranted(_ key: String, reuse: Bool) {
+        slotWaiter = nil
+        loop.removeTimer(self)
+        slotKey = key
+        connect(reuse: reuse)
+    }
+
+    /// The queue wait for a slot ran out: 503, like a service with no instance ready.
+    func timerFired(now: UInt64) {
+        guard let w = slotWaiter else { return }
+        slotWaiter = nil
+        if !loop.server.upstreamSlots.cancel(w.key, waiter: w.id) {
+            // Granted meanwhile: its callback is on its way and gives the slot back (no waiter now).
+        }
+        finished = true
+        attemptEnded()
+        let key = w.key
+        failures.append("\(key): all \(target.route.maxConnections) connections busy for connect_timeout")
+        loop.server.logger.error("proxy \(key): max_connections (\(target.route.maxConnections)) busy for connect_timeout; 503")
+        guard let c = client else { return }
+        client = nil
+        var r = ErrorPage.response(.serviceUnavailable)
+        r.headers.set("Retry-After", "1")
+        c.send(r)
     }
 
     /// Starts an attempt on the current upstream: a kept connection when `reuse` allows, else a new one.
     private func connect(reuse: Bool) {
+        guard takeSlot(reuse: reuse) else { return }
         let endpoint = members.endpoints[index]
         let u = members.balancer.upstreams[index]
         upstream = u
@@ -568,6 +629,14 @@ final class ProxyRequest: UpstreamUser, ResponseProducer, RequestBodyConsumer, T
 
     func stop() {
         client = nil
+        if let w = slotWaiter {
+            slotWaiter = nil
+            loop.removeTimer(self)
+            _ = loop.server.upstreamSlots.cancel(w.key, waiter: w.id)
+            finished = true
+            attemptEnded()
+            return
+        }
         if let t = waitToken, let d = target.service?.directory {
             waitToken = nil
             d.cancelWait(t)

@@ -6,6 +6,7 @@ GET  /big?n=N          N bytes of a deterministic pattern (Content-Length)
 GET  /stream?n=N       the same, written 64 KiB at a time (for 1 GiB downloads)
 GET  /chunked?n=N      the same pattern, chunked
 GET  /slow?ms=M        answers after M ms
+GET  /peak             the most /slow requests this server had in progress at once
 GET  /sse?count=C&ms=M C events, one every M ms (chunked, text/event-stream)
 GET  /status/NNN       that status
 GET  /hop              a response carrying hop-by-hop fields (Connection: X-Secret, X-Secret, Keep-Alive)
@@ -98,8 +99,14 @@ class Handler(BaseHTTPRequestHandler):
                 self.wfile.write(b"%x\r\n" % len(part) + part + b"\r\n")
             self.wfile.write(b"0\r\n\r\n")
         elif path.startswith("/slow"):
+            with lock:
+                state["active"] = state.get("active", 0) + 1
+                state["peak"] = max(state.get("peak", 0), state["active"])
             time.sleep(int(q.get("ms", "100")) / 1000)
+            with lock: state["active"] -= 1
             self.send_bytes(200, b"slow\n", "text/plain")
+        elif path == "/peak":
+            self.send_bytes(200, str(state.get("peak", 0)).encode(), "text/plain")
         elif path.startswith("/sse"):
             self.send_response(200); self.send_header("Content-Type", "text/event-stream")
             self.send_header("Transfer-Encoding", "chunked"); self.end_headers()
