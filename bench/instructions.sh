@@ -119,5 +119,8 @@ def demangle(s):
 for k, v in own.most_common(int(__import__("os").environ.get("TOP", "15"))):
     print(f"  {v // n:6d}  {demangle(names.get(k, k))[:100]}")
 PY
-if [ -n "${KEEP_PROFILE:-}" ]; then cp "$work"/cg.out.* "$KEEP_PROFILE" 2>/dev/null || cp "$work"/cg.out "$KEEP_PROFILE"; fi
+# One file per thread when the app has several (a view: loop + workers): KEEP_PROFILE.1, .2, ...
+if [ -n "${KEEP_PROFILE:-}" ]; then
+  for f in "$work"/cg.out*; do cp "$f" "$KEEP_PROFILE${f#"$work"/cg.out}"; done
+fi
 rm -rf "$work"

@@ -3,11 +3,17 @@
 public final class WorkerPool: @unchecked Sendable {
     // `queue`, `head` and `stopping` are protected by `lock`; `threads` is written only in init/stop.
     private let lock = ConditionLock()
-    private var queue: [(@Sendable () -> Void)?] = []
+    private var queue: [Job?] = []
     private var head = 0
     private var stopping = false
     private var threads: [OSThread] = []
     private let threadCount: Int
+
+    /// A job. Kept in a struct so arrays store the closure as it is (see `LoopTask`).
+    public struct Job: Sendable {
+        public let run: @Sendable () -> Void
+        public init(run: @escaping @Sendable () -> Void) { self.run = run }
+    }
 
     /// Starts `count` threads (at least one).
     public init(count: Int) {
@@ -20,13 +26,13 @@ public final class WorkerPool: @unchecked Sendable {
     /// Queues a job. Never blocks on the job itself.
     public func submit(_ job: @escaping @Sendable () -> Void) {
         lock.lock()
-        queue.append(job)
+        queue.append(Job(run: job))
         lock.unlock()
         lock.signal()
     }
 
     /// Queues several jobs with one lock and as few wake-ups as they need.
-    public func submit(batch: [@Sendable () -> Void]) {
+    public func submit(batch: [Job]) {
         guard !batch.isEmpty else { return }
         lock.lock()
         for job in batch { queue.append(job) }
@@ -61,7 +67,7 @@ public final class WorkerPool: @unchecked Sendable {
             head += 1
             if head == queue.count { queue.removeAll(keepingCapacity: true); head = 0 }
             lock.unlock()
-            job?()
+            job?.run()
         }
     }
 }
