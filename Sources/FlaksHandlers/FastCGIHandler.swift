@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import FlaksConfig
+import FlaksFastCGI
 import FlaksHTTP
 
 /// Serves a `fastcgi:` route (PHP through php-fpm): decides, on the loop, what a path names under
@@ -267,11 +268,11 @@ public struct FastCGIHandler: Handler {
         let s = CGIEnvironment.Script(scriptName: scriptName(request, script: script), pathInfo: pathInfo,
                                       scriptFilename: filename, documentRoot: documentRoot)
         // REQUEST_SCHEME and HTTPS come with the meta-variables (CGIEnvironment).
-        let extra: [(String, String)] = [
-            ("SERVER_ADDR", request.localAddress),
+        let extra: [FastCGIPair] = [
+            FastCGIPair("SERVER_ADDR", request.localAddress),
             // php's cgi.force_redirect (on by default) refuses to run without it: it proves the request
             // came through a web server (what Apache's mod_rewrite/action sets; nginx sends it too).
-            ("REDIRECT_STATUS", "200"),
+            FastCGIPair("REDIRECT_STATUS", "200"),
         ]
         // Authorization goes to the application (it does its own auth), unless the route's `auth`
         // consumed it: then REMOTE_USER and AUTH_TYPE=Basic are set instead (config-schema).

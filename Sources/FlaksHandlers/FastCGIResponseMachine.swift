@@ -95,7 +95,9 @@ public struct FastCGIResponseMachine: Sendable {
     public private(set) var retried = false
     private var exchange: FastCGIExchange
     private var parser: CGIOutputParser
-    private let timeoutText: String
+    private let givenTimeoutText: String
+    /// The timeout as the log spells it: made only when a line is written (a string per request cost ~1,000 instructions).
+    private var timeoutText: String { givenTimeoutText.isEmpty ? "\(Duration.nanoseconds(Int64(clamping: timeout)))" : givenTimeoutText }
     private let maxStderrLine: Int
     /// Start of the current wait: queueing, the request being sent, or the last byte received.
     private var since: UInt64 = 0
@@ -107,7 +109,7 @@ public struct FastCGIResponseMachine: Sendable {
                 maxStderrLine: Int = 4096) {
         self.method = method
         self.timeout = timeout
-        self.timeoutText = timeoutText.isEmpty ? "\(timeout / 1_000_000) ms" : timeoutText
+        self.givenTimeoutText = timeoutText
         self.maxStderrLine = maxStderrLine
         exchange = FastCGIExchange(maxStderrLine: maxStderrLine)
         parser = CGIOutputParser(limit: headerLimit)
@@ -140,10 +142,10 @@ public struct FastCGIResponseMachine: Sendable {
         try exchange.start(params: params, body: body)
     }
 
-    /// `encodeRequest` with the params as `NAME=value` strings (`FastCGIInvocation.params`),
+    /// `encodeRequest` with the params as (name, value) pairs (`FastCGIInvocation.params`),
     /// encoded straight from them.
-    public mutating func encodeRequest(environment: [String], body: [UInt8]) throws(FastCGIEncodingError) -> [UInt8] {
-        try exchange.start(environment: environment, body: body)
+    public mutating func encodeRequest(pairs: [FastCGIPair], body: [UInt8]) throws(FastCGIEncodingError) -> [UInt8] {
+        try exchange.start(pairs: pairs, body: body)
     }
 
     /// No connection is free: the request waits (at most `timeout`).

@@ -1,4 +1,5 @@
 import FlaksConfig
+import FlaksFastCGI
 import FlaksHTTP
 
 /// What serves a route. `handle` runs on the selector loop and must not block:
@@ -26,8 +27,8 @@ public enum HandlerOutcome: Sendable {
 public struct FastCGIInvocation: Sendable {
     /// The responder: a fixed address (`unix:/path`, `HOST:PORT`) or a service's name.
     public var responder: Responder
-    /// `NAME=value` strings, as `CGIEnvironment.build` makes them.
-    public var params: [String]
+    /// (name, value) pairs, as `CGIEnvironment.unsortedParams` makes them.
+    public var params: [FastCGIPair]
     /// The request body (read whole first, so CONTENT_LENGTH is set).
     public var body: [UInt8]
     /// The script's path, for logs.
@@ -44,7 +45,7 @@ public struct FastCGIInvocation: Sendable {
         case service(String)
     }
 
-    public init(responder: Responder, params: [String], body: [UInt8], scriptPath: String, timeout: UInt64,
+    public init(responder: Responder, params: [FastCGIPair], body: [UInt8], scriptPath: String, timeout: UInt64,
                 maxConnections: Int) {
         self.responder = responder; self.params = params; self.body = body; self.scriptPath = scriptPath
         self.timeout = timeout; self.maxConnections = maxConnections

@@ -7,7 +7,10 @@ import Glibc
 /// and Connection; handlers set everything else.
 public struct Response: Sendable {
     public var status: HTTPStatus
-    public var headers: HeaderFields
+    /// Any change to these fields drops `encodedHeaders` (they would no longer match).
+    public var headers: HeaderFields {
+        didSet { encodedHeaders = nil }
+    }
     public var body: ResponseBody
     /// `headers` already serialized (`name: value\r\n` each, no framing fields), for handlers that
     /// answer with the same fields again and again (a cached static file): the server copies these

@@ -134,7 +134,8 @@ extension Connection {
     /// the host: answered before routing (and so before `redirect_http`) with the key
     /// authorization. A token the executor did not publish goes to the routes as usual.
     func acmeChallengeAnswer(_ h: RequestHead, path: String) -> Response? {
-        guard tls == nil, h.method == .GET || h.method == .HEAD,
+        // "/." first: one byte read instead of a String prefix comparison on every request.
+        guard tls == nil, h.method == .GET || h.method == .HEAD, path.utf8.dropFirst().first == UInt8(ascii: "."),
               let body = loop.server.acme.responder.response(forPath: path) else { return nil }
         return Response(status: .ok, headers: ["Content-Type": "application/octet-stream"], body: .bytes(body))
     }

@@ -68,8 +68,7 @@ final class FastCGIRequest: ResponseProducer, UpstreamUser, TimerTarget {
         self.key = key
         maxConnections = invocation.maxConnections
         timeout = invocation.timeout
-        machine = FastCGIResponseMachine(method: method, timeout: invocation.timeout,
-                                         timeoutText: "\(Duration.nanoseconds(Int64(clamping: invocation.timeout)))")
+        machine = FastCGIResponseMachine(method: method, timeout: invocation.timeout)
         buffer = .allocate(byteCount: FastCGIRequest.bufferSize, alignment: 16)
     }
 
@@ -100,7 +99,7 @@ final class FastCGIRequest: ResponseProducer, UpstreamUser, TimerTarget {
         let r = FastCGIRequest(invocation, method: method, sink: sink, loop: loop, address: address, key: key)
         r.instance = instance
         do {
-            r.request = try r.machine.encodeRequest(environment: invocation.params, body: invocation.body)
+            r.request = try r.machine.encodeRequest(pairs: invocation.params, body: invocation.body)
         } catch {
             // A request field too long for a PARAMS record (near 64 KiB): nothing was sent.
             loop.server.logger.warning("fastcgi \(invocation.scriptPath): \(error)")

@@ -188,12 +188,28 @@ import Testing
             let head = try FastCGIEncoder.requestHead(requestID: 1, environment: env, keepConnection: true, body: [1, 2])
             #expect(head == (try FastCGIEncoder.requestHead(requestID: 1, params: FastCGIParam.list(environment: env),
                                                            keepConnection: true, body: [1, 2])))
+            // The same params as (name, value) pairs: the executor's form.
+            let pairs = env.compactMap { e -> FastCGIPair? in
+                guard let eq = e.firstIndex(of: "=") else { return nil }
+                return FastCGIPair(String(e[..<eq]), String(e[e.index(after: eq)...]))
+            }
+            var viaPairs: [UInt8] = [7]
+            try FastCGIEncoder.appendParams(pairs: pairs, requestID: 3, to: &viaPairs)
+            #expect(viaPairs == [7] + viaParams, "seed \(seed)")
+            #expect(try FastCGIEncoder.requestHead(requestID: 1, pairs: pairs, keepConnection: true, body: [1, 2]) == head)
         }
         // One pair too long for a record: the same error, nothing appended.
         let tooLong = ["OK=1", "HUGE=" + String(repeating: "h", count: FastCGI.maxParamsContentLength)]
         var out: [UInt8] = []
         #expect(throws: FastCGIEncodingError.self) { try FastCGIEncoder.appendParams(environment: tooLong, requestID: 1, to: &out) }
         #expect(out.isEmpty)
+        var kept: [UInt8] = [9, 9]
+        let tooLongPairs = [FastCGIPair("OK", "1"), FastCGIPair("HUGE", String(repeating: "h", count: FastCGI.maxParamsContentLength))]
+        #expect(throws: FastCGIEncodingError.self) { try FastCGIEncoder.appendParams(pairs: tooLongPairs, requestID: 1, to: &kept) }
+        #expect(kept == [9, 9], "a refused pair leaves what was there")
+        var ex2 = FastCGIExchange()
+        #expect(try ex2.start(pairs: [FastCGIPair("A", "1")], body: []) == (try FastCGIEncoder.requestHead(requestID: 1, params: [FastCGIParam("A", "1")],
+                                                                                                  keepConnection: true, body: [])))
         var ex = FastCGIExchange()
         let viaExchange = try ex.start(environment: ["A=1"], body: [])
         #expect(viaExchange == (try FastCGIEncoder.requestHead(requestID: 1, params: [FastCGIParam("A", "1")],

@@ -179,4 +179,18 @@ struct CGIOutputParserTests {
         guard case .head(_, let n) = event else { Issue.record("no head"); return }
         #expect(n == 4)
     }
+
+    /// The byte comparison of field names means what the lowercased names meant.
+    @Test func fieldKindsIgnoreCase() {
+        func kind(_ s: String) -> CGIOutputParser.FieldKind { CGIOutputParser.fieldKind(ArraySlice(Array(s.utf8))) }
+        for name in CGIOutputParser.droppedFields {
+            #expect(kind(name) == .dropped, "\(name)")
+            #expect(kind(name.uppercased()) == .dropped, "\(name)")
+        }
+        #expect(kind("Status") == .status && kind("STATUS") == .status && kind("location") == .location)
+        #expect(kind("Content-Type") == .contentType && kind("CONTENT-LENGTH") == .contentLength)
+        for other in ["X-Status", "Statu", "Statuss", "Content_Type", "Dates", "Servers", "Set-Cookie", "Locatio", "Te-"] {
+            #expect(kind(other) == .other, "\(other)")
+        }
+    }
 }

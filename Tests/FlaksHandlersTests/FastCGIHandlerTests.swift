@@ -111,9 +111,9 @@ final class FastCGIHandlerTests {
     func params(_ outcome: HandlerOutcome) -> [String: String]? {
         guard case .fastcgi(let inv) = outcome else { return nil }
         var d: [String: String] = [:]
-        for e in inv.params {
-            guard let eq = e.firstIndex(of: "=") else { continue }
-            d[String(e[..<eq])] = String(e[e.index(after: eq)...])
+        for p in inv.params {
+            #expect(d[p.name] == nil, "\(p.name) sent twice")
+            d[p.name] = p.value
         }
         return d
     }
