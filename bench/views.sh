@@ -7,8 +7,10 @@ source "$(dirname "$0")/lib.sh"
 need wrk wrk
 PKG="$ROOT/bench/views"
 echo "building bench/views (release)..."
-(cd "$PKG" && swift build -c release --scratch-path .build >/dev/null)
-BIN="$PKG/.build/release"
+# VIEWS_SCRATCH=dir reuses a build directory (e.g. one shared with bench/instructions.sh runs).
+SCRATCH=${VIEWS_SCRATCH:-$PKG/.build}
+(cd "$PKG" && swift build -c release --scratch-path "$SCRATCH" >/dev/null)
+BIN="$SCRATCH/release"
 PORT_F=18090 PORT_H=18091
 cat > "$OUT/views.yaml" <<YAML
 server: {listen: ["127.0.0.1:$PORT_F"], loops: 1, threads: ${FLAKS_THREADS:-2}}

@@ -225,11 +225,7 @@ extension Connection {
         case .response(let r):
             send(r)
         case .blocking(let job):
-            let loop = self.loop, id = self.id, seq = machine.requests
-            loop.queueJob {
-                let r = job()
-                loop.execute { $0.connection(id: id)?.complete(r, request: seq) }
-            }
+            loop.queueCall(BlockingCall(job: job, loop: loop, connectionID: id, request: machine.requests))
         case .async(let job):
             let loop = self.loop, id = self.id, seq = machine.requests
             Task {

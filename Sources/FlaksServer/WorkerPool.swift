@@ -11,8 +11,13 @@ public final class WorkerPool: @unchecked Sendable {
 
     /// A job. Kept in a struct so arrays store the closure as it is (see `LoopTask`).
     public struct Job: Sendable {
-        public let run: @Sendable () -> Void
-        public init(run: @escaping @Sendable () -> Void) { self.run = run }
+        let closure: (@Sendable () -> Void)?
+        let call: BlockingCall?
+        public init(run: @escaping @Sendable () -> Void) { closure = run; call = nil }
+        init(call: BlockingCall) { closure = nil; self.call = call }
+        func run() {
+            if let call { call.run() } else { closure?() }
+        }
     }
 
     /// Starts `count` threads (at least one).

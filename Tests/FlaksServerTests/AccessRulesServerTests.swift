@@ -99,6 +99,38 @@ struct AccessRulesServerTests {
         }
     }
 
+    /// The same rules for a client on the IPv6 loopback: the server moved to [::1] by a reload,
+    /// `allow` matches ::1/128 (and 127.0.0.0/8 does not), and ::1 has a rate bucket of its own.
+    @Test func allowAndRateForAnIPv6Client() async throws {
+        func moveToIPv6(_ server: Server) async throws -> Int {
+            var v2 = server.currentSite.config
+            v2.server.listen = [ListenAddress(host: "::1", port: 0)]
+            let reloaded: Bool
+            if case .reloaded = server.reload(v2) { reloaded = true } else { reloaded = false }
+            try #require(reloaded, "reload to [::1]")
+            try await Task.sleep(for: .milliseconds(100))
+            return try #require(server.boundAddresses.first?.port)
+        }
+        func status(_ port: Int) throws -> Int {
+            let c = try TestClient(port: port, host: "::1")
+            try c.send("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            return try c.readResponse().status
+        }
+        var route = respond("/", "in\n")
+        route.access = AccessRules(allow: try AddressList(parsing: ["::1/128"]),
+                                   rate: RateLimit(requests: 1, per: 60_000_000_000, burst: 1))
+        try await withTestServer(config([route])) { (server: Server, _: Int) async throws in
+            let port = try await moveToIPv6(server)
+            #expect(try status(port) == 200)
+            #expect(try status(port) == 429, "::1's bucket holds one request")
+        }
+        var v4only = respond("/", "in\n")
+        v4only.access = AccessRules(allow: try AddressList(parsing: ["127.0.0.0/8"]))
+        try await withTestServer(config([v4only])) { (server: Server, _: Int) async throws in
+            #expect(try status(try await moveToIPv6(server)) == 403)
+        }
+    }
+
     @Test func anUnreadableHtpasswdFailsTheLoad() throws {
         var route = respond("/", "x")
         route.access = AccessRules(auth: .init(users: "/nonexistent/users.htpasswd"))
