@@ -18,6 +18,10 @@ public final class EventLoop: @unchecked Sendable {
     unowned(unsafe) let server: Server
     /// Cross-thread messages; protected by its lock.
     private let inbox = Locked<[LoopTask]>([])
+    /// Set (under the inbox's lock) when the loop has stopped: later tasks are dropped, not kept.
+    /// A worker finishing a job (a CGI launch) after the stop would otherwise leave a task that
+    /// holds its request's objects, which hold the loop, in an inbox nobody drains.
+    private var inboxClosed = false
     /// The inbox's other buffer: swapped in when the inbox is drained, so neither is reallocated.
     private var drained: [LoopTask] = []
     private let wakeFD: Int32
@@ -101,7 +105,13 @@ public final class EventLoop: @unchecked Sendable {
     }
 
     private func post(_ task: LoopTask) {
-        let first = inbox.withLock { q -> Bool in q.append(task); return q.count == 1 }
+        var dropped: LoopTask?
+        let first = inbox.withLock { q -> Bool in
+            if inboxClosed { dropped = task; return false }   // freed below, outside the lock
+            q.append(task)
+            return q.count == 1
+        }
+        withExtendedLifetime(dropped) {}
         if first {
             var one: UInt64 = 1
             _ = write(wakeFD, &one, 8)
@@ -235,6 +245,20 @@ public final class EventLoop: @unchecked Sendable {
         selector.deregister(fd: wakeFD)
         for l in listeners { l.close() }
         listeners = []
+        // Stopped: let go of what is still here (a CGI or an upstream connection the drain cut off,
+        // timers, queued tasks). They hold this loop and it held them: kept, neither would be freed.
+        timers.removeAll()
+        selector.releaseTargets()
+        connections.removeAll()
+        resumeQueue.removeAll()
+        pendingJobs.removeAll()
+        drained.removeAll()
+        var left: [LoopTask] = []
+        inbox.withLock { q in
+            inboxClosed = true
+            swap(&q, &left)
+        }
+        withExtendedLifetime(left) {}   // freed outside the lock: a task's deinit may post again
     }
 
     /// How long to wait for events: until the next timer (rounded up to a millisecond), at most a

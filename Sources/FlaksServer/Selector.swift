@@ -54,6 +54,14 @@ final class Selector {
         _ = try syscallBlocking("epoll_ctl(ADD)") { cflaks_epoll_ctl(epfd, 1 /* EPOLL_CTL_ADD */, fd, interest.rawValue, data) }
     }
 
+    /// Lets go of every target still registered (the loop has stopped). They close their own
+    /// descriptors when they are freed; a target's deinit may call `deregister`, which finds nothing.
+    func releaseTargets() {
+        let old = slots
+        slots = []
+        withExtendedLifetime(old) {}   // freed after the assignment, not during it
+    }
+
     /// Drops unused slots at the end of the table (after a burst of connections closed).
     func shrink() {
         var last = slots.count - 1

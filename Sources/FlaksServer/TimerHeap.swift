@@ -63,6 +63,18 @@ final class TimerHeap {
         }
     }
 
+    /// Empties the heap (the loop has stopped); the targets are told they are off it first, so a
+    /// deinit that removes itself finds nothing to do.
+    func removeAll() {
+        let old = heap
+        heap = []
+        for t in old {
+            t.timerSlot.index = -1
+            t.timerSlot.deadline = 0
+        }
+        withExtendedLifetime(old) {}
+    }
+
     /// Takes `target` off the heap now.
     func remove(_ target: any TimerTarget) {
         target.timerSlot.deadline = 0
