@@ -171,11 +171,12 @@ final class SupervisedService: TimerTarget {
         roll = nil
         loop.removeTimer(self)
         note = "roll stalled: \(reason); the old instances keep serving"
-        runtime.logger.error("service \(name): roll stalled: \(reason); the old instances keep serving")
-        runtime.record(.rollStalled(r.generation), service: name)
         retiring += r.instances
         for i in r.instances { i.stop(drainUntil: nil) }
+        // Status first, then the log line: whoever reads the line finds the status saying so.
         statusChanged()
+        runtime.logger.error("service \(name): roll stalled: \(reason); the old instances keep serving")
+        runtime.record(.rollStalled(r.generation), service: name)
     }
 
     private func cancelRoll(reason: String) {
