@@ -12,7 +12,7 @@ final class LogPipe: Selectable {
     private unowned let loop: EventLoop
     private let prefix: String
     private var lines = LineSplitter(limit: 4096)
-    private let onEnd: () -> Void
+    private var onEnd: (() -> Void)?
     /// Where lines go instead of the error log (a service's `log:` file), if set.
     private let sink: ((String) -> Void)?
 
@@ -57,8 +57,14 @@ final class LogPipe: Selectable {
             loop.deregister(fd: fd)
             Glibc.close(fd)
             fd = -1
-            onEnd()
+            onEnd?()
         }
+    }
+
+    /// The loop stopped while the writer still had this pipe open: see `PipeReader.loopStopped`.
+    func loopStopped() {
+        onEnd = nil
+        if fd >= 0 { Glibc.close(fd); fd = -1 }
     }
 
     private func log(_ line: String) {

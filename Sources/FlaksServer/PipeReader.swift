@@ -8,8 +8,8 @@ final class PipeReader: Selectable {
     private(set) var fd: Int32
     private unowned let loop: EventLoop
     private let buffer: UnsafeMutableRawBufferPointer
-    private let onBytes: (UnsafeRawBufferPointer) -> Void
-    private let onEnd: () -> Void
+    private var onBytes: ((UnsafeRawBufferPointer) -> Void)?
+    private var onEnd: (() -> Void)?
     /// Set by the owner: stop reading until set back and `readAvailable` is called.
     var paused = false
     /// Runs when the pipe is empty for now (the child has nothing more ready): a compressor flushes.
@@ -53,13 +53,22 @@ final class PipeReader: Selectable {
                     return                                       // edge-triggered: the next edge resumes us
                 case .done(0):
                     close()
-                    onEnd()
+                    onEnd?()
                     return
                 case .done(let n):
-                    onBytes(UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
+                    onBytes?(UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
                 }
             }
         }
+    }
+
+    /// The loop stopped while the child still had this pipe open: the callbacks (which hold the
+    /// owner, which holds this pipe) are dropped and the pipe closed.
+    func loopStopped() {
+        onBytes = nil
+        onEnd = nil
+        onDrained = nil
+        if fd >= 0 { Glibc.close(fd); fd = -1 }
     }
 
     /// Stops reading and closes the pipe (without `onEnd`).

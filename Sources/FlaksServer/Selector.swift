@@ -6,6 +6,13 @@ import CFlaksLinux
 /// Something registered with a loop's selector: gets readiness events on its loop thread.
 protocol Selectable: AnyObject {
     func ready(_ events: SelectorEvents)
+    /// The loop stopped with this still registered: let go of what holds its owner (callbacks),
+    /// so both can be freed. Default: nothing.
+    func loopStopped()
+}
+
+extension Selectable {
+    func loopStopped() {}
 }
 
 /// Readiness bits reported by epoll.
@@ -59,6 +66,7 @@ final class Selector {
     func releaseTargets() {
         let old = slots
         slots = []
+        for s in old { s.target?.loopStopped() }
         withExtendedLifetime(old) {}   // freed after the assignment, not during it
     }
 
