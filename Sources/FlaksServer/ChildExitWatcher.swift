@@ -31,6 +31,15 @@ final class ChildExitWatcher: Selectable, TimerTarget {
 
     var reaped: Bool { onExit == nil }
 
+    /// The loop stopped before the child exited: the report (which holds the owner, which holds
+    /// this watcher) is dropped. The server's shutdown ends and reaps what is left (a subreaper).
+    func loopStopped() {
+        onExit = nil
+        if pidFD >= 0 { Glibc.close(pidFD); pidFD = -1 }
+    }
+
+    func timersDropped() { loopStopped() }
+
     func ready(_ events: SelectorEvents) { reap() }
 
     func timerFired(now: UInt64) {

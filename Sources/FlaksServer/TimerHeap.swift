@@ -17,10 +17,17 @@ public struct MonotonicClock: LoopClock {
 /// Something with a deadline on a loop's timers: connections, CGI processes, upstream connections.
 /// Loop thread only.
 protocol TimerTarget: AnyObject {
+    /// The loop stopped with this still scheduled: let go of what holds the owner (see
+    /// `Selectable.loopStopped`). Default: nothing.
+    func timersDropped()
     /// The heap's bookkeeping; the conforming class stores one and leaves it alone.
     var timerSlot: TimerSlot { get set }
     /// The deadline it was scheduled for has passed.
     func timerFired(now: UInt64)
+}
+
+extension TimerTarget {
+    func timersDropped() {}
 }
 
 /// A target's place on the heap.
@@ -71,6 +78,7 @@ final class TimerHeap {
         for t in old {
             t.timerSlot.index = -1
             t.timerSlot.deadline = 0
+            t.timersDropped()
         }
         withExtendedLifetime(old) {}
     }
