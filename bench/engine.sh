@@ -51,3 +51,4 @@ for r in $(seq 1 "$ROUNDS"); do
 done
 echo "--- fixed 6-byte reply, keep-alive, $CONNECTIONS connections, $DURATION x $ROUNDS rounds"
 summarize "$RES" nginx
+awk '$4 != "-" && $4 != "" {n[$1]++; c[$1]+=$4} END {for (k in n) printf "%-10s %8.2f us server CPU per request\n", k, c[k]/n[k]}' "$RES" | sort
