@@ -79,65 +79,8 @@ public enum FastCGIEncoder {
         appendEmptyRecord(.params, requestID: requestID, to: &out)
     }
 
-    /// `appendParams` for `NAME=value` strings, as `CGIEnvironment.build` makes them: the same
-    /// records byte for byte as `appendParams(FastCGIParam.list(environment:))`, encoded straight
-    /// from the strings' UTF-8 (no array per name and value: the executor does this per request).
-    /// An entry without `=` or with an empty name is skipped.
-    public static func appendParams(environment: [String], requestID: UInt16,
-                                    to out: inout [UInt8]) throws(FastCGIEncodingError) {
-        // First pass: each entry's name and value lengths, and where records end.
-        var lengths: [(name: Int, value: Int)] = []
-        lengths.reserveCapacity(environment.count)
-        var recordEnds: [Int] = []
-        var recordLengths: [Int] = []
-        var current = 0
-        var total = 0
-        for (i, var entry) in environment.enumerated() {
-            let (nameLength, count) = entry.withUTF8 { u in (u.firstIndex(of: UInt8(ascii: "=")) ?? -1, u.count) }
-            guard nameLength > 0 else { lengths.append((-1, 0)); continue }
-            let valueLength = count - nameLength - 1
-            lengths.append((nameLength, valueLength))
-            let n = FastCGIParam.lengthFieldSize(nameLength) + FastCGIParam.lengthFieldSize(valueLength) + nameLength + valueLength
-            guard n <= FastCGI.maxParamsContentLength else {
-                throw .paramTooLong(name: String(entry.utf8.prefix(nameLength)) ?? "", encodedLength: n)
-            }
-            if current + n > FastCGI.maxParamsContentLength {
-                recordEnds.append(i)
-                recordLengths.append(current)
-                current = 0
-            }
-            current += n
-            total += n
-        }
-        if current > 0 {
-            recordEnds.append(environment.count)
-            recordLengths.append(current)
-        }
-        out.reserveCapacity(out.count + total + (recordEnds.count + 1) * (FastCGI.headerLength + 7))
-        var start = 0
-        for (end, length) in zip(recordEnds, recordLengths) {
-            let padding = FastCGI.padding(forContentLength: length)
-            FastCGIRecordHeader(type: FastCGI.RecordType.params.rawValue, requestID: requestID,
-                                contentLength: length, paddingLength: padding).append(to: &out)
-            for i in start..<end where lengths[i].name > 0 {
-                FastCGIParam.appendLength(lengths[i].name, to: &out)
-                FastCGIParam.appendLength(lengths[i].value, to: &out)
-                // NAME=value: everything but the first "=", copied from the string's contiguous UTF-8.
-                var entry = environment[i]
-                let nameLength = lengths[i].name
-                entry.withUTF8 { u in
-                    out.append(contentsOf: UnsafeBufferPointer(rebasing: u[..<nameLength]))
-                    out.append(contentsOf: UnsafeBufferPointer(rebasing: u[(nameLength + 1)...]))
-                }
-            }
-            appendZeros(padding, to: &out)
-            start = end
-        }
-        appendEmptyRecord(.params, requestID: requestID, to: &out)
-    }
-
     /// `appendParams` for (name, value) pairs, as `CGIEnvironment.unsortedParams` makes them: the
-    /// same records byte for byte as `appendParams(pairs.map(FastCGIParam.init))`, written in one pass
+    /// same records byte for byte as `appendParams(FastCGIParam.list(pairs))`, written in one pass
     /// straight from the strings' UTF-8 (no "NAME=value" string per pair to build and split again,
     /// no array per name and value: ~25,000 instructions less per PHP request, docs/fastcgi.md).
     /// A pair with an empty name is skipped. On a throw, `out` is left as it was.
@@ -272,21 +215,6 @@ public enum FastCGIEncoder {
         var out: [UInt8] = []
         appendBeginRequest(requestID: requestID, keepConnection: keepConnection, to: &out)
         try appendParams(params, requestID: requestID, to: &out)
-        if let body {
-            body.withUnsafeBytes { appendStdin($0, requestID: requestID, to: &out) }
-            appendStdinEnd(requestID: requestID, to: &out)
-        }
-        return out
-    }
-
-    /// `requestHead` with the params as `NAME=value` strings (see `appendParams(environment:)`).
-    public static func requestHead(requestID: UInt16, environment: [String], keepConnection: Bool,
-                                   body: [UInt8]?) throws(FastCGIEncodingError) -> [UInt8] {
-        var out: [UInt8] = []
-        out.reserveCapacity(FastCGI.headerLength * 4 + 16 + environment.reduce(0) { $0 + $1.utf8.count + 8 }
-                            + (body.map { $0.count + ($0.count / FastCGI.maxContentLength + 1) * 16 } ?? 0))
-        appendBeginRequest(requestID: requestID, keepConnection: keepConnection, to: &out)
-        try appendParams(environment: environment, requestID: requestID, to: &out)
         if let body {
             body.withUnsafeBytes { appendStdin($0, requestID: requestID, to: &out) }
             appendStdinEnd(requestID: requestID, to: &out)

@@ -111,28 +111,23 @@ public struct FastCGIExchange: Sendable {
     /// Throws (and stays unstarted) when a parameter does not fit in a PARAMS record: answer 431
     /// or 500 without connecting.
     public mutating func start(params: [FastCGIParam], body: [UInt8]?) throws(FastCGIEncodingError) -> [UInt8] {
-        precondition(send == .notStarted, "FastCGIExchange.start called twice")
-        let head = try FastCGIEncoder.requestHead(requestID: requestID, params: params,
-                                                  keepConnection: keepConnection, body: body)
-        send = body == nil ? .streamingStdin : .stdinEnded
-        return head
+        try begin(body: body) { id, keep throws(FastCGIEncodingError) in
+            try FastCGIEncoder.requestHead(requestID: id, params: params, keepConnection: keep, body: body)
+        }
     }
 
-    /// `start` with the params as `NAME=value` strings, as `CGIEnvironment.build` makes them
-    /// (encoded straight from the strings; the same bytes as `start(params: FastCGIParam.list(environment:))`).
-    public mutating func start(environment: [String], body: [UInt8]?) throws(FastCGIEncodingError) -> [UInt8] {
-        precondition(send == .notStarted, "FastCGIExchange.start called twice")
-        let head = try FastCGIEncoder.requestHead(requestID: requestID, environment: environment,
-                                                  keepConnection: keepConnection, body: body)
-        send = body == nil ? .streamingStdin : .stdinEnded
-        return head
-    }
-
-    /// `start` with the params as (name, value) pairs (`FastCGIEncoder.appendParams(pairs:)`).
+    /// `start` with the params as (name, value) pairs (`FastCGIEncoder.appendParams(pairs:)`), the
+    /// executor's form.
     public mutating func start(pairs: [FastCGIPair], body: [UInt8]?) throws(FastCGIEncodingError) -> [UInt8] {
+        try begin(body: body) { id, keep throws(FastCGIEncodingError) in
+            try FastCGIEncoder.requestHead(requestID: id, pairs: pairs, keepConnection: keep, body: body)
+        }
+    }
+
+    private mutating func begin(body: [UInt8]?,
+                                _ encode: (UInt16, Bool) throws(FastCGIEncodingError) -> [UInt8]) throws(FastCGIEncodingError) -> [UInt8] {
         precondition(send == .notStarted, "FastCGIExchange.start called twice")
-        let head = try FastCGIEncoder.requestHead(requestID: requestID, pairs: pairs,
-                                                  keepConnection: keepConnection, body: body)
+        let head = try encode(requestID, keepConnection)
         send = body == nil ? .streamingStdin : .stdinEnded
         return head
     }

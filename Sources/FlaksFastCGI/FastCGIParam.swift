@@ -89,7 +89,7 @@ public struct FastCGIParam: Sendable, Equatable {
 
 extension FastCGIParam {
     /// PARAMS from name/value strings, in the given order (php-fpm keeps the last of repeated names).
-    public static func list(_ pairs: [(name: String, value: String)]) -> [FastCGIParam] {
+    public static func list(_ pairs: [FastCGIPair]) -> [FastCGIParam] {
         pairs.map { FastCGIParam($0.name, $0.value) }
     }
 
@@ -97,16 +97,6 @@ extension FastCGIParam {
     /// bytes sent do not depend on hashing (stable for tests and captures).
     public static func list(_ variables: [String: String]) -> [FastCGIParam] {
         variables.keys.sorted().compactMap { key in variables[key].map { FastCGIParam(key, $0) } }
-    }
-
-    /// PARAMS from `NAME=value` strings, as `CGIEnvironment.build` returns them: split at the
-    /// first `=`; an entry without `=` or with an empty name is skipped.
-    public static func list(environment: [String]) -> [FastCGIParam] {
-        environment.compactMap { entry in
-            let bytes = Array(entry.utf8)
-            guard let eq = bytes.firstIndex(of: UInt8(ascii: "=")), eq > 0 else { return nil }
-            return FastCGIParam(name: Array(bytes[..<eq]), value: Array(bytes[(eq + 1)...]))
-        }
     }
 }
 

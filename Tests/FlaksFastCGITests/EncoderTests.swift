@@ -154,22 +154,22 @@ import Testing
     }
 
     @Test func paramListBuilders() {
-        #expect(FastCGIParam.list([(name: "B", value: "1"), (name: "A", value: "2")]) == [FastCGIParam("B", "1"), FastCGIParam("A", "2")])
+        #expect(FastCGIParam.list([FastCGIPair("B", "1"), FastCGIPair("A", "2")]) == [FastCGIParam("B", "1"), FastCGIParam("A", "2")])
         #expect(FastCGIParam.list(["B": "1", "A": "2"]) == [FastCGIParam("A", "2"), FastCGIParam("B", "1")])
-        #expect(FastCGIParam.list(environment: ["PATH=/bin", "Q=a=b", "EMPTY=", "noequals", "=x"])
-                == [FastCGIParam("PATH", "/bin"), FastCGIParam("Q", "a=b"), FastCGIParam("EMPTY", "")])
     }
 
-    @Test func environmentStringsEncodeLikeParamLists() throws {
-        // Edges: 127/128-byte names and values (length forms), UTF-8, "=" in values, skipped
-        // entries, pairs filling records to 65528 and spilling into the next one.
-        let edges = ["A=1", String(repeating: "N", count: 127) + "=v", String(repeating: "M", count: 128) + "=v",
-                     "V127=" + String(repeating: "a", count: 127), "V128=" + String(repeating: "b", count: 128),
-                     "UTF=caf\u{E9} \u{1F600}", "Q=a=b", "EMPTY=", "noequals", "=x",
-                     "BIG1=" + String(repeating: "x", count: 40_000), "BIG2=" + String(repeating: "y", count: 40_000),
-                     "EXACT=" + String(repeating: "z", count: FastCGI.maxParamsContentLength - 10)]   // exactly 65528 encoded
+    @Test func pairsEncodeLikeParamLists() throws {
+        // Edges: 127/128-byte names and values (length forms), UTF-8, "=" in values, a skipped pair
+        // (empty name), pairs filling records to 65528 and spilling into the next one.
+        let max = FastCGI.maxParamsContentLength
+        let edges = [FastCGIPair("A", "1"), FastCGIPair(String(repeating: "N", count: 127), "v"),
+                     FastCGIPair(String(repeating: "M", count: 128), "v"),
+                     FastCGIPair("V127", String(repeating: "a", count: 127)), FastCGIPair("V128", String(repeating: "b", count: 128)),
+                     FastCGIPair("UTF", "caf\u{E9} \u{1F600}"), FastCGIPair("Q", "a=b"), FastCGIPair("EMPTY", ""), FastCGIPair("", "x"),
+                     FastCGIPair("BIG1", String(repeating: "x", count: 40_000)), FastCGIPair("BIG2", String(repeating: "y", count: 40_000)),
+                     FastCGIPair("EXACT", String(repeating: "z", count: max - 10))]   // exactly 65528 encoded: a record of its own
         let seed = UInt64.random(in: 0...UInt64.max)
-        var cases = [edges, [], ["ONLY=one"]]
+        var cases = [edges, [], [FastCGIPair("ONLY", "one")]]
         var rng = SplitMix64(seed: seed)
         for _ in 0..<100 {
             cases.append((0..<rng.int(0...30)).map { _ in
@@ -177,43 +177,28 @@ import Testing
                 let value = String((0..<rng.int(0...(rng.chance(0.1) ? 3000 : 40))).map { _ in
                     rng.chance(0.05) ? "\u{E9}" : Character(UnicodeScalar(UInt8(rng.int(32...126))))
                 })
-                return rng.chance(0.05) ? name : name + "=" + value
+                return FastCGIPair(name, value)
             })
         }
-        for env in cases {
-            var viaStrings: [UInt8] = [], viaParams: [UInt8] = []
-            try FastCGIEncoder.appendParams(environment: env, requestID: 3, to: &viaStrings)
-            try FastCGIEncoder.appendParams(FastCGIParam.list(environment: env), requestID: 3, to: &viaParams)
-            #expect(viaStrings == viaParams, "seed \(seed)")
-            let head = try FastCGIEncoder.requestHead(requestID: 1, environment: env, keepConnection: true, body: [1, 2])
-            #expect(head == (try FastCGIEncoder.requestHead(requestID: 1, params: FastCGIParam.list(environment: env),
-                                                           keepConnection: true, body: [1, 2])))
-            // The same params as (name, value) pairs: the executor's form.
-            let pairs = env.compactMap { e -> FastCGIPair? in
-                guard let eq = e.firstIndex(of: "=") else { return nil }
-                return FastCGIPair(String(e[..<eq]), String(e[e.index(after: eq)...]))
-            }
+        for pairs in cases {
+            // The reference: byte arrays per pair, empty names left out.
+            var viaParams: [UInt8] = []
+            try FastCGIEncoder.appendParams(FastCGIParam.list(pairs.filter { !$0.name.isEmpty }), requestID: 3, to: &viaParams)
             var viaPairs: [UInt8] = [7]
             try FastCGIEncoder.appendParams(pairs: pairs, requestID: 3, to: &viaPairs)
             #expect(viaPairs == [7] + viaParams, "seed \(seed)")
-            #expect(try FastCGIEncoder.requestHead(requestID: 1, pairs: pairs, keepConnection: true, body: [1, 2]) == head)
+            let head = try FastCGIEncoder.requestHead(requestID: 1, pairs: pairs, keepConnection: true, body: [1, 2])
+            #expect(head == (try FastCGIEncoder.requestHead(requestID: 1, params: FastCGIParam.list(pairs.filter { !$0.name.isEmpty }),
+                                                           keepConnection: true, body: [1, 2])))
         }
-        // One pair too long for a record: the same error, nothing appended.
-        let tooLong = ["OK=1", "HUGE=" + String(repeating: "h", count: FastCGI.maxParamsContentLength)]
-        var out: [UInt8] = []
-        #expect(throws: FastCGIEncodingError.self) { try FastCGIEncoder.appendParams(environment: tooLong, requestID: 1, to: &out) }
-        #expect(out.isEmpty)
+        // One byte over a record's content: refused, and what was there is left as it was.
         var kept: [UInt8] = [9, 9]
-        let tooLongPairs = [FastCGIPair("OK", "1"), FastCGIPair("HUGE", String(repeating: "h", count: FastCGI.maxParamsContentLength))]
-        #expect(throws: FastCGIEncodingError.self) { try FastCGIEncoder.appendParams(pairs: tooLongPairs, requestID: 1, to: &kept) }
+        let tooLong = [FastCGIPair("OK", "1"), FastCGIPair("EXACT", String(repeating: "z", count: max - 9))]
+        #expect(throws: FastCGIEncodingError.self) { try FastCGIEncoder.appendParams(pairs: tooLong, requestID: 1, to: &kept) }
         #expect(kept == [9, 9], "a refused pair leaves what was there")
-        var ex2 = FastCGIExchange()
-        #expect(try ex2.start(pairs: [FastCGIPair("A", "1")], body: []) == (try FastCGIEncoder.requestHead(requestID: 1, params: [FastCGIParam("A", "1")],
-                                                                                                  keepConnection: true, body: [])))
         var ex = FastCGIExchange()
-        let viaExchange = try ex.start(environment: ["A=1"], body: [])
-        #expect(viaExchange == (try FastCGIEncoder.requestHead(requestID: 1, params: [FastCGIParam("A", "1")],
-                                                               keepConnection: true, body: [])))
+        #expect(try ex.start(pairs: [FastCGIPair("A", "1")], body: [])
+                == (try FastCGIEncoder.requestHead(requestID: 1, params: [FastCGIParam("A", "1")], keepConnection: true, body: [])))
     }
 
     @Test func roundTripRandomRequests() throws {
