@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import FlaksAccess
+import FlaksTestSupport
 
 @Suite struct BasicCredentialsTests {
     /// Header value, user, password.

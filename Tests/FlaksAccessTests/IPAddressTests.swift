@@ -3,6 +3,7 @@ import Glibc
 #endif
 import Testing
 @testable import FlaksAccess
+import FlaksTestSupport
 
 @Suite struct IPAddressTests {
     /// Text, canonical form (RFC 5952 for IPv6), family.

@@ -1,4 +1,5 @@
 import Testing
+import FlaksTestSupport
 
 /// The bodies every coding is checked with.
 enum Fixture: String, CaseIterable, CustomTestStringConvertible {

@@ -1,5 +1,6 @@
 import Testing
 @testable import FlaksFastCGI
+import FlaksTestSupport
 
 /// One decoder case: responder bytes and what must come out.
 struct DecoderCase: CustomTestStringConvertible, Sendable {

@@ -1,5 +1,6 @@
 import Testing
 @testable import FlaksFastCGI
+import FlaksTestSupport
 
 /// Records a web server sends, checked byte for byte against the layouts of spec §3.3, §3.4, §5.
 @Suite struct EncoderTests {

@@ -1,5 +1,6 @@
 import Testing
 @testable import FlaksHTTP
+import FlaksTestSupport
 
 /// Builds random valid requests, serializes them, and checks the parser gets them back whatever the
 /// split; random and mutated bytes never crash, never over-consume, and parse the same at any split.

@@ -1,5 +1,6 @@
 import Testing
 import FlaksHTTP
+import FlaksTestSupport
 
 @Suite struct PercentEncodingTests {
     @Test(arguments: [

@@ -1,5 +1,6 @@
 import Testing
 @testable import FlaksHTTP
+import FlaksTestSupport
 
 /// `QuickHead.scan`: what it accepts, what it leaves to the parser, and — differentially — that
 /// whatever it accepts the full parser accepts with the same meaning.

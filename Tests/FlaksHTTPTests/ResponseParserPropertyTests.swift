@@ -1,5 +1,6 @@
 import Testing
 @testable import FlaksHTTP
+import FlaksTestSupport
 
 /// Builds random valid exchanges (interim responses, a final response with any framing, trailers,
 /// 101 tunnels, close-delimited bodies ended by EOF), serializes them, and checks the parser gets them

@@ -1,6 +1,7 @@
 import FlaksAccess
 import Testing
 @testable import FlaksProxy
+import FlaksTestSupport
 
 /// Balancing policies, down upstreams, the all-down rule and the 503 flag.
 @Suite struct BalancerTests {

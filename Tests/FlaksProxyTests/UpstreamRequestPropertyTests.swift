@@ -2,6 +2,7 @@ import FlaksAccess
 import FlaksHTTP
 import Testing
 @testable import FlaksProxy
+import FlaksTestSupport
 
 /// Random client heads (hop-by-hop fields, Connection naming random fields, forwarding fields, repeats,
 /// random case) through the rewriting: the invariants hold for every one, and the encoded head parses

@@ -1,6 +1,7 @@
 @testable import Flaks
 import Foundation
 import Testing
+import FlaksTestSupport
 
 /// Generated values encoded by the streaming encoder and by Foundation's: both decode back to the value,
 /// and both parse (JSONSerialization) to the same document, key order aside.
@@ -49,7 +50,7 @@ import Testing
         enum K: String, CodingKey { case left, right, meta }
         enum M: String, CodingKey { case count }
         init(left: [String], right: [String: [Double]]) { self.left = left; self.right = right }
-        init(from decoder: any Decoder) throws {
+        init(from decoder: any Swift.Decoder) throws {
             let c = try decoder.container(keyedBy: K.self)
             var l = try c.nestedUnkeyedContainer(forKey: .left)
             var left: [String] = []
@@ -57,7 +58,7 @@ import Testing
             self.left = left
             right = try c.decode([String: [Double]].self, forKey: .right)
         }
-        func encode(to encoder: any Encoder) throws {
+        func encode(to encoder: any Swift.Encoder) throws {
             var c = encoder.container(keyedBy: K.self)
             var l = c.nestedUnkeyedContainer(forKey: .left)
             for s in left { try l.encode(s) }

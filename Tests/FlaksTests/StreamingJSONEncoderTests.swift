@@ -1,6 +1,7 @@
 @testable import Flaks
 import Foundation
 import Testing
+import FlaksTestSupport
 
 /// The one-pass encoder's bytes (failing the test when it gave up and would fall back).
 func streamed<T: Encodable>(_ value: T, sourceLocation: SourceLocation = #_sourceLocation) throws -> String {
