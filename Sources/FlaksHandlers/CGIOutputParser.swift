@@ -10,6 +10,32 @@ public enum CGIReply: Sendable, Equatable {
     case localRedirect(String)
 }
 
+extension CGIReply {
+    /// What a complete header section means for the answer (RFC 3875 §6.2), for a CGI script and a
+    /// FastCGI responder alike; each machine turns it into its own phase and actions.
+    enum Outcome: Equatable {
+        /// §6.2.2: the server serves `target` itself; the script's body is read and dropped.
+        case internalRedirect(String)
+        /// A status without a body (1xx aside: 204, 304): the head is the answer, the body dropped.
+        case respond(HTTPStatus, HeaderFields)
+        /// HEAD: GET's head (with the script's length, if it gave one), the body drained and dropped.
+        case headOnly(HTTPStatus, HeaderFields, length: Int?)
+        /// The head, then the script's output as the body.
+        case stream(HTTPStatus, HeaderFields, length: Int?)
+    }
+
+    func outcome(method: HTTPMethod) -> Outcome {
+        switch self {
+        case .localRedirect(let target):
+            return .internalRedirect(target)
+        case .document(let status, let headers):
+            if status.forbidsBody { return .respond(status, headers) }
+            let length = headers["Content-Length"].flatMap { Int($0) }
+            return method == .HEAD ? .headOnly(status, headers, length: length) : .stream(status, headers, length: length)
+        }
+    }
+}
+
 /// Why a script's output is not a valid CGI response; the client gets 502 (RFC 3875 §6).
 public enum CGIOutputError: Error, Sendable, Equatable, CustomStringConvertible {
     /// No blank line ended the header section within the size limit.

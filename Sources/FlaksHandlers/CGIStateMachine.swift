@@ -118,27 +118,19 @@ public struct CGIStateMachine: Sendable {
 
     private mutating func headComplete(_ reply: CGIReply, body: Range<Int>) -> [Action] {
         guard !sinkDone else { phase = .discarding; return [] }
-        switch reply {
-        case .localRedirect(let target):
-            // §6.2.2: the server serves the new target itself; the script's body is ignored.
-            phase = .discarding
-            sinkDone = true
-            return [.internalRedirect(target)]
-        case .document(let status, let headers):
-            if status.forbidsBody {
-                phase = .discarding
-                sinkDone = true
-                return [.respond(status: status, headers: headers)]
-            }
-            let length = headers["Content-Length"].flatMap { Int($0) }
-            if method == .HEAD {
-                // The head is the whole answer; the script's output is drained and dropped.
-                phase = .discarding
-                sinkDone = true
-                return [.start(status: status, headers: headers, length: length, bodyBytes: body.upperBound..<body.upperBound)]
-            }
+        let outcome = reply.outcome(method: method)
+        if case .stream(let status, let headers, let length) = outcome {
             phase = .streaming
             return [.start(status: status, headers: headers, length: length, bodyBytes: body)]
+        }
+        // Everything else answers with the head alone; the script's output is drained and dropped.
+        phase = .discarding
+        sinkDone = true
+        switch outcome {
+        case .internalRedirect(let target): return [.internalRedirect(target)]
+        case .respond(let status, let headers): return [.respond(status: status, headers: headers)]
+        case .headOnly(let status, let headers, let length), .stream(let status, let headers, let length):
+            return [.start(status: status, headers: headers, length: length, bodyBytes: body.upperBound..<body.upperBound)]
         }
     }
 

@@ -275,27 +275,22 @@ public struct FastCGIResponseMachine: Sendable {
     /// The header section is complete (RFC 3875 §6.2): the same decisions as for a CGI script.
     private mutating func headComplete(_ reply: CGIReply, body: Range<Int>) -> [Action] {
         guard !sinkDone else { phase = .discarding; return [] }
-        switch reply {
-        case .localRedirect(let target):
-            // §6.2.2: the server serves the new target itself; the script's body is read and dropped.
-            phase = .discarding
-            sinkDone = true
-            return [.internalRedirect(target)]
-        case .document(let status, let headers):
-            if status.forbidsBody {
-                phase = .discarding
-                sinkDone = true
-                return [.respond(status: status, headers: headers)]
-            }
-            let length = headers["Content-Length"].flatMap { Int($0) }
-            if method == .HEAD {
-                phase = .discarding
-                sinkDone = true
-                return [.start(status: status, headers: headers, length: length, bodyBytes: body.upperBound..<body.upperBound)]
-            }
+        let outcome = reply.outcome(method: method)
+        if case .stream(let status, let headers, let length) = outcome {
+            // The head is held until the end of this read (see `received`): an answer that arrived
+            // whole goes out as one response.
             phase = .streaming
             held = Held(status: status, headers: headers, length: length, body: body.isEmpty ? [] : [body])
             return []
+        }
+        // Everything else answers with the head alone; the responder's output is read and dropped.
+        phase = .discarding
+        sinkDone = true
+        switch outcome {
+        case .internalRedirect(let target): return [.internalRedirect(target)]
+        case .respond(let status, let headers): return [.respond(status: status, headers: headers)]
+        case .headOnly(let status, let headers, let length), .stream(let status, let headers, let length):
+            return [.start(status: status, headers: headers, length: length, bodyBytes: body.upperBound..<body.upperBound)]
         }
     }
 
