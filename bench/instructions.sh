@@ -89,36 +89,7 @@ callgrind_control -z $vg >/dev/null 2>&1
 client "$REQUESTS"
 callgrind_control -d $vg >/dev/null 2>&1
 kill $vg; wait $vg 2>/dev/null || true
-python3 - "$work" "$REQUESTS" <<'PY'
-import collections, glob, re, subprocess, sys
-work, n = sys.argv[1], int(sys.argv[2])
-names, own, calls = {}, collections.Counter(), collections.Counter()
-cur = cfn = None; after_call = False
-for path in glob.glob(work + "/cg.out.*"):
-    for line in open(path):
-        line = line.rstrip("\n")
-        m = re.match(r"^(c?fn)=\((\d+)\)(?: (.*))?$", line)
-        if m:
-            kind, i, name = m.groups()
-            if name: names[i] = name
-            if kind == "fn": cur = i
-            else: cfn = i
-            continue
-        if line.startswith("calls="):
-            after_call = True; calls[cfn] += int(line.split("=")[1].split()[0]); continue
-        parts = line.split()
-        if len(parts) >= 2 and (line[0].isdigit() or line[0] in "+-*"):
-            if after_call: after_call = False
-            else: own[cur] += int(parts[1])
-rc = sum(v for k, v in calls.items() if names.get(k, "") in
-         ("swift_retain", "swift_release", "swift_bridgeObjectRetain", "swift_bridgeObjectRelease"))
-print(f"{sum(own.values()) // n} instructions per request, {rc / n:.0f} reference-counting calls per request ({n} requests)")
-def demangle(s):
-    try: return subprocess.run(["swift", "demangle", "--simplified", "--compact", s], capture_output=True, text=True).stdout.strip() or s
-    except OSError: return s
-for k, v in own.most_common(int(__import__("os").environ.get("TOP", "15"))):
-    print(f"  {v // n:6d}  {demangle(names.get(k, k))[:100]}")
-PY
+python3 "$(dirname "$0")/callgrind-summary.py" "$work/cg.out" "$REQUESTS"
 # One file per thread when the app has several (a view: loop + workers): KEEP_PROFILE.1, .2, ...
 if [ -n "${KEEP_PROFILE:-}" ]; then
   for f in "$work"/cg.out*; do cp "$f" "$KEEP_PROFILE${f#"$work"/cg.out}"; done

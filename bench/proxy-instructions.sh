@@ -116,40 +116,7 @@ for _ in range(n):
 PY
 }
 
-summarize() {
-  python3 - "$1" "$REQUESTS" <<'PY'
-import collections, glob, os, re, subprocess, sys
-out, n = sys.argv[1], int(sys.argv[2])
-names, own, calls = {}, collections.Counter(), collections.Counter()
-cur = cfn = None; after_call = False
-for path in glob.glob(out + ".*"):
-    for line in open(path):
-        line = line.rstrip("\n")
-        m = re.match(r"^(c?fn)=\((\d+)\)(?: (.*))?$", line)
-        if m:
-            kind, i, name = m.groups()
-            if name: names[i] = name
-            if kind == "fn": cur = i
-            else: cfn = i
-            continue
-        if line.startswith("calls="):
-            after_call = True; calls[cfn] += int(line.split("=")[1].split()[0]); continue
-        parts = line.split()
-        if len(parts) >= 2 and (line[0].isdigit() or line[0] in "+-*"):
-            if after_call: after_call = False
-            else: own[cur] += int(parts[1])
-rc = sum(v for k, v in calls.items() if names.get(k, "") in
-         ("swift_retain", "swift_release", "swift_bridgeObjectRetain", "swift_bridgeObjectRelease"))
-mallocs = sum(v for k, v in calls.items() if names.get(k, "") in ("malloc", "swift_slowAlloc"))
-print(f"{sum(own.values()) // n} instructions per request, {rc / n:.0f} reference-counting calls, "
-      f"{mallocs / n:.1f} malloc/swift_slowAlloc calls per request ({n} requests)")
-def demangle(s):
-    try: return subprocess.run(["swift", "demangle", "--simplified", "--compact", s], capture_output=True, text=True).stdout.strip() or s
-    except OSError: return s
-for k, v in own.most_common(int(os.environ.get("TOP", "15"))):
-    print(f"  {v // n:6d}  {demangle(names.get(k, k))[:110]}")
-PY
-}
+summarize() { python3 "$(dirname "$0")/callgrind-summary.py" "$1" "$REQUESTS" --mallocs; }
 
 for case in ${CASES:-small upload}; do
   case $case in small|upload) ;; *) echo "bench: unknown case $case (small, upload)"; exit 1;; esac
