@@ -64,7 +64,7 @@ let package = Package(
         .target(name: "FlaksProxy", dependencies: ["FlaksHTTP", "FlaksAccess", "FlaksSync"], swiftSettings: strict),
         // The ACME client (RFC 8555): pure state machines that emit HTTP requests and crypto jobs as
         // values, its own bounded JSON codec, the renewal schedule and the storage layout. See docs/acme.md.
-        .target(name: "FlaksACME", dependencies: ["FlaksTLS", "COpenSSL", "FlaksSync"], swiftSettings: strict),
+        .target(name: "FlaksACME", dependencies: ["FlaksTLS", "FlaksHTTP", "COpenSSL", "FlaksSync"], swiftSettings: strict),
         // What serves a route: static, CGI, FastCGI (resolution and the response machine), redirect, respond, views.
         // Release builds skip dynamic exclusivity checks here too: the shared state in this target
         // (the open-file cache) is reached only through `Locked`, whose mutex already serializes
@@ -72,7 +72,7 @@ let package = Package(
         .target(name: "FlaksHandlers",
                 dependencies: ["FlaksHTTP", "FlaksConfig", "FlaksRouting", "FlaksSync", "FlaksFastCGI", "CFlaksLinux"],
                 swiftSettings: strict + [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]),
-        // Sockets, epoll loops, connections, worker pool, signals, reload; the ACME executor (its own thread).
+        // Sockets, epoll loops, connections, worker pool, signals, reload; the ACME executor (on the first loop).
         // Release builds skip the dynamic exclusivity checks in this target only: a connection's
         // state is loop-confined (one thread), and the checks (a TLS lookup per property access)
         // measured ~3% of a request's CPU. Debug builds and the sanitizer runs keep them.

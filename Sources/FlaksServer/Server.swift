@@ -137,6 +137,7 @@ public final class Server: Sendable {
         state.withLock { $0.loops = loops; $0.threads = threads; $0.bound = bound; $0.boundTLS = boundTLS }
         if !config.server.tlsListen.isEmpty { logger.info("kernel TLS: \(KernelTLS.status())") }
         startHealthChecks(currentSite)
+        if let first = loops.first { acme.attach(loop: first, workers: workers) }
         acme.siteChanged(currentSite)
         logger.info("flaks listening on \((bound.values.map(\.description) + boundTLS.values.map { $0.description + " (TLS)" }).sorted().joined(separator: ", ")) with \(loopCount) loop(s), \(config.server.threads) worker(s), generation \(currentSite.generation)")
     }
@@ -341,7 +342,7 @@ public final class Server: Sendable {
         let timeout = drainTimeout ?? currentSite.config.server.drainTimeout
         let deadline = monotonicNanos() &+ timeout.nanoseconds
         logger.info("draining: no new connections; waiting up to \(timeout) for requests in flight")
-        acme.stop(join: false)
+        acme.stop()
         for l in state.withLock({ $0.loops }) { l.execute { $0.beginDrain(deadline: deadline) } }
     }
 
@@ -351,7 +352,7 @@ public final class Server: Sendable {
     public func wait() {
         let threads = state.withLock { s -> [OSThread] in let t = s.threads; s.threads = []; return t }
         for t in threads { t.join() }
-        acme.stop(join: true)
+        acme.stop()
         cgiChildren.killAndReapAll()
         services.stopAll()
         // `flaks serve` is a child subreaper: whatever left a service's process group is ours.

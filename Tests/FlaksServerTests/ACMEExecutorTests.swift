@@ -77,10 +77,11 @@ struct ACMEExecutorTests {
         }
     }
 
-    // MARK: The HTTPS client
+    // MARK: The HTTPS client on the loop
 
-    @Test("HTTPS client: GET, HEAD, POST, the body limit at its edge, trust, refused and silent peers", .timeLimit(.minutes(1)))
-    func httpsClient() async throws {
+    @Test("CA client on the loop: GET, HEAD, POST, the body limit at its edge, trust, refused, silent and cancelled peers",
+          .timeLimit(.minutes(1)))
+    func caClientOnTheLoop() async throws {
         let dir = try TempDir()
         let pki = try LoopbackPKI(in: dir.path)
         var host = HostConfig(names: ["*"], routes: [respond("/dir", "0123456789"), respond("/empty", "", status: 204),
@@ -88,60 +89,108 @@ struct ACMEExecutorTests {
         host.tls = .files(cert: pki.certFile, key: pki.keyFile)
         var cfg = ServerConfig(hosts: [host])
         cfg.server.tlsListen = [ListenAddress(host: "127.0.0.1", port: 0)]
+        cfg.server.loops = 1   // the client's requests and the server's answers share the one loop
         var registry = HandlerRegistry()
         registry.register("echo", EchoHandler())
-        try await withTestServer(cfg, registry: registry) { server, _ in
+        try await withTestServer(cfg, registry: registry) { server, port in
             let tlsPort = try #require(server.tlsPort)
-            let trusted = ACMEHTTPSClient(tls: try TLSClientContext(extraRootsFile: pki.caFile), timeout: 10, maxResponseBody: 10)
-            for base in ["https://127.0.0.1:\(tlsPort)", "https://localhost:\(tlsPort)"] {
-                let get = try trusted.perform(ACMEHTTPRequest(method: .get, url: base + "/dir")).get()
+            let trusted = try TLSClientContext(extraRootsFile: pki.caFile)
+            for base in ["https://127.0.0.1:\(tlsPort)", "https://localhost:\(tlsPort)", "http://127.0.0.1:\(port)"] {
+                let get = try await server.caFetch(ACMEHTTPRequest(method: .get, url: base + "/dir"), tls: trusted, maxBody: 10).get()
                 #expect(get.status == 200 && get.body == Array("0123456789".utf8), "\(base)")
-                let head = try trusted.perform(ACMEHTTPRequest(method: .head, url: base + "/dir")).get()
+                let head = try await server.caFetch(ACMEHTTPRequest(method: .head, url: base + "/dir"), tls: trusted, maxBody: 10).get()
                 #expect(head.status == 200 && head.body.isEmpty && head.header("Content-Length") == "10")
-                let post = try trusted.perform(ACMEHTTPRequest(method: .post, url: base + "/echo",
-                                                               headers: [ACMEHeader("Content-Type", "application/jose+json")],
-                                                               body: Array("{}".utf8))).get()
+                let post = try await server.caFetch(ACMEHTTPRequest(method: .post, url: base + "/echo",
+                                                                    headers: [ACMEHeader("Content-Type", "application/jose+json")],
+                                                                    body: Array("{}".utf8)), tls: trusted).get()
                 #expect(post.status == 200 && post.body == Array("{}".utf8))
                 #expect(post.header("X-Method") == "POST")
-                #expect(try trusted.perform(ACMEHTTPRequest(method: .get, url: base + "/empty")).get().status == 204)
+                #expect(try await server.caFetch(ACMEHTTPRequest(method: .get, url: base + "/empty"), tls: trusted).get().status == 204)
             }
             // The body limit: exactly 10 bytes pass (above), 9 do not.
-            var small = trusted
-            small.maxResponseBody = 9
-            guard case .failure(let over) = small.perform(ACMEHTTPRequest(method: .get, url: "https://127.0.0.1:\(tlsPort)/dir")) else {
+            guard case .failure(let over) = await server.caFetch(ACMEHTTPRequest(method: .get, url: "https://127.0.0.1:\(tlsPort)/dir"),
+                                                                 tls: trusted, maxBody: 9) else {
                 Issue.record("a body over the limit was accepted"); return
             }
             #expect(over.description.contains("over 9 bytes"), "\(over)")
             // Without ca_roots the test CA is unknown.
-            let untrusted = ACMEHTTPSClient(tls: try TLSClientContext(extraRootsFile: nil), timeout: 10)
-            guard case .failure(let e) = untrusted.perform(ACMEHTTPRequest(method: .get, url: "https://127.0.0.1:\(tlsPort)/dir")) else {
+            guard case .failure(let e) = await server.caFetch(ACMEHTTPRequest(method: .get, url: "https://127.0.0.1:\(tlsPort)/dir"),
+                                                              tls: try TLSClientContext(extraRootsFile: nil)) else {
                 Issue.record("an untrusted server was accepted"); return
             }
             #expect(e.description.contains("not trusted"), "\(e)")
+
+            let start = Date()
+            // Nothing listens: refused at once.
+            let closed = try freeLoopbackPort()
+            guard case .failure(let refused) = await server.caFetch(ACMEHTTPRequest(method: .get, url: "https://127.0.0.1:\(closed)/dir"),
+                                                                    tls: trusted, timeout: 1) else {
+                Issue.record("connected to a closed port"); return
+            }
+            #expect(refused.description.contains("refused"), "\(refused)")
+            // A peer that accepts and never answers: the timeout ends it, and meanwhile the loop
+            // goes on serving; cancelling ends it sooner.
+            let silent = try ListeningSocket()
+            async let waiting = server.caFetch(ACMEHTTPRequest(method: .get, url: "https://127.0.0.1:\(silent.port)/dir"),
+                                               tls: trusted, timeout: 1)
+            let c = try TestClient(port: port)
+            try c.send("GET /dir HTTP/1.1\r\nHost: x\r\n\r\n")
+            #expect(try c.readResponse().text == "0123456789")
+            guard case .failure(let timedOut) = await waiting else { Issue.record("a silent peer answered"); return }
+            #expect(timedOut.description.contains("timed out"), "\(timedOut)")
+            guard case .failure(let cancelled) = await server.caFetch(ACMEHTTPRequest(method: .get, url: "https://127.0.0.1:\(silent.port)/dir"),
+                                                                      tls: trusted, timeout: 30, cancelAfter: .milliseconds(200)) else {
+                Issue.record("not cancelled"); return
+            }
+            #expect(cancelled.description.contains("cancelled"), "\(cancelled)")
+            #expect(Date().timeIntervalSince(start) < 10)
+            #expect(await server.caFetch(ACMEHTTPRequest(method: .get, url: "ftp://x/"), tls: trusted).isFailure)
+            // An https URL with no TLS client, and a name that does not resolve.
+            #expect(await server.caFetch(ACMEHTTPRequest(method: .get, url: "https://127.0.0.1:\(tlsPort)/dir"), tls: nil).isFailure)
+            guard case .failure(let unknown) = await server.caFetch(ACMEHTTPRequest(method: .get, url: "https://no-such-host.invalid/dir"),
+                                                                    tls: trusted) else {
+                Issue.record("resolved .invalid"); return
+            }
+            // (A resolver that does not answer at all ends as the request's timeout instead.)
+            #expect(unknown.description.contains("cannot resolve") || unknown.description.contains("timed out"), "\(unknown)")
         }
-        let client = ACMEHTTPSClient(tls: try TLSClientContext(extraRootsFile: pki.caFile), timeout: 1)
-        // Nothing listens: refused at once.
-        let closed = try freeLoopbackPort()
-        let start = Date()
-        guard case .failure(let refused) = client.perform(ACMEHTTPRequest(method: .get, url: "https://127.0.0.1:\(closed)/dir")) else {
-            Issue.record("connected to a closed port"); return
-        }
-        #expect(refused.description.contains("refused"), "\(refused)")
-        // A peer that accepts and never answers: the timeout ends it; cancellation ends it sooner.
+    }
+
+    @Test("an order waiting on a silent CA leaves the one loop serving, runs on no thread of its own, and a reload ends it",
+          .timeLimit(.minutes(1)))
+    func anOrderInFlightNeverBlocksTheLoop() async throws {
+        let storage = try TempDir()
         let silent = try ListeningSocket()
-        guard case .failure(let timedOut) = client.perform(ACMEHTTPRequest(method: .get, url: "https://127.0.0.1:\(silent.port)/dir")) else {
-            Issue.record("a silent peer answered"); return
+        var a = HostConfig(names: ["a.test"], routes: [respond("/", "a\n")])
+        a.tls = .acme
+        let plain = HostConfig(names: ["*"], routes: [respond("/", "plain\n"), Route(path: "/status", kind: .handler("status"))])
+        var cfg = ServerConfig(hosts: [a, plain])
+        cfg.tls.acme = ACMESettings(directory: "https://127.0.0.1:\(silent.port)/dir", storage: storage.path, challenges: [.http01])
+        let server = try makeACMEServer(cfg, httpPort: 0, tlsPort: 0)
+        server.acme.setLimits(ACMELimits(), requestTimeout: 30)
+        try await withStarted(server) { server, port in
+            // The directory request is in flight (the account key was made, the lock taken).
+            #expect(try await eventually(within: 10) { server.acmeStatus("a.test")?.status.ordering == true })
+            try await Task.sleep(for: .milliseconds(200))
+            #expect(!threadNames().contains { $0.hasPrefix("flaks-acme") }, "\(threadNames())")
+            for _ in 0..<20 {
+                let c = try TestClient(port: port)
+                try c.send("GET / HTTP/1.1\r\nHost: other\r\n\r\n")
+                #expect(try c.readResponse().text == "plain\n")
+            }
+            #expect(server.acmeStatus("a.test")?.status.failures == 0)
+            // A reload that removes the host ends the order now, not after the 30 s timeout: the
+            // storage lock is free again.
+            var without = cfg
+            without.hosts = [plain]
+            without.server = server.currentSite.config.server
+            guard case .reloaded = server.reload(without) else { Issue.record("reload failed"); return }
+            #expect(try await eventually(within: 5) {
+                guard let l = try? ACMEStorage(root: storage.path).tryLock(name: "a.test", now: UnixTime.now()) else { return false }
+                l.release()
+                return true
+            })
         }
-        #expect(timedOut.description.contains("timed out"), "\(timedOut)")
-        var cancelled = client
-        cancelled.timeout = 30
-        cancelled.cancelled = { true }
-        guard case .failure(let c) = cancelled.perform(ACMEHTTPRequest(method: .get, url: "https://127.0.0.1:\(silent.port)/dir")) else {
-            Issue.record("not cancelled"); return
-        }
-        #expect(c.description.contains("cancelled"), "\(c)")
-        #expect(Date().timeIntervalSince(start) < 10)
-        #expect(client.perform(ACMEHTTPRequest(method: .get, url: "ftp://x/")).isFailure)
     }
 
     // MARK: A CA that is down, under a fake clock

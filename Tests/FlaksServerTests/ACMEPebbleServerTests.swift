@@ -31,9 +31,9 @@ struct ACMEPebbleServerTests {
     }
 
     /// pebble's current root (it makes a new one at every start), as a PEM file for TLS clients.
-    static func pebbleRoot(_ pebble: Pebble, in dir: TempDir) throws -> String {
-        let client = ACMEHTTPSClient(tls: try TLSClientContext(extraRootsFile: pebble.caFile), timeout: 10)
-        let r = try client.perform(ACMEHTTPRequest(method: .get, url: "https://127.0.0.1:\(pebble.managementPort)/roots/0")).get()
+    static func pebbleRoot(_ pebble: Pebble, _ server: Server, in dir: TempDir) async throws -> String {
+        let r = try await server.caFetch(ACMEHTTPRequest(method: .get, url: "https://127.0.0.1:\(pebble.managementPort)/roots/0"),
+                                         tls: try TLSClientContext(extraRootsFile: pebble.caFile)).get()
         #expect(r.status == 200)
         let path = dir.path + "/pebble-root-\(UUID().uuidString).pem"
         try Data(r.body).write(to: URL(fileURLWithPath: path))
@@ -80,7 +80,7 @@ struct ACMEPebbleServerTests {
             #expect(report.status.issuer?.contains("Pebble Intermediate CA") == true, "\(report.status.issuer ?? "")")
             #expect(server.acme.responder.count == 0)   // withdrawn
 
-            let root = try Self.pebbleRoot(pebble, in: dir)
+            let root = try await Self.pebbleRoot(pebble, server, in: dir)
             for name in Self.names {
                 let c = try Self.handshake(server, root: root, name: name)
                 try c.send("GET / HTTP/1.1\r\nHost: \(name)\r\n\r\n")
@@ -107,7 +107,7 @@ struct ACMEPebbleServerTests {
 
         // A restart: the stored certificate serves at once, and no order is made.
         try await withStarted(try makeACMEServer(cfg, httpPort: httpPort, tlsPort: tlsPort)) { server, _ in
-            let root = try Self.pebbleRoot(pebble, in: dir)
+            let root = try await Self.pebbleRoot(pebble, server, in: dir)
             let c = try Self.handshake(server, root: root, name: Self.names[1])
             #expect(c.peerCertificateFingerprint == fingerprint)
             #expect(server.acme.currentSerial(Self.names[0]) == serial)
@@ -157,7 +157,7 @@ struct ACMEPebbleServerTests {
                 Issue.record("not renewed: \(server.acmeReport())\n\(pebble.log.suffix(2000))"); return
             }
             #expect(renewed.issued == 2 && renewed.failed == 1 && renewed.status.failures == 0 && renewed.status.lastError == nil)
-            let root = try Self.pebbleRoot(pebble, in: dir)
+            let root = try await Self.pebbleRoot(pebble, server, in: dir)
             let c = try Self.handshake(server, root: root, name: "renew.example.com")   // verifies against the new root
             #expect(c.peerCommonName == "renew.example.com" || c.peerCommonName == nil)
             guard case .found(let stored) = try ACMEStorage(root: dir.path + "/acme").loadCertificate(name: "renew.example.com") else {
@@ -181,7 +181,7 @@ struct ACMEPebbleServerTests {
                 Issue.record("no certificate: \(server.acmeReport())\n\(pebble.log.suffix(2000))"); return
             }
             #expect(first.issued == 1)
-            let root = try Self.pebbleRoot(pebble, in: dir)
+            let root = try await Self.pebbleRoot(pebble, server, in: dir)
             _ = try Self.handshake(server, root: root, name: "alpn.example.com")
             #expect(server.acme.challengeCount == 0)   // the challenge certificate was withdrawn
 

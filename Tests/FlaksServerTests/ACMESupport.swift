@@ -91,3 +91,43 @@ func fileMode(_ path: String) -> Int {
     guard stat(path, &st) == 0 else { return -1 }
     return Int(st.st_mode) & 0o777
 }
+
+extension Server {
+    /// Sends one request to a CA the way the ACME executor does (`ACMECARequest` on the first loop,
+    /// the name looked up on a worker) and waits for the answer; `cancelAfter`: cancel it then.
+    func caFetch(_ request: ACMEHTTPRequest, tls: TLSClientContext?, timeout: Int64 = 10, maxBody: Int = 1 << 20,
+                 cancelAfter: Duration? = nil) async -> Result<ACMEHTTPResponse, ACMETransportError> {
+        guard let loop = loops.first else { return .failure(ACMETransportError("the server is not started")) }
+        let workers = self.workers
+        let box = RequestBox()
+        if let cancelAfter {
+            Task {
+                try? await Task.sleep(for: cancelAfter)
+                loop.execute { _ in box.request?.cancel() }
+            }
+        }
+        return await withCheckedContinuation { continuation in
+            loop.execute { loop in
+                let r = ACMECARequest(loop: loop, workers: workers, tls: tls, request: request, timeout: timeout,
+                                      maxResponseBody: maxBody) { result in
+                    box.request = nil
+                    continuation.resume(returning: result)
+                }
+                box.request = r
+                r.start()
+            }
+        }
+    }
+}
+
+/// Keeps a request alive until it completes (touched on its loop only).
+final class RequestBox: @unchecked Sendable {
+    var request: ACMECARequest?
+}
+
+/// The names of this process's threads (/proc/self/task/*/comm).
+func threadNames() -> [String] {
+    let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")) ?? []
+    return tasks.compactMap { try? String(contentsOfFile: "/proc/self/task/\($0)/comm", encoding: .utf8) }
+        .map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
+}

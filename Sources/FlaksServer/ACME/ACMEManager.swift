@@ -9,13 +9,14 @@ import Logging
 /// The ACME executor: gets and renews the certificates of the hosts with `tls: acme`
 /// (config-schema.md "Automatic certificates (ACME)", docs/acme.md "The executor").
 ///
-/// One thread (`flaks-acme`, started when the first ACME host appears) does all of it, one host
-/// at a time: it sleeps until the earliest moment some host is due (`ACMECertificateState`:
-/// `renew_before`, the CA's ARI window, back-off after failures, Retry-After), at least once a
-/// day, or until woken (a reload, the server stopping). A due host is first looked up in
-/// `storage` (another replica may have renewed it); if still due, the storage lock is taken and
-/// an `ACMEOrderMachine` is driven with blocking HTTPS (`ACMEHTTPSClient`) and inline crypto. The
-/// loops never wait for any of it; they only read what it installs:
+/// It lives on the first loop and never blocks it. A loop timer wakes it at the earliest moment
+/// some host is due (`ACMECertificateState`: `renew_before`, the CA's ARI window, back-off after
+/// failures, Retry-After), at least once a day, and `wake`, a reload or `stop` post to the loop.
+/// One host is worked on at a time: on a worker, the host is looked up in `storage` (another
+/// replica may have renewed it), the storage lock taken, the account key read and the roots
+/// loaded; then an `ACMEOrderRun` drives the `ACMEOrderMachine` on the loop, its HTTPS requests
+/// on the loop's upstream connections (`ACMECARequest`), its crypto on workers; the certificate is
+/// stored on a worker. The loops' request handling only reads what it installs:
 /// - HTTP-01 answers in `responder` (the plain listeners ask it before routing);
 /// - TLS-ALPN-01 certificates and issued certificates in the current site's `CertificateStore`,
 ///   which takes effect for the next handshake. A reload builds a new store; `siteChanged` puts
@@ -24,10 +25,10 @@ import Logging
 /// Failures never stop anything: they are logged with the CA's problem document, counted, shown
 /// in `status` and `metrics`, and retried with back-off; the certificate being served stays.
 final class ACMEManager: @unchecked Sendable {
-    // Everything in `state` is protected by `lock` (a mutex with the condition the ACME thread
-    // sleeps on). Certificates and challenges are installed into a `CertificateStore` while
-    // holding it, so that a reload's `siteChanged` and the thread's installs are ordered: the
-    // store's own locks are leaves (one assignment each), so this nesting cannot deadlock.
+    // Everything in `state` is protected by `lock`. Certificates and challenges are installed into
+    // a `CertificateStore` while holding it, so that a reload's `siteChanged` and the executor's
+    // installs (from a worker or the loop) are ordered: the store's own locks are leaves (one
+    // assignment each), so this nesting cannot deadlock.
     private let lock = ConditionLock()
     private var state = State()
 
@@ -57,9 +58,10 @@ final class ACMEManager: @unchecked Sendable {
         var hosts: [String: Host] = [:]
         /// TLS-ALPN-01 certificates published, by name (put into every new store).
         var challenges: [String: ServerCertificate] = [:]
-        var thread: OSThread?
+        /// The loop the executor runs on and the workers it uses (set by `attach` at start).
+        var loop: EventLoop?
+        var workers: WorkerPool?
         var stopping = false
-        var woken = false
         /// Directories that have no renewalInfo (no ARI checks against them).
         var withoutARI: Set<String> = []
         var limits = ACMELimits()
@@ -67,9 +69,13 @@ final class ACMEManager: @unchecked Sendable {
         var requestTimeout: Int64 = 30
     }
 
-    /// How often the thread looks at the hosts even when nothing is due (a changed clock, a
+    /// How often the executor looks at the hosts even when nothing is due (a changed clock, a
     /// replica that renewed into the shared storage).
     static let maxSleep: Int64 = 86_400
+
+    // Loop-confined (the attached loop): the work in progress and the wake-up timer.
+    private var inFlight: InFlight?
+    private lazy var timer = ACMEWakeTimer(manager: self)
 
     init(clock: any WallClock, logger: Logger, currentSite: @escaping @Sendable () -> Site?) {
         self.clock = clock
@@ -96,8 +102,8 @@ final class ACMEManager: @unchecked Sendable {
     /// A site was installed (start or reload): take its ACME hosts (new ones ordered when due,
     /// removed ones dropped, names updated: a grown host no longer covered is due now), the
     /// certificates `SiteTLS.build` found in storage (the newer of those and ours is served), and
-    /// put our certificates and published TLS-ALPN-01 answers into its store. Starts the thread
-    /// when the first ACME host appears; wakes it.
+    /// put our certificates and published TLS-ALPN-01 answers into its store. Wakes the executor
+    /// (a removed host's order in progress ends).
     func siteChanged(_ site: Site) {
         let config = site.config
         var wanted: [(key: String, names: [String], index: Int)] = []
@@ -132,34 +138,36 @@ final class ACMEManager: @unchecked Sendable {
             if let store = site.tls?.store {
                 for (name, cert) in s.challenges { store.setChallengeCertificate(cert, forName: name) }
             }
-            if s.thread == nil, !s.hosts.isEmpty, !s.stopping {
-                // Started under the lock (its first act is to take it), so that `stop` sees it.
-                s.thread = OSThread.start(name: "flaks-acme") { [self] in run() }
-            }
-            s.woken = true
         }
         for key in removed { logger.info("acme: \(key) is no longer an ACME host: its renewals stop") }
-        lock.broadcast()
+        wake()
     }
 
-    /// Stops the thread: an order in progress ends at its next step or poll slice (its challenge
-    /// answers withdrawn, its storage lock released). `join`: wait for the thread.
-    func stop(join: Bool) {
-        let thread = withLock { s -> OSThread? in
-            s.stopping = true
-            s.woken = true
-            let t = s.thread
-            if join { s.thread = nil }
-            return t
+    /// Runs the executor on `loop` with `workers` (the server's first loop, at start).
+    func attach(loop: EventLoop, workers: WorkerPool) {
+        withLock { s in
+            s.loop = loop
+            s.workers = workers
         }
-        lock.broadcast()
-        if join { thread?.join() }
     }
 
-    /// Looks at the hosts now (tests call it after moving the clock).
+    /// Stops the executor: an order in progress ends at once (its request closed, its challenge
+    /// answers withdrawn, its storage lock released); nothing new starts.
+    func stop() {
+        let loop = withLock { s -> EventLoop? in
+            s.stopping = true
+            return s.loop
+        }
+        loop?.execute { [self] loop in
+            loop.removeTimer(timer)
+            inFlight?.cancel()
+        }
+    }
+
+    /// Looks at the hosts now, on the loop (tests call it after moving the clock; a reload does).
     func wake() {
-        withLock { $0.woken = true }
-        lock.broadcast()
+        guard let loop = withLock({ $0.loop }) else { return }
+        loop.execute { [self] _ in evaluate() }
     }
 
     /// The storage name of a host: its first name, lowercased.
@@ -183,87 +191,89 @@ final class ACMEManager: @unchecked Sendable {
         }
     }
 
-    // MARK: The thread
+    // MARK: Scheduling (on the loop)
 
-    /// What the thread does next.
-    private enum Work {
+    /// What the executor does next.
+    enum Work {
         case order(Host, ACMESettings, ACMELimits, Int64)
         case renewalInfo(key: String, certificateID: String, ACMESettings, timeout: Int64)
     }
 
-    private func run() {
-        while true {
-            lock.lock()
-            var work: Work?
-            while work == nil && !state.stopping {
-                state.woken = false
-                let now = clock.now()
-                var wakeAt = now + Self.maxSleep
-                if let settings = state.settings, settings.storage != nil {
-                    for key in state.hosts.keys.sorted() {
-                        guard let h = state.hosts[key] else { continue }
-                        let due = h.state.nextAttempt(now: now)
-                        if due <= now {
-                            work = .order(h, settings, state.limits, state.requestTimeout)
-                            break
+    /// The work in progress: its key (a reload that removes the host cancels it) and how to end it.
+    final class InFlight: @unchecked Sendable {   // loop-confined
+        let key: String
+        var cancel: () -> Void = {}
+        init(key: String) { self.key = key }
+    }
+
+    /// On the loop: unless something is in progress, starts the first due work, or sets the timer
+    /// for the earliest moment something is due. A removed host's work in progress is cancelled.
+    func evaluate() {
+        if let current = inFlight {
+            if !shouldContinue(current.key) { current.cancel() }
+            return
+        }
+        let now = clock.now()
+        let (work, wakeAt, loop, workers) = withLock { s -> (Work?, Int64, EventLoop?, WorkerPool?) in
+            var wakeAt = now + Self.maxSleep
+            guard !s.stopping else { return (nil, wakeAt, nil, nil) }
+            if let settings = s.settings, settings.storage != nil {
+                for key in s.hosts.keys.sorted() {
+                    guard let h = s.hosts[key] else { continue }
+                    let due = h.state.nextAttempt(now: now)
+                    if due <= now { return (.order(h, settings, s.limits, s.requestTimeout), wakeAt, s.loop, s.workers) }
+                    wakeAt = min(wakeAt, due)
+                    // ARI only for a certificate whose orders are not failing (the retry comes
+                    // anyway, and a CA that is down fails both).
+                    if let ari = h.nextARICheck, let id = h.state.certificateID, h.state.failures == 0,
+                       !s.withoutARI.contains(settings.directory) {
+                        if ari <= now {
+                            return (.renewalInfo(key: key, certificateID: id, settings, timeout: s.requestTimeout), wakeAt, s.loop, s.workers)
                         }
-                        wakeAt = min(wakeAt, due)
-                        // ARI only for a certificate whose orders are not failing (the retry
-                        // comes anyway, and a CA that is down fails both).
-                        if let ari = h.nextARICheck, let id = h.state.certificateID, h.state.failures == 0,
-                           !state.withoutARI.contains(settings.directory) {
-                            if ari <= now {
-                                work = .renewalInfo(key: key, certificateID: id, settings, timeout: state.requestTimeout)
-                                break
-                            }
-                            wakeAt = min(wakeAt, ari)
-                        }
+                        wakeAt = min(wakeAt, ari)
                     }
                 }
-                if work != nil || state.woken { continue }
-                var deadline = timespec()
-                clock_gettime(CLOCK_REALTIME, &deadline)
-                deadline.tv_sec += Int(max(wakeAt - now, 1))
-                while !state.woken && !state.stopping {
-                    var probe = timespec()
-                    clock_gettime(CLOCK_REALTIME, &probe)
-                    if probe.tv_sec > deadline.tv_sec || (probe.tv_sec == deadline.tv_sec && probe.tv_nsec >= deadline.tv_nsec) { break }
-                    lock.timedWait(&deadline)
-                }
             }
-            let stopping = state.stopping
-            lock.unlock()
-            guard !stopping, let work else { return }
-            switch work {
-            case .order(let host, let settings, let limits, let timeout):
-                attempt(host, settings: settings, limits: limits, timeout: timeout)
-            case .renewalInfo(let key, let id, let settings, let timeout):
-                checkRenewalInfo(key: key, certificateID: id, settings: settings, timeout: timeout)
+            return (nil, wakeAt, s.loop, s.workers)
+        }
+        guard let loop, let workers else { return }
+        guard let work else {
+            if !withLock({ $0.hosts.isEmpty }) {
+                loop.schedule(timer, at: loop.now &+ UInt64(max(wakeAt - now, 1)) * 1_000_000_000)
+            } else {
+                loop.removeTimer(timer)
             }
+            return
+        }
+        loop.removeTimer(timer)
+        let key: String
+        switch work {
+        case .order(let h, _, _, _): key = h.key
+        case .renewalInfo(let k, _, _, _): key = k
+        }
+        let current = InFlight(key: key)
+        inFlight = current
+        let done: @Sendable () -> Void = { [self] in
+            loop.execute { [self] _ in
+                if inFlight === current { inFlight = nil }
+                evaluate()
+            }
+        }
+        switch work {
+        case .order(let host, let settings, let limits, let timeout):
+            attempt(host, settings: settings, limits: limits, timeout: timeout, loop: loop, workers: workers, inFlight: current, done: done)
+        case .renewalInfo(let key, let id, let settings, let timeout):
+            checkRenewalInfo(key: key, certificateID: id, settings: settings, timeout: timeout, loop: loop, workers: workers,
+                             inFlight: current, done: done)
         }
     }
 
-    /// Whether the thread should go on working for `key` (not stopping, the host still there).
+    /// Whether work for `key` should go on (not stopping, the host still there).
     func shouldContinue(_ key: String) -> Bool {
         withLock { !$0.stopping && $0.hosts[key] != nil }
     }
 
-    /// Sleeps `seconds` of real time, or less when stopped or the host removed.
-    func pause(seconds: Int64, key: String) {
-        var deadline = timespec()
-        clock_gettime(CLOCK_REALTIME, &deadline)
-        deadline.tv_sec += Int(max(seconds, 0))
-        lock.lock()
-        defer { lock.unlock() }
-        while !state.stopping && state.hosts[key] != nil {
-            var probe = timespec()
-            clock_gettime(CLOCK_REALTIME, &probe)
-            if probe.tv_sec > deadline.tv_sec || (probe.tv_sec == deadline.tv_sec && probe.tv_nsec >= deadline.tv_nsec) { return }
-            lock.timedWait(&deadline)
-        }
-    }
-
-    // MARK: Installing (ACME thread)
+    // MARK: Installing (a worker or the loop)
 
     /// Records and serves `certificate` for `key` (into the current store, at once).
     func install(_ certificate: ServerCertificate, key: String, issued: Bool) {
@@ -331,4 +341,12 @@ public struct ACMEHostReport: Sendable {
     /// Orders that ended with a certificate, and that failed, since the server started.
     public var issued: Int
     public var failed: Int
+}
+
+/// The executor's wake-up: a loop timer at the earliest moment some host is due.
+final class ACMEWakeTimer: TimerTarget {
+    unowned let manager: ACMEManager
+    var timerSlot = TimerSlot()
+    init(manager: ACMEManager) { self.manager = manager }
+    func timerFired(now: UInt64) { manager.evaluate() }
 }
