@@ -1,5 +1,6 @@
 import FlaksACME
 import FlaksTLS
+import FlaksTestSupport
 import Testing
 
 /// `ACMEExchange`, the pure core of the executor's client to the CA, fed bytes: plain HTTP a byte
@@ -104,6 +105,43 @@ struct ExchangeTests {
             Issue.record("101 accepted"); return
         }
         #expect(e2.contains("101"))
+    }
+
+    @Test("a hostile CA's bytes: mutated answers in random pieces always end in an outcome, never past the limit")
+    func hostileBytes() throws {
+        var rng = SplitMix64(seed: 0xACE)
+        let seeds = ["HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",
+                     "HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+                     "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 400 Bad\r\nContent-Type: application/problem+json\r\n\r\n{}"]
+        var outcomes = 0
+        for round in 0..<2_000 {
+            var bytes = Array(seeds[round % seeds.count].utf8)
+            for _ in 0..<Int.random(in: 1...6, using: &rng) {
+                let i = Int.random(in: 0..<bytes.count, using: &rng)
+                switch Int.random(in: 0..<3, using: &rng) {
+                case 0: bytes[i] = UInt8.random(in: 0...255, using: &rng)
+                case 1: bytes.insert(UInt8.random(in: 0...255, using: &rng), at: i)
+                default: if bytes.count > 1 { bytes.remove(at: i) }
+                }
+            }
+            var x = try Self.plain(ACMEHTTPRequest(method: .get, url: "http://ca.test/dir"), maxBody: 8)
+            _ = x.start()
+            var outcome: ACMEExchange.Outcome?
+            var i = 0
+            while i < bytes.count, outcome == nil {
+                let n = Int.random(in: 1...7, using: &rng)
+                outcome = x.received(Array(bytes[i..<min(i + n, bytes.count)])).outcome
+                i += n
+            }
+            if outcome == nil { outcome = x.inputEnded().outcome }
+            switch outcome {
+            case .response(let r)?: #expect(r.body.count <= 8 && (100...999).contains(r.status))
+            case .failed(let why)?: #expect(!why.isEmpty)
+            case nil: Issue.record("no outcome for \(bytes)")
+            }
+            outcomes += 1
+        }
+        #expect(outcomes == 2_000)
     }
 
     // MARK: HTTPS in memory
