@@ -8,6 +8,7 @@
 # CLIENT_CPU, php-fpm to PHP_CPU (default: SERVER_CPU, so both servers compete with the same PHP
 # workers for the same core); the servers alternate over ROUNDS rounds. Prints requests/s, p99 and
 # the server's own CPU time per request (php-fpm's excluded). Usage: bench/fastcgi.sh
+# SYSCALLS=1 bench/fastcgi.sh: system calls per request of each server (strace -c), no timed rounds.
 CONNECTIONS=${CONNECTIONS:-16}
 source "$(dirname "$0")/lib.sh"
 need wrk wrk
@@ -97,6 +98,11 @@ fi
 port_of() { case $1 in flaks) echo $PORT_F;; nginx) echo $PORT_N;; esac; }
 pid_of() { case $1 in flaks) echo $FLAKS_PID;; nginx) echo $NGINX_PID;; esac; }
 for s in "${SERVERS[@]}"; do echo "$s -> $(curl -s "http://127.0.0.1:$(port_of "$s")/hello.php")"; done
+if [ -n "${SYSCALLS:-}" ]; then
+  # SYSCALLS=1: system calls per request of each server instead of the timed rounds.
+  for s in "${SERVERS[@]}"; do syscalls_per_request "$s" "$(pid_of "$s")" "http://127.0.0.1:$(port_of "$s")/hello.php"; done
+  exit 0
+fi
 RES="$OUT/fastcgi-results.txt"; : > "$RES"
 for r in $(seq 1 "$ROUNDS"); do
   for s in "${SERVERS[@]}"; do CPU_PID=$(pid_of "$s") run_wrk "$s" "http://127.0.0.1:$(port_of "$s")/hello.php" | tee -a "$RES"; done

@@ -102,3 +102,23 @@ report() {
               print line }}' "$1" | sort
   awk 'NF > 4 {$2=$3=$4=""; print "  " $0}' "$1"
 }
+
+# syscalls_per_request NAME PID URL -> system calls per request of process PID (all threads), counted
+# by `strace -c -f` over a 3 s wrk run (strace slows the server; the counts, not the rate, are the
+# point). Prints the total and the calls made at least 0.05 times per request.
+syscalls_per_request() {
+  local name=$1 pid=$2 url=$3 f="$OUT/strace-$1.txt" sp out reqs
+  need strace strace
+  strace -c -f -p "$pid" -o "$f" 2>/dev/null & sp=$!
+  sleep 0.5
+  out=$(taskset -c "$CLIENT_CPU" wrk -t1 -c"$CONNECTIONS" -d3s "$url" 2>&1)
+  kill -INT "$sp" 2>/dev/null || true
+  wait "$sp" 2>/dev/null || true
+  reqs=$(echo "$out" | awk '/requests in/ {print $1}')
+  awk -v n="${reqs:-0}" -v name="$name" '
+    $NF == "total" && n > 0 { printf "%-8s %6.2f system calls per request (%d requests)\n", name, $(NF-1) / n, n }
+    $1 ~ /^[0-9.]+$/ && NF >= 5 && $NF != "total" && n > 0 {
+      calls = ($NF ~ /^[a-z_0-9]+$/ && $(NF-1) ~ /^[0-9]+$/) ? $(NF-1) : $(NF-2)
+      if (calls / n >= 0.05) printf "         %-16s %6.2f\n", $NF, calls / n
+    }' "$f"
+}
