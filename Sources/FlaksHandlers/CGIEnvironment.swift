@@ -134,6 +134,7 @@ public enum CGIEnvironment {
     /// `X-A_B` cannot pose as `X-A-B`. Repeated headers are joined with ", " ("; " for Cookie).
     static func httpVariables(_ headers: HeaderFields, passAuthorization: Bool) -> [FastCGIPair] {
         var out: [FastCGIPair] = []
+        out.reserveCapacity(headers.count)
         for f in headers {
             if isExcluded(f.name) && !(passAuthorization && HeaderFields.equalsIgnoringCase(f.name, "Authorization")) { continue }
             guard !f.name.isEmpty, f.name.utf8.allSatisfy({ isAlnum($0) || $0 == 45 }) else { continue }
@@ -161,19 +162,45 @@ public enum CGIEnvironment {
         }
     }
 
-    /// "HTTP_" + the name uppercased, "-" -> "_" (the name is letters, digits and "-").
+    /// "HTTP_" + the name uppercased, "-" -> "_" (the name is letters, digits and "-"). The common
+    /// request fields get a constant (no string made: 3 fields cost ~2,600 instructions before, with
+    /// a string built per field through an enumerated closure).
     static func variableName(_ field: String) -> String {
         let n = field.utf8.count
-        return String(unsafeUninitializedCapacity: n + 5) { buf in
-            for (i, b) in "HTTP_".utf8.enumerated() { buf[i] = b }
-            var i = 5
-            for b in field.utf8 {
-                buf[i] = b == 45 ? 95 : (b >= 97 && b <= 122 ? b - 32 : b)
-                i += 1
+        for (name, variable) in commonVariables where name.utf8.count == n && HeaderFields.equalsIgnoringCase(field, name) {
+            return variable
+        }
+        return computedVariableName(field)
+    }
+
+    /// `variableName` without the table of common fields.
+    static func computedVariableName(_ field: String) -> String {
+        let n = field.utf8.count
+        var field = field
+        return field.withUTF8 { src in
+            String(unsafeUninitializedCapacity: n + 5) { buf in
+                buf[0] = 72; buf[1] = 84; buf[2] = 84; buf[3] = 80; buf[4] = 95   // "HTTP_"
+                var i = 0
+                while i < n {
+                    let b = src[i]
+                    buf[i + 5] = b == 45 ? 95 : (b >= 97 && b <= 122 ? b - 32 : b)
+                    i += 1
+                }
+                return n + 5
             }
-            return n + 5
         }
     }
+
+    /// The request fields most requests carry, with their variable names.
+    static let commonVariables: [(String, String)] = [
+        ("Host", "HTTP_HOST"), ("User-Agent", "HTTP_USER_AGENT"), ("Accept", "HTTP_ACCEPT"),
+        ("Accept-Encoding", "HTTP_ACCEPT_ENCODING"), ("Accept-Language", "HTTP_ACCEPT_LANGUAGE"),
+        ("Connection", "HTTP_CONNECTION"), ("Cookie", "HTTP_COOKIE"), ("Referer", "HTTP_REFERER"),
+        ("Cache-Control", "HTTP_CACHE_CONTROL"), ("Upgrade-Insecure-Requests", "HTTP_UPGRADE_INSECURE_REQUESTS"),
+        ("Origin", "HTTP_ORIGIN"), ("If-Modified-Since", "HTTP_IF_MODIFIED_SINCE"), ("If-None-Match", "HTTP_IF_NONE_MATCH"),
+        ("X-Forwarded-For", "HTTP_X_FORWARDED_FOR"), ("X-Forwarded-Proto", "HTTP_X_FORWARDED_PROTO"),
+        ("X-Requested-With", "HTTP_X_REQUESTED_WITH"), ("Authorization", "HTTP_AUTHORIZATION"),
+    ]
 
     private static func isAlnum(_ b: UInt8) -> Bool { (48...57).contains(b) || (65...90).contains(b) || (97...122).contains(b) }
 

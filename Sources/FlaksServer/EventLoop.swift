@@ -74,6 +74,8 @@ public final class EventLoop: @unchecked Sendable {
     let prepared = PreparedResponses()
     /// Idle keep-alive connections to upstreams (proxy, FastCGI), by address, made on first use.
     lazy var upstreamPool = UpstreamPool(loop: self)
+    /// The FastCGI responder located last on this loop (`FastCGIResponders.Memo`).
+    var fastcgiResponder: FastCGIResponders.Memo?
 
     init(index: Int, server: Server, clock: any LoopClock) throws(SystemError) {
         self.index = index

@@ -83,7 +83,7 @@ final class FastCGIRequest: ResponseProducer, UpstreamUser, TimerTarget {
     /// Starts `invocation` for the request `sink` answers. `method` is the client's.
     static func start(_ invocation: FastCGIInvocation, method: HTTPMethod, sink: any ResponseSink, loop: EventLoop) {
         let (address, key, instance): (SocketAddress, String, ServiceEndpoint?)
-        switch FastCGIResponders.locate(invocation.responder, directory: loop.server.serviceDirectory) {
+        switch FastCGIResponders.locate(invocation.responder, directory: loop.server.serviceDirectory, memo: &loop.fastcgiResponder) {
         case .address(let a, let k, let i): (address, key, instance) = (a, k, i)
         case .unavailable(let reason):
             loop.server.logger.error("fastcgi \(invocation.scriptPath): \(reason)")

@@ -63,6 +63,18 @@ struct CGIEnvironmentTests {
         ])
     }
 
+    @Test("the table of common fields names each variable as the rule does, in any letter case")
+    func commonVariableNames() {
+        for (field, variable) in CGIEnvironment.commonVariables {
+            #expect(CGIEnvironment.computedVariableName(field) == variable)
+            #expect(CGIEnvironment.variableName(field.lowercased()) == variable)
+            #expect(CGIEnvironment.variableName(field.uppercased()) == variable)
+        }
+        #expect(CGIEnvironment.variableName("X-Custom-9") == "HTTP_X_CUSTOM_9")
+        #expect(CGIEnvironment.variableName("Hosts") == "HTTP_HOSTS")
+        #expect(CGIEnvironment.variableName("accept-ENCODING") == "HTTP_ACCEPT_ENCODING")
+    }
+
     @Test func sortedAndStable() {
         let entries = CGIEnvironment.build(request: Self.request(), route: CGIRoute(root: "/srv/cgi"), script: Self.script)
         #expect(entries == entries.sorted())

@@ -212,7 +212,8 @@ struct StaticPathTests {
         (".env", .hidden), (".git/config", .hidden), ("a/.htpasswd", .hidden), ("...", .hidden), ("a/.b/c", .hidden),
         (".well-known/security.txt", .ok), (".well-known/acme-challenge/tok", .ok), (".well-known/.secret", .hidden),
         ("a/.well-known/x", .hidden), (".well-knownx/y", .hidden), ("a..b", .ok), ("..a", .hidden), ("%2e%2e/x", .ok),
-        ("\u{FF0E}\u{FF0E}/x", .ok),
+        ("\u{FF0E}\u{FF0E}/x", .ok), (".well-known", .ok), (".well-known/", .ok), (".well-know/x", .hidden),
+        (".Well-known/x", .hidden), (".well-knowm/x", .hidden),
     ])
     func verdicts(path: String, expected: StaticPath.Verdict) {
         #expect(StaticPath.check(path, dotfiles: false) == expected)
