@@ -124,6 +124,15 @@ public struct FastCGIExchange: Sendable {
         }
     }
 
+    /// `start` with the PARAMS records already written (the executor's form: `FastCGIParamsWriter`,
+    /// made with this exchange's `requestID`).
+    public mutating func start(params: FastCGIParamsWriter, body: [UInt8]?) throws(FastCGIEncodingError) -> [UInt8] {
+        precondition(params.requestID == requestID, "the params were written for another request ID")
+        return try begin(body: body) { _, keep throws(FastCGIEncodingError) in
+            try FastCGIEncoder.requestHead(params: params, keepConnection: keep, body: body)
+        }
+    }
+
     private mutating func begin(body: [UInt8]?,
                                 _ encode: (UInt16, Bool) throws(FastCGIEncodingError) -> [UInt8]) throws(FastCGIEncodingError) -> [UInt8] {
         precondition(send == .notStarted, "FastCGIExchange.start called twice")

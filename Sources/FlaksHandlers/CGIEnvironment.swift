@@ -50,18 +50,34 @@ public enum CGIEnvironment {
     }
 
     /// What `build` gives (without PATH) as (name, value) pairs, in no particular order: the FastCGI
-    /// params of a request, made without a dictionary, a sort or a "NAME=value" string per pair (per
-    /// request on the loop; the encoder writes the pairs as they are). `extra` comes after the
-    /// meta-variables and must not repeat their names; an `env` name that any of them has is skipped.
+    /// params of a request. `extra` comes after the meta-variables and must not repeat their names;
+    /// an `env` name that any of them has is skipped.
     public static func unsortedParams(request: Request, env routeEnv: [String: String], passAuthorization: Bool,
                                       script: Script, extra: [FastCGIPair]) -> [FastCGIPair] {
-        var out = metaPairs(request: request, passAuthorization: passAuthorization, script: script,
-                            capacity: extra.count + routeEnv.count)
-        out.append(contentsOf: extra)
-        for (k, v) in routeEnv where isSafeName(k) && !v.utf8.contains(0) && !out.contains(where: { $0.name == k }) {
-            out.append(FastCGIPair(k, v))
-        }
+        var out: [FastCGIPair] = []
+        out.reserveCapacity(24 + request.headers.count + extra.count + routeEnv.count)
+        writeParams(request: request, env: routeEnv, passAuthorization: passAuthorization, script: script, extra: extra,
+                    into: &out)
         return out
+    }
+
+    /// `unsortedParams` written into `sink` as they are made (the FastCGI handler writes them
+    /// straight into the PARAMS records: no array of pairs, no dictionary, no sort).
+    public static func writeParams<S: CGIVariableSink>(request: Request, env routeEnv: [String: String], passAuthorization: Bool,
+                                                       script: Script, extra: [FastCGIPair], into sink: inout S) {
+        guard !routeEnv.isEmpty else {
+            writeMeta(request: request, passAuthorization: passAuthorization, script: script, into: &sink)
+            for p in extra { sink.add(p.name, p.value) }
+            return
+        }
+        // The route's env may not repeat a name already sent: remember them.
+        var recording = NameRecordingSink(base: sink)
+        writeMeta(request: request, passAuthorization: passAuthorization, script: script, into: &recording)
+        for p in extra { recording.add(p.name, p.value) }
+        for (k, v) in routeEnv where isSafeName(k) && !v.utf8.contains(0) && !recording.names.contains(k) {
+            recording.add(k, v)
+        }
+        sink = recording.base
     }
 
     /// The RFC 3875 §4.1 meta-variables plus the common extensions (REMOTE_PORT, REQUEST_URI,
@@ -77,48 +93,53 @@ public enum CGIEnvironment {
     }
 
     /// The meta-variables as (name, value), each name once.
-    static func metaPairs(request: Request, passAuthorization: Bool, script: Script, capacity: Int = 0) -> [FastCGIPair] {
+    static func metaPairs(request: Request, passAuthorization: Bool, script: Script) -> [FastCGIPair] {
         var m: [FastCGIPair] = []
-        m.reserveCapacity(24 + request.headers.count + capacity)
+        m.reserveCapacity(24 + request.headers.count)
+        writeMeta(request: request, passAuthorization: passAuthorization, script: script, into: &m)
+        return m
+    }
+
+    /// The meta-variables into `m`, each name once.
+    static func writeMeta<S: CGIVariableSink>(request: Request, passAuthorization: Bool, script: Script, into m: inout S) {
         let h = request.headers
-        m.append(FastCGIPair("GATEWAY_INTERFACE", "CGI/1.1"))                         // §4.1.4
-        m.append(FastCGIPair("SERVER_SOFTWARE", serverSoftware))                      // §4.1.17
-        m.append(FastCGIPair("SERVER_PROTOCOL", request.head.version.description))    // §4.1.16
-        m.append(FastCGIPair("SERVER_NAME", request.serverName))                      // §4.1.14
-        m.append(FastCGIPair("SERVER_PORT", String(request.localPort)))               // §4.1.15
-        m.append(FastCGIPair("REQUEST_METHOD", request.method.rawValue))              // §4.1.12
-        m.append(FastCGIPair("QUERY_STRING", request.query.map(String.init) ?? ""))   // §4.1.7: always set, raw (still encoded)
-        m.append(FastCGIPair("REMOTE_ADDR", request.remoteAddress))                   // §4.1.8
+        m.add("GATEWAY_INTERFACE", "CGI/1.1")                         // §4.1.4
+        m.add("SERVER_SOFTWARE", serverSoftware)                      // §4.1.17
+        m.add("SERVER_PROTOCOL", request.head.version.description)    // §4.1.16
+        m.add("SERVER_NAME", request.serverName)                      // §4.1.14
+        m.add("SERVER_PORT", String(request.localPort))               // §4.1.15
+        m.add("REQUEST_METHOD", request.method.rawValue)              // §4.1.12
+        m.add("QUERY_STRING", request.query.map(String.init) ?? "")   // §4.1.7: always set, raw (still encoded)
+        m.add("REMOTE_ADDR", request.remoteAddress)                   // §4.1.8
         // §4.1.9: no reverse lookups (slow, spoofable); the RFC allows REMOTE_ADDR in their place.
-        m.append(FastCGIPair("REMOTE_HOST", request.remoteAddress))
-        m.append(FastCGIPair("REMOTE_PORT", String(request.remotePort)))
-        m.append(FastCGIPair("SCRIPT_NAME", script.scriptName))                       // §4.1.13
-        m.append(FastCGIPair("SCRIPT_FILENAME", script.scriptFilename))
-        m.append(FastCGIPair("DOCUMENT_ROOT", script.documentRoot))
-        m.append(FastCGIPair("REQUEST_URI", request.head.target))
-        m.append(FastCGIPair("REQUEST_SCHEME", request.isTLS ? "https" : "http"))
-        if request.isTLS { m.append(FastCGIPair("HTTPS", "on")) }
+        m.add("REMOTE_HOST", request.remoteAddress)
+        m.add("REMOTE_PORT", String(request.remotePort))
+        m.add("SCRIPT_NAME", script.scriptName)                       // §4.1.13
+        m.add("SCRIPT_FILENAME", script.scriptFilename)
+        m.add("DOCUMENT_ROOT", script.documentRoot)
+        m.add("REQUEST_URI", request.head.target)
+        m.add("REQUEST_SCHEME", request.isTLS ? "https" : "http")
+        if request.isTLS { m.add("HTTPS", "on") }
         // §4.1.5, §4.1.6: PATH_TRANSLATED only when PATH_INFO is non-empty.
-        m.append(FastCGIPair("PATH_INFO", script.pathInfo))
-        if !script.pathInfo.isEmpty { m.append(FastCGIPair("PATH_TRANSLATED", script.documentRoot + script.pathInfo)) }
+        m.add("PATH_INFO", script.pathInfo)
+        if !script.pathInfo.isEmpty { m.add("PATH_TRANSLATED", script.documentRoot + script.pathInfo) }
         // §4.1.2: set iff there is a body. The server buffers and de-chunks bodies first (up to
         // limits.max_body), so the length is always known, also for chunked uploads (like nginx).
         if request.head.framing != .none || !request.body.isEmpty {
-            m.append(FastCGIPair("CONTENT_LENGTH", String(request.body.count)))
+            m.add("CONTENT_LENGTH", String(request.body.count))
         }
-        if let type = h["Content-Type"] { m.append(FastCGIPair("CONTENT_TYPE", type)) }   // §4.1.3
+        if let type = h["Content-Type"] { m.add("CONTENT_TYPE", type) }   // §4.1.3
         // §4.1.1: the auth-scheme token of the Authorization header; the credentials themselves
         // reach the script only when passed (`pass_authorization` for CGI; always for FastCGI).
         if let user = request.remoteUser {
             // The route's `auth` checked the credentials and consumed the field (RFC 3875 §4.1.11).
-            m.append(FastCGIPair("AUTH_TYPE", "Basic"))
-            m.append(FastCGIPair("REMOTE_USER", user))
+            m.add("AUTH_TYPE", "Basic")
+            m.add("REMOTE_USER", user)
         } else if let auth = h["Authorization"], let scheme = auth.split(separator: " ").first, !scheme.isEmpty {
-            m.append(FastCGIPair("AUTH_TYPE", String(scheme)))
+            m.add("AUTH_TYPE", String(scheme))
         }
         let pass = passAuthorization && request.remoteUser == nil
-        m.append(contentsOf: httpVariables(h, passAuthorization: pass))
-        return m
+        writeHTTPVariables(h, passAuthorization: pass, into: &m)
     }
 
     /// Headers that never become HTTP_* variables: their values travel elsewhere (CONTENT_*), they
@@ -134,20 +155,44 @@ public enum CGIEnvironment {
     /// `X-A_B` cannot pose as `X-A-B`. Repeated headers are joined with ", " ("; " for Cookie).
     static func httpVariables(_ headers: HeaderFields, passAuthorization: Bool) -> [FastCGIPair] {
         var out: [FastCGIPair] = []
-        out.reserveCapacity(headers.count)
-        for f in headers {
-            if isExcluded(f.name) && !(passAuthorization && HeaderFields.equalsIgnoringCase(f.name, "Authorization")) { continue }
-            guard !f.name.isEmpty, f.name.utf8.allSatisfy({ isAlnum($0) || $0 == 45 }) else { continue }
-            if f.value.utf8.contains(0) { continue }
-            let name = variableName(f.name)
-            // Repeats are rare: a linear search beats a dictionary for a head's few fields.
-            if let i = out.firstIndex(where: { $0.name == name }) {
-                out[i].value += (HeaderFields.equalsIgnoringCase(f.name, "Cookie") ? "; " : ", ") + f.value
-            } else {
-                out.append(FastCGIPair(name, f.value))
-            }
-        }
+        writeHTTPVariables(headers, passAuthorization: passAuthorization, into: &out)
         return out
+    }
+
+    /// `httpVariables` into `sink`, in the order of first appearance: a repeated field is joined at
+    /// its first appearance and skipped at the others (written as they come, nothing to go back to).
+    static func writeHTTPVariables<S: CGIVariableSink>(_ headers: HeaderFields, passAuthorization: Bool, into sink: inout S) {
+        let fields = headers.fields
+        func eligible(_ f: HeaderField) -> Bool {
+            if isExcluded(f.name) && !(passAuthorization && HeaderFields.equalsIgnoringCase(f.name, "Authorization")) { return false }
+            guard !f.name.isEmpty, f.name.utf8.allSatisfy({ isAlnum($0) || $0 == 45 }) else { return false }
+            return !f.value.utf8.contains(0)
+        }
+        // Names are letters, digits and "-": two fields give the same variable iff their names are
+        // equal without regard to case. Repeats are rare: linear searches beat a dictionary here.
+        var i = 0
+        while i < fields.count {
+            let f = fields[i]
+            defer { i += 1 }
+            guard eligible(f) else { continue }
+            var repeated = false
+            var j = 0
+            while j < i {
+                if HeaderFields.equalsIgnoringCase(fields[j].name, f.name) && eligible(fields[j]) { repeated = true; break }
+                j += 1
+            }
+            if repeated { continue }
+            var value = f.value
+            j = i + 1
+            while j < fields.count {
+                let g = fields[j]
+                if HeaderFields.equalsIgnoringCase(g.name, f.name) && eligible(g) {
+                    value += (HeaderFields.equalsIgnoringCase(g.name, "Cookie") ? "; " : ", ") + g.value
+                }
+                j += 1
+            }
+            sink.add(variableName(f.name), value)
+        }
     }
 
     /// `excludedHeaders`, compared without regard to case and without lowercasing a copy.
@@ -208,5 +253,27 @@ public enum CGIEnvironment {
     static func isSafeName(_ s: String) -> Bool {
         guard let f = s.utf8.first, !(48...57).contains(f) else { return false }
         return s.utf8.allSatisfy { isAlnum($0) || $0 == 95 }
+    }
+}
+
+/// Where `CGIEnvironment` writes variables as it makes them: an array of pairs (CGI, tests) or a
+/// FastCGI request's PARAMS records (`FastCGIParamsWriter`).
+public protocol CGIVariableSink {
+    mutating func add(_ name: String, _ value: String)
+}
+
+extension Array: CGIVariableSink where Element == FastCGIPair {
+    public mutating func add(_ name: String, _ value: String) { append(FastCGIPair(name, value)) }
+}
+
+extension FastCGIParamsWriter: CGIVariableSink {}
+
+/// A sink that also remembers the names written (the route's `env` may not repeat one).
+struct NameRecordingSink<Base: CGIVariableSink>: CGIVariableSink {
+    var base: Base
+    var names: Set<String> = []
+    mutating func add(_ name: String, _ value: String) {
+        names.insert(name)
+        base.add(name, value)
     }
 }

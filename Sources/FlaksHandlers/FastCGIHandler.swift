@@ -276,8 +276,10 @@ public struct FastCGIHandler: Handler {
         ]
         // Authorization goes to the application (it does its own auth), unless the route's `auth`
         // consumed it: then REMOTE_USER and AUTH_TYPE=Basic are set instead (config-schema).
-        let params = CGIEnvironment.unsortedParams(request: request, env: route.env, passAuthorization: true,
-                                                   script: s, extra: extra)
+        var params = FastCGIParamsWriter(requestID: FastCGIResponseMachine.requestID,
+                                         capacity: 640 + request.head.target.utf8.count * 2 + request.headers.count * 48)
+        CGIEnvironment.writeParams(request: request, env: route.env, passAuthorization: true, script: s, extra: extra,
+                                   into: &params)
         return FastCGIInvocation(responder: responder, params: params, body: request.body, scriptPath: filename,
                                  timeout: timeoutNanos, maxConnections: route.maxConnections)
     }

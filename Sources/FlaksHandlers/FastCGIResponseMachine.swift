@@ -111,7 +111,7 @@ public struct FastCGIResponseMachine: Sendable {
         self.timeout = timeout
         self.givenTimeoutText = timeoutText
         self.maxStderrLine = maxStderrLine
-        exchange = FastCGIExchange(maxStderrLine: maxStderrLine)
+        exchange = FastCGIExchange(requestID: Self.requestID, maxStderrLine: maxStderrLine)
         parser = CGIOutputParser(limit: headerLimit)
     }
 
@@ -142,11 +142,13 @@ public struct FastCGIResponseMachine: Sendable {
         try exchange.start(params: params, body: body)
     }
 
-    /// `encodeRequest` with the params as (name, value) pairs (`FastCGIInvocation.params`),
-    /// encoded straight from them.
-    public mutating func encodeRequest(pairs: [FastCGIPair], body: [UInt8]) throws(FastCGIEncodingError) -> [UInt8] {
-        try exchange.start(pairs: pairs, body: body)
+    /// `encodeRequest` with the PARAMS records already written (`FastCGIInvocation.params`).
+    public mutating func encodeRequest(params: FastCGIParamsWriter, body: [UInt8]) throws(FastCGIEncodingError) -> [UInt8] {
+        try exchange.start(params: params, body: body)
     }
+
+    /// The request ID of every request (one request per connection at a time).
+    public static let requestID: UInt16 = 1
 
     /// No connection is free: the request waits (at most `timeout`).
     public mutating func queued(now: UInt64) {
@@ -350,7 +352,7 @@ public struct FastCGIResponseMachine: Sendable {
             retried = true
             reused = false
             since = now
-            exchange = FastCGIExchange(maxStderrLine: maxStderrLine)
+            exchange = FastCGIExchange(requestID: Self.requestID, maxStderrLine: maxStderrLine)
             // The request bytes are sent again as they were; the new exchange only has to know the
             // body went whole (its STDIN end was sent), which is what `start` records.
             _ = try? exchange.start(params: [], body: [])

@@ -27,8 +27,9 @@ public enum HandlerOutcome: Sendable {
 public struct FastCGIInvocation: Sendable {
     /// The responder: a fixed address (`unix:/path`, `HOST:PORT`) or a service's name.
     public var responder: Responder
-    /// (name, value) pairs, as `CGIEnvironment.unsortedParams` makes them.
-    public var params: [FastCGIPair]
+    /// The PARAMS records, as `CGIEnvironment.writeParams` wrote them (request ID
+    /// `FastCGIResponseMachine.requestID`); `params.pairs` reads them back.
+    public var params: FastCGIParamsWriter
     /// The request body (read whole first, so CONTENT_LENGTH is set).
     public var body: [UInt8]
     /// The script's path, for logs.
@@ -45,7 +46,7 @@ public struct FastCGIInvocation: Sendable {
         case service(String)
     }
 
-    public init(responder: Responder, params: [FastCGIPair], body: [UInt8], scriptPath: String, timeout: UInt64,
+    public init(responder: Responder, params: FastCGIParamsWriter, body: [UInt8], scriptPath: String, timeout: UInt64,
                 maxConnections: Int) {
         self.responder = responder; self.params = params; self.body = body; self.scriptPath = scriptPath
         self.timeout = timeout; self.maxConnections = maxConnections

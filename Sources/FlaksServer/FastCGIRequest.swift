@@ -99,7 +99,7 @@ final class FastCGIRequest: ResponseProducer, UpstreamUser, TimerTarget {
         let r = FastCGIRequest(invocation, method: method, sink: sink, loop: loop, address: address, key: key)
         r.instance = instance
         do {
-            r.request = try r.machine.encodeRequest(pairs: invocation.params, body: invocation.body)
+            r.request = try r.machine.encodeRequest(params: invocation.params, body: invocation.body)
         } catch {
             // A request field too long for a PARAMS record (near 64 KiB): nothing was sent.
             loop.server.logger.warning("fastcgi \(invocation.scriptPath): \(error)")

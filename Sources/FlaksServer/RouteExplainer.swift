@@ -92,7 +92,7 @@ public enum RouteExplainer {
                 lines.append("run as: \(inv.arguments.joined(separator: " "))")
             case .fastcgi(let inv):
                 lines.append("FastCGI script: \(inv.scriptPath)")
-                let params = Dictionary(inv.params.map { ($0.name, $0.value) }, uniquingKeysWith: { a, _ in a })
+                let params = Dictionary(inv.params.pairs.map { ($0.name, $0.value) }, uniquingKeysWith: { a, _ in a })
                 lines.append("SCRIPT_NAME: \(params["SCRIPT_NAME"] ?? "")")
                 lines.append("PATH_INFO: \(params["PATH_INFO"] ?? "")")
                 lines.append("responder: \(inv.responder)")

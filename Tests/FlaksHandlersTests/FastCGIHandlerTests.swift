@@ -111,7 +111,7 @@ final class FastCGIHandlerTests {
     func params(_ outcome: HandlerOutcome) -> [String: String]? {
         guard case .fastcgi(let inv) = outcome else { return nil }
         var d: [String: String] = [:]
-        for p in inv.params {
+        for p in inv.params.pairs {
             #expect(d[p.name] == nil, "\(p.name) sent twice")
             d[p.name] = p.value
         }
