@@ -35,6 +35,8 @@ public struct FastCGIHandler: Handler {
     let root: StaticRoot
     /// The root without trailing slashes (DOCUMENT_ROOT; SCRIPT_FILENAME = root + "/" + script).
     let documentRoot: String
+    /// `documentRoot` + "/", made once.
+    let documentRootSlash: String
     /// Serves every non-script file under the root.
     let files: StaticFileHandler
     /// `index` names that are single visible file names.
@@ -50,6 +52,7 @@ public struct FastCGIHandler: Handler {
         self.responder = responder ?? FastCGIHandler.responder(of: route)
         root = StaticRoot(path: route.root)
         documentRoot = CGIScriptLocator.trimmedRoot(route.root)
+        documentRootSlash = documentRoot + "/"
         files = StaticFileHandler(StaticRoute(root: route.root, index: [], listing: false), root: root)
         indexNames = route.index.filter { !$0.isEmpty && !$0.contains("/") && StaticPath.check($0, dotfiles: false) == .ok }
         if let f = route.frontController {
@@ -182,15 +185,25 @@ public struct FastCGIHandler: Handler {
     }
 
     /// A name whose extension (after its last ".") is one of `extensions`, without regard to case.
+    /// Bytes throughout (a Character search for the dot and a zip per extension cost ~2,000
+    /// instructions of a PHP request).
     func isScriptName(_ name: Substring) -> Bool {
-        guard let dot = name.lastIndex(of: "."), dot != name.startIndex else { return false }
-        let ext = name[dot...].utf8
-        // Bytes compared with ASCII letters folded (the loader lowercases `extensions`; a route made
-        // in code may not have).
-        func fold(_ b: UInt8) -> UInt8 { (b >= 65 && b <= 90) ? b | 0x20 : b }
-        return route.extensions.contains { e in
-            e.utf8.count == ext.count && zip(e.utf8, ext).allSatisfy { fold($0) == fold($1) }
+        let u = name.utf8
+        guard let dot = u.lastIndex(of: UInt8(ascii: ".")), dot != u.startIndex else { return false }
+        let ext = u[dot...]
+        let count = ext.count
+        // ASCII letters folded (the loader lowercases `extensions`; a route made in code may not have).
+        for e in route.extensions where e.utf8.count == count {
+            var i = ext.startIndex
+            var same = true
+            for b in e.utf8 {
+                let c = ext[i]
+                if (b >= 65 && b <= 90 ? b | 0x20 : b) != (c >= 65 && c <= 90 ? c | 0x20 : c) { same = false; break }
+                i = ext.index(after: i)
+            }
+            if same { return true }
         }
+        return false
     }
 
     func isScript(_ rel: String) -> Bool { isScriptName(StaticPath.lastSegment(rel)) }
@@ -253,18 +266,37 @@ public struct FastCGIHandler: Handler {
     func scriptName(_ request: Request, script: String) -> String {
         guard request.routePath.utf8.last == UInt8(ascii: "/") else { return "/" + script }
         // The request path minus the remainder (compared as bytes: this runs per request).
-        let path = request.path.utf8, rest = request.remainder.utf8
-        let n = path.count - rest.count
-        var prefix = n >= 0 && path.dropFirst(n).elementsEqual(rest)
-            ? String(Substring(path.prefix(n))) : request.routePath
+        let path = request.path, rest = request.remainder
+        let n = path.utf8.count - rest.utf8.count
+        guard n >= 0, Self.hasUTF8Suffix(path, rest) else {
+            var prefix = request.routePath
+            if prefix.utf8.last != UInt8(ascii: "/") { prefix += "/" }
+            return prefix + script
+        }
+        // The script is what the path named (no index, no PATH_INFO): the path itself, no new string.
+        let prefixBytes = path.utf8.prefix(n)
+        if script == rest && prefixBytes.last == UInt8(ascii: "/") { return path }
+        var prefix = String(Substring(prefixBytes))
         if prefix.utf8.last != UInt8(ascii: "/") { prefix += "/" }
         return prefix + script
+    }
+
+    /// Whether the UTF-8 of `s` ends with that of `suffix` (a byte comparison).
+    static func hasUTF8Suffix(_ s: String, _ suffix: String) -> Bool {
+        var s = s, suffix = suffix
+        return s.withUTF8 { a in
+            suffix.withUTF8 { b in
+                guard b.count <= a.count else { return false }
+                guard let pa = a.baseAddress, let pb = b.baseAddress else { return b.isEmpty }
+                return memcmp(pa + (a.count - b.count), pb, b.count) == 0
+            }
+        }
     }
 
     /// The invocation for the executor: the params (CGI/1.1 meta-variables of RFC 3875 plus what
     /// PHP expects), the body, the responder and the route's limits.
     public func invocation(_ request: Request, script: String, pathInfo: String) -> FastCGIInvocation {
-        let filename = documentRoot + "/" + script
+        let filename = documentRootSlash + script
         let s = CGIEnvironment.Script(scriptName: scriptName(request, script: script), pathInfo: pathInfo,
                                       scriptFilename: filename, documentRoot: documentRoot)
         // REQUEST_SCHEME and HTTPS come with the meta-variables (CGIEnvironment).

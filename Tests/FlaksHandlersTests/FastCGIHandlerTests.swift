@@ -1,5 +1,5 @@
 import FlaksConfig
-import FlaksHandlers
+@testable import FlaksHandlers
 import FlaksHTTP
 import Foundation
 import Testing
@@ -92,6 +92,26 @@ final class FastCGIHandlerTests {
         let only = handler(extensions: [".css"])
         #expect(only.resolve("style.css") == .script("style.css", pathInfo: ""))
         #expect(only.resolve("index.php") == .file("index.php"), "with .php not listed, a .php file is just a file")
+    }
+
+    @Test("script names: the last extension, without regard to ASCII case, never a bare dot-name")
+    func scriptNames() {
+        let h = handler(extensions: [".php", ".PHTML"])
+        for (name, expected) in [("x.php", true), ("x.PhP", true), ("a.b.php", true), ("x.phtml", true), ("x.pHtMl", true),
+                                 ("x.php5", false), ("x.ph", false), ("x.php.txt", false), (".php", false), ("php", false),
+                                 ("x.", false), ("", false), ("x.p\u{E9}p", false), ("\u{E9}.php", true)] {
+            #expect(h.isScriptName(Substring(name)) == expected, "\(name)")
+        }
+    }
+
+    @Test("SCRIPT_NAME: the mount's prefix and the script, also when the path names it directly")
+    func scriptNameOfAPrefixMount() {
+        let h = handler()
+        #expect(h.scriptName(request("/site/app/x.php"), script: "app/x.php") == "/site/app/x.php")
+        #expect(h.scriptName(request("/site/app/"), script: "app/index.php") == "/site/app/index.php")
+        #expect(h.scriptName(request("/site/app/x.php/extra"), script: "app/x.php") == "/site/app/x.php")
+        #expect(h.scriptName(request("/x.php", mount: "/"), script: "x.php") == "/x.php")
+        #expect(h.scriptName(request("/site/nothing"), script: "front.php") == "/site/front.php")
     }
 
     // MARK: answers
