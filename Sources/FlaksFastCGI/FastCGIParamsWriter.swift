@@ -27,13 +27,24 @@ public struct FastCGIParamsWriter: Sendable {
 
     /// Adds `name`=`value` (UTF-8).
     public mutating func add(_ name: String, _ value: String) {
+        var name = name
+        name.withUTF8 { add(name: $0, value) }
+    }
+
+    /// `add` for a name known when compiling (the meta-variables): its bytes are read in place.
+    public mutating func add(static name: StaticString, _ value: String) {
+        guard name.hasPointerRepresentation else { add(name.description, value); return }
+        add(name: UnsafeBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount), value)
+    }
+
+    private mutating func add(name: UnsafeBufferPointer<UInt8>, _ value: String) {
         guard error == nil else { return }
-        var name = name, value = value
-        let nameLength = name.utf8.count, valueLength = value.utf8.count
+        var value = value
+        let nameLength = name.count, valueLength = value.utf8.count
         guard nameLength > 0 else { return }
         let n = FastCGIParam.lengthFieldSize(nameLength) + FastCGIParam.lengthFieldSize(valueLength) + nameLength + valueLength
         guard n <= FastCGI.maxParamsContentLength else {
-            error = .paramTooLong(name: name, encodedLength: n)
+            error = .paramTooLong(name: String(decoding: name, as: UTF8.self), encodedLength: n)
             return
         }
         if headerAt >= 0 && length + n > FastCGI.maxParamsContentLength { closeRecord() }
@@ -53,7 +64,7 @@ public struct FastCGIParamsWriter: Sendable {
             var p = base + at
             p += Self.writeLength(nameLength, p)
             p += Self.writeLength(valueLength, p)
-            name.withUTF8 { u in if let b = u.baseAddress { p.update(from: b, count: nameLength) } }
+            if let b = name.baseAddress { p.update(from: b, count: nameLength) }
             p += nameLength
             value.withUTF8 { u in if let b = u.baseAddress { p.update(from: b, count: valueLength) } }
         }

@@ -103,40 +103,40 @@ public enum CGIEnvironment {
     /// The meta-variables into `m`, each name once.
     static func writeMeta<S: CGIVariableSink>(request: Request, passAuthorization: Bool, script: Script, into m: inout S) {
         let h = request.headers
-        m.add("GATEWAY_INTERFACE", "CGI/1.1")                         // §4.1.4
-        m.add("SERVER_SOFTWARE", serverSoftware)                      // §4.1.17
-        m.add("SERVER_PROTOCOL", request.head.version.description)    // §4.1.16
-        m.add("SERVER_NAME", request.serverName)                      // §4.1.14
-        m.add("SERVER_PORT", String(request.localPort))               // §4.1.15
-        m.add("REQUEST_METHOD", request.method.rawValue)              // §4.1.12
-        m.add("QUERY_STRING", request.query.map(String.init) ?? "")   // §4.1.7: always set, raw (still encoded)
-        m.add("REMOTE_ADDR", request.remoteAddress)                   // §4.1.8
+        m.add(static: "GATEWAY_INTERFACE", "CGI/1.1")                         // §4.1.4
+        m.add(static: "SERVER_SOFTWARE", serverSoftware)                      // §4.1.17
+        m.add(static: "SERVER_PROTOCOL", request.head.version.description)    // §4.1.16
+        m.add(static: "SERVER_NAME", request.serverName)                      // §4.1.14
+        m.add(static: "SERVER_PORT", String(request.localPort))               // §4.1.15
+        m.add(static: "REQUEST_METHOD", request.method.rawValue)              // §4.1.12
+        m.add(static: "QUERY_STRING", request.query.map(String.init) ?? "")   // §4.1.7: always set, raw (still encoded)
+        m.add(static: "REMOTE_ADDR", request.remoteAddress)                   // §4.1.8
         // §4.1.9: no reverse lookups (slow, spoofable); the RFC allows REMOTE_ADDR in their place.
-        m.add("REMOTE_HOST", request.remoteAddress)
-        m.add("REMOTE_PORT", String(request.remotePort))
-        m.add("SCRIPT_NAME", script.scriptName)                       // §4.1.13
-        m.add("SCRIPT_FILENAME", script.scriptFilename)
-        m.add("DOCUMENT_ROOT", script.documentRoot)
-        m.add("REQUEST_URI", request.head.target)
-        m.add("REQUEST_SCHEME", request.isTLS ? "https" : "http")
-        if request.isTLS { m.add("HTTPS", "on") }
+        m.add(static: "REMOTE_HOST", request.remoteAddress)
+        m.add(static: "REMOTE_PORT", String(request.remotePort))
+        m.add(static: "SCRIPT_NAME", script.scriptName)                       // §4.1.13
+        m.add(static: "SCRIPT_FILENAME", script.scriptFilename)
+        m.add(static: "DOCUMENT_ROOT", script.documentRoot)
+        m.add(static: "REQUEST_URI", request.head.target)
+        m.add(static: "REQUEST_SCHEME", request.isTLS ? "https" : "http")
+        if request.isTLS { m.add(static: "HTTPS", "on") }
         // §4.1.5, §4.1.6: PATH_TRANSLATED only when PATH_INFO is non-empty.
-        m.add("PATH_INFO", script.pathInfo)
-        if !script.pathInfo.isEmpty { m.add("PATH_TRANSLATED", script.documentRoot + script.pathInfo) }
+        m.add(static: "PATH_INFO", script.pathInfo)
+        if !script.pathInfo.isEmpty { m.add(static: "PATH_TRANSLATED", script.documentRoot + script.pathInfo) }
         // §4.1.2: set iff there is a body. The server buffers and de-chunks bodies first (up to
         // limits.max_body), so the length is always known, also for chunked uploads (like nginx).
         if request.head.framing != .none || !request.body.isEmpty {
-            m.add("CONTENT_LENGTH", String(request.body.count))
+            m.add(static: "CONTENT_LENGTH", String(request.body.count))
         }
-        if let type = h["Content-Type"] { m.add("CONTENT_TYPE", type) }   // §4.1.3
+        if let type = h["Content-Type"] { m.add(static: "CONTENT_TYPE", type) }   // §4.1.3
         // §4.1.1: the auth-scheme token of the Authorization header; the credentials themselves
         // reach the script only when passed (`pass_authorization` for CGI; always for FastCGI).
         if let user = request.remoteUser {
             // The route's `auth` checked the credentials and consumed the field (RFC 3875 §4.1.11).
-            m.add("AUTH_TYPE", "Basic")
-            m.add("REMOTE_USER", user)
+            m.add(static: "AUTH_TYPE", "Basic")
+            m.add(static: "REMOTE_USER", user)
         } else if let auth = h["Authorization"], let scheme = auth.split(separator: " ").first, !scheme.isEmpty {
-            m.add("AUTH_TYPE", String(scheme))
+            m.add(static: "AUTH_TYPE", String(scheme))
         }
         let pass = passAuthorization && request.remoteUser == nil
         writeHTTPVariables(h, passAuthorization: pass, into: &m)
@@ -260,6 +260,12 @@ public enum CGIEnvironment {
 /// FastCGI request's PARAMS records (`FastCGIParamsWriter`).
 public protocol CGIVariableSink {
     mutating func add(_ name: String, _ value: String)
+    /// A name known when compiling (the meta-variables); by default the `String` form.
+    mutating func add(static name: StaticString, _ value: String)
+}
+
+extension CGIVariableSink {
+    public mutating func add(static name: StaticString, _ value: String) { add(name.description, value) }
 }
 
 extension Array: CGIVariableSink where Element == FastCGIPair {
@@ -275,5 +281,9 @@ struct NameRecordingSink<Base: CGIVariableSink>: CGIVariableSink {
     mutating func add(_ name: String, _ value: String) {
         names.insert(name)
         base.add(name, value)
+    }
+    mutating func add(static name: StaticString, _ value: String) {
+        names.insert(name.description)
+        base.add(static: name, value)
     }
 }
