@@ -80,8 +80,11 @@ final class Dispatcher: Handler {
         self.appBefore = appBefore; self.appAfter = appAfter
     }
 
-    func handle(_ request: Request) -> HandlerOutcome {
-        if let only { return serve(only, request, parameters: request.parameters) }
+    func handle(_ request: consuming Request) -> HandlerOutcome {
+        if let only {
+            let parameters = request.parameters
+            return serve(only, request, parameters: parameters)
+        }
         // Byte comparisons, not String's hasSuffix and concatenation (~400 instructions per request).
         let slash = UInt8(ascii: "/")
         var path: String
@@ -117,7 +120,7 @@ final class Dispatcher: Handler {
     }
 
     /// Picks the view for the method (HEAD falls back to GET; OPTIONS and other methods answer here).
-    private func serve(_ entry: RouteEntry, _ request: Request, parameters: [(name: String, value: String)]) -> HandlerOutcome {
+    private func serve(_ entry: RouteEntry, _ request: consuming Request, parameters: [(name: String, value: String)]) -> HandlerOutcome {
         let method = request.method
         guard let cv = entry.view(for: method) ?? (method == .HEAD ? entry.view(for: .GET) : nil) else {
             if method == .OPTIONS {
@@ -138,7 +141,7 @@ final class Dispatcher: Handler {
     /// A 404 or 405 from routing: the error handler for it if there is one, else the built-in
     /// page; wrapped in the app's before/after hooks. Without handler and hooks it is answered
     /// at once; otherwise on a worker (user code never runs on the loop).
-    private func routingError(_ status: HTTPStatus, _ request: Request, allow: String? = nil) -> HandlerOutcome {
+    private func routingError(_ status: HTTPStatus, _ request: consuming Request, allow: String? = nil) -> HandlerOutcome {
         let handler = scopeErrors.lazy.compactMap { $0.byStatus[status.code] }.first
         guard handler != nil || !appBefore.isEmpty || !appAfter.isEmpty else {
             var page = ErrorPage.response(status)
