@@ -88,7 +88,7 @@ final class Dispatcher: Handler {
         // Byte comparisons, not String's hasSuffix and concatenation (~400 instructions per request).
         let slash = UInt8(ascii: "/")
         var path: String
-        if request.routePath.utf8.last == slash {
+        if Self.lastByte(request.routePath) == slash {
             // Mounted at "/": the path as it is; deeper: the part below the mount point.
             path = request.routePath.utf8.count == 1 ? request.path
                 : request.remainder.isEmpty ? "/" : "/" + request.remainder
@@ -96,7 +96,7 @@ final class Dispatcher: Handler {
             path = request.path
         }
         var hadSlash = false
-        if path.utf8.count > 1 && path.utf8.last == slash {
+        if path.utf8.count > 1 && Self.lastByte(path) == slash {
             path.removeLast()
             hadSlash = true
         }
@@ -117,6 +117,12 @@ final class Dispatcher: Handler {
         }
         let parameters = request.parameters.isEmpty ? m.parameters : request.parameters + m.parameters
         return serve(entry, request, parameters: parameters)
+    }
+
+    /// The last UTF-8 byte of `s` (0 for ""), read in its storage: `utf8.last` cost ~75
+    /// instructions, twice per request.
+    @inline(__always) static func lastByte(_ s: String) -> UInt8 {
+        s.utf8.withContiguousStorageIfAvailable { $0.last ?? 0 } ?? s.utf8.last ?? 0
     }
 
     /// Picks the view for the method (HEAD falls back to GET; OPTIONS and other methods answer here).

@@ -23,7 +23,7 @@ extension Connection {
     func routeAtHead(bufferedBody: Int = 0) -> Bool {
         guard let site = exchange.site, site.hasProxyRoutes, let h = exchange.head, h.target != "*" else { return false }
         let path: String
-        do { path = try PathNormalizer.normalize(h.rawPath) } catch {
+        do { path = try h.normalizedPath() } catch {
             // An encoded "/" is allowed on proxy routes (it goes upstream as sent): route by a path
             // that keeps it encoded; anything else is answered at the end of the request.
             guard case .encodedSlash = error,
@@ -116,7 +116,7 @@ extension Connection {
             return
         }
         let path: String
-        do { path = try PathNormalizer.normalize(h.rawPath) } catch {
+        do { path = try h.normalizedPath() } catch {
             machine.closeAfterResponse()
             respondError(.badRequest, detail: "bad path")
             return
@@ -135,7 +135,9 @@ extension Connection {
     /// authorization. A token the executor did not publish goes to the routes as usual.
     func acmeChallengeAnswer(_ h: RequestHead, path: String) -> Response? {
         // "/." first: one byte read instead of a String prefix comparison on every request.
-        guard tls == nil, h.method == .GET || h.method == .HEAD, path.utf8.dropFirst().first == UInt8(ascii: "."),
+        // (An iterator: `utf8.dropFirst().first` cost ~150 instructions per request.)
+        var bytes = path.utf8.makeIterator()
+        guard tls == nil, h.method == .GET || h.method == .HEAD, bytes.next() != nil, bytes.next() == UInt8(ascii: "."),
               let body = loop.server.acme.responder.response(forPath: path) else { return nil }
         return Response(status: .ok, headers: ["Content-Type": "application/octet-stream"], body: .bytes(body))
     }
@@ -182,7 +184,10 @@ extension Connection {
     /// instructions per blocking view request before, 20,300 now; 53 reference-counting calls fewer).
     private func run(_ h: consuming RequestHead, path: consuming String, body: consuming [UInt8]) {
         guard let site = exchange.site else { return }
-        switch site.tree.lookup(host: h.host, path: path) {
+        // A site whose only host is `*` routes without the Host field: it is not looked for
+        // (~250 instructions per request; with `normalizedPath`, the iterator below and
+        // `Dispatcher.lastByte`: 20,300 instructions per blocking view request before, 19,320 now).
+        switch site.tree.lookup(host: site.tree.readsHost ? h.host : nil, path: path) {
         case .unknownHost:
             respondError(.misdirectedRequest, detail: "no site is configured for this host")
         case .notFound:
@@ -297,7 +302,7 @@ extension Connection {
         h.headers.remove("Content-Type")
         exchange.head = h
         let path: String
-        do { path = try PathNormalizer.normalize(h.rawPath) } catch {
+        do { path = try h.normalizedPath() } catch {
             send(ErrorPage.response(.internalServerError, detail: "bad internal redirect"))
             return
         }
