@@ -23,7 +23,7 @@ extension Connection {
     /// in `preparedKey`).
     func answerPrepared(_ buf: UnsafeRawBufferPointer) -> Int {
         guard loop.server.accessLog == nil, !output.hasQueued else { return 0 }
-        if repeatsNegativeHead(buf) { return 0 }
+        if !negativeHead.isEmpty && repeatsNegativeHead(buf) { return 0 }
         guard let q = QuickHead.scan(buf, limits: machine.configuration.parse) else { return 0 }
         let variant = preparedVariant
         let hash = PreparedResponses.hash(buf, q, variant: variant)
@@ -87,17 +87,19 @@ extension Connection {
     /// before, 18,600 now; an async one 24,800 before, 23,800 now). Nothing else changes: the
     /// parser reads the request as it always does, and a wrong "negative" could only cost a
     /// preparation, never change an answer.
-    @inline(__always)
+    @inline(never)
     private func repeatsNegativeHead(_ buf: UnsafeRawBufferPointer) -> Bool {
         let n = negativeHead.count
-        guard n > 0, buf.count >= n, negativeGeneration == loop.server.siteGeneration, let base = buf.baseAddress else {
+        guard buf.count >= n, negativeGeneration == loop.server.siteGeneration, let base = buf.baseAddress else {
             return false
         }
         return negativeHead.withUnsafeBytes { h in h.baseAddress.map { memcmp($0, base, n) == 0 } ?? false }
     }
 
     /// Remembers a quick head found negative (`repeatsNegativeHead`); one per connection, at most
-    /// `negativeHeadLimit` bytes (a longer one is scanned every time).
+    /// `negativeHeadLimit` bytes (a longer one is scanned every time). Not inlined: the prepared
+    /// path stays as lean as it was.
+    @inline(never)
     private func keepNegativeHead(_ head: UnsafeRawBufferPointer, generation: Int) {
         negativeHead.removeAll(keepingCapacity: true)
         guard head.count <= Connection.negativeHeadLimit else { return }
