@@ -19,7 +19,7 @@ public struct ViewRequest: Sendable {
     let urls: URLMap
     let formLimits: FormLimits
 
-    init(request: Request, parameters: Parameters, endpoint: String?, urls: URLMap, formLimits: FormLimits) {
+    init(request: consuming Request, parameters: Parameters, endpoint: String?, urls: URLMap, formLimits: FormLimits) {
         self.request = request; self.parameters = parameters; self.endpoint = endpoint
         self.urls = urls; self.formLimits = formLimits
     }

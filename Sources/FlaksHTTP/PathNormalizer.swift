@@ -87,7 +87,7 @@ public enum PathNormalizer {
     }
 
     /// True when `u` has no `%`, NUL, `//`, or `.`/`..` segment: nothing to do.
-    private static func isAlreadyNormal(_ u: UnsafeBufferPointer<UInt8>) -> Bool {
+    static func isAlreadyNormal(_ u: UnsafeBufferPointer<UInt8>) -> Bool {
         isAlreadyNormalGeneric(u)
     }
 

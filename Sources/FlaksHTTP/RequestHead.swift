@@ -45,6 +45,23 @@ public struct RequestHead: Sendable {
         return t
     }
 
+    /// `PathNormalizer.normalize(rawPath)`: the path the router and handlers see. An origin-form
+    /// target whose path is already normal (nearly every request) is checked in one pass over its
+    /// bytes, and without a query it is returned as it is: no `Substring` for `rawPath`, no second
+    /// scan for the `?`, no new string (~600 instructions before on a view request, ~120 now).
+    public func normalizedPath() throws(PathError) -> String {
+        let end: Int? = target.utf8.withContiguousStorageIfAvailable { p -> Int? in
+            guard p.first == UInt8(ascii: "/") else { return nil }
+            var end = p.count
+            for i in 1..<p.count where p[i] == UInt8(ascii: "?") { end = i; break }
+            return PathNormalizer.isAlreadyNormal(UnsafeBufferPointer(rebasing: p[..<end])) ? end : nil
+        } ?? nil
+        guard let end else { return try PathNormalizer.normalize(rawPath) }
+        if end == target.utf8.count { return target }
+        // ASCII up to the "?" (`isAlreadyNormal` refuses bytes >= 0x80): a character boundary.
+        return String(target[..<target.utf8.index(target.utf8.startIndex, offsetBy: end)])
+    }
+
     /// Where the path of an origin-form target ends (its `?` or its end), by a byte scan over
     /// contiguous storage; nil when the string is not contiguous (then the general path runs).
     static func pathEnd(_ s: String) -> String.Index? {

@@ -5,7 +5,9 @@ import FlaksHTTP
 /// What serves a route. `handle` runs on the selector loop and must not block:
 /// anything slow returns `.blocking` (worker pool) or `.async` (Swift concurrency).
 public protocol Handler: Sendable {
-    func handle(_ request: Request) -> HandlerOutcome
+    /// `consuming`: the server hands its request over (a handler that keeps it, as a view's does
+    /// for its worker, takes it without a copy); a handler that only reads it may take it borrowed.
+    func handle(_ request: consuming Request) -> HandlerOutcome
 }
 
 /// How a handler answers: now, or through the worker pool or a Task.

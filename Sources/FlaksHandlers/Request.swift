@@ -27,7 +27,7 @@ public struct Request: Sendable {
     /// When set, the Authorization field was consumed: it is not passed on to scripts.
     public var remoteUser: String?
 
-    public init(head: RequestHead, path: String, body: [UInt8] = [], remoteAddress: String = "127.0.0.1",
+    public init(head: consuming RequestHead, path: consuming String, body: consuming [UInt8] = [], remoteAddress: String = "127.0.0.1",
                 remotePort: Int = 0, localAddress: String = "127.0.0.1", localPort: Int = 0,
                 routePath: String = "/", remainder: String = "",
                 parameters: [(name: String, value: String)] = [], id: UInt64 = 0) {

@@ -46,6 +46,9 @@ package struct HostTable: Sendable {
         }
     }
 
+    /// Whether `resolve` reads the header at all (not when `*` is the only name).
+    package var readsHeader: Bool { !onlyFallback }
+
     /// The host for a raw Host header value (may carry a port), or nil.
     package func resolve(_ header: String?) -> Int? {
         guard let header, !onlyFallback else { return fallback }

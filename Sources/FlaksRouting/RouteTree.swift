@@ -33,6 +33,10 @@ public struct RouteTree<Target: Sendable>: Sendable {
         }
     }
 
+    /// Whether `lookup` looks at its `host` at all: false when the only host is `*`, so a caller
+    /// may pass nil instead of finding the Host field.
+    public var readsHost: Bool { index.hostTable.readsHeader }
+
     /// Trie nodes (plus one for a hash hit on an exact path) entered by one lookup: a
     /// deterministic measure of lookup cost, for tests.
     func lookupCost(host: String?, path: String) -> Int {

@@ -23,35 +23,35 @@ extension Connection {
     /// Largest static file compressed (and cached); larger ones go out as identity, with Vary.
     static let compressedFileLimit = 8 << 20
 
-    /// The response to send after compression, or nil when it comes later (a file being compressed
-    /// on a worker).
-    func compressIfWanted(_ response: Response) -> Response? {
-        guard let policy = exchange.route?.compression else { return response }
+    /// Compresses `r` in place when it should be; false when it is sent later instead (a file being
+    /// compressed on a worker). In place: a response returned (as an Optional) was a copy and a
+    /// release per request.
+    func compressIfWanted(_ r: inout Response) -> Bool {
+        guard let policy = exchange.route?.compression else { return true }
         // A body smaller than `min_size` is never compressed, for any client, so it needs no Vary
         // either: the decision (fields read and joined, the type matched) is skipped (measured
         // ~1,500 instructions on a small view answer). A 304 is decided by its tag, not its size.
-        if response.status.code != 304, case .bytes(let b) = response.body, b.count < policy.minSize { return response }
-        guard let h = exchange.head else { return response }
-        if response.encodedHeaders != nil && !h.headers.contains("Accept-Encoding") { return response }
-        if case .stream = response.body { return response }
+        if r.status.code != 304, case .bytes(let b) = r.body, b.count < policy.minSize { return true }
+        guard let h = exchange.head else { return true }
+        if r.encodedHeaders != nil && !h.headers.contains("Accept-Encoding") { return true }
+        if case .stream = r.body { return true }
         let method = machine.method ?? h.method
-        let decision = policy.decide(method: method, requestHeaders: h.headers, status: response.status.code,
-                                     responseHeaders: response.headers, knownLength: response.body.length)
-        var r = response
+        let decision = policy.decide(method: method, requestHeaders: h.headers, status: r.status.code,
+                                     responseHeaders: r.headers, knownLength: r.body.length)
         switch decision {
         case .unchanged:
-            return response
+            return true
         case .identity:
-            guard !Connection.variesOnAcceptEncoding(r.headers) else { return r }
+            guard !Connection.variesOnAcceptEncoding(r.headers) else { return true }
             decision.apply(to: &r.headers)
             r.encodedHeaders = nil
-            return r
+            return true
         case .notModified:
             decision.apply(to: &r.headers)
             r.encodedHeaders = nil
             r.status = .notModified
             r.body = .empty
-            return r
+            return true
         case .compress(let coding):
             // The client holds the compressed representation already (RFC 9110 §13.1.2): its tag is
             // the identity tag with the coding's suffix, which the handler could not know.
@@ -61,7 +61,7 @@ extension Connection {
                 r.encodedHeaders = nil
                 r.status = .notModified
                 r.body = .empty
-                return r
+                return true
             }
             switch r.body {
             case .bytes(let bytes):
@@ -70,7 +70,7 @@ extension Connection {
                     r.body = .bytes(hit)
                 } else {
                     guard let out = try? StreamingCompressor.compress(bytes, coding: coding, parameters: .streaming) else {
-                        return response
+                        return true
                     }
                     if let key { _ = loop.server.compressedFiles.insert(out, for: key) }
                     r.body = .bytes(out)
@@ -80,20 +80,20 @@ extension Connection {
                       let key = r.source.flatMap({ Connection.cacheKey($0, etag: r.headers["ETag"], coding: coding) }) else {
                     CompressionDecision.identity(.notAccepted).apply(to: &r.headers)
                     r.encodedHeaders = nil
-                    return r
+                    return true
                 }
                 if let hit = loop.server.compressedFiles.lookup(key) {
                     r.body = .bytes(hit)
                 } else {
                     compressFileOnWorker(r, region: region, key: key, decision: decision)
-                    return nil
+                    return false
                 }
             case .empty, .parts, .stream:
-                return response
+                return true
             }
             decision.apply(to: &r.headers)
             r.encodedHeaders = nil
-            return r
+            return true
         }
     }
 

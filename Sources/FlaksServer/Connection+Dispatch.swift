@@ -23,7 +23,7 @@ extension Connection {
     func routeAtHead(bufferedBody: Int = 0) -> Bool {
         guard let site = exchange.site, site.hasProxyRoutes, let h = exchange.head, h.target != "*" else { return false }
         let path: String
-        do { path = try PathNormalizer.normalize(h.rawPath) } catch {
+        do { path = try h.normalizedPath() } catch {
             // An encoded "/" is allowed on proxy routes (it goes upstream as sent): route by a path
             // that keeps it encoded; anything else is answered at the end of the request.
             guard case .encodedSlash = error,
@@ -116,7 +116,7 @@ extension Connection {
             return
         }
         let path: String
-        do { path = try PathNormalizer.normalize(h.rawPath) } catch {
+        do { path = try h.normalizedPath() } catch {
             machine.closeAfterResponse()
             respondError(.badRequest, detail: "bad path")
             return
@@ -135,7 +135,9 @@ extension Connection {
     /// authorization. A token the executor did not publish goes to the routes as usual.
     func acmeChallengeAnswer(_ h: RequestHead, path: String) -> Response? {
         // "/." first: one byte read instead of a String prefix comparison on every request.
-        guard tls == nil, h.method == .GET || h.method == .HEAD, path.utf8.dropFirst().first == UInt8(ascii: "."),
+        // (An iterator: `utf8.dropFirst().first` cost ~150 instructions per request.)
+        var bytes = path.utf8.makeIterator()
+        guard tls == nil, h.method == .GET || h.method == .HEAD, bytes.next() != nil, bytes.next() == UInt8(ascii: "."),
               let body = loop.server.acme.responder.response(forPath: path) else { return nil }
         return Response(status: .ok, headers: ["Content-Type": "application/octet-stream"], body: .bytes(body))
     }
@@ -177,9 +179,15 @@ extension Connection {
     static let serverMethods = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"
 
     /// Looks up the route for `path` and runs its handler (also used for internal redirects).
-    private func run(_ h: RequestHead, path: String, body: [UInt8]) {
+    /// `h`, `path` and `body` are moved into the `Request`, and the `Request` into the handler (a
+    /// view keeps it for its worker): no copy of them is made and released on the way (~21,550
+    /// instructions per blocking view request before, 20,300 now; 53 reference-counting calls fewer).
+    private func run(_ h: consuming RequestHead, path: consuming String, body: consuming [UInt8]) {
         guard let site = exchange.site else { return }
-        switch site.tree.lookup(host: h.host, path: path) {
+        // A site whose only host is `*` routes without the Host field: it is not looked for
+        // (~250 instructions per request; with `normalizedPath`, the iterator below and
+        // `Dispatcher.lastByte`: 20,300 instructions per blocking view request before, 19,320 now).
+        switch site.tree.lookup(host: site.tree.readsHost ? h.host : nil, path: path) {
         case .unknownHost:
             respondError(.misdirectedRequest, detail: "no site is configured for this host")
         case .notFound:
@@ -196,13 +204,14 @@ extension Connection {
                 sendFixed(fixed)
                 return
             }
-            var request = Request(head: h, path: path, body: body, remoteAddress: clientAddressText(h),
+            let remoteAddress = clientAddressText(h)
+            var request = Request(head: consume h, path: consume path, body: consume body, remoteAddress: remoteAddress,
                                   remotePort: peer.port, localAddress: localHost, localPort: local.port,
                                   routePath: m.routePath, remainder: m.remainder, parameters: m.parameters,
                                   id: exchange.requestID)
             request.isTLS = tls != nil
             if let access = m.target.access {
-                switch access.check(client: clientIP(h), authorization: h.headers["Authorization"],
+                switch access.check(client: clientIP(request.head), authorization: request.head.headers["Authorization"],
                                     limiter: loop.server.rateLimiter, cache: loop.server.authCache, now: loop.now) {
                 case .allowed(let user):
                     if let user { authenticated(&request, as: user) }
@@ -215,27 +224,29 @@ extension Connection {
                     return
                 }
             }
-            invoke(m.target.handler, request)
+            invoke(m.target.handler, consume request)
         }
     }
 
-    /// Runs the handler of the matched route for `request`.
-    private func invoke(_ handler: any Handler, _ request: Request) {
-        switch handler.handle(request) {
+    /// Runs the handler of the matched route for `request`. The request is handed over, not copied
+    /// (`Handler.handle` takes it `consuming`), and so is the outcome's response.
+    private func invoke(_ handler: any Handler, _ request: consuming Request) {
+        let method = request.method
+        let outcome = handler.handle(request)
+        switch consume outcome {
         case .response(let r):
             send(r)
         case .blocking(let job):
             loop.queueCall(BlockingCall(job: job, loop: loop, connectionID: id, request: machine.requests))
         case .async(let job):
-            let loop = self.loop, id = self.id, seq = machine.requests
-            Task {
-                let r = await job()
-                loop.execute { $0.connection(id: id)?.complete(r, request: seq) }
-            }
+            // The response comes back in a `BlockingCall` as a blocking view's does, not in a
+            // closure that copies it (25,000 instructions per async view request before, 24,800 now).
+            let call = BlockingCall(job: nil, loop: loop, connectionID: id, request: machine.requests)
+            Task { call.complete(await job()) }
         case .cgi(let invocation):
-            CGIProcess.start(invocation, method: machine.method ?? request.method, sink: self, loop: loop)
+            CGIProcess.start(invocation, method: machine.method ?? method, sink: self, loop: loop)
         case .fastcgi(let invocation):
-            FastCGIRequest.start(invocation, method: machine.method ?? request.method, sink: self, loop: loop)
+            FastCGIRequest.start(invocation, method: machine.method ?? method, sink: self, loop: loop)
         }
     }
 
@@ -268,7 +279,7 @@ extension Connection {
     }
 
     /// A worker or task finished request number `request` of this connection.
-    func complete(_ response: Response, request: Int) {
+    func complete(_ response: consuming Response, request: Int) {
         guard request == machine.requests, machine.awaitsResponse else { return }
         send(response)
     }
@@ -290,7 +301,7 @@ extension Connection {
         h.headers.remove("Content-Type")
         exchange.head = h
         let path: String
-        do { path = try PathNormalizer.normalize(h.rawPath) } catch {
+        do { path = try h.normalizedPath() } catch {
             send(ErrorPage.response(.internalServerError, detail: "bad internal redirect"))
             return
         }

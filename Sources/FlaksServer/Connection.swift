@@ -55,6 +55,10 @@ final class Connection: Selectable, TimerTarget {
 
     /// The key of the quick request in flight that found no prepared response (`answerPrepared`).
     var preparedKey: PreparedKey?
+    /// The last quick head this connection sent that was found negative, and the site generation
+    /// it was found in (`repeatsNegativeHead`).
+    var negativeHead: [UInt8] = []
+    var negativeGeneration = -1
 
     /// The TLS transport of a connection accepted on a `tls_listen` address; nil for plain HTTP.
     let tls: TLSTransport?

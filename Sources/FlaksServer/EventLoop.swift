@@ -359,22 +359,30 @@ struct LoopTask: Sendable {
 /// A blocking handler's round trip: made once per request on the loop, run by a worker, finished
 /// back on the loop with its response. One object where two closure contexts (the job's and the
 /// completion's, which copied the `Response`) were: ~700 instructions per blocking view request.
-/// `response` is written by the worker before `loop.execute(self)` and read by the loop after it
-/// takes the task from its inbox: the inbox's lock orders the two.
+/// An async handler's Task brings its response back the same way (`complete`, no job).
+/// `response` is written by the worker (or task) before `loop.execute(self)` and read by the loop
+/// after it takes the task from its inbox: the inbox's lock orders the two.
 final class BlockingCall: @unchecked Sendable {
-    private let job: @Sendable () -> Response
+    private let job: (@Sendable () -> Response)?
     private let loop: EventLoop
     private let connectionID: UInt64
     private let request: Int
     private var response: Response?
 
-    init(job: @escaping @Sendable () -> Response, loop: EventLoop, connectionID: UInt64, request: Int) {
+    init(job: (@Sendable () -> Response)?, loop: EventLoop, connectionID: UInt64, request: Int) {
         self.job = job; self.loop = loop; self.connectionID = connectionID; self.request = request
     }
 
     /// On a worker.
     func run() {
+        guard let job else { return }
         response = job()
+        loop.execute(self)
+    }
+
+    /// On a task: the response, to be sent on the loop. Once.
+    func complete(_ r: consuming Response) {
+        response = consume r
         loop.execute(self)
     }
 

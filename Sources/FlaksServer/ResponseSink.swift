@@ -12,7 +12,7 @@ protocol ResponseSink: AnyObject {
     /// An interim response (1xx other than 101), such as 103 Early Hints from an upstream.
     func informational(_ status: HTTPStatus, headers: HeaderFields)
     /// A complete response, head and body (an error gets the host's error page, if one is set).
-    func send(_ response: Response)
+    func send(_ response: consuming Response)
     /// Starts a streamed response: the head now, the body through `write`. `length` is the body's
     /// length when known (a producer never sends more than that). `idleLimit`: how long the producer
     /// may stay silent before the response is aborted (nil when it keeps its own timeout).

@@ -79,4 +79,19 @@ import Testing
         try b.addHost(names: ["a.com"], routes: [])
         #expect(throws: RouteError("host name \"a.com.\" is used twice")) { try b.addHost(names: ["a.com."], routes: []) }
     }
+
+    /// `readsHost` is false only for a tree whose one host is `*`: then any Host value, or none,
+    /// routes the same (the server then does not look for the field).
+    @Test func readsHostOnlyWhenAHostHasANameOtherThanTheDefault() throws {
+        #expect(t.readsHost)
+        #expect(try tree([(["example.com"], ["/a"])]).readsHost)
+        #expect(try tree([(["*.example.com"], ["/a"]), (["*"], ["/b"])]).readsHost)
+        let onlyDefault = try tree([(["*"], ["/a", "/p/", "/u/<int:id>"])])
+        #expect(!onlyDefault.readsHost)
+        for path in ["/a", "/p/x/y", "/u/7", "/u/x", "/nothing"] {
+            for host: String? in [nil, "", "example.com", "EXAMPLE.com:80", "[::1]", "bad host"] {
+                #expect(outcome(onlyDefault, host: host, path) == outcome(onlyDefault, host: nil, path))
+            }
+        }
+    }
 }

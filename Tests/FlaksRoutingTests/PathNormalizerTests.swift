@@ -55,6 +55,32 @@ import FlaksHTTP
         #expect(got == expected)
     }
 
+    /// `RequestHead.normalizedPath()` (the server's fast path) says exactly what
+    /// `PathNormalizer.normalize(head.rawPath)` says, for every target form: origin-form with and
+    /// without a query, already normal or not, absolute-form, `*`, errors; over contiguous and
+    /// small strings alike.
+    @Test func normalizedPathOfAHeadIsNormalizeOfItsRawPath() {
+        var targets = ["/", "/json", "/json?", "/?", "/?a=1", "/a/b?x=/../y", "/a/b/", "/a//b?q", "//", "/.",
+                       "/..", "/a/.", "/a/..?x", "/a/./b", "/.well-known/acme-challenge/t", "/%2e%2e/x", "/a%2Fb?x",
+                       "/a%5Cb", "/a%00", "/a%", "/caf%C3%A9?x", "/café", "/a\\b", "/?/..", "/a?b?c", "/...", "/..a",
+                       "/a/b/c/d/e/f/g/h/i/j/k/l/m/n/o/p/q", "/a-long-enough-path-not-to-be-a-small-string?and=a&query",
+                       "http://example.com/a/../b?q", "http://example.com", "http://example.com?x", "*", "a/b", "",
+                       "/%FF", "/x?%FF", "/a\u{0}b"]
+        // Every one- and two-byte path over an alphabet of the bytes that matter, with and without a query.
+        let alphabet = ["/", ".", "a", "%", "?", "2", "e"]
+        for x in alphabet { for y in alphabet { targets.append("/" + x + y); targets.append("/" + x + y + "?" + x) } }
+        for t in targets {
+            let head = RequestHead(method: .GET, target: t, version: .http1_1, headers: HeaderFields())
+            let expected = Result { () throws(PathError) -> String in try PathNormalizer.normalize(head.rawPath) }
+            let got = Result { () throws(PathError) -> String in try head.normalizedPath() }
+            switch (expected, got) {
+            case (.success(let a), .success(let b)): #expect(a == b, "target \(t)")
+            case (.failure(let a), .failure(let b)): #expect(a == b, "target \(t)")
+            default: Issue.record("target \(t): \(expected) against \(got)")
+            }
+        }
+    }
+
     @Test func acceptsSubstringAndAnswers400() throws {
         let target = "/a/../b?x=1"
         #expect(try PathNormalizer.normalize(target[..<target.firstIndex(of: "?")!]) == "/b")

@@ -248,3 +248,62 @@ extension PreparedResponseTests {
 
 /// The size of the largest answer a loop prepares.
 enum PreparedResponses16K { static let size = 16 * 1024 }
+
+extension PreparedResponseTests {
+    /// A connection that repeats a head which went to a view skips the quick scan for it
+    /// (`Connection.repeatsNegativeHead`): the view still answers every time, and heads that differ
+    /// from the remembered one in a byte, in a field more, in the method, arrive in pieces or come
+    /// pipelined behind it are each taken for what they are; a preparable request in between is
+    /// still prepared.
+    @Test func aRepeatedHeadToAViewIsAnsweredByTheViewEveryTime() async throws {
+        var registry = HandlerRegistry()
+        registry.register("count", CountingHandler())
+        var cfg = FlaksServerTests.config([Route(path: "/v", kind: .handler("count")), respond("/fixed", "fixed\n"),
+                                           Route(path: "/metrics", kind: .handler("metrics"))])
+        cfg.server.loops = 1
+        try await withTestServer(cfg, registry: registry) { (server: Server, port: Int) async throws in
+            let c = try TestClient(port: port)
+            var calls = 0
+            func expectView(_ r: TestClient.Response, _ note: Comment) {
+                calls += 1
+                #expect(r.status == 200 && r.text == "call \(calls)\n", "\(note): \(r.status) \(r.text)")
+            }
+            for _ in 0..<3 {
+                try c.send(Self.get("/v"))
+                expectView(try c.readResponse(), "the same head again")
+            }
+            try c.send(Self.get("/v").replacingOccurrences(of: "test", with: "tesT"))
+            expectView(try c.readResponse(), "a byte changed")
+            try c.send(Self.get("/v", "Cookie: a=b\r\n"))
+            expectView(try c.readResponse(), "the remembered head's bytes, then a field more")
+            try c.send(Self.get("/v"))
+            expectView(try c.readResponse(), "the same head after others")
+            // In pieces: a prefix of the remembered head first, the rest after a pause.
+            let head = Array(Self.get("/v").utf8)
+            try c.send(Array(head[..<12]))
+            usleep(20_000)   // not Task.sleep: a busy test run's pool may resume it past the head timeout
+            try c.send(Array(head[12...]))
+            expectView(try c.readResponse(), "a head that arrived in two pieces")
+            // HEAD with the same target and fields: the view's answer without its body.
+            try c.send(Self.get("/v").replacingOccurrences(of: "GET ", with: "HEAD "))
+            calls += 1
+            let h = try c.readResponse(head: true)
+            #expect(h.status == 200 && h.body.isEmpty && h.header("Content-Length") == "\("call \(calls)\n".utf8.count)")
+            // Pipelined behind the remembered head: the view twice, then a respond: route, in order.
+            try c.send(Self.get("/v") + Self.get("/v") + Self.get("/fixed") + Self.get("/v"))
+            expectView(try c.readResponse(), "pipelined 1")
+            expectView(try c.readResponse(), "pipelined 2")
+            #expect(try c.readResponse().text == "fixed\n")
+            expectView(try c.readResponse(), "pipelined 4")
+            let before = try Self.prepared(port)
+            for _ in 0..<2 {
+                try c.send(Self.get("/fixed"))
+                #expect(try c.readResponse().text == "fixed\n")
+            }
+            #expect(try Self.prepared(port) == before + 2, "the respond: route is prepared between the view's heads")
+            try c.send(Self.get("/v", "Connection: close\r\n"))
+            expectView(try c.readResponse(), "with Connection: close")
+            #expect(c.isClosedByPeer())
+        }
+    }
+}
