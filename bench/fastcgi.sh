@@ -9,6 +9,8 @@
 # workers for the same core); the servers alternate over ROUNDS rounds. Prints requests/s, p99 and
 # the server's own CPU time per request (php-fpm's excluded). Usage: bench/fastcgi.sh
 # SYSCALLS=1 bench/fastcgi.sh: system calls per request of each server (strace -c), no timed rounds.
+# PERFSTAT=1 bench/fastcgi.sh: user/system CPU, context switches, instructions per request (perf stat).
+# PROFILE=1 bench/fastcgi.sh: each server's top user and kernel symbols under load (perf record).
 CONNECTIONS=${CONNECTIONS:-16}
 source "$(dirname "$0")/lib.sh"
 need wrk wrk
@@ -101,6 +103,16 @@ for s in "${SERVERS[@]}"; do echo "$s -> $(curl -s "http://127.0.0.1:$(port_of "
 if [ -n "${SYSCALLS:-}" ]; then
   # SYSCALLS=1: system calls per request of each server instead of the timed rounds.
   for s in "${SERVERS[@]}"; do syscalls_per_request "$s" "$(pid_of "$s")" "http://127.0.0.1:$(port_of "$s")/hello.php"; done
+  exit 0
+fi
+if [ -n "${PERFSTAT:-}" ]; then
+  # PERFSTAT=1: user/system CPU, context switches and instructions per request of each server (perf stat).
+  for s in "${SERVERS[@]}"; do perf_per_request "$s" "$(pid_of "$s")" "http://127.0.0.1:$(port_of "$s")/hello.php"; done
+  exit 0
+fi
+if [ -n "${PROFILE:-}" ]; then
+  # PROFILE=1: the top user and kernel symbols of each server under load (perf record -e cpu-clock).
+  for s in "${SERVERS[@]}"; do perf_profile "$s" "$(pid_of "$s")" "http://127.0.0.1:$(port_of "$s")/hello.php"; done
   exit 0
 fi
 RES="$OUT/fastcgi-results.txt"; : > "$RES"

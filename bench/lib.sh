@@ -122,3 +122,35 @@ syscalls_per_request() {
       if (calls / n >= 0.05) printf "         %-16s %6.2f\n", $NF, calls / n
     }' "$f"
 }
+
+# perf_per_request NAME PID URL -> user and system CPU, context switches and instructions per
+# request of process PID over a 5 s wrk run (`perf stat`; needs perf and a kernel that allows it).
+perf_per_request() {
+  local name=$1 pid=$2 url=$3 f="$OUT/perf-$1.txt" sp out reqs u0 s0 u1 s1
+  need perf linux-perf
+  u0=$(awk '{print $14}' "/proc/$pid/stat"); s0=$(awk '{print $15}' "/proc/$pid/stat")
+  perf stat -x, -e task-clock,context-switches,cpu-migrations,instructions:u,instructions:k -p "$pid" -o "$f" 2>/dev/null & sp=$!
+  sleep 0.3
+  out=$(taskset -c "$CLIENT_CPU" wrk -t1 -c"$CONNECTIONS" -d5s "$url" 2>&1)
+  kill -INT "$sp" 2>/dev/null || true
+  wait "$sp" 2>/dev/null || true
+  u1=$(awk '{print $14}' "/proc/$pid/stat"); s1=$(awk '{print $15}' "/proc/$pid/stat")
+  reqs=$(echo "$out" | awk '/requests in/ {print $1}')
+  awk -F, -v n="${reqs:-1}" -v name="$name" -v ut=$((u1 - u0)) -v st=$((s1 - s0)) -v hz="$(getconf CLK_TCK)" '
+    BEGIN { printf "%-8s %8d requests: user %.2f us, system %.2f us per request\n", name, n, ut * 1e6 / hz / n, st * 1e6 / hz / n }
+    $3 ~ /context-switches|cpu-migrations|instructions/ && $1 ~ /^[0-9.]+$/ { printf "         %-18s %10.2f per request\n", $3, $1 / n }' "$f"
+}
+
+# perf_profile NAME PID URL -> where process PID spends its CPU (user and kernel) over a 5 s wrk
+# run, sampled by `perf record -e cpu-clock`; prints the top symbols.
+perf_profile() {
+  local name=$1 pid=$2 url=$3 f="$OUT/perf-$1.data" sp
+  need perf linux-perf
+  perf record -q -e cpu-clock -F 4999 -g -p "$pid" -o "$f" 2>/dev/null & sp=$!
+  sleep 0.3
+  taskset -c "$CLIENT_CPU" wrk -t1 -c"$CONNECTIONS" -d5s "$url" >/dev/null 2>&1
+  kill -INT "$sp" 2>/dev/null || true
+  wait "$sp" 2>/dev/null || true
+  echo "--- $name: top symbols (self, cpu-clock samples)"
+  perf report -i "$f" --no-children --sort sym --stdio 2>/dev/null | grep -E '^ +[0-9.]+%' | head -${TOP:-25}
+}

@@ -74,6 +74,8 @@ public final class EventLoop: @unchecked Sendable {
     let prepared = PreparedResponses()
     /// Idle keep-alive connections to upstreams (proxy, FastCGI), by address, made on first use.
     lazy var upstreamPool = UpstreamPool(loop: self)
+    /// Upstream connections with output to write once this wake-up's events are dispatched.
+    private var corked: [UpstreamConnection] = []
     /// The FastCGI responder located last on this loop (`FastCGIResponders.Memo`).
     var fastcgiResponder: FastCGIResponders.Memo?
 
@@ -213,6 +215,15 @@ public final class EventLoop: @unchecked Sendable {
 
     // MARK: - The loop
 
+    /// Writes `c`'s queued output after this wake-up's events (`UpstreamConnection.writeAfterDispatch`).
+    func writeAfterDispatch(_ c: UpstreamConnection) { corked.append(c) }
+
+    private func uncorkAll() {
+        let list = corked
+        corked.removeAll(keepingCapacity: true)
+        for c in list { c.uncork() }
+    }
+
     /// The loop body; returns when the loop has drained or was stopped.
     func run() {
         let w = Waker(fd: wakeFD, loop: self)
@@ -230,6 +241,7 @@ public final class EventLoop: @unchecked Sendable {
             // The time after the wait, before any callback: handlers never see a stale `now`.
             now = clock.now()
             selector.dispatch(n)
+            if !corked.isEmpty { uncorkAll() }
             if !pendingJobs.isEmpty { flushJobs() }
             if !resumeQueue.isEmpty {
                 let ready = resumeQueue
@@ -237,6 +249,7 @@ public final class EventLoop: @unchecked Sendable {
                 for c in ready { c.resumeWriting() }
             }
             timers.fireDue(now: now)
+            if !corked.isEmpty { uncorkAll() }
             if !pendingJobs.isEmpty { flushJobs() }
             if now &- lastSweep >= 1_000_000_000 { sweep() }
             if draining && (connections.isEmpty || now >= drainDeadline) {
@@ -253,6 +266,7 @@ public final class EventLoop: @unchecked Sendable {
         selector.releaseTargets()
         connections.removeAll()
         resumeQueue.removeAll()
+        corked.removeAll()
         pendingJobs.removeAll()
         drained.removeAll()
         var left: [LoopTask] = []

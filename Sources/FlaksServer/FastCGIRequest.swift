@@ -193,7 +193,7 @@ final class FastCGIRequest: ResponseProducer, UpstreamUser, TimerTarget {
         connection = c
         filled = 0
         machine.requestSent(now: loop.now, reused: reused)
-        c.write(request)                        // may fail at once: then upstreamFailed has run
+        c.writeAfterDispatch(request)           // at the end of this wake-up (it may fail then)
         if connection === c { c.setDeadline(machine.deadline) }
     }
 

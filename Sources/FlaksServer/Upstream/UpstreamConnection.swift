@@ -224,6 +224,28 @@ final class UpstreamConnection: Selectable, TimerTarget {
         if !blocked { flush() }
     }
 
+    /// Queued by `writeAfterDispatch` and not yet flushed by the loop.
+    private var corked = false
+
+    /// Queues `bytes` to be written when the loop has dispatched every event of this wake-up (before
+    /// it waits again). For a responder on the same machine (php-fpm): a write wakes one of its
+    /// processes, which on a shared core preempts the loop in the middle of its batch; written at the
+    /// end of the batch, the wake-ups come when the loop is about to sleep anyway.
+    func writeAfterDispatch(_ bytes: [UInt8]) {
+        guard phase == .open || phase == .connecting, !bytes.isEmpty else { return }
+        out.append(contentsOf: bytes)
+        if phase == .open && !corked {
+            corked = true
+            loop.writeAfterDispatch(self)
+        }
+    }
+
+    /// The loop's end-of-dispatch call for `writeAfterDispatch`.
+    func uncork() {
+        corked = false
+        if phase == .open && !blocked && outOffset < out.count { flush() }
+    }
+
     /// Appends to the output without writing: the next `write` or `flush` sends it with what follows.
     func queue(_ append: (inout [UInt8]) -> Void) {
         guard phase == .open || phase == .connecting else { return }
