@@ -150,20 +150,21 @@ public enum FastCGIEncoder {
     public static func requestHead(params: FastCGIParamsWriter, keepConnection: Bool,
                                    body: [UInt8]?) throws(FastCGIEncodingError) -> [UInt8] {
         var params = params
-        let records = try params.records()
         let requestID = params.requestID
-        var out: [UInt8] = []
-        var estimate = FastCGI.headerLength * 4 + 16 + records.count
-        if let body { estimate += body.count + (body.count / FastCGI.maxContentLength + 1) * 16 }
-        out.reserveCapacity(estimate)
-        appendBeginRequest(requestID: requestID, keepConnection: keepConnection, to: &out)
-        out.append(contentsOf: records)
-        appendEmptyRecord(.params, requestID: requestID, to: &out)
-        if let body {
-            body.withUnsafeBytes { appendStdin($0, requestID: requestID, to: &out) }
-            appendStdinEnd(requestID: requestID, to: &out)
+        return try params.withRecords { records in
+            var out: [UInt8] = []
+            var estimate = FastCGI.headerLength * 4 + 16 + records.count
+            if let body { estimate += body.count + (body.count / FastCGI.maxContentLength + 1) * 16 }
+            out.reserveCapacity(estimate)
+            appendBeginRequest(requestID: requestID, keepConnection: keepConnection, to: &out)
+            out.append(contentsOf: records)
+            appendEmptyRecord(.params, requestID: requestID, to: &out)
+            if let body {
+                body.withUnsafeBytes { appendStdin($0, requestID: requestID, to: &out) }
+                appendStdinEnd(requestID: requestID, to: &out)
+            }
+            return out
         }
-        return out
     }
 
     static func appendZeros(_ n: Int, to out: inout [UInt8]) {

@@ -8,21 +8,44 @@
 /// `CGIVariableSink`), so a PHP request makes no array of pairs and copies each name and value once
 /// (the pairs array and its encoding were ~20,000 of a PHP request's instructions). The bytes are
 /// exactly those of `FastCGIEncoder.appendParams` for the same pairs, which is built on it.
-public struct FastCGIParamsWriter: Sendable {
+///
+/// The bytes live in a buffer of the writer's own, written through a pointer (an array's append,
+/// or its uniqueness check per pair, cost ~150 instructions a pair). A copy of a writer shares the
+/// buffer: write with one value only (the handler makes it, the executor reads it, on one loop).
+public struct FastCGIParamsWriter: @unchecked Sendable {   // see above: one writer, then readers
     public let requestID: UInt16
-    /// `storage[0..<used]`: the closed records so far and the open one (its header still zero).
-    /// The storage is zero-filled ahead of `used` in steps, so a pair is written through one pointer
-    /// (appending each piece cost ~350 instructions a pair).
-    private var storage: [UInt8] = []
+    private let buffer: Buffer
+    /// `buffer[0..<used]`: the closed records so far and the open one (its header not yet filled in).
     private var used = 0
     /// The first pair that did not fit; nothing is added after it.
     public private(set) var error: FastCGIEncodingError?
     private var headerAt = -1
     private var length = 0
 
+    /// Zero-filled storage that grows by doubling (padding bytes are the zeros left in place).
+    final class Buffer {
+        var base: UnsafeMutablePointer<UInt8>
+        var capacity: Int
+        init(capacity: Int) {
+            self.capacity = capacity
+            base = .allocate(capacity: capacity)
+            base.initialize(repeating: 0, count: capacity)
+        }
+        func grow(toAtLeast needed: Int) {
+            let n = max(needed, capacity * 2)
+            let b = UnsafeMutablePointer<UInt8>.allocate(capacity: n)
+            b.initialize(from: base, count: capacity)
+            (b + capacity).initialize(repeating: 0, count: n - capacity)
+            base.deallocate()
+            base = b
+            capacity = n
+        }
+        deinit { base.deallocate() }
+    }
+
     public init(requestID: UInt16, capacity: Int = 1024) {
         self.requestID = requestID
-        storage = [UInt8](repeating: 0, count: max(capacity, 64))
+        buffer = Buffer(capacity: max(capacity, 64))
     }
 
     /// Adds `name`=`value` (UTF-8).
@@ -38,10 +61,13 @@ public struct FastCGIParamsWriter: Sendable {
     }
 
     private mutating func add(name: UnsafeBufferPointer<UInt8>, _ value: String) {
-        guard error == nil else { return }
+        guard error == nil, !name.isEmpty else { return }
         var value = value
-        let nameLength = name.count, valueLength = value.utf8.count
-        guard nameLength > 0 else { return }
+        value.withUTF8 { add(name: name, value: $0) }
+    }
+
+    private mutating func add(name: UnsafeBufferPointer<UInt8>, value: UnsafeBufferPointer<UInt8>) {
+        let nameLength = name.count, valueLength = value.count
         let n = FastCGIParam.lengthFieldSize(nameLength) + FastCGIParam.lengthFieldSize(valueLength) + nameLength + valueLength
         guard n <= FastCGI.maxParamsContentLength else {
             error = .paramTooLong(name: String(decoding: name, as: UTF8.self), encodedLength: n)
@@ -55,19 +81,13 @@ public struct FastCGIParamsWriter: Sendable {
         }
         // Room for the pair, a record's padding and the next header.
         let needed = used + n + 2 * FastCGI.headerLength
-        if needed > storage.count {
-            storage.append(contentsOf: repeatElement(0, count: max(needed - storage.count, storage.count)))
-        }
-        let at = used
-        storage.withUnsafeMutableBufferPointer { buffer in
-            guard let base = buffer.baseAddress else { return }
-            var p = base + at
-            p += Self.writeLength(nameLength, p)
-            p += Self.writeLength(valueLength, p)
-            if let b = name.baseAddress { p.update(from: b, count: nameLength) }
-            p += nameLength
-            value.withUTF8 { u in if let b = u.baseAddress { p.update(from: b, count: valueLength) } }
-        }
+        if needed > buffer.capacity { buffer.grow(toAtLeast: needed) }
+        var p = buffer.base + used
+        p += Self.writeLength(nameLength, p)
+        p += Self.writeLength(valueLength, p)
+        if let b = name.baseAddress { p.update(from: b, count: nameLength) }
+        p += nameLength
+        if let b = value.baseAddress { p.update(from: b, count: valueLength) }
         used += n
         length += n
     }
@@ -76,46 +96,60 @@ public struct FastCGIParamsWriter: Sendable {
     public mutating func closeRecord() {
         guard headerAt >= 0 else { return }
         let padding = FastCGI.padding(forContentLength: length)
-        if used + padding > storage.count { storage.append(contentsOf: repeatElement(0, count: used + padding - storage.count)) }
-        let h = headerAt
-        storage[h] = FastCGI.version
-        storage[h + 1] = FastCGI.RecordType.params.rawValue
-        storage[h + 2] = UInt8(truncatingIfNeeded: requestID >> 8)
-        storage[h + 3] = UInt8(truncatingIfNeeded: requestID)
-        storage[h + 4] = UInt8(truncatingIfNeeded: length >> 8)
-        storage[h + 5] = UInt8(truncatingIfNeeded: length)
-        storage[h + 6] = UInt8(truncatingIfNeeded: padding)
+        if used + padding > buffer.capacity { buffer.grow(toAtLeast: used + padding) }
+        Self.writeHeader(buffer.base + headerAt, requestID: requestID, length: length, padding: padding)
         used += padding
         headerAt = -1
         length = 0
     }
 
-    /// The records of the pairs, all closed (without the empty record that ends the stream).
-    public mutating func records() throws(FastCGIEncodingError) -> ArraySlice<UInt8> {
+    /// Calls `body` with the records of the pairs, all closed (without the empty record that ends
+    /// the stream).
+    public mutating func withRecords<T>(_ body: (UnsafeBufferPointer<UInt8>) -> T) throws(FastCGIEncodingError) -> T {
         if let error { throw error }
         closeRecord()
-        return storage[0..<used]
+        return body(UnsafeBufferPointer(start: buffer.base, count: used))
     }
 
-    /// The pairs written, decoded back from the records (tests and logs).
+    /// The records of the pairs, all closed, as an array.
+    public mutating func records() throws(FastCGIEncodingError) -> [UInt8] {
+        try withRecords { Array($0) }
+    }
+
+    /// The pairs written, decoded back from the records (tests and logs). Reads only.
     public var pairs: [FastCGIPair] {
-        var copy = self
-        copy.closeRecord()
         var out: [FastCGIPair] = []
         var at = 0
-        let b = Array(copy.storage[0..<copy.used])
-        while at + FastCGI.headerLength <= b.count {
-            let content = Int(b[at + 4]) << 8 | Int(b[at + 5])
-            let padding = Int(b[at + 6])
+        while at + FastCGI.headerLength <= used {
             let start = at + FastCGI.headerLength
-            guard start + content <= b.count else { break }
-            let decoded = b[start..<(start + content)].withUnsafeBytes { p in try? FastCGIParam.decodePairs(p) } ?? []
+            let content: Int, padding: Int
+            if at == headerAt {
+                content = length       // the open record
+                padding = 0
+            } else {
+                content = Int(buffer.base[at + 4]) << 8 | Int(buffer.base[at + 5])
+                padding = Int(buffer.base[at + 6])
+            }
+            guard start + content <= used else { break }
+            let decoded = (try? FastCGIParam.decodePairs(UnsafeRawBufferPointer(start: buffer.base + start, count: content))) ?? []
             for d in decoded {
                 out.append(FastCGIPair(String(decoding: d.name, as: UTF8.self), String(decoding: d.value, as: UTF8.self)))
             }
             at = start + content + padding
         }
         return out
+    }
+
+    /// A PARAMS record header at `h`.
+    static func writeHeader(_ h: UnsafeMutablePointer<UInt8>, requestID: UInt16, length: Int, padding: Int) {
+        h[0] = FastCGI.version
+        h[1] = FastCGI.RecordType.params.rawValue
+        h[2] = UInt8(truncatingIfNeeded: requestID >> 8)
+        h[3] = UInt8(truncatingIfNeeded: requestID)
+        h[4] = UInt8(truncatingIfNeeded: length >> 8)
+        h[5] = UInt8(truncatingIfNeeded: length)
+        h[6] = UInt8(truncatingIfNeeded: padding)
+        h[7] = 0
     }
 
     /// A name-value length (spec §3.4) at `p`; returns its size.

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import FlaksConfig
 import FlaksFastCGI
 import FlaksHTTP
@@ -162,36 +165,57 @@ public enum CGIEnvironment {
     /// `httpVariables` into `sink`, in the order of first appearance: a repeated field is joined at
     /// its first appearance and skipped at the others (written as they come, nothing to go back to).
     static func writeHTTPVariables<S: CGIVariableSink>(_ headers: HeaderFields, passAuthorization: Bool, into sink: inout S) {
-        let fields = headers.fields
-        func eligible(_ f: HeaderField) -> Bool {
-            if isExcluded(f.name) && !(passAuthorization && HeaderFields.equalsIgnoringCase(f.name, "Authorization")) { return false }
-            guard !f.name.isEmpty, f.name.utf8.allSatisfy({ isAlnum($0) || $0 == 45 }) else { return false }
-            return !f.value.utf8.contains(0)
-        }
-        // Names are letters, digits and "-": two fields give the same variable iff their names are
-        // equal without regard to case. Repeats are rare: linear searches beat a dictionary here.
-        var i = 0
-        while i < fields.count {
-            let f = fields[i]
-            defer { i += 1 }
-            guard eligible(f) else { continue }
-            var repeated = false
-            var j = 0
-            while j < i {
-                if HeaderFields.equalsIgnoringCase(fields[j].name, f.name) && eligible(fields[j]) { repeated = true; break }
-                j += 1
+        headers.fields.withUnsafeBufferPointer { fields in
+            // Which fields become variables, decided once per field (a bit each for the first 64;
+            // a head has at most `limits.max_header_count` fields, 100 by default).
+            var eligibleBits: UInt64 = 0
+            var eligibleRest: [Bool] = []
+            if fields.count > 64 { eligibleRest = [Bool](repeating: false, count: fields.count - 64) }
+            var anyRepeat = false
+            for i in fields.indices where isEligible(fields[i], passAuthorization: passAuthorization) {
+                if i < 64 { eligibleBits |= 1 << UInt64(i) } else { eligibleRest[i - 64] = true }
             }
-            if repeated { continue }
-            var value = f.value
-            j = i + 1
-            while j < fields.count {
-                let g = fields[j]
-                if HeaderFields.equalsIgnoringCase(g.name, f.name) && eligible(g) {
-                    value += (HeaderFields.equalsIgnoringCase(g.name, "Cookie") ? "; " : ", ") + g.value
+            func eligible(_ i: Int) -> Bool { i < 64 ? eligibleBits & (1 << UInt64(i)) != 0 : eligibleRest[i - 64] }
+            // Names are letters, digits and "-": two fields give the same variable iff their names
+            // are equal without regard to case. Repeats are rare: one pass finds whether there are any.
+            if fields.count > 1 {
+                outer: for i in fields.indices where eligible(i) {
+                    let n = fields[i].name.utf8.count
+                    for j in (i + 1)..<fields.count where eligible(j) && fields[j].name.utf8.count == n
+                        && HeaderFields.equalsIgnoringCase(fields[i].name, fields[j].name) {
+                        anyRepeat = true
+                        break outer
+                    }
                 }
-                j += 1
             }
-            sink.add(variableName(f.name), value)
+            for i in fields.indices where eligible(i) {
+                guard anyRepeat else {
+                    sink.add(variableName(fields[i].name), fields[i].value)
+                    continue
+                }
+                var repeated = false
+                for j in 0..<i where eligible(j) && HeaderFields.equalsIgnoringCase(fields[j].name, fields[i].name) {
+                    repeated = true
+                    break
+                }
+                if repeated { continue }
+                var value = fields[i].value
+                for j in (i + 1)..<fields.count where eligible(j) && HeaderFields.equalsIgnoringCase(fields[j].name, fields[i].name) {
+                    value += (HeaderFields.equalsIgnoringCase(fields[j].name, "Cookie") ? "; " : ", ") + fields[j].value
+                }
+                sink.add(variableName(fields[i].name), value)
+            }
+        }
+    }
+
+    /// Whether a request field becomes an HTTP_* variable (see `httpVariables`).
+    static func isEligible(_ f: HeaderField, passAuthorization: Bool) -> Bool {
+        if isExcluded(f.name) && !(passAuthorization && HeaderFields.equalsIgnoringCase(f.name, "Authorization")) { return false }
+        guard !f.name.isEmpty, f.name.utf8.allSatisfy({ isAlnum($0) || $0 == 45 }) else { return false }
+        var value = f.value
+        return value.withUTF8 { v in
+            guard let b = v.baseAddress else { return true }
+            return memchr(b, 0, v.count) == nil
         }
     }
 
@@ -212,7 +236,10 @@ public enum CGIEnvironment {
     /// a string built per field through an enumerated closure).
     static func variableName(_ field: String) -> String {
         let n = field.utf8.count
-        for (name, variable) in commonVariables where name.utf8.count == n && HeaderFields.equalsIgnoringCase(field, name) {
+        guard let first = field.utf8.first else { return "HTTP_" }
+        let folded = first | 0x20
+        for (name, variable) in commonVariables where name.utf8.count == n && (name.utf8.first ?? 0) | 0x20 == folded
+            && HeaderFields.equalsIgnoringCase(field, name) {
             return variable
         }
         return computedVariableName(field)
