@@ -128,16 +128,16 @@ syscalls_per_request() {
 perf_per_request() {
   local name=$1 pid=$2 url=$3 f="$OUT/perf-$1.txt" sp out reqs u0 s0 u1 s1
   need perf linux-perf
-  u0=$(awk '{print $14}' "/proc/$pid/stat"); s0=$(awk '{print $15}' "/proc/$pid/stat")
+  u0=$(awk '{print $14}' "/proc/$pid/stat"); s0=$(awk '{print $15}' "/proc/$pid/stat"); f0=$(awk '{print $10}' "/proc/$pid/stat")
   perf stat -x, -e task-clock,context-switches,cpu-migrations,instructions:u,instructions:k -p "$pid" -o "$f" 2>/dev/null & sp=$!
   sleep 0.3
   out=$(taskset -c "$CLIENT_CPU" wrk -t1 -c"$CONNECTIONS" -d5s "$url" 2>&1)
   kill -INT "$sp" 2>/dev/null || true
   wait "$sp" 2>/dev/null || true
-  u1=$(awk '{print $14}' "/proc/$pid/stat"); s1=$(awk '{print $15}' "/proc/$pid/stat")
+  u1=$(awk '{print $14}' "/proc/$pid/stat"); s1=$(awk '{print $15}' "/proc/$pid/stat"); f1=$(awk '{print $10}' "/proc/$pid/stat")
   reqs=$(echo "$out" | awk '/requests in/ {print $1}')
-  awk -F, -v n="${reqs:-1}" -v name="$name" -v ut=$((u1 - u0)) -v st=$((s1 - s0)) -v hz="$(getconf CLK_TCK)" '
-    BEGIN { printf "%-8s %8d requests: user %.2f us, system %.2f us per request\n", name, n, ut * 1e6 / hz / n, st * 1e6 / hz / n }
+  awk -F, -v n="${reqs:-1}" -v name="$name" -v ut=$((u1 - u0)) -v st=$((s1 - s0)) -v pf=$((f1 - f0)) -v hz="$(getconf CLK_TCK)" '
+    BEGIN { printf "%-8s %8d requests: user %.2f us, system %.2f us, %.3f page faults per request\n", name, n, ut * 1e6 / hz / n, st * 1e6 / hz / n, pf / n }
     $3 ~ /context-switches|cpu-migrations|instructions/ && $1 ~ /^[0-9.]+$/ { printf "         %-18s %10.2f per request\n", $3, $1 / n }' "$f"
 }
 
