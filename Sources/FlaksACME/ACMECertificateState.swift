@@ -22,6 +22,8 @@ public struct ACMECertificateState: Sendable {
     public private(set) var jitter = 0.5
     /// An attempt is under way (set by `attemptStarted`, cleared by its outcome).
     public private(set) var ordering = false
+    /// When the last order succeeded (`RenewalSchedule.minimumReorderInterval`).
+    public private(set) var lastIssued: Int64?
 
     public init(names: [String], schedule: RenewalSchedule) { self.names = names; self.schedule = schedule }
 
@@ -45,9 +47,10 @@ public struct ACMECertificateState: Sendable {
 
     public mutating func attemptStarted() { ordering = true }
 
-    /// An order finished: serve it, reset the failures.
-    public mutating func issued(_ certificate: ServerCertificate) {
+    /// An order finished (at `now`): serve it, reset the failures.
+    public mutating func issued(_ certificate: ServerCertificate, now: Int64? = nil) {
         serving(certificate)
+        if let now { lastIssued = now }
         ordering = false
         failures = 0; lastFailure = nil; lastError = nil; retryAfter = nil
     }
@@ -73,7 +76,7 @@ public struct ACMECertificateState: Sendable {
     public func nextAttempt(now: Int64) -> Int64 {
         let validity = coversNames ? current.map { ($0.notBefore, $0.notAfter) } : nil
         return schedule.nextAttempt(now: now, validity: validity, ari: ari, jitter: jitter, failures: failures,
-                                    lastFailure: lastFailure, retryAfter: retryAfter)
+                                    lastFailure: lastFailure, retryAfter: retryAfter, lastIssued: lastIssued)
     }
 
     /// When to ask the CA for the ARI window again (nil: no certificate or no cert ID).

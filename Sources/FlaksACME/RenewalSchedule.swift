@@ -10,6 +10,10 @@ public struct RenewalSchedule: Sendable, Hashable {
     public static let maxBackoff: Int64 = 3600
     /// How soon a replica that found the lock taken looks at the storage again.
     public static let lockRetryInterval: Int64 = 60
+    /// The least time between two orders for the same names after one succeeded: a clock running
+    /// ahead of the CA's (or a CA issuing certificates that are due at once) would otherwise order
+    /// back to back, into the CA's rate limits (Let's Encrypt: 5 identical certificates a week).
+    public static let minimumReorderInterval: Int64 = 600
 
     public init(renewBefore: Int64 = 30 * 86400) { self.renewBefore = renewBefore }
 
@@ -38,10 +42,13 @@ public struct RenewalSchedule: Sendable, Hashable {
     }
 
     /// The next attempt: when due (now if there is no usable certificate), but not before the
-    /// back-off after the last failure, and not before the CA's Retry-After (which wins when later).
+    /// back-off after the last failure, not before the CA's Retry-After (which wins when later), and,
+    /// for a usable certificate, not within `minimumReorderInterval` of the last order that succeeded.
     public func nextAttempt(now: Int64, validity: (notBefore: Int64, notAfter: Int64)?, ari: ARIWindow? = nil,
-                            jitter: Double = 0.5, failures: Int = 0, lastFailure: Int64? = nil, retryAfter: Int64? = nil) -> Int64 {
+                            jitter: Double = 0.5, failures: Int = 0, lastFailure: Int64? = nil, retryAfter: Int64? = nil,
+                            lastIssued: Int64? = nil) -> Int64 {
         var t = validity.map { dueTime(notBefore: $0.notBefore, notAfter: $0.notAfter, ari: ari, jitter: jitter) } ?? now
+        if validity != nil, let lastIssued { t = max(t, lastIssued + Self.minimumReorderInterval) }
         if failures > 0, let lastFailure { t = max(t, lastFailure + Self.backoff(failures: failures)) }
         if let retryAfter { t = max(t, retryAfter) }
         return max(t, now)

@@ -218,10 +218,14 @@ public final class EventLoop: @unchecked Sendable {
     /// Writes `c`'s queued output after this wake-up's events (`UpstreamConnection.writeAfterDispatch`).
     func writeAfterDispatch(_ c: UpstreamConnection) { corked.append(c) }
 
+    /// Until none is left: a write that fails may end a request whose client's next request
+    /// queues another (bounded by the requests in flight).
     private func uncorkAll() {
-        let list = corked
-        corked.removeAll(keepingCapacity: true)
-        for c in list { c.uncork() }
+        while !corked.isEmpty {
+            let list = corked
+            corked.removeAll(keepingCapacity: true)
+            for c in list { c.uncork() }
+        }
     }
 
     /// The loop body; returns when the loop has drained or was stopped.

@@ -4,7 +4,8 @@ import COpenSSL
 /// `TLSSession`: the caller connects the socket, sends `takeOutput()` whenever `pendingOutput > 0`,
 /// `feed`s what the socket returns, and calls `handshake()`, then `writePlaintext` and
 /// `readPlaintext`. It never touches a descriptor or a clock, so the tests drive it against a
-/// server `TLSSession` with bytes, and the ACME client drives it over a blocking socket.
+/// server `TLSSession` with bytes, and the ACME client (`ACMEExchange`) drives it over a loop's
+/// upstream connection.
 ///
 /// Verification (RFC 6125 §6): the chain must lead to a root of the context (system roots plus
 /// `ca_roots`) and the leaf must cover `host` (DNS SAN, one-label wildcards only; an IP literal

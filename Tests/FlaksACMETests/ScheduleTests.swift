@@ -145,6 +145,14 @@ struct ScheduleTests {
         state.renewalInfoReceived(ARIWindow(start: testNow + 5 * day, end: testNow + 5 * day + 1, nextCheck: testNow + 3600))
         #expect(state.nextAttempt(now: testNow) == testNow + 5 * day)
         #expect(state.nextRenewalInfoCheck == testNow + 3600)
+        // An order that just succeeded holds the next one off for `minimumReorderInterval`, even
+        // for a certificate that is due at once (a clock ahead of the CA's); names added do not wait.
+        var early = ACMECertificateState(names: ["a.test", "www.a.test"], schedule: RenewalSchedule())
+        early.issued(cert, now: testNow + 89 * day)
+        #expect(early.nextAttempt(now: testNow + 89 * day) == testNow + 89 * day + RenewalSchedule.minimumReorderInterval)
+        #expect(early.nextAttempt(now: testNow + 89 * day + 600) == testNow + 89 * day + 600)
+        early.names.append("new.a.test")
+        #expect(early.nextAttempt(now: testNow + 89 * day) == testNow + 89 * day)
         let line = state.status(now: testNow).description
         #expect(line.contains("names=a.test,www.a.test") && line.contains("issuer=\"CN=Fake ACME CA\"") && line.contains("next_attempt=2026-01-06T00:00:00Z"))
 

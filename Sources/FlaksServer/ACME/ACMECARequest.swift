@@ -27,8 +27,6 @@ final class ACMECARequest: UpstreamUser, TimerTarget, @unchecked Sendable {
     private let timeout: Int64
     private let maxResponseBody: Int
     private let userAgent: String
-    /// Verify certificates at this Unix time instead of now (tests with a fake clock keep real time).
-    private let verificationTime: Int64?
     private var completion: Completion?
     private var url: ACMEURL?
     private var deadline: UInt64 = 0
@@ -39,11 +37,9 @@ final class ACMECARequest: UpstreamUser, TimerTarget, @unchecked Sendable {
     var timerSlot = TimerSlot()
 
     init(loop: EventLoop, workers: WorkerPool, tls: TLSClientContext?, request: ACMEHTTPRequest, timeout: Int64,
-         maxResponseBody: Int, userAgent: String = "flaks/\(FlaksVersion.string)", verificationTime: Int64? = nil,
-         completion: @escaping Completion) {
+         maxResponseBody: Int, userAgent: String = "flaks/\(FlaksVersion.string)", completion: @escaping Completion) {
         self.loop = loop; self.workers = workers; self.tls = tls; self.request = request
         self.timeout = max(timeout, 1); self.maxResponseBody = maxResponseBody; self.userAgent = userAgent
-        self.verificationTime = verificationTime
         self.completion = completion
     }
 
@@ -114,7 +110,7 @@ final class ACMECARequest: UpstreamUser, TimerTarget, @unchecked Sendable {
         c.setDeadline(deadline)
         var session: TLSClientSession?
         if url.isHTTPS, let tls {
-            do { session = try tls.makeSession(host: url.host, verificationTime: verificationTime) } catch {
+            do { session = try tls.makeSession(host: url.host) } catch {
                 fail("TLS with \(url.authority): \(error.description)")
                 return
             }

@@ -174,10 +174,11 @@ extension ACMEManager {
                     done()
                     return
                 }
+                guard shouldContinue(key) else { done(); return }   // stopped, or the host removed meanwhile
                 let machine = ACMERenewalInfoMachine(directoryURL: settings.directory, certificateID: certificateID,
                                                      userAgent: context.userAgent)
                 let run = ACMERenewalInfoRun(machine: machine, loop: loop, workers: workers, context: context, clock: clock) { [self] next in
-                    renewalInfoFinished(next, key: key, directory: settings.directory)
+                    if let next { renewalInfoFinished(next, key: key, directory: settings.directory) }
                     done()
                 }
                 inFlight.cancel = { run.cancel() }

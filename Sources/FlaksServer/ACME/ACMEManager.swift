@@ -283,7 +283,7 @@ final class ACMEManager: @unchecked Sendable {
             guard var h = s.hosts[key] else { return }
             h.certificate = certificate
             if issued {
-                h.state.issued(certificate)
+                h.state.issued(certificate, now: now)
                 h.issuedCount += 1
             } else {
                 h.state.serving(certificate)

@@ -10,23 +10,26 @@ final class ACMERenewalInfoRun: @unchecked Sendable {
     private var machine: ACMERenewalInfoMachine
     private var sent = 0
     private var request: ACMECARequest?
-    private var completion: ((ACMERenewalInfoMachine.Next) -> Void)?
+    /// Called once with the outcome; nil when cancelled.
+    private var completion: ((ACMERenewalInfoMachine.Next?) -> Void)?
 
     init(machine: ACMERenewalInfoMachine, loop: EventLoop, workers: WorkerPool, context: ACMERequestContext,
-         clock: any WallClock, completion: @escaping (ACMERenewalInfoMachine.Next) -> Void) {
+         clock: any WallClock, completion: @escaping (ACMERenewalInfoMachine.Next?) -> Void) {
         self.machine = machine; self.loop = loop; self.workers = workers; self.context = context; self.clock = clock
         self.completion = completion
     }
 
     func start() { advance(machine.start(now: clock.now())) }
 
-    /// Ends the check now (reported as a transport failure: "cancelled").
+    /// Ends the check now (the server is stopping or the host was removed): its request is closed
+    /// and the completion gets nil.
     func cancel() {
-        guard completion != nil else { return }
+        guard let done = completion else { return }
+        completion = nil
         let r = request
         request = nil
         r?.cancel()
-        finish(machine.transportFailed("cancelled", now: clock.now()))
+        done(nil)
     }
 
     private func advance(_ next: ACMERenewalInfoMachine.Next) {
@@ -45,7 +48,7 @@ final class ACMERenewalInfoRun: @unchecked Sendable {
         request.start()
     }
 
-    private func finish(_ next: ACMERenewalInfoMachine.Next) {
+    private func finish(_ next: ACMERenewalInfoMachine.Next?) {
         guard let done = completion else { return }
         completion = nil
         done(next)
