@@ -275,7 +275,7 @@ public struct FastCGIHandler: Handler {
         }
         // The script is what the path named (no index, no PATH_INFO): the path itself, no new string.
         let prefixBytes = path.utf8.prefix(n)
-        if prefixBytes.last == UInt8(ascii: "/") && script.utf8.elementsEqual(rest.utf8) { return path }
+        if prefixBytes.last == UInt8(ascii: "/") && script.utf8.count == rest.utf8.count && Self.hasUTF8Suffix(script, rest) { return path }
         var prefix = String(Substring(prefixBytes))
         if prefix.utf8.last != UInt8(ascii: "/") { prefix += "/" }
         return prefix + script

@@ -21,11 +21,14 @@ struct UpstreamPoolTests {
     }
 
     /// What the loop saw, handed back to the test.
-    struct Counts: Sendable { var afterPut = 0, afterTake = 0, afterPutAgain = 0, afterClose = 0; var took = false }
+    struct Counts: Sendable {
+        var afterPut = 0, afterTake = 0, afterNewKey = 0, afterClose = 0
+        var took = false, foundGone = true
+    }
 
-    @Test("the key of a taken last connection, and of a closed idle one, is gone from the pool")
-    func noEmptyKeysAreKept() async throws {
-        let upstream = try ListeningSocket()   // accepts in its backlog: the connect completes
+    @Test("a key whose connections are gone is dropped when a new key comes, and a closed idle one at once")
+    func noEmptyKeysPileUp() async throws {
+        let upstream = try ListeningSocket()   // accepts in its backlog: the connects complete
         var cfg = config([respond("/", "x")])
         cfg.server.listen = [ListenAddress(host: "127.0.0.1", port: 0)]
         cfg.server.loops = 1
@@ -39,33 +42,37 @@ struct UpstreamPoolTests {
         let counts: Counts = await withCheckedContinuation { continuation in
             loop.execute { loop in
                 let user = User()
-                let c: UpstreamConnection
+                let a: UpstreamConnection, b: UpstreamConnection
                 do {
-                    c = try UpstreamConnection(connectingTo: address, key: "service:php#7", loop: loop,
-                                               timeout: 2_000_000_000, user: user)
+                    a = try UpstreamConnection(connectingTo: address, key: "service:php#7", loop: loop, timeout: 2_000_000_000, user: user)
+                    b = try UpstreamConnection(connectingTo: address, key: "service:php#8", loop: loop, timeout: 2_000_000_000, user: user)
                 } catch {
                     continuation.resume(returning: Counts())
                     return
                 }
+                var open = 0
                 user.connected = {
+                    open += 1
+                    guard open == 2 else { return }
                     user.connected = nil
                     var n = Counts()
                     let pool = loop.upstreamPool
-                    pool.put(c, max: 4, idleTimeout: 10_000_000_000)
+                    pool.put(a, max: 4, idleTimeout: 10_000_000_000)
                     n.afterPut = pool.keyCount
-                    n.took = pool.take("service:php#7", for: user) === c
-                    n.afterTake = pool.keyCount
-                    // Closed while in use (not idle): nothing in the pool to tell.
-                    pool.put(c, max: 4, idleTimeout: 10_000_000_000)
-                    n.afterPutAgain = pool.keyCount
-                    c.close()                  // idle: the pool hears of it
+                    n.took = pool.take("service:php#7", for: user) === a
+                    n.afterTake = pool.keyCount          // emptied, kept for the next put
+                    a.close()                            // closed in use: the pool is not told
+                    pool.put(b, max: 4, idleTimeout: 10_000_000_000)   // a new key: the empty one goes
+                    n.afterNewKey = pool.keyCount
+                    n.foundGone = pool.take("service:php#7", for: user) == nil
+                    b.close()                            // idle: the pool hears of it
                     n.afterClose = pool.keyCount
                     continuation.resume(returning: n)
                 }
             }
         }
-        #expect(counts.took)
-        #expect(counts.afterPut == 1 && counts.afterTake == 0)
-        #expect(counts.afterPutAgain == 1 && counts.afterClose == 0)
+        #expect(counts.took && counts.foundGone)
+        #expect(counts.afterPut == 1 && counts.afterTake == 1)
+        #expect(counts.afterNewKey == 1 && counts.afterClose == 0)
     }
 }

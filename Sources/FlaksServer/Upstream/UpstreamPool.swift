@@ -40,8 +40,8 @@ final class UpstreamPool {
                 break
             }
         }
-        // No bucket stays empty: keys of service instances come and go with every roll.
-        if buckets[i].list.isEmpty { buckets.remove(at: i) }
+        // An emptied key stays for the next put (removing and re-adding it cost ~1,100 instructions
+        // a FastCGI request); empty keys are swept when a new key comes (`put`).
         return found
     }
 
@@ -54,6 +54,9 @@ final class UpstreamPool {
         if let i {
             buckets[i].list.append(c)
         } else {
+            // A new key: first drop the keys left without connections (keys of service instances
+            // come and go with every roll; kept, each would be scanned by every later request).
+            buckets.removeAll { $0.list.isEmpty }
             buckets.append(Bucket(key: c.key, list: [c]))
         }
     }
@@ -64,7 +67,7 @@ final class UpstreamPool {
         if buckets[i].list.isEmpty { buckets.remove(at: i) }
     }
 
-    /// Upstream keys with idle connections now.
+    /// Upstream keys known now (with idle connections, or emptied since the last new key).
     var keyCount: Int { buckets.count }
 
     /// Idle connections kept now (all upstreams).
