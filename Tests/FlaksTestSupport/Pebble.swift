@@ -103,7 +103,8 @@ public final class Pebble: @unchecked Sendable {   // driven by one test at a ti
         try startCA()
     }
 
-    /// Starts pebble (again) and waits (bounded, 10 s) until its directory port accepts.
+    /// Starts pebble (again) and waits (bounded, 30 s) until it says its directory is up and the
+    /// port accepts.
     public func startCA() throws {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/pebble")
@@ -115,11 +116,24 @@ public final class Pebble: @unchecked Sendable {   // driven by one test at a ti
         p.environment = env
         let log = FileHandle(forWritingAtPath: dir + "/pebble.log")
         log?.seekToEndOfFile()
+        let readyLinesBefore = readyLines()
         p.standardOutput = log
         p.standardError = log
         try p.run()
         pebble = p
-        for _ in 0..<100 where !canConnect(port: acmePort) { usleep(100_000) }
+        // Ready when this pebble said so in its log and the port accepts. The port alone was not
+        // enough once, under a loaded machine: it accepted while pebble's log had only its start
+        // line (probably another test's socket had been given the port meanwhile).
+        for _ in 0..<300 {
+            if readyLines() > readyLinesBefore && canConnect(port: acmePort) { break }
+            usleep(100_000)
+        }
+    }
+
+    /// How many times pebble's log says its directory is up.
+    private func readyLines() -> Int {
+        let text = (try? String(contentsOfFile: dir + "/pebble.log", encoding: .utf8)) ?? ""
+        return text.components(separatedBy: "ACME directory available at").count - 1
     }
 
     /// Ends pebble (SIGTERM to its pid) and waits for it; the DNS server keeps running.
