@@ -57,7 +57,7 @@ let package = Package(
                 swiftSettings: strict),
         // TLS over memory BIOs: policy + SSL_CTX, certificates chosen by SNI, ticket keys, a per-connection
         // session that never touches a socket, and certificate/CSR making. See docs/tls.md.
-        .target(name: "FlaksTLS", dependencies: ["COpenSSL", "FlaksRouting"], swiftSettings: strict),
+        .target(name: "FlaksTLS", dependencies: ["COpenSSL", "FlaksRouting", "FlaksSync"], swiftSettings: strict),
         // The reverse proxy's pure decisions: the request head sent upstream, response field filtering,
         // WebSocket upgrades, upstream health, balancing, and the per-exchange state machine the
         // executor drives. No I/O, no clock (docs/proxy.md).

@@ -1,5 +1,5 @@
 import FlaksRouting
-import Synchronization
+import FlaksSync
 
 /// The certificates of the hosts that have `tls`, chosen by SNI.
 ///
@@ -48,8 +48,8 @@ public final class CertificateStore: Sendable {
 
     private let table: HostTable
     private let slots: [Slot]
-    private let certificates: Mutex<[ServerCertificate?]>        // any thread; by slot
-    private let challenges: Mutex<[String: ServerCertificate]>   // any thread; by canonical name
+    private let certificates: Locked<[ServerCertificate?]>        // any thread; by slot
+    private let challenges: Locked<[String: ServerCertificate]>   // any thread; by canonical name
 
     /// Builds the table. Throws for a bad or repeated name (the manifest loader has normally
     /// rejected those already) and for two entries with the same host index.
@@ -64,8 +64,8 @@ public final class CertificateStore: Sendable {
         }
         self.table = table
         self.slots = slots
-        certificates = Mutex(hosts.map(\.certificate))
-        challenges = Mutex([:])
+        certificates = Locked(hosts.map(\.certificate))
+        challenges = Locked([:])
     }
 
     /// Manifest indexes of the hosts in this store, in manifest order.

@@ -1,5 +1,5 @@
 import COpenSSL
-import Synchronization
+import FlaksSync
 
 /// The keys that encrypt session tickets (RFC 5077 §4 for TLS 1.2; RFC 8446 §4.6.1 tickets in
 /// TLS 1.3 are sealed the same way by OpenSSL), shared by every loop and kept across reloads so
@@ -31,7 +31,7 @@ public final class TicketKeyRing: Sendable {
     /// Seconds a key encrypts; it decrypts for twice this long. Default 12 hours.
     public let rotationInterval: Int64
     private let clock: @Sendable () -> Int64
-    private let state: Mutex<State>   // any thread: loops seal and open tickets concurrently
+    private let state: Locked<State>   // any thread: loops seal and open tickets concurrently
 
     /// 12 hours, as Mozilla's server-side TLS guidance suggests for ticket keys.
     public static let defaultRotationInterval: Int64 = 12 * 3600
@@ -43,7 +43,7 @@ public final class TicketKeyRing: Sendable {
         self.rotationInterval = rotationInterval
         self.clock = clock
         let first = try Self.makeKey(created: clock())
-        state = Mutex(State(current: first))
+        state = Locked(State(current: first))
     }
 
     /// Makes a new current key now; the old current key becomes the decrypt-only previous one

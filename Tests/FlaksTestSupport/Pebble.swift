@@ -4,8 +4,15 @@ import Glibc
 import FlaksTLS
 import Foundation
 
-/// A free loopback TCP port (bound, read, closed; the caller hands it to a child or a server at once).
+/// A free loopback TCP port (checked by binding it; the caller hands it to a child or a server at once).
 public func freeLoopbackPort() throws -> Int {
+    // Below the kernel's ephemeral range (32768–60999 by default): a port found free there is not
+    // handed to another socket's bind(0) or outgoing connection before the test binds it (one found
+    // by bind(0) once was, in a loaded parallel run: "Address already in use").
+    for _ in 0..<200 {
+        let port = Int.random(in: 20_000..<32_000)
+        if canBind(port: port) { return port }
+    }
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
     defer { close(fd) }
     var addr = sockaddr_in()
@@ -16,6 +23,19 @@ public func freeLoopbackPort() throws -> Int {
     guard ok else { throw CertificateError.openSSL("bind: \(errno)") }
     _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
     return Int(UInt16(bigEndian: addr.sin_port))
+}
+
+/// Whether 127.0.0.1:`port` can be bound now (nothing listens or is bound there).
+func canBind(port: Int) -> Bool {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+    guard fd >= 0 else { return false }
+    defer { close(fd) }
+    var addr = sockaddr_in()
+    addr.sin_family = sa_family_t(AF_INET)
+    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+    addr.sin_port = in_port_t(UInt16(port).bigEndian)
+    return withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+        bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } } == 0
 }
 
 /// Whether something accepts connections on 127.0.0.1:`port`.
