@@ -19,10 +19,10 @@ let package = Package(
         .executableTarget(name: "FuzzResponseParser", dependencies: ["FlaksHTTP"], swiftSettings: [.swiftLanguageMode(.v6)]),
         .target(name: "FlaksRouting", dependencies: ["FlaksHTTP"], swiftSettings: [.swiftLanguageMode(.v6)]),
         .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
-        .target(name: "FlaksTLS", dependencies: ["COpenSSL", "FlaksRouting"], swiftSettings: [.swiftLanguageMode(.v6)]),
+        .target(name: "FlaksTLS", dependencies: ["COpenSSL", "FlaksRouting", "FlaksSync"], swiftSettings: [.swiftLanguageMode(.v6)]),
         .executableTarget(name: "FuzzTLS", dependencies: ["FlaksTLS", "COpenSSL"], swiftSettings: [.swiftLanguageMode(.v6)]),
         .target(name: "FlaksSync", swiftSettings: [.swiftLanguageMode(.v6)]),
-        .target(name: "FlaksACME", dependencies: ["FlaksTLS", "COpenSSL", "FlaksSync"], swiftSettings: [.swiftLanguageMode(.v6)]),
+        .target(name: "FlaksACME", dependencies: ["FlaksTLS", "FlaksHTTP", "COpenSSL", "FlaksSync"], swiftSettings: [.swiftLanguageMode(.v6)]),
         .executableTarget(name: "FuzzACME", dependencies: ["FlaksACME", "FlaksTLS"], swiftSettings: [.swiftLanguageMode(.v6)]),
     ]
 )
