@@ -12,37 +12,13 @@
 #   KEEP_PROFILE=/tmp/cg-fcgi.out bench/fastcgi-instructions.sh
 source "$(dirname "$0")/lib.sh"
 need valgrind valgrind
-FPM=$(ls /usr/sbin/php-fpm* 2>/dev/null | sort -r | head -1)
-[ -n "$FPM" ] || { echo "bench: php-fpm is not installed (apt-get install -y php8.2-fpm)"; exit 1; }
 build_flaks
 REQUESTS=${REQUESTS:-600}
 PORT=${PORT:-18495}
 work=$(mktemp -d /tmp/flaks-fcgi-instr.XXXXXX)
-mkdir -p "$work/www" "$work/nginx"
-cat > "$work/www/hello.php" <<'PHP'
-<?php
-header('Content-Type: text/plain');
-echo 'hello from php ', PHP_VERSION, ' ', $_SERVER['REQUEST_METHOD'], ' ', $_SERVER['SCRIPT_NAME'], "\n";
-PHP
-SOCK="$work/php.sock"
-USER_LINES=""
-[ "$(id -u)" = 0 ] && USER_LINES=$'user = root\ngroup = root'
-cat > "$work/fpm.conf" <<CONF
-[global]
-error_log = $work/fpm.log
-daemonize = no
-[bench]
-$USER_LINES
-listen = $SOCK
-listen.mode = 0666
-pm = static
-pm.max_children = 2
-CONF
-ROOTFLAG=()
-[ "$(id -u)" = 0 ] && ROOTFLAG=(-R)
-"$FPM" -F -y "$work/fpm.conf" -p "$work" "${ROOTFLAG[@]}" & PIDS+=($!)
-for _ in $(seq 1 100); do [ -S "$SOCK" ] && break; sleep 0.05; done
-[ -S "$SOCK" ] || { echo "bench: php-fpm did not start: $(cat "$work/fpm.log")"; exit 1; }
+mkdir -p "$work/nginx"
+start_php_fpm "$work" 2
+SOCK=$PHP_SOCK
 cat > "$work/c.yaml" <<YAML
 server: {listen: ["127.0.0.1:$PORT"], loops: 1, threads: 2, idle_release: 0s}
 limits: {max_keepalive_requests: 100000}
@@ -118,12 +94,6 @@ for _ in range(n):
         buf += d
 PY
 }
-client 100
-callgrind_control -z $vg >/dev/null 2>&1
-client "$REQUESTS"
-callgrind_control -d $vg >/dev/null 2>&1
-kill $vg; wait $vg 2>/dev/null || true
 echo "--- /hello.php through php-fpm: ${COMPARE:-flaks}"
-python3 "$(dirname "$0")/callgrind-summary.py" "$work/cg.out" "$REQUESTS"
-if [ -n "${KEEP_PROFILE:-}" ]; then for f in "$work"/cg.out*; do cp "$f" "$KEEP_PROFILE${f#"$work"/cg.out}"; done; fi
+callgrind_requests "$vg" "$work/cg.out"
 rm -rf "$work"

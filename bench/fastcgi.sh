@@ -14,39 +14,13 @@
 CONNECTIONS=${CONNECTIONS:-16}
 source "$(dirname "$0")/lib.sh"
 need wrk wrk
-FPM=$(ls /usr/sbin/php-fpm* 2>/dev/null | sort -r | head -1)
-[ -n "$FPM" ] || { echo "bench: php-fpm is not installed (apt-get install -y php8.2-fpm)"; exit 1; }
 PHP_CPU=${PHP_CPU:-$SERVER_CPU}
 PHP_CONNECTIONS=${PHP_CONNECTIONS:-4}
 PHP_CHILDREN=$((2 * PHP_CONNECTIONS))
 build_flaks
 DIR="$OUT/fastcgi"
-mkdir -p "$DIR/www"
-cat > "$DIR/www/hello.php" <<'PHP'
-<?php
-header('Content-Type: text/plain');
-echo 'hello from php ', PHP_VERSION, ' ', $_SERVER['REQUEST_METHOD'], ' ', $_SERVER['SCRIPT_NAME'], "\n";
-PHP
-SOCK="$DIR/php.sock"
-USER_LINES=""
-[ "$(id -u)" = 0 ] && USER_LINES=$'user = root\ngroup = root'
-cat > "$DIR/fpm.conf" <<CONF
-[global]
-error_log = $DIR/fpm.log
-daemonize = no
-[bench]
-$USER_LINES
-listen = $SOCK
-listen.mode = 0666
-pm = static
-pm.max_children = $PHP_CHILDREN
-CONF
-ROOTFLAG=()
-[ "$(id -u)" = 0 ] && ROOTFLAG=(-R)
-# php.ini of the system (opcache on, as in production).
-taskset -c "$PHP_CPU" "$FPM" -F -y "$DIR/fpm.conf" -p "$DIR" "${ROOTFLAG[@]}" & PIDS+=($!)
-for _ in $(seq 1 100); do [ -S "$SOCK" ] && break; sleep 0.05; done
-[ -S "$SOCK" ] || { echo "bench: php-fpm did not start: $(cat "$DIR/fpm.log")"; exit 1; }
+start_php_fpm "$DIR" "$PHP_CHILDREN" "$PHP_CPU"
+SOCK=$PHP_SOCK
 
 PORT_F=18480 PORT_N=18481
 cat > "$DIR/flaks.yaml" <<YAML

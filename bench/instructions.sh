@@ -84,14 +84,5 @@ for _ in range(n):
         buf += d
 PY
 }
-client 100
-callgrind_control -z $vg >/dev/null 2>&1
-client "$REQUESTS"
-callgrind_control -d $vg >/dev/null 2>&1
-kill $vg; wait $vg 2>/dev/null || true
-python3 "$(dirname "$0")/callgrind-summary.py" "$work/cg.out" "$REQUESTS"
-# One file per thread when the app has several (a view: loop + workers): KEEP_PROFILE.1, .2, ...
-if [ -n "${KEEP_PROFILE:-}" ]; then
-  for f in "$work"/cg.out*; do cp "$f" "$KEEP_PROFILE${f#"$work"/cg.out}"; done
-fi
+callgrind_requests "$vg" "$work/cg.out"
 rm -rf "$work"

@@ -154,3 +154,55 @@ perf_profile() {
   echo "--- $name: top symbols (self, cpu-clock samples)"
   perf report -i "$f" --no-children --sort sym --stdio 2>/dev/null | grep -E '^ +[0-9.]+%' | head -${TOP:-25}
 }
+
+# start_php_fpm DIR CHILDREN [CPU] -> a php-fpm pool (pm = static, CHILDREN children, the system's
+# php.ini: opcache on, as in production) on the unix socket $PHP_SOCK = DIR/php.sock, serving
+# DIR/www, where it writes the benchmark's page hello.php; pinned to CPU when given. Ended on exit.
+start_php_fpm() {
+  local dir=$1 children=$2 cpu=${3:-} fpm user_lines="" rootflag=()
+  fpm=$(ls /usr/sbin/php-fpm* 2>/dev/null | sort -r | head -1)
+  [ -n "$fpm" ] || { echo "bench: php-fpm is not installed (apt-get install -y php8.2-fpm)"; exit 1; }
+  mkdir -p "$dir/www"
+  cat > "$dir/www/hello.php" <<'PHP'
+<?php
+header('Content-Type: text/plain');
+echo 'hello from php ', PHP_VERSION, ' ', $_SERVER['REQUEST_METHOD'], ' ', $_SERVER['SCRIPT_NAME'], "\n";
+PHP
+  PHP_SOCK="$dir/php.sock"
+  [ "$(id -u)" = 0 ] && { user_lines=$'user = root\ngroup = root'; rootflag=(-R); }
+  cat > "$dir/fpm.conf" <<CONF
+[global]
+error_log = $dir/fpm.log
+daemonize = no
+[bench]
+$user_lines
+listen = $PHP_SOCK
+listen.mode = 0666
+pm = static
+pm.max_children = $children
+CONF
+  if [ -n "$cpu" ]; then
+    taskset -c "$cpu" "$fpm" -F -y "$dir/fpm.conf" -p "$dir" "${rootflag[@]}" & PIDS+=($!)
+  else
+    "$fpm" -F -y "$dir/fpm.conf" -p "$dir" "${rootflag[@]}" & PIDS+=($!)
+  fi
+  for _ in $(seq 1 100); do [ -S "$PHP_SOCK" ] && break; sleep 0.05; done
+  [ -S "$PHP_SOCK" ] || { echo "bench: php-fpm did not start: $(cat "$dir/fpm.log")"; exit 1; }
+}
+
+# callgrind_requests VG_PID CG_FILE -> with the caller's `client N` function: warms the server under
+# valgrind (pid VG_PID, writing CG_FILE) with 100 requests, counts REQUESTS more, ends it, prints
+# the summary (bench/callgrind-summary.py) and keeps the profile(s) as KEEP_PROFILE[.N] when set.
+callgrind_requests() {
+  local vg=$1 cg=$2 f
+  client 100
+  callgrind_control -z "$vg" >/dev/null 2>&1
+  client "$REQUESTS"
+  callgrind_control -d "$vg" >/dev/null 2>&1
+  kill "$vg"; wait "$vg" 2>/dev/null || true
+  python3 "$ROOT/bench/callgrind-summary.py" "$cg" "$REQUESTS"
+  # One file per thread when the app has several (a view: loop + workers): KEEP_PROFILE.1, .2, ...
+  if [ -n "${KEEP_PROFILE:-}" ]; then
+    for f in "$cg"*; do cp "$f" "$KEEP_PROFILE${f#"$cg"}"; done
+  fi
+}
