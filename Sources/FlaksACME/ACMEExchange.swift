@@ -38,6 +38,8 @@ public struct ACMEExchange {
     private let maxResponseBody: Int
     /// Plaintext received and not yet parsed.
     private var buffer: [UInt8] = []
+    /// Where decrypted bytes land before they join `buffer` (one per exchange, not per read).
+    private var scratch: [UInt8] = []
     private var head: ResponseHead?
     private var body: [UInt8] = []
     /// Fields the exchange frames itself; the machine's copies are dropped.
@@ -130,7 +132,7 @@ public struct ACMEExchange {
 
     /// Decrypts what was fed and parses it.
     private mutating func readPlaintext(_ tls: TLSClientSession) -> Output {
-        var scratch = [UInt8](repeating: 0, count: 16 * 1024)
+        if scratch.isEmpty { scratch = [UInt8](repeating: 0, count: 16 * 1024) }
         var eof = false
         loop: while true {
             let r = scratch.withUnsafeMutableBytes { tls.readPlaintext(into: $0) }

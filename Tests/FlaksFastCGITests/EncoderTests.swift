@@ -202,6 +202,25 @@ import FlaksTestSupport
                 == (try FastCGIEncoder.requestHead(requestID: 1, params: [FastCGIParam("A", "1")], keepConnection: true, body: [])))
     }
 
+    @Test("the params writer grows its buffer at the edge: a pair that fits, fills, or is one byte over the room")
+    func paramsWriterGrowsAtTheEdge() throws {
+        // Capacity 64: a record header (8), the pair, and the writer's slack for padding and the next
+        // header (16) must fit: room for a 40-byte pair. "NAME" and a value of 33, 34, 35 bytes encode
+        // to 39, 40, 41 (1 + 1 + 4 + value): one under, at and one over; then far over.
+        for valueLength in [33, 34, 35, 200, 35_000] {
+            let pairs = [FastCGIPair("NAME", String(repeating: "v", count: valueLength)), FastCGIPair("B", "2")]
+            var writer = FastCGIParamsWriter(requestID: 3, capacity: 64)
+            for p in pairs { writer.add(p.name, p.value) }
+            #expect(writer.pairs == pairs, "the open record reads back (\(valueLength))")
+            var reference: [UInt8] = []
+            try FastCGIEncoder.appendParams(FastCGIParam.list(pairs), requestID: 3, to: &reference)
+            var records = try writer.records()
+            FastCGIEncoder.appendEmptyRecord(.params, requestID: 3, to: &records)
+            #expect(records == reference, "\(valueLength)")
+            #expect(writer.pairs == pairs, "closed records read back (\(valueLength))")
+        }
+    }
+
     @Test func roundTripRandomRequests() throws {
         let seed = UInt64.random(in: 0...UInt64.max)
         var rng = SplitMix64(seed: seed)

@@ -24,14 +24,7 @@ struct LoopLifetimeTests {
         let watch = WeakLoop()
         var scriptPid: pid_t?
         do {
-            var cfg = f.config()
-            cfg.server.listen = [ListenAddress(host: "127.0.0.1", port: 0)]
-            cfg.server.loops = 1
-            cfg.log.access = .off
-            var logger = Logger(label: "flaks-test")
-            logger.logLevel = .critical
-            let server = try Server(config: cfg, logger: logger)
-            try server.start()
+            let server = try startedOneLoopServer(f.config())
             let port = try #require(server.port)
             watch.loop = server.loops.first
             #expect(watch.loop != nil)
@@ -54,13 +47,7 @@ struct LoopLifetimeTests {
     @Test func aTaskPostedToAStoppedLoopIsDropped() throws {
         let watch = WeakLoop()
         do {
-            var cfg = config([respond("/", "x")])
-            cfg.server.listen = [ListenAddress(host: "127.0.0.1", port: 0)]
-            cfg.server.loops = 1
-            var logger = Logger(label: "flaks-test")
-            logger.logLevel = .critical
-            let server = try Server(config: cfg, logger: logger)
-            try server.start()
+            let server = try startedOneLoopServer(config([respond("/", "x")]))
             let l = try #require(server.loops.first)
             watch.loop = l
             server.shutdown(drainTimeout: .milliseconds(100))

@@ -18,6 +18,20 @@ func withTestServer<T>(_ config: ServerConfig, registry: HandlerRegistry = Handl
     return try await withStarted(try Server(config: config, registry: registry, logger: logger), body)
 }
 
+/// A started server for tests that work on its loop directly: `config` on 127.0.0.1:0, one loop,
+/// no access log, logging only critical lines. The caller shuts it down and waits.
+func startedOneLoopServer(_ config: ServerConfig) throws -> Server {
+    var config = config
+    config.server.listen = [ListenAddress(host: "127.0.0.1", port: 0)]
+    config.server.loops = 1
+    config.log.access = .off
+    var logger = Logger(label: "flaks-test")
+    logger.logLevel = .critical
+    let server = try Server(config: config, logger: logger)
+    try server.start()
+    return server
+}
+
 /// A config with one default host and the given routes.
 func config(_ routes: [Route], limits: Limits = Limits(), hosts extra: [HostConfig] = []) -> ServerConfig {
     ServerConfig(limits: limits, hosts: extra + [HostConfig(names: ["*"], routes: routes)])

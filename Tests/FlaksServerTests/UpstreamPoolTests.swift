@@ -29,13 +29,7 @@ struct UpstreamPoolTests {
     @Test("a key whose connections are gone is dropped when a new key comes, and a closed idle one at once")
     func noEmptyKeysPileUp() async throws {
         let upstream = try ListeningSocket()   // accepts in its backlog: the connects complete
-        var cfg = config([respond("/", "x")])
-        cfg.server.listen = [ListenAddress(host: "127.0.0.1", port: 0)]
-        cfg.server.loops = 1
-        var logger = Logger(label: "flaks-test")
-        logger.logLevel = .critical
-        let server = try Server(config: cfg, logger: logger)
-        try server.start()
+        let server = try startedOneLoopServer(config([respond("/", "x")]))
         defer { server.shutdown(drainTimeout: .milliseconds(100)); server.wait() }
         let loop = try #require(server.loops.first)
         let address = try #require(SocketAddress(host: "127.0.0.1", port: upstream.port))

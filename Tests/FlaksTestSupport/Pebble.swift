@@ -11,22 +11,29 @@ public func freeLoopbackPort() throws -> Int {
     // by bind(0) once was, in a loaded parallel run: "Address already in use").
     for _ in 0..<200 {
         let port = Int.random(in: 20_000..<32_000)
-        if canBind(port: port) { return port }
+        if onLoopbackSocket(port: port, { fd, a, n in bind(fd, a, n) == 0 }) { return port }
     }
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-    defer { close(fd) }
-    var addr = sockaddr_in()
-    addr.sin_family = sa_family_t(AF_INET)
-    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-    var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-    let ok = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) } } == 0
-    guard ok else { throw CertificateError.openSSL("bind: \(errno)") }
-    _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
-    return Int(UInt16(bigEndian: addr.sin_port))
+    // All taken: one the kernel picks.
+    var found = -1
+    _ = onLoopbackSocket(port: 0) { fd, a, n in
+        guard bind(fd, a, n) == 0 else { return false }
+        var addr = sockaddr_in()
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
+        found = Int(UInt16(bigEndian: addr.sin_port))
+        return true
+    }
+    guard found > 0 else { throw CertificateError.openSSL("bind: \(errno)") }
+    return found
 }
 
-/// Whether 127.0.0.1:`port` can be bound now (nothing listens or is bound there).
-func canBind(port: Int) -> Bool {
+/// Whether something accepts connections on 127.0.0.1:`port`.
+public func canConnect(port: Int) -> Bool {
+    onLoopbackSocket(port: port) { fd, a, n in connect(fd, a, n) == 0 }
+}
+
+/// Runs `body` with a new TCP socket and the address 127.0.0.1:`port`; the socket is closed after.
+private func onLoopbackSocket(port: Int, _ body: (Int32, UnsafePointer<sockaddr>, socklen_t) -> Bool) -> Bool {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
     guard fd >= 0 else { return false }
     defer { close(fd) }
@@ -34,20 +41,9 @@ func canBind(port: Int) -> Bool {
     addr.sin_family = sa_family_t(AF_INET)
     addr.sin_addr.s_addr = inet_addr("127.0.0.1")
     addr.sin_port = in_port_t(UInt16(port).bigEndian)
-    return withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-        bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } } == 0
-}
-
-/// Whether something accepts connections on 127.0.0.1:`port`.
-public func canConnect(port: Int) -> Bool {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-    defer { close(fd) }
-    var addr = sockaddr_in()
-    addr.sin_family = sa_family_t(AF_INET)
-    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-    addr.sin_port = in_port_t(UInt16(port).bigEndian)
-    return withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-        connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } } == 0
+    return withUnsafePointer(to: &addr) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { body(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
 }
 
 /// A throwaway CA and a certificate for `localhost` and `127.0.0.1` signed by it (ECDSA P-256,

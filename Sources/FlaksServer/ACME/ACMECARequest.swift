@@ -115,9 +115,8 @@ final class ACMECARequest: UpstreamUser, TimerTarget, @unchecked Sendable {
                 return
             }
         }
-        var x = ACMEExchange(request: request, url: url, tls: session, maxResponseBody: maxResponseBody, userAgent: userAgent)
-        let out = x.start()
-        exchange = x
+        exchange = ACMEExchange(request: request, url: url, tls: session, maxResponseBody: maxResponseBody, userAgent: userAgent)
+        guard let out = updateExchange({ $0.start() }) else { return }
         handle(out)
     }
 
@@ -141,18 +140,24 @@ final class ACMECARequest: UpstreamUser, TimerTarget, @unchecked Sendable {
             case .wouldBlock:
                 return
             case .done(0):
-                guard var x = exchange else { return }
-                let out = x.inputEnded()
-                exchange = x
+                guard let out = updateExchange({ $0.inputEnded() }) else { return }
                 handle(out)
                 return
             case .done(let n):
-                guard var x = exchange else { return }
-                let out = x.received(UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
-                exchange = x
+                guard let out = updateExchange({ $0.received(UnsafeRawBufferPointer(rebasing: buffer[0..<n])) }) else { return }
                 handle(out)
             }
         }
+    }
+
+    /// Runs `body` on the exchange, taken out of `self` meanwhile so that its buffers stay uniquely
+    /// referenced (a copy left in place made every received chunk copy the response read so far).
+    private func updateExchange(_ body: (inout ACMEExchange) -> ACMEExchange.Output) -> ACMEExchange.Output? {
+        guard var x = exchange else { return nil }
+        exchange = nil
+        let out = body(&x)
+        exchange = x
+        return out
     }
 
     func upstreamDrained(_ c: UpstreamConnection) {}

@@ -68,8 +68,7 @@ final class ACMEOrderRun: TimerTarget, @unchecked Sendable {
         let clock = manager.clock
         switch step.next {
         case .send(let r):
-            let request = ACMECARequest(loop: loop, workers: workers, tls: context.tls, request: r, timeout: context.timeout,
-                                        maxResponseBody: context.maxResponseBody, userAgent: context.userAgent) { [self] result in
+            let request = context.request(r, loop: loop, workers: workers) { [self] result in
                 self.request = nil
                 switch result {
                 case .success(let response): apply(machine.received(response, now: clock.now()))
@@ -151,4 +150,11 @@ struct ACMERequestContext: Sendable {
     var timeout: Int64
     var maxResponseBody: Int
     var userAgent: String
+
+    /// A request to the CA with these settings, on `loop` (the caller starts it).
+    func request(_ r: ACMEHTTPRequest, loop: EventLoop, workers: WorkerPool,
+                 completion: @escaping ACMECARequest.Completion) -> ACMECARequest {
+        ACMECARequest(loop: loop, workers: workers, tls: tls, request: r, timeout: timeout, maxResponseBody: maxResponseBody,
+                      userAgent: userAgent, completion: completion)
+    }
 }

@@ -36,8 +36,7 @@ final class ACMERenewalInfoRun: @unchecked Sendable {
         guard completion != nil else { return }
         guard case .send(let r) = next, sent < 3 else { finish(next); return }
         sent += 1
-        let request = ACMECARequest(loop: loop, workers: workers, tls: context.tls, request: r, timeout: context.timeout,
-                                    maxResponseBody: context.maxResponseBody, userAgent: context.userAgent) { [self] result in
+        let request = context.request(r, loop: loop, workers: workers) { [self] result in
             self.request = nil
             switch result {
             case .success(let response): advance(machine.received(response, now: clock.now()))
