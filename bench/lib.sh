@@ -126,19 +126,28 @@ syscalls_per_request() {
 # perf_per_request NAME PID URL -> user and system CPU, context switches and instructions per
 # request of process PID over a 5 s wrk run (`perf stat`; needs perf and a kernel that allows it).
 perf_per_request() {
-  local name=$1 pid=$2 url=$3 f="$OUT/perf-$1.txt" sp out reqs u0 s0 u1 s1
+  local name=$1 pid=$2 url=$3 f="$OUT/perf-$1.txt" sp out reqs u0 s0 u1 s1 cs0 cs1
   need perf linux-perf
   u0=$(awk '{print $14}' "/proc/$pid/stat"); s0=$(awk '{print $15}' "/proc/$pid/stat"); f0=$(awk '{print $10}' "/proc/$pid/stat")
+  cs0=$(switches_of "$pid")
   perf stat -x, -e task-clock,context-switches,cpu-migrations,instructions:u,instructions:k -p "$pid" -o "$f" 2>/dev/null & sp=$!
   sleep 0.3
   out=$(taskset -c "$CLIENT_CPU" wrk -t1 -c"$CONNECTIONS" -d5s "$url" 2>&1)
   kill -INT "$sp" 2>/dev/null || true
   wait "$sp" 2>/dev/null || true
   u1=$(awk '{print $14}' "/proc/$pid/stat"); s1=$(awk '{print $15}' "/proc/$pid/stat"); f1=$(awk '{print $10}' "/proc/$pid/stat")
+  cs1=$(switches_of "$pid")
   reqs=$(echo "$out" | awk '/requests in/ {print $1}')
   awk -F, -v n="${reqs:-1}" -v name="$name" -v ut=$((u1 - u0)) -v st=$((s1 - s0)) -v pf=$((f1 - f0)) -v hz="$(getconf CLK_TCK)" '
     BEGIN { printf "%-8s %8d requests: user %.2f us, system %.2f us, %.3f page faults per request\n", name, n, ut * 1e6 / hz / n, st * 1e6 / hz / n, pf / n }
     $3 ~ /context-switches|cpu-migrations|instructions/ && $1 ~ /^[0-9.]+$/ { printf "         %-18s %10.2f per request\n", $3, $1 / n }' "$f"
+  awk -v a="$cs0" -v b="$cs1" -v n="${reqs:-1}" 'BEGIN { split(a, x); split(b, y)
+    printf "         %-18s %10.2f per request\n         %-18s %10.2f per request\n", "voluntary", (y[1] - x[1]) / n, "involuntary", (y[2] - x[2]) / n }'
+}
+
+# switches_of PID -> "voluntary involuntary" context switches of all of PID's threads so far.
+switches_of() {
+  cat /proc/"$1"/task/*/status 2>/dev/null | awk '/^voluntary_ctxt_switches/ {v += $2} /^nonvoluntary_ctxt_switches/ {n += $2} END {print v + 0, n + 0}'
 }
 
 # perf_profile NAME PID URL -> where process PID spends its CPU (user and kernel) over a 5 s wrk
@@ -146,7 +155,11 @@ perf_per_request() {
 perf_profile() {
   local name=$1 pid=$2 url=$3 f="$OUT/perf-$1.data" sp
   need perf linux-perf
-  perf record -q -e cpu-clock -F 4999 -g -p "$pid" -o "$f" 2>/dev/null & sp=$!
+  if [ -n "${PROFILE_EVENT:-}" ]; then   # e.g. sched:sched_switch: where the process is switched out
+    perf record -q -e "$PROFILE_EVENT" -g -p "$pid" -o "$f" 2>/dev/null & sp=$!
+  else
+    perf record -q -e cpu-clock -F 4999 -g -p "$pid" -o "$f" 2>/dev/null & sp=$!
+  fi
   sleep 0.3
   taskset -c "$CLIENT_CPU" wrk -t1 -c"$CONNECTIONS" -d5s "$url" >/dev/null 2>&1
   kill -INT "$sp" 2>/dev/null || true

@@ -78,6 +78,8 @@ public final class EventLoop: @unchecked Sendable {
     private var corked: [UpstreamConnection] = []
     /// The FastCGI responder located last on this loop (`FastCGIResponders.Memo`).
     var fastcgiResponder: FastCGIResponders.Memo?
+    /// The FastCGI requests' read buffers, reused (see `FastCGIBufferPool`).
+    let fastcgiBuffers = FastCGIBufferPool()
 
     init(index: Int, server: Server, clock: any LoopClock) throws(SystemError) {
         self.index = index

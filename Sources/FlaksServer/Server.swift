@@ -365,7 +365,8 @@ public final class Server: Sendable {
         }
     }
 
-    /// Each loop forgets its prepared responses (idle: their bytes are better given back); waits
+    /// Each loop forgets its prepared responses and frees its idle FastCGI read buffers (idle: their
+    /// bytes are better given back); waits
     /// (bounded, 1 s) until every loop did, so the heap trim that follows sees them freed.
     func dropPreparedResponses() {
         let loops = state.withLock { $0.loops }
@@ -373,6 +374,7 @@ public final class Server: Sendable {
         for l in loops {
             l.execute { loop in
                 loop.prepared.removeAll()
+                loop.fastcgiBuffers.removeAll()
                 left.withLock { $0 -= 1 }
             }
         }

@@ -49,8 +49,12 @@ final class FakeFastCGIResponder: @unchecked Sendable {  // state behind `lock`
     private var stopped = false
     private let reply: @Sendable (_ index: Int, _ request: Received) -> Reply
 
-    init(reply: @escaping @Sendable (_ index: Int, _ request: Received) -> Reply) throws {
+    /// SO_SNDBUF of the accepted connections (nil: the system's default).
+    private let sendBuffer: Int32?
+
+    init(sendBuffer: Int32? = nil, reply: @escaping @Sendable (_ index: Int, _ request: Received) -> Reply) throws {
         self.reply = reply
+        self.sendBuffer = sendBuffer
         var template = Array((NSTemporaryDirectory() + "flaks-fake-fcgi-XXXXXX").utf8CString)
         guard let p = mkdtemp(&template) else { throw CocoaError(.fileWriteUnknown) }
         dir = String(cString: p)
@@ -126,6 +130,9 @@ final class FakeFastCGIResponder: @unchecked Sendable {  // state behind `lock`
                 return _connections - 1
             }
             guard let connection = index else { close(fd); return }
+            if var size = sendBuffer {
+                _ = setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+            }
             Thread.detachNewThread { [self] in serve(fd, connection: connection) }
         }
     }
