@@ -116,10 +116,10 @@ syscalls_per_request() {
   wait "$sp" 2>/dev/null || true
   reqs=$(echo "$out" | awk '/requests in/ {print $1}')
   awk -v n="${reqs:-0}" -v name="$name" '
-    $NF == "total" && n > 0 { printf "%-8s %6.2f system calls per request (%d requests)\n", name, $(NF-1) / n, n }
+    # Columns: % time, seconds, usecs/call, calls, [errors,] syscall: the calls are always the 4th.
+    $NF == "total" && n > 0 { printf "%-8s %6.2f system calls per request (%d requests)\n", name, $4 / n, n }
     $1 ~ /^[0-9.]+$/ && NF >= 5 && $NF != "total" && n > 0 {
-      calls = ($NF ~ /^[a-z_0-9]+$/ && $(NF-1) ~ /^[0-9]+$/) ? $(NF-1) : $(NF-2)
-      if (calls / n >= 0.05) printf "         %-16s %6.2f\n", $NF, calls / n
+      if ($4 / n >= 0.05) printf "         %-16s %6.2f\n", $NF, $4 / n
     }' "$f"
 }
 
