@@ -239,6 +239,10 @@ public final class EventLoop: @unchecked Sendable {
             return
         }
         while !stopped {
+            if submittedJobs {
+                submittedJobs = false
+                server.workers.wakeForBacklog()
+            }
             let n: Int
             do { n = try selector.poll(timeoutMs: waitTimeout()) } catch {
                 server.logger.error("loop \(index): epoll_wait: \(error)")
@@ -299,7 +303,11 @@ public final class EventLoop: @unchecked Sendable {
     private func flushJobs() {
         server.workers.submit(batch: pendingJobs)
         pendingJobs.removeAll(keepingCapacity: true)
+        submittedJobs = true
     }
+
+    /// Jobs went to the workers since the loop last waited (see `WorkerPool.wakeForBacklog`).
+    private var submittedJobs = false
 
     /// Runs the queued inbox tasks.
     fileprivate func drainInbox() {
