@@ -194,6 +194,11 @@ public final class EventLoop: @unchecked Sendable {
         pendingJobs.append(WorkerPool.Job(run: job))
     }
 
+    /// Queues a job of an async view's task for the worker pool (`ViewTaskExecutor`).
+    func queueTask(_ job: UnownedJob) {
+        pendingJobs.append(WorkerPool.Job(task: job))
+    }
+
     /// Queues a blocking handler's call for the worker pool (see `BlockingCall`).
     func queueCall(_ call: BlockingCall) {
         pendingJobs.append(WorkerPool.Job(call: call))
@@ -232,6 +237,8 @@ public final class EventLoop: @unchecked Sendable {
 
     /// The loop body; returns when the loop has drained or was stopped.
     func run() {
+        pthread_setspecific(CurrentThread.loopKey, Unmanaged.passUnretained(self).toOpaque())
+        defer { pthread_setspecific(CurrentThread.loopKey, nil) }
         let w = Waker(fd: wakeFD, loop: self)
         waker = w
         do { try selector.register(fd: wakeFD, interest: .readable, target: w) } catch {
@@ -267,6 +274,10 @@ public final class EventLoop: @unchecked Sendable {
                 stopped = true
             }
         }
+        // From here on, tasks' jobs go to the workers directly (`ViewTaskExecutor`); those queued
+        // this round go now (a task's job dropped would leave its task suspended for ever).
+        pthread_setspecific(CurrentThread.loopKey, nil)
+        if !pendingJobs.isEmpty { flushJobs() }
         selector.deregister(fd: wakeFD)
         for l in listeners { l.close() }
         listeners = []

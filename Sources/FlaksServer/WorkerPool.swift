@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// A fixed pool of threads for blocking work (CGI spawning, blocking view functions).
 /// Jobs are closures; a job hands its result back to a loop through `EventLoop.execute`.
 public final class WorkerPool: @unchecked Sendable {
@@ -21,13 +25,16 @@ public final class WorkerPool: @unchecked Sendable {
     private var sleeping = 0
 
     /// A job. Kept in a struct so arrays store the closure as it is (see `LoopTask`).
-    public struct Job: Sendable {
+    public struct Job: @unchecked Sendable {   // `task` is a job of a task: run once, on one worker
         let closure: (@Sendable () -> Void)?
         let call: BlockingCall?
-        public init(run: @escaping @Sendable () -> Void) { closure = run; call = nil }
-        init(call: BlockingCall) { closure = nil; self.call = call }
+        /// A job of an async view's task (`ViewTaskExecutor`).
+        let task: UnownedJob?
+        public init(run: @escaping @Sendable () -> Void) { closure = run; call = nil; task = nil }
+        init(call: BlockingCall) { closure = nil; self.call = call; task = nil }
+        init(task: UnownedJob) { closure = nil; call = nil; self.task = task }
         func run() {
-            if let call { call.run() } else { closure?() }
+            if let call { call.run() } else if let task { ViewTaskExecutor.shared.run(task) } else { closure?() }
         }
     }
 
@@ -43,6 +50,14 @@ public final class WorkerPool: @unchecked Sendable {
     public func submit(_ job: @escaping @Sendable () -> Void) {
         lock.lock()
         queue.append(Job(run: job))
+        lock.unlock()
+        lock.signal()
+    }
+
+    /// Queues a job of a task (`ViewTaskExecutor`, from a worker).
+    func submit(task: UnownedJob) {
+        lock.lock()
+        queue.append(Job(task: task))
         lock.unlock()
         lock.signal()
     }
@@ -94,6 +109,8 @@ public final class WorkerPool: @unchecked Sendable {
     }
 
     private func run() {
+        pthread_setspecific(CurrentThread.poolKey, Unmanaged.passUnretained(self).toOpaque())
+        defer { pthread_setspecific(CurrentThread.poolKey, nil) }
         var last: UInt64 = 0          // the duration of this worker's previous job, folded in under the lock
         var hasLast = false
         while true {

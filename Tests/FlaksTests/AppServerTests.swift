@@ -40,6 +40,41 @@ struct AppServerTests {
         }
     }
 
+    /// The name of the thread this runs on.
+    static func threadName() -> String {
+        ((try? String(contentsOfFile: "/proc/thread-self/comm", encoding: .utf8)) ?? "?")
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    actor Counter {
+        var n = 0
+        func next() -> Int { n += 1; return n }
+    }
+
+    @Test func asyncViewsRunOnTheWorkersAndSuspendWithoutHoldingThem() async throws {
+        // Async views prefer the worker pool's executor (ViewTaskExecutor): they start on a worker,
+        // and a view that awaits gives its worker back. 20 views that each sleep 200 ms on 2
+        // workers end together (one after the other, two at a time, they would take 2 s).
+        let counter = Counter()
+        let app = App()
+        app.get("/where") { _ async in .text(Self.threadName()) }
+        app.get("/nap") { _ async throws in
+            try await Task.sleep(for: .milliseconds(200))
+            return .text("rested \(await counter.next())")
+        }
+        try await withAppServer(app, routes: [mount("/", "app")], threads: 2) { (_: Server, port: Int) async throws in
+            let where_ = try await io { try TestClient.get(port: port, "/where") }
+            #expect(where_.text.hasPrefix("flaks-worker"), "ran on \(where_.text)")
+            let clients = try (0..<20).map { _ in try TestClient(port: port) }
+            let started = Date()
+            for c in clients { try c.send("GET /nap HTTP/1.1\r\nHost: x\r\n\r\n") }
+            var answers: Set<String> = []
+            for c in clients { answers.insert(try await io { try c.readResponse() }.text) }
+            #expect(answers == Set((1...20).map { "rested \($0)" }), "each view went through the actor once")
+            #expect(Date().timeIntervalSince(started) < 1.5)
+        }
+    }
+
     @Test func viewsServeNextToManifestRoutes() async throws {
         let app = App()
         let api = Blueprint("api")
