@@ -2,7 +2,8 @@
 import Glibc
 #endif
 
-/// A fixed pool of threads for blocking work (CGI spawning, blocking view functions).
+/// A fixed pool of threads for blocking work (blocking view functions, password checks, file and
+/// key work) and for the jobs of async views' tasks (`ViewTaskExecutor`).
 /// Jobs are closures; a job hands its result back to a loop through `EventLoop.execute`.
 public final class WorkerPool: @unchecked Sendable {
     // `queue`, `head` and `stopping` are protected by `lock`; `threads` is written only in init/stop.
