@@ -204,7 +204,7 @@ final class UpstreamConnection: Selectable, TimerTarget {
             userDeadline = 0
             if unconsumed > 0 {
                 peeking = false
-                guard consumeRead() else { fail(.io(errno)); return }
+                if let e = consumeRead() { fail(.io(e)); return }
             }
             if now >= d { user?.upstreamTimedOut(self) } else { loop.schedule(self, at: d) }
         case .open: user?.upstreamTimedOut(self)
@@ -368,7 +368,7 @@ final class UpstreamConnection: Selectable, TimerTarget {
             }
         }
         if unconsumed >= Self.consumeAfterBytes || unconsumedReads >= Self.consumeAfterReads {
-            guard consumeRead() else { return .done(0) }
+            guard consumeRead() == nil else { return .done(0) }
         }
         let r: IOResult<Int>
         do { r = try syscall("recv") { Glibc.recv(fd, buffer.baseAddress!, buffer.count, Int32(MSG_PEEK | MSG_DONTWAIT)) } } catch {
@@ -397,21 +397,22 @@ final class UpstreamConnection: Selectable, TimerTarget {
         return !(n < 0 && (errno == EAGAIN || errno == EINTR))
     }
 
-    /// Bytes read by peeking and still in the socket; tests.
-    var bytesLeftInSocket: Int { unconsumed }
-
     /// Takes the bytes read by peeking out of the socket (they are there: nothing else reads it).
-    /// False if the socket failed.
-    private func consumeRead() -> Bool {
+    /// Returns nil, or the error if the socket failed (ECONNRESET for an end that cannot be).
+    private func consumeRead() -> Int32? {
         let scratch = loop.scratch
         while unconsumed > 0 {
             let n = Glibc.recv(fd, scratch.baseAddress!, min(unconsumed, scratch.count), Int32(MSG_DONTWAIT))
-            if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { return false }
+            if n < 0 {
+                let e = errno
+                if e == EINTR { continue }
+                return e
+            }
+            guard n > 0 else { return ECONNRESET }
             unconsumed -= n
         }
         unconsumedReads = 0
-        return true
+        return nil
     }
 
     // MARK: pool
