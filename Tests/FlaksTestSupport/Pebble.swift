@@ -76,7 +76,8 @@ public struct LoopbackPKI: Sendable {
 /// the same ports (a CA that is down, then comes back with a new root).
 public final class Pebble: @unchecked Sendable {   // driven by one test at a time
     public let dir: String
-    public let acmePort: Int, managementPort: Int, httpPort: Int, tlsPort: Int, dnsPort: Int
+    public private(set) var acmePort: Int, managementPort: Int
+    public let httpPort: Int, tlsPort: Int, dnsPort: Int
     private var pebble: Process?
     private let dns = Process()
     private let nonceReject: Int
@@ -102,12 +103,15 @@ public final class Pebble: @unchecked Sendable {   // driven by one test at a ti
         dnsPort = try freeLoopbackPort()
         let pki = try LoopbackPKI(in: dir, caName: "Flaks pebble test CA")
         let validity = validitySeconds.map { ", \"certificateValidityPeriod\": \($0)" } ?? ""
-        let config = """
-            {"pebble": {"listenAddress": "127.0.0.1:\(acmePort)", "managementListenAddress": "127.0.0.1:\(managementPort)",
-              "certificate": "\(pki.certFile)", "privateKey": "\(pki.keyFile)", "httpPort": \(self.httpPort), "tlsPort": \(self.tlsPort),
-              "ocspResponderURL": "", "externalAccountBindingRequired": false\(validity)}}
-            """
-        try config.write(toFile: dir + "/pebble.json", atomically: true, encoding: .utf8)
+        let writeConfig = { [dir, httpPort = self.httpPort, tlsPort = self.tlsPort] (acme: Int, management: Int) throws in
+            let config = """
+                {"pebble": {"listenAddress": "127.0.0.1:\(acme)", "managementListenAddress": "127.0.0.1:\(management)",
+                  "certificate": "\(pki.certFile)", "privateKey": "\(pki.keyFile)", "httpPort": \(httpPort), "tlsPort": \(tlsPort),
+                  "ocspResponderURL": "", "externalAccountBindingRequired": false\(validity)}}
+                """
+            try config.write(toFile: dir + "/pebble.json", atomically: true, encoding: .utf8)
+        }
+        try writeConfig(acmePort, managementPort)
 
         dns.executableURL = URL(fileURLWithPath: "/usr/bin/pebble-challtestsrv")
         dns.arguments = ["-dns01", "127.0.0.1:\(dnsPort)", "-http01", "", "-https01", "", "-tlsalpn01", "",
@@ -116,12 +120,21 @@ public final class Pebble: @unchecked Sendable {   // driven by one test at a ti
         dns.standardError = FileHandle(forWritingAtPath: "/dev/null")
         try dns.run()
         FileManager.default.createFile(atPath: dir + "/pebble.log", contents: nil)
-        try startCA()
+        // A port found free can still be taken before pebble binds it (another test of the same
+        // parallel run picked it too): pebble then exits. New ports, up to three times.
+        for _ in 0..<3 {
+            if try startCA() { return }
+            stopCA()
+            acmePort = try freeLoopbackPort(); managementPort = try freeLoopbackPort()
+            try writeConfig(acmePort, managementPort)
+        }
     }
 
-    /// Starts pebble (again) and waits (bounded, 30 s) until it says its directory is up and the
-    /// port accepts.
-    public func startCA() throws {
+    /// Starts pebble (again) and waits (bounded, 60 s: sanitizer runs of the whole suite load the
+    /// machine) until it says its directory is up and the port accepts. False if it did not (it
+    /// exited, or the time ran out).
+    @discardableResult
+    public func startCA() throws -> Bool {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/pebble")
         p.arguments = ["-config", dir + "/pebble.json", "-dnsserver", "127.0.0.1:\(dnsPort)", "-strict=false"]
@@ -140,10 +153,12 @@ public final class Pebble: @unchecked Sendable {   // driven by one test at a ti
         // Ready when this pebble said so in its log and the port accepts. The port alone was not
         // enough once, under a loaded machine: it accepted while pebble's log had only its start
         // line (probably another test's socket had been given the port meanwhile).
-        for _ in 0..<300 {
-            if readyLines() > readyLinesBefore && canConnect(port: acmePort) { break }
+        for _ in 0..<600 {
+            if readyLines() > readyLinesBefore && canConnect(port: acmePort) { return true }
+            if !p.isRunning { return false }
             usleep(100_000)
         }
+        return false
     }
 
     /// How many times pebble's log says its directory is up.
