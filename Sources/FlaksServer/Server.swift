@@ -366,8 +366,8 @@ public final class Server: Sendable {
     }
 
     /// Each loop forgets its prepared responses and frees its idle FastCGI read buffers (idle: their
-    /// bytes are better given back); waits
-    /// (bounded, 1 s) until every loop did, so the heap trim that follows sees them freed.
+    /// bytes are better given back); waits (bounded, 1 s) until every loop did, so the heap trim
+    /// that follows sees them freed.
     func dropPreparedResponses() {
         let loops = state.withLock { $0.loops }
         let left = Locked(loops.count)

@@ -15,7 +15,7 @@ import Glibc
 ///
 /// One executor for the process, never freed: a task keeps its preference unowned, and a
 /// continuation may come back after the server that started the task has stopped.
-final class ViewTaskExecutor: TaskExecutor, @unchecked Sendable {   // no state
+final class ViewTaskExecutor: TaskExecutor, Sendable {   // no state
     static let shared = ViewTaskExecutor()
     private init() {}
 

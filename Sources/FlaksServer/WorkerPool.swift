@@ -26,7 +26,7 @@ public final class WorkerPool: @unchecked Sendable {
     private var sleeping = 0
 
     /// A job. Kept in a struct so arrays store the closure as it is (see `LoopTask`).
-    public struct Job: @unchecked Sendable {   // `task` is a job of a task: run once, on one worker
+    public struct Job: Sendable {
         let closure: (@Sendable () -> Void)?
         let call: BlockingCall?
         /// A job of an async view's task (`ViewTaskExecutor`).
@@ -48,17 +48,14 @@ public final class WorkerPool: @unchecked Sendable {
     }
 
     /// Queues a job. Never blocks on the job itself.
-    public func submit(_ job: @escaping @Sendable () -> Void) {
-        lock.lock()
-        queue.append(Job(run: job))
-        lock.unlock()
-        lock.signal()
-    }
+    public func submit(_ job: @escaping @Sendable () -> Void) { submit(one: Job(run: job)) }
 
     /// Queues a job of a task (`ViewTaskExecutor`, from a worker).
-    func submit(task: UnownedJob) {
+    func submit(task: UnownedJob) { submit(one: Job(task: task)) }
+
+    private func submit(one job: Job) {
         lock.lock()
-        queue.append(Job(task: task))
+        queue.append(job)
         lock.unlock()
         lock.signal()
     }
@@ -112,11 +109,10 @@ public final class WorkerPool: @unchecked Sendable {
     private func run() {
         pthread_setspecific(CurrentThread.poolKey, Unmanaged.passUnretained(self).toOpaque())
         defer { pthread_setspecific(CurrentThread.poolKey, nil) }
-        var last: UInt64 = 0          // the duration of this worker's previous job, folded in under the lock
-        var hasLast = false
+        var last: UInt64?             // the duration of this worker's previous job, folded in under the lock
         while true {
             lock.lock()
-            if hasLast { meanJobNanos = (meanJobNanos &* 7 &+ last) / 8 }
+            if let last { meanJobNanos = (meanJobNanos &* 7 &+ last) / 8 }
             while head == queue.count && !stopping {
                 sleeping += 1
                 lock.wait()
@@ -131,7 +127,6 @@ public final class WorkerPool: @unchecked Sendable {
             let t0 = monotonicNanos()
             job?.run()
             last = min(monotonicNanos() &- t0, 1_000_000_000)
-            hasLast = true
         }
     }
 

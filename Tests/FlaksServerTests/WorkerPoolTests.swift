@@ -24,12 +24,8 @@ struct WorkerPoolTests {
         #expect(WorkerPool.wakeUps(jobs: 9, waiting: 9, meanJobNanos: 1, threads: 4) == 4)
     }
 
-    @Test(.timeLimit(.minutes(1)))
-    func theMeanFollowsTheJobsAndSlowJobsRunSideBySide() throws {
-        let pool = WorkerPool(count: 2)
-        defer { pool.stop() }
-        #expect(pool.meanJobDuration >= WorkerPool.shortJobNanos, "unknown jobs count as slow")
-        // Many short jobs bring the mean below the threshold.
+    /// Runs 64 empty jobs on `pool` and waits (bounded, 5 s) until its mean says they were short.
+    static func runShortJobs(on pool: WorkerPool) {
         let done = DispatchSemaphore(value: 0)
         for _ in 0..<64 { pool.submit(batch: [WorkerPool.Job(run: { done.signal() })]) }
         for _ in 0..<64 { done.wait() }
@@ -37,6 +33,15 @@ struct WorkerPoolTests {
         pool.submit(batch: [WorkerPool.Job(run: {})])
         let deadline = Date().addingTimeInterval(5)
         while pool.meanJobDuration >= WorkerPool.shortJobNanos && Date() < deadline { usleep(1000) }
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func theMeanFollowsTheJobsAndSlowJobsRunSideBySide() throws {
+        let pool = WorkerPool(count: 2)
+        defer { pool.stop() }
+        #expect(pool.meanJobDuration >= WorkerPool.shortJobNanos, "unknown jobs count as slow")
+        // Many short jobs bring the mean below the threshold.
+        Self.runShortJobs(on: pool)
         #expect(pool.meanJobDuration < WorkerPool.shortJobNanos)
         // Two jobs that each block for 300 ms, submitted while the mean is short: the first holds a
         // worker; the second, submitted while nothing waits, is taken by the worker that batch woke.
@@ -60,12 +65,7 @@ struct WorkerPoolTests {
     func aSlowJobInABatchOfShortOnesDoesNotHoldUpTheRest() throws {
         let pool = WorkerPool(count: 2)
         defer { pool.stop() }
-        let done = DispatchSemaphore(value: 0)
-        for _ in 0..<64 { pool.submit(batch: [WorkerPool.Job(run: { done.signal() })]) }
-        for _ in 0..<64 { done.wait() }
-        pool.submit(batch: [WorkerPool.Job(run: {})])
-        let deadline = Date().addingTimeInterval(5)
-        while pool.meanJobDuration >= WorkerPool.shortJobNanos && Date() < deadline { usleep(1000) }
+        Self.runShortJobs(on: pool)
         #expect(pool.meanJobDuration < WorkerPool.shortJobNanos)
         // One batch: a job that blocks for 2 s, then a quick one. The batch wakes one worker,
         // which takes the slow job; the loop's check before it waits hands the quick one to the

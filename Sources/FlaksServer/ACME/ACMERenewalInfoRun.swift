@@ -47,7 +47,7 @@ final class ACMERenewalInfoRun: @unchecked Sendable {
         request.start()
     }
 
-    private func finish(_ next: ACMERenewalInfoMachine.Next?) {
+    private func finish(_ next: ACMERenewalInfoMachine.Next) {
         guard let done = completion else { return }
         completion = nil
         done(next)

@@ -118,7 +118,7 @@ final class UpstreamConnection: Selectable, TimerTarget {
             // Our socket's send buffer is the system default, as the responder's is (php-fpm sets none).
             var sndbuf: Int32 = 0
             var len = socklen_t(MemoryLayout<Int32>.size)
-            if getsockopt(s, SOL_SOCKET, SO_SNDBUF, &sndbuf, &len) == 0 && sndbuf >= Self.peekMinimumSendBuffer {
+            if getsockopt(s, SOL_SOCKET, SO_SNDBUF, &sndbuf, &len) == 0 && Self.peeks(sendBuffer: sndbuf) {
                 // Not supported (an old kernel): plain reads.
                 var zero: Int32 = 0
                 peeking = setsockopt(s, SOL_SOCKET, SO_PEEK_OFF, &zero, socklen_t(MemoryLayout<Int32>.size)) == 0
@@ -367,7 +367,7 @@ final class UpstreamConnection: Selectable, TimerTarget {
                 return .done(0)
             }
         }
-        if unconsumed >= Self.consumeAfterBytes || unconsumedReads >= Self.consumeAfterReads {
+        if Self.takesOut(bytes: unconsumed, reads: unconsumedReads) {
             guard consumeRead() == nil else { return .done(0) }
         }
         let r: IOResult<Int>
@@ -397,10 +397,18 @@ final class UpstreamConnection: Selectable, TimerTarget {
         return !(n < 0 && (errno == EAGAIN || errno == EINTR))
     }
 
-    /// Takes the bytes read by peeking out of the socket (they are there: nothing else reads it).
-    /// Returns nil, or the error if the socket failed (ECONNRESET for an end that cannot be).
+    /// Whether a system default send buffer of `sendBuffer` bytes leaves room for peeking.
+    static func peeks(sendBuffer: Int32) -> Bool { sendBuffer >= peekMinimumSendBuffer }
+
+    /// Whether the bytes left in the socket (`bytes`, returned by `reads` reads) are taken out
+    /// before the next read.
+    static func takesOut(bytes: Int, reads: Int) -> Bool { bytes >= consumeAfterBytes || reads >= consumeAfterReads }
+
+    /// Takes the bytes read by peeking out of the socket (they are there: nothing else reads it),
+    /// through this connection's own read buffer (the loop's scratch may hold a client's bytes up
+    /// the stack). Returns nil, or the error if the socket failed (ECONNRESET for an end that cannot be).
     private func consumeRead() -> Int32? {
-        let scratch = loop.scratch
+        let scratch = readBuffer
         while unconsumed > 0 {
             let n = Glibc.recv(fd, scratch.baseAddress!, min(unconsumed, scratch.count), Int32(MSG_DONTWAIT))
             if n < 0 {
