@@ -76,11 +76,35 @@ struct StaticCacheTests {
     }
 
     @Test func aFileStillBeingWrittenIsNotCopiedIntoMemory() throws {
-        // The real wall clock: a file changed just now is served from its descriptor.
+        // A wall clock 10 ms after the file's last change: served from its descriptor, checked again
+        // at the next request; 60 ms after it, held as bytes.
+        var st = stat()
+        #expect(stat(fx.base + "/root/about.html", &st) == 0)
+        let changed = FileIdentity(st).ctimeNanos
+        let offset = Mutex(10_000_000)
         var r = StaticRoute(root: fx.root)
         r.index = []
-        let h = StaticFileHandler(r, root: StaticRoot(path: fx.root))
+        let clock = self.clock
+        let cache = StaticFileCache(now: { clock.now() }, wallNow: { changed + offset.withLock { $0 } })
+        let h = StaticFileHandler(r, root: StaticRoot(path: fx.root), cache: cache)
         guard case .file = run(h, "about.html").body else { Issue.record("expected a file region"); return }
+        offset.withLock { $0 = 60_000_000 }
+        guard case .bytes = run(h, "about.html").body else { Issue.record("expected bytes once settled"); return }
+    }
+
+    /// The settle window at its edges: 50 ms for a ctime with a sub-second part, 2 s for whole seconds.
+    @Test(arguments: [(1_700_000_000_123_456_789, 50_000_000), (1_700_000_000_000_000_000, 2_000_000_000)])
+    func theSettleWindowFollowsTheTimeStampsGrain(ctime: Int, window: Int) throws {
+        let wall = Mutex(0)
+        let cache = StaticFileCache(wallNow: { wall.withLock { $0 } })
+        var st = stat()
+        st.st_ctim.tv_sec = ctime / 1_000_000_000
+        st.st_ctim.tv_nsec = ctime % 1_000_000_000
+        let id = FileIdentity(st)
+        wall.withLock { $0 = ctime + window }
+        #expect(!cache.settled(id))
+        wall.withLock { $0 = ctime + window + 1 }
+        #expect(cache.settled(id))
     }
 
     @Test func anEditInPlaceIsServedAfterTheWindow() throws {
