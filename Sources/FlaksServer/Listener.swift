@@ -50,10 +50,7 @@ final class Listener: Selectable {
                 _ = Glibc.close(cfd)
                 continue
             }
-            // Responses are written whole (writev, or head then sendfile with MSG_MORE): Nagle would
-            // only hold back the last segment waiting for an ACK.
-            var one: Int32 = 1
-            _ = setsockopt(cfd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+            // TCP_NODELAY and TCP_NOTSENT_LOWAT come from the listening socket (see Socket.listen).
             if loop.adopt(fd: cfd, peer: peer, local: address, tls: tls) == nil {
                 server.stats.openConnections.subtract(1, ordering: .relaxed)
                 _ = Glibc.close(cfd)
