@@ -34,6 +34,23 @@ wait_port() {
 # cpu_ticks PID -> utime+stime of the process (all threads), in clock ticks
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 
+# PIPELINE=N (N > 1): wrk sends N requests per write on each connection (HTTP/1.1 pipelining, as
+# in TechEmpower's plaintext test) and so spends about N times less CPU per request. Without it,
+# wrk alone on its core tops out at 130,000-150,000 small requests/s here, less than Flaks, nginx
+# or lighttpd can answer on theirs: the ratio then measures the client. See docs/performance.md.
+pipeline_args() {
+  [ "${PIPELINE:-1}" -gt 1 ] || return 0
+  cat > "$OUT/pipeline.lua" <<LUA
+init = function(args)
+  local r = {}
+  for i = 1, ${PIPELINE} do r[i] = wrk.format() end
+  req = table.concat(r)
+end
+request = function() return req end
+LUA
+  echo "-s $OUT/pipeline.lua"
+}
+
 # run_wrk NAME URL [extra wrk args] -> prints "NAME rps p99ms cpu_us_per_request"
 # With CPU_PID set, the server's CPU time (utime+stime from /proc/PID/stat) over the run is divided
 # by the requests wrk completed: less noisy than req/s on a shared machine. Without it, cpu is "-".
@@ -41,7 +58,8 @@ run_wrk() {
   local name=$1 url=$2; shift 2
   local out t0 t1
   t0=$([ -n "${CPU_PID:-}" ] && cpu_ticks "$CPU_PID" || echo 0)
-  out=$(taskset -c "$CLIENT_CPU" wrk -t1 -c"$CONNECTIONS" -d"$DURATION" --latency "$@" "$url" 2>&1)
+  # shellcheck disable=SC2046
+  out=$(taskset -c "$CLIENT_CPU" wrk -t1 -c"$CONNECTIONS" -d"$DURATION" --latency $(pipeline_args) "$@" "$url" 2>&1)
   t1=$([ -n "${CPU_PID:-}" ] && cpu_ticks "$CPU_PID" || echo 0)
   echo "$out" > "$OUT/wrk-$name-$(date +%s%N).txt"
   local rps p99 reqs cpu

@@ -81,6 +81,8 @@ extension Connection: ResponseSink {
     /// socket buffer (EAGAIN) already makes a large file take turns; the slice only bounds one
     /// turn. Measured (bench/static.sh, 1 MiB keep-alive, 50 clients): 256 KiB slices cost 149 µs
     /// of CPU per request and reached 0.73-0.89x lighttpd; 2 MiB, 112-125 µs and 1.0-1.12x.
+    /// Since the listening socket sets TCP_NOTSENT_LOWAT (`Socket.unsentLowWater`, 128 KiB) a
+    /// sendfile call stops far sooner, where the socket has no more room, so the slice rarely binds.
     static let sendfileSlice = 2048 * 1024
 
     var awaitsResponse: Bool { machine.awaitsResponse }
