@@ -12,6 +12,7 @@
 #include <malloc.h>
 #include <sys/eventfd.h>
 #include <sys/sendfile.h>
+#include <sys/vfs.h>
 #include <sys/signalfd.h>
 #include <sys/syscall.h>
 #include <sys/timerfd.h>
@@ -82,6 +83,12 @@ ssize_t cflaks_sendfile(int out_fd, int in_fd, int64_t *offset, size_t count) {
     ssize_t n = sendfile(out_fd, in_fd, &off, count);
     *offset = (int64_t)off;
     return n;
+}
+
+int64_t cflaks_fs_type(int fd) {
+    struct statfs fs;
+    if (fstatfs(fd, &fs) != 0) return 0;
+    return (int64_t)fs.f_type;
 }
 
 int cflaks_spawn(pid_t *pid, const char *path, char *const argv[], char *const envp[],

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CFlaksLinux
 import FlaksHTTP
 
 /// What says that a path still names the same bytes: compared when a cache entry is revalidated.
@@ -15,6 +16,8 @@ struct FileIdentity: Sendable, Equatable {
     var size: Int
     var mtimeNanos: Int
     var ctimeNanos: Int
+    /// The ctime has a sub-second part: the file system keeps fine time stamps.
+    var ctimeHasFraction: Bool
     var mode: UInt32
 
     init(_ st: stat) {
@@ -23,6 +26,7 @@ struct FileIdentity: Sendable, Equatable {
         size = Int(st.st_size)
         mtimeNanos = Int(st.st_mtim.tv_sec) &* 1_000_000_000 &+ Int(st.st_mtim.tv_nsec)
         ctimeNanos = Int(st.st_ctim.tv_sec) &* 1_000_000_000 &+ Int(st.st_ctim.tv_nsec)
+        ctimeHasFraction = st.st_ctim.tv_nsec != 0
         mode = UInt32(st.st_mode)
     }
 }
@@ -110,8 +114,8 @@ final class StaticRepresentation: Sendable {
 ///   cache and nginx `open_file_cache_valid` default to the same). Within that second a replaced file
 ///   is served from its old descriptor or bytes; a file truncated in place can make a sendfile of the
 ///   old length come up short, which closes the connection (as with nginx's open_file_cache).
-///   A file changed less than `Limits.settleAfter` (2 s; 50 ms where time stamps have a sub-second
-///   part) before a check is not trusted at all: it is checked on every request until it settles
+///   A file changed less than `Limits.settleAfter` (2 s; 250 ms where a local file system keeps
+///   sub-second time stamps) before a check is not trusted at all: it is checked on every request until it settles
 ///   (see `settled`), so a file being edited is served fresh.
 /// - Bounds: at most `Limits.maxEntries` entries and `Limits.maxBytes` of cached file content; the
 ///   CLOCK algorithm picks what to evict.
@@ -131,14 +135,17 @@ final class StaticFileCache: Sendable {
         var revalidateAfter: UInt64 = 1_000_000_000
         /// A file whose last change (ctime) is more recent than this (ns) when it is checked is not
         /// trusted for the window (it is checked on every request) and not copied into memory.
-        /// This is for file systems that keep whole seconds (a ctime with no sub-second part).
+        /// This is for file systems that keep whole seconds, and for any file system not known to
+        /// be local (a network file system's time stamps come from another machine's clock).
         var settleAfter = 2_000_000_000
-        /// The same for a ctime with a sub-second part (ext4, xfs, btrfs, tmpfs, overlayfs): such a
-        /// file system stamps a change with the kernel's coarse clock, which moves at every tick
-        /// (1-10 ms), so a change made 50 ms after the last one always shows in the stat data.
-        /// (2 s here made a file written just before a benchmark cost 16,760 instructions per
-        /// request instead of 2,800 for its first 2 s: a stat and a descriptor per request.)
-        var fineSettleAfter = 50_000_000
+        /// The same for a ctime with a sub-second part on a local file system with fine time stamps
+        /// (`fineDevice`: ext4, xfs, btrfs, tmpfs, overlayfs, f2fs, zfs): such a file system stamps a
+        /// change with the kernel's coarse clock, which moves at every tick (1-10 ms; a few ticks
+        /// late at worst on an overloaded VM), so a change made 250 ms after the last one always
+        /// shows in the stat data. (2 s here made a file written just before a benchmark cost
+        /// 16,760 instructions per request instead of 2,700 for its first 2 s: a stat and a
+        /// descriptor per request, never a prepared answer.)
+        var fineSettleAfter = 250_000_000
         init() {}
     }
 
@@ -222,11 +229,30 @@ final class StaticFileCache: Sendable {
     let wallNow: @Sendable () -> Int
     private let state = Locked(State())
 
+    /// The device of the route's root when it is a local file system with fine time stamps
+    /// (`fineGrainedDevice`): files on it settle after `Limits.fineSettleAfter`.
+    let fineDevice: UInt64?
+
     init(limits: Limits = Limits(), now: @escaping @Sendable () -> UInt64 = StaticFileCache.monotonicCoarse,
-         wallNow: @escaping @Sendable () -> Int = StaticFileCache.realtime) {
+         wallNow: @escaping @Sendable () -> Int = StaticFileCache.realtime, fineDevice: UInt64? = nil) {
         self.limits = limits
         self.now = now
         self.wallNow = wallNow
+        self.fineDevice = fineDevice
+    }
+
+    /// Local file systems whose time stamps have nanoseconds (statfs f_type): ext2/3/4, xfs, btrfs,
+    /// tmpfs, overlayfs, f2fs, zfs.
+    static let fineGrainedFileSystems: Set<Int> = [0xEF53, 0x5846_5342, 0x9123_683E, 0x0102_1994, 0x794C_7630,
+                                                    0xF2F5_2010, 0x2FC1_2FC1]
+
+    /// The device of the directory `fd` when its file system is one of `fineGrainedFileSystems`.
+    static func fineGrainedDevice(of fd: Int32) -> UInt64? {
+        var st = stat()
+        guard fineGrainedFileSystems.contains(Int(cflaks_fs_type(fd))), fstat(fd, &st) == 0 else {
+            return nil
+        }
+        return UInt64(st.st_dev)
     }
 
     /// CLOCK_REALTIME in nanoseconds.
@@ -237,15 +263,19 @@ final class StaticFileCache: Sendable {
     }
 
     /// True when the file's last change (ctime, which no one can set back) is older than
-    /// `Limits.settleAfter` (whole-second time stamps) or `Limits.fineSettleAfter` (a ctime with a
-    /// sub-second part). A file changed more recently may still be being written, in a way its stat
-    /// data might not reveal later (the same timestamp tick, the same size), so until it settles it is
+    /// `settleWindow` (2 s, or 250 ms for fine time stamps on a local file system). A file changed
+    /// more recently may still be being written, in a way its stat data might not reveal later (the same timestamp tick, the same size), so until it settles it is
     /// checked on every request (one fstatat: still cheaper than open + fstat + close) and served from
     /// its descriptor; its bytes are loaded at the first check after it settled. This also means a file
     /// that is being edited is served fresh at once; only a change after a quiet period waits out the window.
     func settled(_ identity: FileIdentity) -> Bool {
-        let window = identity.ctimeNanos % 1_000_000_000 != 0 ? limits.fineSettleAfter : limits.settleAfter
-        return identity.ctimeNanos < wallNow() &- window
+        identity.ctimeNanos < wallNow() &- settleWindow(identity)
+    }
+
+    /// `Limits.fineSettleAfter` for a file with a sub-second ctime on `fineDevice`, else
+    /// `Limits.settleAfter`.
+    func settleWindow(_ identity: FileIdentity) -> Int {
+        identity.ctimeHasFraction && identity.device == fineDevice ? limits.fineSettleAfter : limits.settleAfter
     }
 
     /// The check time to record for an entry checked at `t`: `t` when it can be trusted for the

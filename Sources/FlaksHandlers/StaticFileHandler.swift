@@ -9,7 +9,8 @@ import FlaksHTTP
 ///
 /// Files are resolved through a per-handler `StaticFileCache` (open descriptors and stat data, small
 /// files' bytes): per request, in the common case, no file-system call at all; a path is checked again
-/// with one fstatat at most once a second (every request while it changed in the last 2 s), so a
+/// with one fstatat at most once a second (every request while it changed in the last 2 s, or 250 ms
+/// on a local file system with fine time stamps: `StaticFileCache.settleWindow`), so a
 /// change on disk is visible within 1 s. Ranges, conditionals and siblings work on cached entries
 /// exactly as on freshly opened files; every safety rule runs before the cache is consulted, and a
 /// path whose check fails is opened again through `StaticRoot.open` (or not served). On a miss: one
@@ -44,10 +45,10 @@ public struct StaticFileHandler: Handler {
 
     /// Builds the handler over an already opened root (tests use this to force the pre-openat2 path,
     /// and to give the cache a clock they control).
-    init(_ route: StaticRoute, root: StaticRoot, cache: StaticFileCache = StaticFileCache()) {
+    init(_ route: StaticRoute, root: StaticRoot, cache: StaticFileCache? = nil) {
         self.route = route
         self.root = root
-        self.cache = cache
+        self.cache = cache ?? StaticFileCache(fineDevice: root.dir.flatMap { StaticFileCache.fineGrainedDevice(of: $0.fd) })
         types = MediaTypes(overrides: route.types)
         indexNames = route.index.filter { !$0.isEmpty && !$0.contains("/") && StaticPath.check($0, dotfiles: true) == .ok }
         if let f = route.fallback {

@@ -389,8 +389,13 @@ extension Connection: ResponseSink {
             }
             let fd = self.fd
             let r = try syscall("sendfile") { cflaks_sendfile(fd, f.file.fd, &off, want) }
-            if case .done = r { output.heldBack = 0 }
-            output.sliced = want < remaining
+            output.sliced = false
+            if case .done(let n) = r {
+                output.heldBack = 0
+                // A whole slice went: take a turn. Less than asked: the socket is full (or over
+                // TCP_NOTSENT_LOWAT), and the next call will say so; no turn needed in between.
+                output.sliced = want < remaining && n == want
+            }
             return r
         }
     }

@@ -217,6 +217,18 @@ extension Connection {
     }
 
     /// Before the descriptor closes: close_notify, sent if the socket takes it now.
+    /// Shuts the write side, after close_notify on TLS. A socket that refuses the alert now (full,
+    /// or over its TCP_NOTSENT_LOWAT) takes it at the next writable event, and the side is shut
+    /// then (`shutdownAfterAlert`): shut at once, the alert would be lost and a client reading to
+    /// the end of the stream would see it cut short.
+    func shutdownWrite() {
+        if let t = tls {
+            tlsClose(t)
+            if t.cipherOffset < t.cipher.count { shutdownAfterAlert = true; return }
+        }
+        shutdown(fd, Int32(SHUT_WR))
+    }
+
     func tlsClose(_ t: TLSTransport) {
         guard t.established else { return }
         t.session.shutdown()

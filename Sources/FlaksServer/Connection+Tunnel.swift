@@ -58,14 +58,9 @@ extension Connection {
     /// The peer finished sending: once what is queued is written, the client reads EOF.
     func tunnelShutdownWrite() {
         tunnelShutdownPending = true
-        if !output.hasQueued { shutdownWriteSide() }
+        if !output.hasQueued { shutdownWrite() }
     }
 
-    /// Shuts the write side (after close_notify on TLS).
-    private func shutdownWriteSide() {
-        if let t = tls { tlsClose(t) }
-        shutdown(fd, Int32(SHUT_WR))
-    }
 
     /// The peer can take client bytes again.
     func resumeTunnelInput() {
@@ -112,7 +107,7 @@ extension Connection {
 
     /// The output queue drained while a tunnel: tell the peer, finish a pending shutdown.
     func tunnelDrained() {
-        if tunnelShutdownPending { shutdownWriteSide() }
+        if tunnelShutdownPending { shutdownWrite() }
         exchange.tunnel?.tunnelClientDrained()
     }
 }

@@ -47,6 +47,8 @@ final class Connection: Selectable, TimerTarget {
     /// Tunnel: the peer asked to stop reading the client / to shut the client's write side once drained.
     var tunnelPaused = false
     var tunnelShutdownPending = false
+    /// TLS: the write side is to be shut once the close_notify alert still in `cipher` has left.
+    var shutdownAfterAlert = false
 
     /// The request in flight and its response's bookkeeping; replaced whole per request.
     var exchange = Exchange()
@@ -87,7 +89,15 @@ final class Connection: Selectable, TimerTarget {
             return
         }
         if events.contains(.writable) {
-            if output.hasQueued { flush() } else if let t = tls, t.cipherOffset < t.cipher.count { writeQueuedTLS(t) }
+            if output.hasQueued {
+                flush()
+            } else if let t = tls, t.cipherOffset < t.cipher.count {
+                if shutdownAfterAlert {
+                    if tlsSendPending(t) { shutdownAfterAlert = false; shutdown(fd, Int32(SHUT_WR)) }
+                } else {
+                    writeQueuedTLS(t)
+                }
+            }
         }
         if !events.isDisjoint(with: [.readable, .readHangup]) {
             readHint = true
@@ -250,8 +260,7 @@ final class Connection: Selectable, TimerTarget {
             close()
         case .lingerClose:
             exchangeDone()
-            if let t = tls { tlsClose(t) }
-            shutdown(fd, Int32(SHUT_WR))
+            shutdownWrite()
             pending = []
             if !inInput { readInput() }
         }

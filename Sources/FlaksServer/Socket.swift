@@ -6,9 +6,10 @@ import FlaksConfig
 
 /// Socket helpers: listening sockets, accept, addresses. All fds are close-on-exec and non-blocking.
 enum Socket {
-    /// Most bytes a connection keeps queued in its socket beyond what TCP can send now
-    /// (TCP_NOTSENT_LOWAT): the socket reports writable again once less than half of it is left, and
-    /// the loop writes the next part of a large body then. Without it a sendfile of a large file
+    /// About the most bytes a connection keeps queued in its socket beyond what TCP can send now
+    /// (TCP_NOTSENT_LOWAT; one write may overshoot it by a segment): the socket reports writable
+    /// again once less than half of it is left, and the loop writes the next part of a large body
+    /// then. Without it a sendfile of a large file
     /// queues the whole file (up to the send buffer, 4 MiB), and the rest is transmitted whenever the
     /// client's acknowledgements open the window: in the client's context. On loopback that put the
     /// delivery of the data on the client's CPU, and which CPU did that work decided a run of
@@ -31,8 +32,10 @@ enum Socket {
         }
         do {
             try setOption(fd, SOL_SOCKET, SO_REUSEADDR, 1)
-            try setOption(fd, Int32(IPPROTO_TCP), TCP_NODELAY, 1)
-            try setOption(fd, Int32(IPPROTO_TCP), TCP_NOTSENT_LOWAT, unsentLowWater)
+            // Best effort, as per connection before: a kernel or sandbox that refuses them still serves.
+            var on: Int32 = 1, lowWater = unsentLowWater
+            _ = setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &on, socklen_t(MemoryLayout<Int32>.size))
+            _ = setsockopt(fd, Int32(IPPROTO_TCP), TCP_NOTSENT_LOWAT, &lowWater, socklen_t(MemoryLayout<Int32>.size))
             if addr.family == AF_INET6 { try setOption(fd, Int32(IPPROTO_IPV6), IPV6_V6ONLY, 1) }
             var st = addr.storage
             _ = try syscallBlocking("bind") {

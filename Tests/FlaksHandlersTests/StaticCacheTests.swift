@@ -1,5 +1,6 @@
 import FlaksTestSupport
 import FlaksConfig
+import CFlaksLinux
 import FlaksHTTP
 import Foundation
 import Synchronization
@@ -76,28 +77,36 @@ struct StaticCacheTests {
     }
 
     @Test func aFileStillBeingWrittenIsNotCopiedIntoMemory() throws {
-        // A wall clock 10 ms after the file's last change: served from its descriptor, checked again
-        // at the next request; 60 ms after it, held as bytes.
+        // A wall clock within the settle window after the file's last change: served from its
+        // descriptor, checked again at the next request; just past the window, held as bytes.
         var st = stat()
         #expect(stat(fx.base + "/root/about.html", &st) == 0)
-        let changed = FileIdentity(st).ctimeNanos
-        let offset = Mutex(10_000_000)
+        let id = FileIdentity(st)
+        let offset = Mutex(0)
         var r = StaticRoute(root: fx.root)
         r.index = []
+        let root = StaticRoot(path: fx.root)
         let clock = self.clock
-        let cache = StaticFileCache(now: { clock.now() }, wallNow: { changed + offset.withLock { $0 } })
-        let h = StaticFileHandler(r, root: StaticRoot(path: fx.root), cache: cache)
+        let cache = StaticFileCache(now: { clock.now() }, wallNow: { id.ctimeNanos + offset.withLock { $0 } },
+                                    fineDevice: root.dir.flatMap { StaticFileCache.fineGrainedDevice(of: $0.fd) })
+        let window = cache.settleWindow(id)
+        let h = StaticFileHandler(r, root: root, cache: cache)
+        offset.withLock { $0 = window / 2 }
         guard case .file = run(h, "about.html").body else { Issue.record("expected a file region"); return }
-        offset.withLock { $0 = 60_000_000 }
+        offset.withLock { $0 = window + 1_000_000 }
         guard case .bytes = run(h, "about.html").body else { Issue.record("expected bytes once settled"); return }
     }
 
-    /// The settle window at its edges: 50 ms for a ctime with a sub-second part, 2 s for whole seconds.
-    @Test(arguments: [(1_700_000_000_123_456_789, 50_000_000), (1_700_000_000_000_000_000, 2_000_000_000)])
-    func theSettleWindowFollowsTheTimeStampsGrain(ctime: Int, window: Int) throws {
+    /// The settle window at its edges: 250 ms for a ctime with a sub-second part on the root's local
+    /// file system, 2 s for whole seconds or another device (a file system mounted below the root).
+    @Test(arguments: [(1_700_000_000_123_456_789, UInt64(7), 250_000_000),
+                      (1_700_000_000_000_000_000, UInt64(7), 2_000_000_000),
+                      (1_700_000_000_123_456_789, UInt64(8), 2_000_000_000)])
+    func theSettleWindowFollowsTheTimeStampsGrain(ctime: Int, device: UInt64, window: Int) throws {
         let wall = Mutex(0)
-        let cache = StaticFileCache(wallNow: { wall.withLock { $0 } })
+        let cache = StaticFileCache(wallNow: { wall.withLock { $0 } }, fineDevice: 7)
         var st = stat()
+        st.st_dev = __dev_t(device)
         st.st_ctim.tv_sec = ctime / 1_000_000_000
         st.st_ctim.tv_nsec = ctime % 1_000_000_000
         let id = FileIdentity(st)
@@ -105,6 +114,22 @@ struct StaticCacheTests {
         #expect(!cache.settled(id))
         wall.withLock { $0 = ctime + window + 1 }
         #expect(cache.settled(id))
+    }
+
+    /// A root on ext4, tmpfs or overlayfs (where the temporary directory is, here) gets the short
+    /// window; /proc is not one of the file systems that do.
+    @Test func theRootsFileSystemDecidesTheShortWindow() throws {
+        let root = StaticRoot(path: fx.root)
+        let fd = try #require(root.dir?.fd)
+        var st = stat()
+        #expect(fstat(fd, &st) == 0)
+        // ext2/3/4, tmpfs, overlayfs: where the temporary directory is on a Linux box or container.
+        if [0xEF53, 0x0102_1994, 0x794C_7630].contains(Int(cflaks_fs_type(fd))) {
+            #expect(StaticFileCache.fineGrainedDevice(of: fd) == UInt64(st.st_dev))
+        }
+        let proc = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        defer { close(proc) }
+        #expect(StaticFileCache.fineGrainedDevice(of: proc) == nil)
     }
 
     @Test func anEditInPlaceIsServedAfterTheWindow() throws {

@@ -53,9 +53,7 @@ struct CoreRegressionTests {
 
     @Test func aHalfClosedClientGetsALargeFileInFull() async throws {
         let fx = try StaticFixture()
-        var big = [UInt8](repeating: 0, count: 8 << 20)
-        for i in big.indices { big[i] = UInt8(truncatingIfNeeded: i &* 31 &+ i >> 9) }
-        try Data(big).write(to: URL(fileURLWithPath: fx.root + "/big.bin"))
+        let big = try fx.patternFile("big.bin", size: 8 << 20, salt: 31)
         let route = Route(path: "/", kind: .staticFiles(StaticRoute(root: fx.root)))
         try await withTestServer(config([route])) { (_: Server, port: Int) async throws in
             let c = try TestClient(port: port)

@@ -4,7 +4,7 @@ import Glibc
 #endif
 import FlaksAccess
 import FlaksConfig
-import FlaksHandlers
+@testable import FlaksHandlers
 import FlaksHTTP
 import FlaksServer
 import Foundation
@@ -15,8 +15,9 @@ import Testing
 /// and the target still goes the general way.
 @Suite("Prepared responses over real sockets")
 struct PreparedResponseTests {
-    /// A 1 KiB file that has settled (a file changed in the last 50 ms, or 2 s on a file system with
-    /// whole-second time stamps, is checked on every request and never prepared: see StaticFileCache), a respond: route and the metrics handler.
+    /// A 1 KiB file that has settled (a file changed in the last 250 ms, or 2 s where time stamps are
+    /// whole seconds or the file system is not known to be local, is checked on every request and
+    /// never prepared: see StaticFileCache), a respond: route and the metrics handler.
     final class Site {
         let fixture: StaticFixture
         let file: [UInt8]
@@ -35,12 +36,15 @@ struct PreparedResponseTests {
             c.server.loops = 1
             return c
         }
-        /// Waits out the settle window of the files just written: 50 ms where time stamps have a
-        /// sub-second part, else 2 s (see `StaticFileCache.settled`).
+        /// Waits out the settle window of the files just written: 250 ms on a local file system with
+        /// sub-second time stamps, else 2 s (`StaticFileCache.settleWindow`).
         func settle() async throws {
+            let fd = open(fixture.root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+            defer { close(fd) }
             var st = stat()
-            let fine = stat(fixture.root + "/1k.bin", &st) == 0 && st.st_ctim.tv_nsec != 0
-            try await Task.sleep(for: .milliseconds(fine ? 100 : 2_100))
+            let fine = StaticFileCache.fineGrainedDevice(of: fd) != nil && stat(fixture.root + "/1k.bin", &st) == 0
+                && st.st_ctim.tv_nsec != 0
+            try await Task.sleep(for: .milliseconds(fine ? 300 : 2_100))
         }
     }
 
@@ -130,14 +134,14 @@ struct PreparedResponseTests {
                 try c.send(Self.get("/fixed"))
                 #expect(try c.readResponse().text == "fixed\n")
             }
-            // Written a moment ago: checked on every request, so an edit shows at once.
-            for _ in 0..<3 {
+            // Being edited (changed just before each request, well within the settle window): checked
+            // on every request, never prepared, so every edit shows at once.
+            for i in 0..<4 {
+                let text = "<p>edit \(String(repeating: "x", count: i))</p>\n"
+                try text.write(toFile: site.fixture.root + "/page.html", atomically: false, encoding: .utf8)
                 try c.send(Self.get("/page.html"))
-                #expect(try c.readResponse().text == site.page)
+                #expect(try c.readResponse().text == text)
             }
-            try "<p>edited</p>\n".write(toFile: site.fixture.root + "/page.html", atomically: false, encoding: .utf8)
-            try c.send(Self.get("/page.html"))
-            #expect(try c.readResponse().text == "<p>edited</p>\n")
             #expect(try Self.prepared(port) == 1, "only the second /fixed")
             guard case .reloaded = server.reload(site.config(fixed: "changed\n")) else {
                 Issue.record("reload failed"); return

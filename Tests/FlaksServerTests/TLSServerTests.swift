@@ -156,6 +156,28 @@ struct TLSServerTests {
         }
     }
 
+    /// A large answer on a connection that closes after it, to a client that starts reading late:
+    /// the socket is full when the last bytes go in, so it may refuse the close_notify alert at
+    /// first; the write side is shut only once the alert has left, and the client sees a clean end.
+    @Test func aClosingConnectionEndsWithCloseNotifyEvenWhenTheSocketIsFull() async throws {
+        let pki = try ServerTestPKI()
+        let fx = try StaticFixture()
+        let big = try fx.patternFile("big.bin", size: 8 << 20, salt: 13)
+        var cfg = try Self.site(pki)
+        cfg.hosts[0].routes = [Route(path: "/", kind: .staticFiles(StaticRoute(root: fx.root)))]
+        try await withTestServer(cfg) { (server: Server, _: Int) async throws in
+            for _ in 0..<3 {
+                let c = try Self.tlsClient(server, pki, sni: "a.test")
+                try c.send("GET /big.bin HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n")
+                try await Task.sleep(for: .milliseconds(300))
+                let r = try c.readResponse()
+                #expect(r.status == 200 && r.body == big)
+                #expect(!(try c.fill()), "the stream ends after the answer")
+                #expect(c.sawCloseNotify, "close_notify before the end of the stream")
+            }
+        }
+    }
+
     @Test func aReloadChangesCertificatesForNewHandshakesOnly() async throws {
         let pki = try ServerTestPKI()
         let cfg = try Self.site(pki)

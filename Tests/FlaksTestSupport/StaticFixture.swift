@@ -62,6 +62,16 @@ public final class StaticFixture {
         try Data(text.utf8).write(to: URL(fileURLWithPath: base + "/" + rel))
     }
 
+    /// Writes `root/name`, `size` bytes of a pattern that differs at every offset the tests look at
+    /// (varied by `salt`), and returns the bytes.
+    @discardableResult
+    public func patternFile(_ name: String, size: Int, salt: Int) throws -> [UInt8] {
+        var b = [UInt8](repeating: 0, count: size)
+        for i in b.indices { b[i] = UInt8(truncatingIfNeeded: i &* salt &+ i >> 9) }
+        try Data(b).write(to: URL(fileURLWithPath: root + "/" + name))
+        return b
+    }
+
     /// Sets a file's modification time (seconds since 1970).
     public func touch(_ rel: String, mtime: Int) {
         var times = [timespec(tv_sec: mtime, tv_nsec: 0), timespec(tv_sec: mtime, tv_nsec: 0)]

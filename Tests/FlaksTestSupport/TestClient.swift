@@ -10,6 +10,8 @@ public final class TestClient: @unchecked Sendable {  // used by one thread at a
     private var buffer: [UInt8] = []
     /// The TLS session over `fd`, when connected with `tls:` (OpenSSL on the blocking socket).
     private var ssl: OpaquePointer?
+    /// TLS: the server's close_notify arrived (a clean end of the stream, not a bare TCP close).
+    public private(set) var sawCloseNotify = false
     private var sslCtx: OpaquePointer?
 
     /// A TLS client's settings: the CA file to trust, the SNI name (nil: none sent), versions, ALPN.
@@ -211,7 +213,8 @@ public final class TestClient: @unchecked Sendable {  // used by one thread at a
             let n = chunk.withUnsafeMutableBytes { SSL_read(ssl, $0.baseAddress, Int32($0.count)) }
             if n > 0 { buffer.append(contentsOf: chunk[0..<Int(n)]); return true }
             let e = SSL_get_error(ssl, n)
-            if e == SSL_ERROR_ZERO_RETURN || (e == SSL_ERROR_SYSCALL && errno == 0) { return false }
+            if e == SSL_ERROR_ZERO_RETURN { sawCloseNotify = true; return false }
+            if e == SSL_ERROR_SYSCALL && errno == 0 { return false }
             throw Failure(description: "SSL_read: error \(e), errno \(errno)")
         }
         let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
