@@ -19,6 +19,8 @@
 #include <sys/wait.h>
 #include <sys/prctl.h>
 #include <linux/openat2.h>
+#include <netinet/in.h>
+#include <linux/tcp.h>
 
 int cflaks_errno(void) { return errno; }
 
@@ -89,6 +91,14 @@ int64_t cflaks_fs_type(int fd) {
     struct statfs fs;
     if (fstatfs(fd, &fs) != 0) return 0;
     return (int64_t)fs.f_type;
+}
+
+int64_t cflaks_tcp_data_segs_in(int fd) {
+    struct tcp_info info;
+    socklen_t len = sizeof info;
+    memset(&info, 0, sizeof info);
+    if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) != 0) return -1;
+    return (int64_t)info.tcpi_data_segs_in;
 }
 
 int cflaks_spawn(pid_t *pid, const char *path, char *const argv[], char *const envp[],

@@ -57,6 +57,9 @@ final class Connection: Selectable, TimerTarget {
 
     /// The key of the quick request in flight that found no prepared response (`answerPrepared`).
     var preparedKey: PreparedKey?
+    /// Prepared answers were sent with MSG_MORE (more pipelined requests followed in the same
+    /// read): the kernel holds them until `pushHeldAnswers` pushes them at the end of the read's requests.
+    var answersHeld = false
     /// The last quick head this connection sent that was found negative, and the site generation
     /// it was found in (`repeatsNegativeHead`).
     var negativeHead: [UInt8] = []
@@ -234,12 +237,21 @@ final class Connection: Selectable, TimerTarget {
             // Nothing left to look at between requests: no call would find anything.
             if off == buf.count && machine.isIdle { break parsing }
         }
+        if answersHeld { pushHeldAnswers() }
         if off == buf.count {
             if !pending.isEmpty { pending.removeAll() }
         } else {
             pending = Array(buf[off...])
         }
         return true
+    }
+
+    /// Pushes out what prepared answers left held by MSG_MORE (setting TCP_NODELAY pushes pending
+    /// segments).
+    private func pushHeldAnswers() {
+        answersHeld = false
+        var on: Int32 = 1
+        _ = setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &on, socklen_t(MemoryLayout<Int32>.size))
     }
 
     // MARK: - Actions

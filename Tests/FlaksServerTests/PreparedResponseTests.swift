@@ -2,6 +2,7 @@
 import FlaksTestSupport
 import Glibc
 #endif
+import CFlaksLinux
 import FlaksAccess
 import FlaksConfig
 @testable import FlaksHandlers
@@ -188,6 +189,34 @@ struct PreparedResponseTests {
                 if p == "/fixed" { #expect(r.text == "fixed\n", "\(i)") } else { #expect(r.body == big, "\(i)") }
             }
             #expect(try Self.prepared(port) >= 390)
+        }
+    }
+
+    /// Prepared answers to pipelined requests leave together: the five answers to one read's
+    /// requests arrive as one data segment, and the last is not held back by the unfinished
+    /// request after it (without the push the kernel would keep them for its ~200 ms probe).
+    @Test func pipelinedPreparedAnswersLeaveTogetherAndAreNotHeldBack() async throws {
+        let site = try Site()
+        try await withTestServer(site.config()) { (_: Server, port: Int) async throws in
+            let c = try TestClient(port: port)
+            for _ in 0..<2 {  // prepared from the second
+                try c.send(Self.get("/fixed"))
+                _ = try c.readResponse()
+            }
+            let clock = ContinuousClock()
+            var fastest = Duration.seconds(3600)
+            for round in 0..<5 {
+                let before = cflaks_tcp_data_segs_in(c.fd)
+                let start = clock.now
+                try c.send(String(repeating: Self.get("/fixed"), count: 5) + "GET /fixed HTTP/1.1\r\nHo")
+                for i in 0..<5 { #expect(try c.readResponse().text == "fixed\n", "round \(round), answer \(i)") }
+                fastest = min(fastest, clock.now - start)
+                #expect(cflaks_tcp_data_segs_in(c.fd) - before == 1, "round \(round): five answers, one segment")
+                try c.send("st: example.org\r\nUser-Agent: test\r\nAccept: */*\r\n\r\n")
+                #expect(try c.readResponse().text == "fixed\n")
+            }
+            #expect(fastest < .milliseconds(150), "the fastest of five rounds: \(fastest)")
+            #expect(try Self.prepared(port) >= 26)
         }
     }
 

@@ -23,6 +23,8 @@ int cflaks_openat_beneath(int dirfd, const char *path, int flags);
 ssize_t cflaks_sendfile(int out_fd, int in_fd, int64_t *offset, size_t count);
 /// The file system type (statfs f_type) of the file `fd` is on; 0 with errno set on failure.
 int64_t cflaks_fs_type(int fd);
+/// Data segments received on the TCP socket `fd` so far (TCP_INFO tcpi_data_segs_in); -1 on failure.
+int64_t cflaks_tcp_data_segs_in(int fd);
 /// read(2), send(2) and a two-buffer writev(2) as direct system calls (no cancellation-point wrapper).
 ssize_t cflaks_read(int fd, void *buf, size_t count);
 ssize_t cflaks_send(int fd, const void *buf, size_t count, int flags);
