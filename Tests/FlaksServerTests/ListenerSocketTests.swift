@@ -46,7 +46,11 @@ struct ListenerSocketTests {
         try await withTestServer(config([route])) { (_: Server, port: Int) async throws in
             let c = try TestClient(port: port)
             try c.send("GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n")
-            try await Task.sleep(for: .milliseconds(200))  // the socket fills; the server waits for room
+            // The socket fills; the server waits for room. A blocking pause, not `Task.sleep`: a
+            // task that suspends here can wait long for a thread in a fully parallel sanitizer run
+            // (CI saw ~100 s), while the server rightly closes a client that reads nothing for
+            // its send timeout.
+            usleep(200_000)
             let r = try c.readResponse()
             #expect(r.status == 200)
             #expect(r.body.count == big.count)
