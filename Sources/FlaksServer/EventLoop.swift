@@ -246,10 +246,7 @@ public final class EventLoop: @unchecked Sendable {
             return
         }
         while !stopped {
-            if submittedJobs {
-                submittedJobs = false
-                server.workers.wakeForBacklog()
-            }
+            if submittedJobs || backlogMark != nil { watchBacklog() }
             let n: Int
             do { n = try selector.poll(timeoutMs: waitTimeout()) } catch {
                 server.logger.error("loop \(index): epoll_wait: \(error)")
@@ -308,6 +305,7 @@ public final class EventLoop: @unchecked Sendable {
             if next <= t { return 0 }
             limit = min(limit, next - t)
         }
+        if backlogMark != nil { limit = min(limit, WorkerPool.backlogGrace) }
         return Int32((limit + 999_999) / 1_000_000)
     }
 
@@ -317,8 +315,25 @@ public final class EventLoop: @unchecked Sendable {
         submittedJobs = true
     }
 
-    /// Jobs went to the workers since the loop last waited (see `WorkerPool.wakeForBacklog`).
+    /// Jobs went to the workers since the loop last waited (see `watchBacklog`).
     private var submittedJobs = false
+    /// Jobs were still queued for the workers at the last check: the pool's progress mark then, and
+    /// when to check again (`WorkerPool.checkBacklog`).
+    private var backlogMark: UInt64?
+    private var backlogCheckAt: UInt64 = 0
+
+    /// Before the loop waits: after it submitted jobs, and while jobs stay queued, every
+    /// `WorkerPool.backlogGrace`, the pool wakes more workers if the queued jobs made no progress.
+    private func watchBacklog() {
+        submittedJobs = false
+        if let mark = backlogMark {
+            guard now >= backlogCheckAt else { return }
+            backlogMark = server.workers.checkBacklog(mark: mark)
+        } else {
+            backlogMark = server.workers.checkBacklog(mark: nil)
+        }
+        if backlogMark != nil { backlogCheckAt = now &+ WorkerPool.backlogGrace }
+    }
 
     /// Runs the queued inbox tasks.
     fileprivate func drainInbox() {

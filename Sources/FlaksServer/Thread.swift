@@ -54,4 +54,16 @@ final class ConditionLock: @unchecked Sendable {
     func broadcast() { pthread_cond_broadcast(cond) }
     /// Waits until signalled or the absolute CLOCK_REALTIME time `deadline`.
     func timedWait(_ deadline: inout timespec) { pthread_cond_timedwait(cond, mutex, &deadline) }
+    /// Waits on a condition of its own (one thread's), with this lock's mutex.
+    func wait(_ c: ThreadCondition) { pthread_cond_wait(c.cond, mutex) }
+}
+
+/// A condition variable for one waiting thread, used with a `ConditionLock`'s mutex: lets a
+/// waker choose which thread it wakes (`WorkerPool` wakes the worker that went idle last).
+final class ThreadCondition: @unchecked Sendable {
+    // Initialised once and only used through pthread calls, which synchronise.
+    let cond = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    init() { pthread_cond_init(cond, nil) }
+    deinit { pthread_cond_destroy(cond); cond.deallocate() }
+    func signal() { pthread_cond_signal(cond) }
 }

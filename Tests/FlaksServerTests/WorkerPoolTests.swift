@@ -68,13 +68,28 @@ struct WorkerPoolTests {
         Self.runShortJobs(on: pool)
         #expect(pool.meanJobDuration < WorkerPool.shortJobNanos)
         // One batch: a job that blocks for 2 s, then a quick one. The batch wakes one worker,
-        // which takes the slow job; the loop's check before it waits hands the quick one to the
-        // other worker.
+        // which takes the slow job; the loop's checks (after submitting, then `backlogGrace`
+        // later: no job started in between) hand the quick one to the other worker.
         let quick = DispatchSemaphore(value: 0), slow = DispatchSemaphore(value: 0)
         pool.submit(batch: [WorkerPool.Job(run: { usleep(2_000_000); slow.signal() }), WorkerPool.Job(run: { quick.signal() })])
         usleep(50_000)                      // the woken worker is in the slow job by now
-        pool.wakeForBacklog()               // what the loop does before it waits
+        let mark = pool.checkBacklog(mark: nil)
+        #expect(mark != nil, "a job is queued and a worker sleeps: watch it")
+        #expect(quick.wait(timeout: .now() + 0.2) == .timedOut, "the first check wakes nobody")
+        #expect(pool.checkBacklog(mark: mark) == nil)
         #expect(quick.wait(timeout: .now() + 1) == .success, "not held up behind the slow job")
         slow.wait()
+    }
+
+    /// The backlog rule at its edges: nothing to watch without a queued job or a sleeping worker;
+    /// the first check only marks; a later one wakes a worker per queued job (at most the
+    /// sleepers) only when no job started since the mark, and marks again when one did.
+    @Test func theBacklogRuleWakesOnlyWhenNothingStarted() {
+        #expect(WorkerPool.backlogStep(queued: 0, sleeping: 2, mark: 5, started: 5) == (0, nil))
+        #expect(WorkerPool.backlogStep(queued: 3, sleeping: 0, mark: 5, started: 5) == (0, nil))
+        #expect(WorkerPool.backlogStep(queued: 3, sleeping: 2, mark: nil, started: 5) == (0, 5))
+        #expect(WorkerPool.backlogStep(queued: 3, sleeping: 2, mark: 5, started: 5) == (2, nil))
+        #expect(WorkerPool.backlogStep(queued: 1, sleeping: 2, mark: 5, started: 5) == (1, nil))
+        #expect(WorkerPool.backlogStep(queued: 3, sleeping: 2, mark: 5, started: 6) == (0, 6))
     }
 }
