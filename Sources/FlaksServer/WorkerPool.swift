@@ -66,19 +66,28 @@ public final class WorkerPool: @unchecked Sendable {
         }
     }
 
+    /// Workers chosen to wake: the first without an array (one is the usual case: no allocation).
+    private struct Chosen {
+        var first = -1
+        var more: [Int] = []
+    }
+
     /// Chooses up to `n` idle workers, the last to go idle first (under `lock`); signal them with
     /// `signal(_:)` after unlocking.
-    private func takeIdle(_ n: Int) -> [Int] {
-        var chosen: [Int] = []
-        while chosen.count < n, let i = idle.popLast() {
+    private func takeIdle(_ n: Int) -> Chosen {
+        var chosen = Chosen()
+        var count = 0
+        while count < n, let i = idle.popLast() {
             notified[i] = true
-            chosen.append(i)
+            if count == 0 { chosen.first = i } else { chosen.more.append(i) }
+            count += 1
         }
         return chosen
     }
 
-    private func signal(_ workers: [Int]) {
-        for i in workers { conditions[i].signal() }
+    private func signal(_ workers: Chosen) {
+        if workers.first >= 0 { conditions[workers.first].signal() }
+        for i in workers.more { conditions[i].signal() }
     }
 
     /// Queues a job. Never blocks on the job itself.
