@@ -193,6 +193,12 @@ public final class WorkerPool: @unchecked Sendable {
         }
     }
 
+    /// Workers waiting for a job now (tests).
+    var idleWorkers: Int {
+        lock.lock(); defer { lock.unlock() }
+        return idle.count
+    }
+
     /// The recent jobs' mean duration in nanoseconds (tests).
     var meanJobDuration: UInt64 {
         lock.lock(); defer { lock.unlock() }

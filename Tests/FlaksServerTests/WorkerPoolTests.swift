@@ -35,6 +35,12 @@ struct WorkerPoolTests {
         while pool.meanJobDuration >= WorkerPool.shortJobNanos && Date() < deadline { usleep(1000) }
     }
 
+    /// Waits (bounded, 5 s) until nothing is queued and every worker of `pool` sleeps.
+    static func waitIdle(_ pool: WorkerPool, workers: Int) {
+        let deadline = Date().addingTimeInterval(5)
+        while (pool.backlog > 0 || pool.idleWorkers < workers) && Date() < deadline { usleep(1000) }
+    }
+
     @Test(.timeLimit(.minutes(1)))
     func theMeanFollowsTheJobsAndSlowJobsRunSideBySide() throws {
         let pool = WorkerPool(count: 2)
@@ -67,12 +73,14 @@ struct WorkerPoolTests {
         defer { pool.stop() }
         Self.runShortJobs(on: pool)
         #expect(pool.meanJobDuration < WorkerPool.shortJobNanos)
+        Self.waitIdle(pool, workers: 2)     // nothing queued before the batch: it wakes one worker
         // One batch: a job that blocks for 2 s, then a quick one. The batch wakes one worker,
         // which takes the slow job; the loop's checks (after submitting, then `backlogGrace`
         // later: no job started in between) hand the quick one to the other worker.
-        let quick = DispatchSemaphore(value: 0), slow = DispatchSemaphore(value: 0)
-        pool.submit(batch: [WorkerPool.Job(run: { usleep(2_000_000); slow.signal() }), WorkerPool.Job(run: { quick.signal() })])
-        usleep(50_000)                      // the woken worker is in the slow job by now
+        let quick = DispatchSemaphore(value: 0), slow = DispatchSemaphore(value: 0), inSlow = DispatchSemaphore(value: 0)
+        pool.submit(batch: [WorkerPool.Job(run: { inSlow.signal(); usleep(2_000_000); slow.signal() }),
+                            WorkerPool.Job(run: { quick.signal() })])
+        #expect(inSlow.wait(timeout: .now() + 5) == .success, "the woken worker is in the slow job")
         let mark = pool.checkBacklog(mark: nil)
         #expect(mark != nil, "a job is queued and a worker sleeps: watch it")
         #expect(quick.wait(timeout: .now() + 0.2) == .timedOut, "the first check wakes nobody")
