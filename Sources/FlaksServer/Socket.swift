@@ -33,9 +33,8 @@ enum Socket {
         do {
             try setOption(fd, SOL_SOCKET, SO_REUSEADDR, 1)
             // Best effort, as per connection before: a kernel or sandbox that refuses them still serves.
-            var on: Int32 = 1, lowWater = unsentLowWater
-            _ = setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &on, socklen_t(MemoryLayout<Int32>.size))
-            _ = setsockopt(fd, Int32(IPPROTO_TCP), TCP_NOTSENT_LOWAT, &lowWater, socklen_t(MemoryLayout<Int32>.size))
+            try? setOption(fd, Int32(IPPROTO_TCP), TCP_NODELAY, 1)
+            try? setOption(fd, Int32(IPPROTO_TCP), TCP_NOTSENT_LOWAT, unsentLowWater)
             if addr.family == AF_INET6 { try setOption(fd, Int32(IPPROTO_IPV6), IPV6_V6ONLY, 1) }
             var st = addr.storage
             _ = try syscallBlocking("bind") {

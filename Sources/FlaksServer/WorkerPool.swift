@@ -26,9 +26,8 @@ public final class WorkerPool: @unchecked Sendable {
     /// takes the last: the worker whose caches are warm, and with short jobs the same worker runs
     /// batch after batch while the others stay asleep (with one condition variable for all,
     /// `pthread_cond_signal` woke the one that had waited longest: two workers took turns).
+    /// A worker is chosen by being taken out of it (`takeIdle`).
     private var idle: [Int] = []
-    /// Per worker (under `lock`): it was chosen by a wake-up (set by the waker, cleared by it).
-    private var notified: [Bool] = []
     /// Per worker: what it waits on.
     private var conditions: [ThreadCondition] = []
     private var sleeping: Int { idle.count }
@@ -60,7 +59,6 @@ public final class WorkerPool: @unchecked Sendable {
     public init(count: Int) {
         threadCount = max(1, count)
         conditions = (0..<threadCount).map { _ in ThreadCondition() }
-        notified = Array(repeating: false, count: threadCount)
         for i in 0..<threadCount {
             threads.append(OSThread.start(name: "flaks-worker-\(i)") { [unowned self] in self.run(worker: i) })
         }
@@ -78,7 +76,6 @@ public final class WorkerPool: @unchecked Sendable {
         var chosen = Chosen()
         var count = 0
         while count < n, let i = idle.popLast() {
-            notified[i] = true
             if count == 0 { chosen.first = i } else { chosen.more.append(i) }
             count += 1
         }
@@ -158,9 +155,8 @@ public final class WorkerPool: @unchecked Sendable {
     public func stop() {
         lock.lock()
         stopping = true
-        let all = takeIdle(threadCount)
         lock.unlock()
-        signal(all)
+        for c in conditions { c.signal() }
         for t in threads { t.join() }
         threads = []
     }
@@ -174,11 +170,9 @@ public final class WorkerPool: @unchecked Sendable {
             if let last { meanJobNanos = (meanJobNanos &* 7 &+ last) / 8 }
             while head == queue.count && !stopping {
                 idle.append(i)
-                notified[i] = false
-                // Until a waker chose this worker (it took it out of `idle`), or the pool stops.
-                while !notified[i] && !stopping { lock.wait(conditions[i]) }
-                if !notified[i], let k = idle.lastIndex(of: i) { idle.remove(at: k) }
-                notified[i] = false
+                // Until a waker chose this worker (took it out of `idle`), or the pool stops.
+                while !stopping && idle.contains(i) { lock.wait(conditions[i]) }
+                if let k = idle.lastIndex(of: i) { idle.remove(at: k) }
             }
             if head == queue.count && stopping { lock.unlock(); return }
             let job = queue[head]

@@ -54,10 +54,7 @@ struct CoreRegressionTests {
     @Test func aHalfClosedClientGetsALargeFileInFull() async throws {
         let fx = try StaticFixture()
         let big = try fx.patternFile("big.bin", size: 8 << 20, salt: 31)
-        let route = Route(path: "/", kind: .staticFiles(StaticRoute(root: fx.root)))
-        try await withTestServer(config([route])) { (_: Server, port: Int) async throws in
-            let c = try TestClient(port: port)
-            try c.send("GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n")
+        try await withStaticClient(fx, get: "/big.bin") { c in
             c.halfClose()
             let r = try c.readResponse()
             #expect(r.status == 200)

@@ -42,10 +42,7 @@ struct ListenerSocketTests {
     @Test func aLargeFileToASlowReaderArrivesWholeInManyTurns() async throws {
         let fx = try StaticFixture()
         let big = try fx.patternFile("big.bin", size: 8 << 20, salt: 7)
-        let route = Route(path: "/", kind: .staticFiles(StaticRoute(root: fx.root)))
-        try await withTestServer(config([route])) { (_: Server, port: Int) async throws in
-            let c = try TestClient(port: port)
-            try c.send("GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n")
+        try await withStaticClient(fx, get: "/big.bin") { c in
             // The socket fills; the server waits for room. A blocking pause, not `Task.sleep`: a
             // task that suspends here can wait long for a thread in a fully parallel sanitizer run
             // (CI saw ~100 s), while the server rightly closes a client that reads nothing for

@@ -37,6 +37,17 @@ func config(_ routes: [Route], limits: Limits = Limits(), hosts extra: [HostConf
     ServerConfig(limits: limits, hosts: extra + [HostConfig(names: ["*"], routes: routes)])
 }
 
+/// A server with one `static:` route over `fx.root` for every host, and `body` given a client that
+/// has sent `GET path` on it.
+func withStaticClient(_ fx: StaticFixture, get path: String, _ body: (TestClient) throws -> Void) async throws {
+    let route = Route(path: "/", kind: .staticFiles(StaticRoute(root: fx.root)))
+    try await withTestServer(config([route])) { (_: Server, port: Int) async throws in
+        let c = try TestClient(port: port)
+        try c.send("GET \(path) HTTP/1.1\r\nHost: x\r\n\r\n")
+        try body(c)
+    }
+}
+
 /// A `respond:` route.
 func respond(_ path: String, _ body: String, status: Int = 200) -> Route {
     Route(path: path, kind: .respond(RespondRoute(body: body, status: status)))
