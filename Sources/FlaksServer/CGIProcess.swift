@@ -12,7 +12,8 @@ import FlaksHTTP
 /// - Spawn: `ChildSpawner` on the loop (posix_spawn, pipes on 0/1/2, its own process group, the
 ///   script's directory as cwd).
 /// - stdin: the buffered request body, written by a `PipeWriter` as the pipe takes it, then closed.
-/// - stdout: fed to the machine, which parses the header section and then forwards the body to the
+/// - stdout: fed to the machine, which parses the header section, holds a short answer until the
+///   script is done (then it goes out whole, in one write), and otherwise forwards the body to the
 ///   `ResponseSink` with back-pressure (a full sink pauses reading, so the pipe fills and the script
 ///   blocks; `proceed` resumes).
 /// - stderr: a `LogPipe`: the error log, line by line, prefixed with the script's path.
@@ -84,7 +85,8 @@ final class CGIProcess: ResponseProducer, TimerTarget {
         children.spawned(child.pid)
         do {
             stdout = try PipeReader(fd: child.stdout, loop: loop, onBytes: { [self] bytes in
-                perform(machine.stdout(bytes), bytes: bytes)
+                perform(machine.stdout(bytes, now: loop.now), bytes: bytes)
+                rearm()
             }, onEnd: { [self] in
                 stdout = nil
                 perform(machine.stdoutEnded(now: loop.now))
@@ -163,6 +165,16 @@ final class CGIProcess: ResponseProducer, TimerTarget {
                 } else if let bytes, !range.isEmpty {
                     forward(UnsafeRawBufferPointer(rebasing: bytes[range]))
                 }
+            case .startHeld(let status, let headers, let length, let body):
+                guard let s = sink else { machine.sinkDeclinedBody(); continue }
+                if !s.start(status: status, headers: headers, length: length, producer: self, idleLimit: nil) {
+                    sink = nil
+                    machine.sinkDeclinedBody()
+                } else if !body.isEmpty {
+                    body.withUnsafeBytes { forward($0) }
+                }
+            case .respondHeld(let status, let headers, let body):
+                answer(Response(status: status, headers: headers, body: .bytes(body)))
             case .respond(let status, let headers):
                 answer(Response(status: status, headers: headers))
             case .internalRedirect(let target):
