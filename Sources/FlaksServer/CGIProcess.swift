@@ -127,7 +127,11 @@ final class CGIProcess: ResponseProducer, TimerTarget {
 
     /// Which descriptor an event is for.
     func timerFired(now: UInt64) {
-        perform(machine.timerFired(now: now))
+        let actions = machine.timerFired(now: now)
+        perform(actions)
+        // The hold ran out while the script is quiet: no read will end in `onDrained`, so push
+        // out what a compressor holds back now.
+        if actions.contains(where: { if case .startHeld = $0 { true } else { false } }) { sink?.flush() }
         rearm()
     }
 

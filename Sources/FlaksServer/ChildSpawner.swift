@@ -14,13 +14,13 @@ struct SpawnedChild {
     let pidFD: Int32
 }
 
-/// Starts programs the way CGI scripts and supervised services need: `posix_spawn` (glibc uses
-/// clone(CLONE_VFORK): it costs about an exec), fresh pipes on 0/1/2, the child in its own process
-/// group (so a signal reaches everything it starts), default signal dispositions and an empty
-/// signal mask, a working directory, and the environment given, nothing inherited. Every
-/// descriptor of ours is close-on-exec, so no concurrently spawned child inherits another's pipes,
-/// and the child closes every descriptor above 2 before exec (glibc >= 2.34). The pid is a
-/// `KnownChildren` entry until its watcher reaps it.
+/// Starts programs the way CGI scripts and supervised services need: `cflaks_spawn` (a vfork-style
+/// clone as glibc's posix_spawn, without its per-spawn sigaction sweep and stack mapping: it costs
+/// about an exec), fresh pipes on 0/1/2, the child in its own process group (so a signal reaches
+/// everything it starts), default signal dispositions and an empty signal mask, a working
+/// directory, and the environment given, nothing inherited. Every descriptor of ours is
+/// close-on-exec, so no concurrently spawned child inherits another's pipes, and the child closes
+/// every descriptor above 2 before exec. The pid is a `KnownChildren` entry until its watcher reaps it.
 enum ChildSpawner {
     /// Spawns `executable` with `arguments` (argv, argv[0] included) and `environment` ("NAME=value").
     /// `withStdin`: a pipe for stdin (else /dev/null). Returns the child or a message for the log.

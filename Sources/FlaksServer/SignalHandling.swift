@@ -23,6 +23,7 @@ public enum SignalHandling {
     public static func blockServerSignals() {
         _ = handled.withUnsafeBufferPointer { cflaks_block_signals($0.baseAddress, Int32($0.count)) }
         signal(SIGPIPE, SIG_IGN)
+        cflaks_spawn_signals_changed()   // a spawned child resets what is not at its default
     }
 
     /// Serves signals until a stop signal: SIGHUP reloads the manifest, SIGUSR1 reopens logs,

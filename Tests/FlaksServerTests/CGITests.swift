@@ -306,6 +306,55 @@ struct CGITests {
         }
     }
 
+    @Test func aScriptStartsWithDefaultSignalsAnEmptyMaskItsOwnGroupAndOnlyItsStdio() async throws {
+        // The spawn resets what is not at its default in this process (read again after a change:
+        // `cflaks_spawn_signals_changed`), not all 64 signals. SIGWINCH is nothing a server touches.
+        signal(SIGWINCH, SIG_IGN)
+        cflaks_spawn_signals_changed()
+        defer { signal(SIGWINCH, SIG_DFL); cflaks_spawn_signals_changed() }
+        let f = try CGIFixture()
+        try f.script("state.sh", """
+            #!/bin/sh
+            printf 'Content-Type: text/plain\\n\\n'
+            grep -E '^Sig(Ign|Blk)' /proc/self/status
+            echo "pid=$$ pgid=$(cut -d' ' -f5 /proc/$$/stat)"
+            echo "cwd=$(pwd)"
+            echo "fds=$(ls /proc/$$/fd | tr '\\n' ' ')"
+            """)
+        try await withTestServer(f.config()) { (_: Server, port: Int) async throws in
+            let text = try TestClient.get(port: port, "/cgi-bin/state.sh").text
+            let lines = Dictionary(text.split(separator: "\n").compactMap { line -> (String, String)? in
+                guard let colon = line.firstIndex(of: ":") else { return nil }
+                return (String(line[..<colon]), line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces))
+            }, uniquingKeysWith: { a, _ in a })
+            #expect(lines["SigIgn"] == "0000000000000000", "no signal ignored (SIGPIPE, SIGWINCH, glibc's 32): \(text)")
+            #expect(lines["SigBlk"] == "0000000000000000", "an empty mask (the server blocks its signals): \(text)")
+            let ids = text.split(separator: "\n").first { $0.hasPrefix("pid=") }?.split(separator: " ")
+                .map { $0.split(separator: "=").last.map(String.init) ?? "" }
+            #expect(ids?.count == 2 && ids?[0] == ids?[1], "its own process group: \(text)")
+            #expect(text.contains("cwd=\(f.root)\n") || text.contains("cwd=\((f.root as NSString).resolvingSymlinksInPath)\n"))
+            // 0, 1, 2 and the descriptor ls opens on /proc/PID/fd (the shell's own 10 if it keeps one).
+            let fds = (text.split(separator: "\n").first { $0.hasPrefix("fds=") }?.dropFirst(4).split(separator: " ").compactMap { Int($0) } ?? []).sorted()
+            #expect(fds.filter { $0 > 2 }.count <= 2 && Array(fds.prefix(3)) == [0, 1, 2], "only the standard descriptors: \(text)")
+        }
+    }
+
+    @Test func aScriptWhoseInterpreterIsMissingIs500AndLeavesNoChild() async throws {
+        let f = try CGIFixture()
+        try f.script("orphan.sh", "#!/nonexistent/interpreter\nprint nothing\n")
+        try await withTestServer(f.config()) { (server: Server, port: Int) async throws in
+            let c = try TestClient(port: port)
+            for _ in 0..<3 {
+                try c.send("GET /cgi-bin/orphan.sh HTTP/1.1\r\nHost: x\r\n\r\n")
+                #expect(try c.readResponse().status == 500, "the exec failed: the route is at fault")
+            }
+            #expect(server.stats.cgiProcesses.load(ordering: .relaxed) == 0, "a spawn that failed holds no slot")
+        }
+        var zombies = zombieChildren()
+        for _ in 0..<50 where !zombies.isEmpty { usleep(20_000); zombies = zombieChildren() }
+        #expect(zombies.isEmpty, "the failed child was reaped: \(zombies)")
+    }
+
     @Test func notRunnableFilesAndDirectoriesAreRefused() async throws {
         let f = try CGIFixture()
         try f.script("plain.txt", "secret text\n", executable: false)

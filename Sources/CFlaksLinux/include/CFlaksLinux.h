@@ -30,16 +30,20 @@ ssize_t cflaks_read(int fd, void *buf, size_t count);
 ssize_t cflaks_send(int fd, const void *buf, size_t count, int flags);
 ssize_t cflaks_writev2(int fd, const void *a, size_t alen, const void *b, size_t blen);
 
-/// posix_spawn with pipes: stdin/stdout/stderr fds (-1 = /dev/null), own process group, chdir (may be NULL),
-/// every other descriptor closed in the child (glibc >= 2.34; before that, close-on-exec is relied on).
-/// Returns 0 and the pid, or an errno.
+/// Spawns `path` as posix_spawn would (a vfork-style clone, then exec), with stdin/stdout/stderr
+/// fds (-1 = /dev/null), its own process group, chdir (may be NULL), default signal dispositions,
+/// an empty signal mask, and every other descriptor closed in the child (close_range).
+/// Returns 0 and the pid, or an errno (the exec's, when it failed: the child is then reaped).
 int cflaks_spawn(pid_t *pid, const char *path, char *const argv[], char *const envp[],
                  int stdin_fd, int stdout_fd, int stderr_fd, const char *chdir_to);
+/// Re-reads which signals a spawned child must reset to their default disposition (those not at
+/// it in this process); call after changing a disposition (`cflaks_spawn` reads them once).
+void cflaks_spawn_signals_changed(void);
 
 int cflaks_errno(void);
 
 /// pipe2(O_CLOEXEC): both ends close-on-exec, so no concurrently spawned child inherits them
-/// (posix_spawn's dup2 onto 0/1/2 clears the flag on the child's copies).
+/// (the spawned child's dup2 onto 0/1/2 clears the flag on its copies).
 int cflaks_pipe(int fds[2]);
 /// pidfd_open(pid, 0) (Linux >= 5.3): readable once the process exits. -1 with errno ENOSYS when unavailable.
 int cflaks_pidfd_open(pid_t pid);
