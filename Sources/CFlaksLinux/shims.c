@@ -148,48 +148,72 @@ struct spawn_args {
     const char *dir;
     const int *signals;
     int signal_count;
-    volatile int error;   /* written by the child before it exits when it cannot exec */
+    struct sigaction dfl;   /* SIG_DFL, made by the parent */
+    sigset_t none;          /* the child's mask, made by the parent */
+    volatile int error;     /* written by the child before it exits when it cannot exec */
 };
 
-static int spawn_child(void *p) {
+/* The child shares the parent's memory, and its thread's TLS: it makes raw system calls only (no
+   libc or sanitizer interceptor may run here: a sanitizer's bookkeeping is the parent's), writes
+   nothing but `error`, and is not instrumented. */
+#if defined(__clang__)
+#define CHILD_CODE __attribute__((no_sanitize("address", "thread", "undefined"), noinline))
+#else
+#define CHILD_CODE __attribute__((noinline))
+#endif
+
+CHILD_CODE static long child_dup2(int from, int to) {
+#ifdef SYS_dup2
+    return syscall(SYS_dup2, from, to);
+#else
+    return syscall(SYS_dup3, from, to, 0);
+#endif
+}
+
+CHILD_CODE static int spawn_child(void *p) {
     struct spawn_args *a = p;
-    int e = 0;
+    long e = 0;
     /* Every signal is blocked (the parent blocked them before the clone): dispositions are reset
        before the mask is emptied, so none of the parent's handlers can run here. */
-    struct sigaction dfl; memset(&dfl, 0, sizeof dfl); dfl.sa_handler = SIG_DFL;
-    for (int i = 0; i < a->signal_count; i++) syscall(SYS_rt_sigaction, a->signals[i], &dfl, NULL, (size_t)8);
-    if (setpgid(0, 0) != 0) { e = errno; goto fail; }
+    for (int i = 0; i < a->signal_count; i++) syscall(SYS_rt_sigaction, a->signals[i], &a->dfl, NULL, (size_t)8);
+    if (syscall(SYS_setpgid, 0, 0) != 0) goto fail;
     for (int i = 0; i < 3; i++) {
         int fd = a->fds[i];
         if (fd == i) {
             /* Already in place: only the close-on-exec flag must go. */
-            if (fcntl(i, F_SETFD, 0) != 0) { e = errno; goto fail; }
+            if (syscall(SYS_fcntl, i, F_SETFD, 0) != 0) goto fail;
         } else if (fd >= 0) {
-            if (dup2(fd, i) < 0) { e = errno; goto fail; }
+            if (child_dup2(fd, i) < 0) goto fail;
         } else {
-            int n = open("/dev/null", i == 0 ? O_RDONLY : O_WRONLY);
-            if (n < 0) { e = errno; goto fail; }
-            if (n != i) { if (dup2(n, i) < 0) { e = errno; goto fail; } close(n); }
+            long n = syscall(SYS_openat, AT_FDCWD, "/dev/null", i == 0 ? O_RDONLY : O_WRONLY);
+            if (n < 0) goto fail;
+            if (n != i) { if (child_dup2((int)n, i) < 0) goto fail; syscall(SYS_close, (int)n); }
         }
     }
-    if (a->dir && chdir(a->dir) != 0) { e = errno; goto fail; }
+    if (a->dir && syscall(SYS_chdir, a->dir) != 0) goto fail;
 #ifdef SYS_close_range
     /* Nothing but 0/1/2 crosses into the child, even a descriptor some library opened without
        O_CLOEXEC (the test runner's, Foundation's). Ours are all close-on-exec anyway. */
     syscall(SYS_close_range, 3U, ~0U, 0U);
 #endif
-    sigset_t none; sigemptyset(&none);
-    syscall(SYS_rt_sigprocmask, SIG_SETMASK, &none, NULL, (size_t)8);
-    execve(a->path, a->argv, a->envp);
-    e = errno;
+    syscall(SYS_rt_sigprocmask, SIG_SETMASK, &a->none, NULL, (size_t)8);
+    syscall(SYS_execve, a->path, a->argv, a->envp);
 fail:
-    a->error = e ? e : ENOEXEC;
-    _exit(127);
+    e = errno;
+    a->error = e ? (int)e : ENOEXEC;
+    syscall(SYS_exit_group, 127);
+    return 127;
 }
 
 int cflaks_spawn(pid_t *pid, const char *path, char *const argv[], char *const envp[],
                  int stdin_fd, int stdout_fd, int stderr_fd, const char *chdir_to) {
-    struct spawn_args a = { path, argv, envp, { stdin_fd, stdout_fd, stderr_fd }, chdir_to, NULL, 0, 0 };
+    struct spawn_args a;
+    memset(&a, 0, sizeof a);
+    a.path = path; a.argv = argv; a.envp = envp;
+    a.fds[0] = stdin_fd; a.fds[1] = stdout_fd; a.fds[2] = stderr_fd;
+    a.dir = chdir_to;
+    a.dfl.sa_handler = SIG_DFL;
+    sigemptyset(&a.none);
     int signals[65];
     pthread_mutex_lock(&spawn_signals_lock);
     if (spawn_signal_count < 0) read_spawn_signals();
