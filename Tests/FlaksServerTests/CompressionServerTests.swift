@@ -104,6 +104,28 @@ struct CompressionServerTests {
         }
     }
 
+    @Test func aHeldCGIAnswerIsCompressedWhole() async throws {
+        let f = try CGIFixture()
+        let body = String(repeating: "a short page, held and sent whole. ", count: 60)
+        try f.script("page.sh", "#!/bin/sh\nprintf 'Content-Type: text/html\\n\\n'\nprintf '%s' '\(body)'\n")
+        try await withTestServer(f.config()) { (_: Server, port: Int) async throws in
+            // Held (it ends at once), the answer goes through the whole-response path: compressed,
+            // with Vary, and a Content-Length for the coded bytes.
+            var sawLength = false
+            for _ in 0..<5 where !sawLength {
+                let r = try TestClient.get(port: port, "/cgi-bin/page.sh", headers: ["Accept-Encoding": "gzip"])
+                #expect(r.status == 200)
+                #expect(r.header("Content-Encoding") == "gzip")
+                #expect(r.header("Vary") == "Accept-Encoding")
+                #expect(String(decoding: try decodeAll(.gzip, r.body), as: UTF8.self) == body)
+                if let n = r.header("Content-Length") { sawLength = Int(n) == r.body.count }
+            }
+            #expect(sawLength, "a held answer is framed by its length (five tries: a loaded machine may miss the hold)")
+            let plain = try TestClient.get(port: port, "/cgi-bin/page.sh")
+            #expect(plain.header("Content-Encoding") == nil && plain.text == body)
+        }
+    }
+
     @Test func aStreamedCGIBodyIsCompressedAndStillArrivesInPieces() async throws {
         let f = try CGIFixture()
         let gate = f.path("gate")
