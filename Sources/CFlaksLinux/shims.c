@@ -110,7 +110,7 @@ int64_t cflaks_tcp_data_segs_in(int fd) {
    - glibc mmaps (and munmaps) a stack for the child each time and checks every file action's
      descriptor against getrlimit (six prlimit64 calls); the child here runs on a buffer of the
      parent's stack (the parent's thread is suspended until the exec, as musl's posix_spawn does).
-   The child uses system-call wrappers only, on descriptors and memory set up before the clone. */
+   The child makes raw system calls only, on descriptors and memory set up before the clone. */
 
 static pthread_mutex_t spawn_signals_lock = PTHREAD_MUTEX_INITIALIZER;
 static int spawn_signals[65];

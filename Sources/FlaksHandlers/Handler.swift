@@ -55,8 +55,8 @@ public struct FastCGIInvocation: Sendable {
     }
 }
 
-/// A CGI script to run, as the CGI handler resolved it (RFC 3875). The server spawns it with
-/// posix_spawn and drives its pipes from the connection's loop.
+/// A CGI script to run, as the CGI handler resolved it (RFC 3875). The server spawns it
+/// (`ChildSpawner`) and drives its pipes from the connection's loop.
 public struct CGIInvocation: Sendable {
     /// The program to execute, an absolute path: the script itself, or its interpreter.
     public var executable: String

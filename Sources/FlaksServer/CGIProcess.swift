@@ -9,7 +9,7 @@ import FlaksHTTP
 /// Runs one CGI script for one request (RFC 3875): the executor of a `CGIStateMachine`. Everything
 /// happens on the connection's loop; no thread is held while the script runs.
 ///
-/// - Spawn: `ChildSpawner` on the loop (posix_spawn, pipes on 0/1/2, its own process group, the
+/// - Spawn: `ChildSpawner` on the loop (a vfork-style clone and exec, pipes on 0/1/2, its own process group, the
 ///   script's directory as cwd).
 /// - stdin: the buffered request body, written by a `PipeWriter` as the pipe takes it, then closed.
 /// - stdout: fed to the machine, which parses the header section, holds a short answer until the

@@ -8,7 +8,7 @@ import Glibc
 #endif
 
 /// Every descriptor the handlers open is close-on-exec: a CGI child spawned by another thread at
-/// that moment must not inherit it (posix_spawn keeps every descriptor without FD_CLOEXEC).
+/// that moment must not inherit it (an exec keeps every descriptor without FD_CLOEXEC; the spawn's close_range is a second guard).
 @Suite("Descriptors are close-on-exec")
 struct CloseOnExecTests {
     static func isCloseOnExec(_ fd: Int32) -> Bool {

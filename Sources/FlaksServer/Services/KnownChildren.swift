@@ -5,7 +5,7 @@ import Synchronization
 /// reaped by its own `ChildExitWatcher` with `waitpid(pid)`. Process-wide (all servers).
 ///
 /// The orphan reaper (`OrphanReaper`) reaps every other child, and must never take a known
-/// child's exit status. A child is known from the moment `posix_spawn` returns: `ChildSpawner`
+/// child's exit status. A child is known from the moment the spawn returns: `ChildSpawner`
 /// counts a spawn in progress before the call and registers the pid before it stops counting, and
 /// the reaper gives up a pass that saw a spawn in progress (see `OrphanReaper.reapOrphans`).
 enum KnownChildren {

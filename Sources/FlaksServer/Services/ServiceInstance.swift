@@ -6,7 +6,7 @@ import FlaksConfig
 import FlaksHandlers
 
 /// One instance of a supervised service: the executor of an `InstanceMachine` on the supervisor's
-/// loop. It picks the port, spawns the process (`ChildSpawner`: posix_spawn, its own process group,
+/// loop. It picks the port, spawns the process (`ChildSpawner`: a vfork-style spawn, its own process group,
 /// nothing inherited but the environment built here), probes readiness (`ReadinessProbe`), logs
 /// its output (`LogPipe`, `[NAME#INSTANCE] line`), reaps it (`ChildExitWatcher`), signals it and
 /// kills its group, and tells its service what changed.
