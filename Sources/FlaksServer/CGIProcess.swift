@@ -162,21 +162,11 @@ final class CGIProcess: ResponseProducer, TimerTarget {
         for a in actions {
             switch a {
             case .start(let status, let headers, let length, let range):
-                guard let s = sink else { machine.sinkDeclinedBody(); continue }
-                if !s.start(status: status, headers: headers, length: length, producer: self, idleLimit: nil) {
-                    sink = nil
-                    machine.sinkDeclinedBody()
-                } else if let bytes, !range.isEmpty {
+                if startResponse(status, headers, length), let bytes, !range.isEmpty {
                     forward(UnsafeRawBufferPointer(rebasing: bytes[range]))
                 }
             case .startHeld(let status, let headers, let length, let body):
-                guard let s = sink else { machine.sinkDeclinedBody(); continue }
-                if !s.start(status: status, headers: headers, length: length, producer: self, idleLimit: nil) {
-                    sink = nil
-                    machine.sinkDeclinedBody()
-                } else if !body.isEmpty {
-                    body.withUnsafeBytes { forward($0) }
-                }
+                if startResponse(status, headers, length), !body.isEmpty { body.withUnsafeBytes { forward($0) } }
             case .respondHeld(let status, let headers, let body):
                 answer(Response(status: status, headers: headers, body: .bytes(body)))
             case .respond(let status, let headers):
@@ -208,6 +198,17 @@ final class CGIProcess: ResponseProducer, TimerTarget {
             }
         }
         finishIfDone()
+    }
+
+    /// Starts the response; false when the sink is gone or wants no body (the machine is told).
+    private func startResponse(_ status: HTTPStatus, _ headers: HeaderFields, _ length: Int?) -> Bool {
+        guard let s = sink else { machine.sinkDeclinedBody(); return false }
+        guard s.start(status: status, headers: headers, length: length, producer: self, idleLimit: nil) else {
+            sink = nil
+            machine.sinkDeclinedBody()
+            return false
+        }
+        return true
     }
 
     private func forward(_ bytes: UnsafeRawBufferPointer) {
