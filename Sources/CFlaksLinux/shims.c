@@ -148,7 +148,8 @@ struct spawn_args {
     const char *dir;
     const int *signals;
     int signal_count;
-    struct sigaction dfl;   /* SIG_DFL, made by the parent */
+    struct sigaction dfl;   /* SIG_DFL, made by the parent: all zero, so read through the kernel's
+                               layout too (handler, flags, restorer, mask) it is SIG_DFL, no flags */
     sigset_t none;          /* the child's mask, made by the parent */
     volatile int error;     /* written by the child before it exits when it cannot exec */
 };

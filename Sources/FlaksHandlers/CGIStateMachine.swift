@@ -165,14 +165,21 @@ public struct CGIStateMachine: Sendable {
         }
     }
 
-    /// The held head and bytes go out, and what follows is streamed.
-    private mutating func stopHolding() -> [Action] {
-        guard phase == .holding, let h = heldHead else { return [] }
-        phase = .streaming
+    /// Ends a hold: the held head and body, no longer kept here (nil when nothing is held).
+    /// The caller sets the next phase.
+    @discardableResult
+    private mutating func takeHeld() -> (head: (status: HTTPStatus, headers: HeaderFields, length: Int?), body: [UInt8])? {
+        guard phase == .holding, let h = heldHead else { return nil }
         heldHead = nil
         holdUntil = 0
-        let body = held
-        held = []
+        defer { held = [] }
+        return (h, held)
+    }
+
+    /// The held head and bytes go out, and what follows is streamed.
+    private mutating func stopHolding() -> [Action] {
+        guard let (h, body) = takeHeld() else { return [] }
+        phase = .streaming
         return [.startHeld(status: h.status, headers: h.headers, length: h.length, body: body)]
     }
 
@@ -181,22 +188,16 @@ public struct CGIStateMachine: Sendable {
     private mutating func completeHeld() -> [Action] {
         guard phase == .holding, let h = heldHead else { return [] }
         graceUntil = 0
-        if case .signal? = exit {
-            heldHead = nil
-            held = []
-            phase = .discarding
-            sinkDone = true
-            return [.respondError(.badGateway)]
-        }
+        var crashed = false
+        if case .signal? = exit { crashed = true }
         // A body that disagrees with the script's Content-Length keeps the streamed path's
         // handling (the sink cuts it off or ends the connection).
-        if let n = h.length, n != held.count { return stopHolding() + finishStream() }
-        heldHead = nil
-        let body = held
-        held = []
+        if !crashed, let n = h.length, n != held.count { return stopHolding() + finishStream() }
+        guard let (_, body) = takeHeld() else { return [] }
         phase = .discarding
         sinkDone = true
-        return [.respondHeld(status: h.status, headers: h.headers, body: body)]
+        return crashed ? [.respondError(.badGateway)]
+            : [.respondHeld(status: h.status, headers: h.headers, body: body)]
     }
 
     /// The sink took the head but wants no body (HEAD, bodyless status) or is gone.
@@ -223,10 +224,9 @@ public struct CGIStateMachine: Sendable {
     /// The client went away (or the connection closed): stop the script.
     public mutating func sinkGone() -> [Action] {
         guard !sinkDone else { return [] }
+        takeHeld()
         sinkDone = true
         phase = .discarding
-        heldHead = nil
-        held = []
         paused = false
         if exit == nil {
             killed = true
@@ -307,9 +307,8 @@ public struct CGIStateMachine: Sendable {
                 case .discarding: break
                 }
             }
+            takeHeld()
             phase = .discarding
-            heldHead = nil
-            held = []
             paused = false
             // The script is gone but something it started held our pipes: stop waiting.
             if exit != nil { actions += pipesClosedByForce() } else { actions.append(.resumeStdout) }

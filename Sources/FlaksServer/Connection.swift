@@ -250,8 +250,7 @@ final class Connection: Selectable, TimerTarget {
     /// segments).
     private func pushHeldAnswers() {
         answersHeld = false
-        var on: Int32 = 1
-        _ = setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &on, socklen_t(MemoryLayout<Int32>.size))
+        try? Socket.setOption(fd, Int32(IPPROTO_TCP), TCP_NODELAY, 1)
     }
 
     // MARK: - Actions

@@ -156,23 +156,25 @@ struct CGIStateMachineTests {
         #expect(m3.phase == .streaming && sink3.body.count == CGIStateMachine.holdLimit + 2 && sink3.body.last == 4)
     }
 
-    @Test func aHeldBodyThatDisagreesWithItsContentLengthTakesTheStreamedEnd() {
-        var m = CGIStateMachine(method: .GET, now: 0, timeout: 30 * Self.s)
+    /// A script whose whole `output` was held, then stdout ended and it exited with `exit`.
+    static func heldThenEnded(_ output: String, exit: ProcessExit) -> RecordingSink {
+        var m = CGIStateMachine(method: .GET, now: 0, timeout: 30 * s)
         let sink = RecordingSink()
-        Self.feed(&m, "Content-Type: text/plain\nContent-Length: 10\n\nshort", sink)
+        feed(&m, output, sink)
         sink.apply(m.stdoutEnded(now: 1), to: &m)
-        sink.apply(m.exited(.code(0)), to: &m)
+        sink.apply(m.exited(exit), to: &m)
+        return sink
+    }
+
+    @Test func aHeldBodyThatDisagreesWithItsContentLengthTakesTheStreamedEnd() {
+        let sink = Self.heldThenEnded("Content-Type: text/plain\nContent-Length: 10\n\nshort", exit: .code(0))
         #expect(sink.complete == nil && sink.started?.length == 10)
         #expect(String(decoding: sink.body, as: UTF8.self) == "short" && sink.finished,
                 "the sink's framing decides what a short body does, as for a streamed one")
     }
 
     @Test func aScriptThatCrashesWhileHeldGets502() {
-        var m = CGIStateMachine(method: .GET, now: 0, timeout: 30 * Self.s)
-        let sink = RecordingSink()
-        Self.feed(&m, "Content-Type: text/plain\n\npartial", sink)
-        sink.apply(m.stdoutEnded(now: 1), to: &m)
-        sink.apply(m.exited(.signal(11)), to: &m)
+        let sink = Self.heldThenEnded("Content-Type: text/plain\n\npartial", exit: .signal(11))
         #expect(sink.error == 502 && sink.started == nil && sink.complete == nil,
                 "nothing was sent: a crash is answered as one")
         #expect(sink.logs.contains { $0.contains("signal 11") })
