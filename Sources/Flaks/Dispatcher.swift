@@ -140,7 +140,7 @@ final class Dispatcher: Handler {
         case .blocking(let view):
             return .blocking { [self] in run(cv, req) { try view($0) } }
         case .async(let view):
-            return .async { [self] in await runAsync(cv, req, view) }
+            return .async { await self.runAsync(cv, req, view) }   // not `[self] in`: a capture list loses the nonsending inference (Swift 6.3)
         }
     }
 
@@ -194,8 +194,8 @@ final class Dispatcher: Handler {
         return runAfter(cv, req, response)
     }
 
-    private func runAsync(_ cv: CompiledView, _ req: ViewRequest,
-                          _ view: @Sendable (ViewRequest) async throws -> Response) async -> Response {
+    nonisolated(nonsending) private func runAsync(_ cv: CompiledView, _ req: ViewRequest,
+                          _ view: AsyncView) async -> Response {
         var response: Response
         do {
             if let r = try runBefore(cv, req) { response = r } else { response = try await view(req) }

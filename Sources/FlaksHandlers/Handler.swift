@@ -11,12 +11,16 @@ public protocol Handler: Sendable {
 }
 
 /// How a handler answers: now, or through the worker pool or a Task.
+/// An async handler's work: runs on the executor of whoever awaits it (no executor hop on the
+/// way in or out).
+public typealias AsyncHandlerJob = nonisolated(nonsending) @Sendable () async -> Response
+
 public enum HandlerOutcome: Sendable {
     case response(Response)
     /// Runs on a worker thread; the response goes back to the connection's loop.
     case blocking(@Sendable () -> Response)
     /// Runs as a Task; the response goes back to the connection's loop.
-    case async(@Sendable () async -> Response)
+    case async(AsyncHandlerJob)
     /// Runs a CGI script; the loop streams its output to the client.
     case cgi(CGIInvocation)
     /// Sends the request to a FastCGI responder; the loop streams its answer to the client.

@@ -418,20 +418,26 @@ struct LoopTask: Sendable {
 /// after it takes the task from its inbox: the inbox's lock orders the two.
 final class BlockingCall: @unchecked Sendable {
     private let job: (@Sendable () -> Response)?
+    private let asyncJob: AsyncHandlerJob?
     private let loop: EventLoop
     private let connectionID: UInt64
     private let request: Int
     private var response: Response?
 
-    init(job: (@Sendable () -> Response)?, loop: EventLoop, connectionID: UInt64, request: Int) {
-        self.job = job; self.loop = loop; self.connectionID = connectionID; self.request = request
+    init(job: (@Sendable () -> Response)?, asyncJob: AsyncHandlerJob? = nil,
+         loop: EventLoop, connectionID: UInt64, request: Int) {
+        self.job = job; self.asyncJob = asyncJob
+        self.loop = loop; self.connectionID = connectionID; self.request = request
     }
 
     /// On a worker.
     func run() {
-        guard let job else { return }
-        response = job()
-        loop.execute(self)
+        if let job {
+            response = job()
+            loop.execute(self)
+        } else if let asyncJob {
+            Task.immediate(executorPreference: ViewTaskExecutor.shared) { [self] in complete(await asyncJob()) }
+        }
     }
 
     /// On a task: the response, to be sent on the loop. Once.
