@@ -11,17 +11,35 @@ import Foundation
 /// called (keep the result in a local when you use it more than once).
 public struct ViewRequest: Sendable {
     /// The request as the server handed it over (head, body, addresses, manifest mount).
-    public let request: Request
+    public var request: Request { _read { yield storage.request } }
     /// Route parameters: the manifest mount's, then the view pattern's.
-    public let parameters: Parameters
+    public var parameters: Parameters { _read { yield storage.parameters } }
     /// The endpoint name of the matched view ("user", "api.user"); nil for a 404/405 answered by an error handler.
-    public let endpoint: String?
-    let urls: URLMap
-    let formLimits: FormLimits
+    public var endpoint: String? { storage.endpoint }
+    var urls: URLMap { storage.urls }
+    var formLimits: FormLimits { storage.formLimits }
+
+    /// Everything, behind one reference. An async view's frames live on its task's allocator, and
+    /// what crosses an `await` is kept there: as a 264-byte struct a `ViewRequest` was copied into
+    /// the frame that calls the view (304 bytes now, 816 then), and the request's frames overflowed
+    /// the task's first slab (984 bytes), which cost a slab's malloc and free per request.
+    private let storage: Storage
+
+    private final class Storage: Sendable {
+        let request: Request
+        let parameters: Parameters
+        let endpoint: String?
+        let urls: URLMap
+        let formLimits: FormLimits
+
+        init(request: consuming Request, parameters: Parameters, endpoint: String?, urls: URLMap, formLimits: FormLimits) {
+            self.request = request; self.parameters = parameters; self.endpoint = endpoint
+            self.urls = urls; self.formLimits = formLimits
+        }
+    }
 
     init(request: consuming Request, parameters: Parameters, endpoint: String?, urls: URLMap, formLimits: FormLimits) {
-        self.request = request; self.parameters = parameters; self.endpoint = endpoint
-        self.urls = urls; self.formLimits = formLimits
+        storage = Storage(request: request, parameters: parameters, endpoint: endpoint, urls: urls, formLimits: formLimits)
     }
 
     /// A request outside any app, for unit tests of a view function (`url(for:)` knows no endpoints).

@@ -10,11 +10,18 @@ public protocol Handler: Sendable {
     func handle(_ request: consuming Request) -> HandlerOutcome
 }
 
-/// How a handler answers: now, or through the worker pool or a Task.
-/// An async handler's work: runs on the executor of whoever awaits it (no executor hop on the
-/// way in or out).
-public typealias AsyncHandlerJob = nonisolated(nonsending) @Sendable () async -> Response
+/// An async handler's work: it hands its response to the receiver. `nonisolated(nonsending)`:
+/// it runs on the executor of the task that awaits it, so no executor hop is made on the way in
+/// or out. It delivers the response instead of returning it, so the task's own frame holds no
+/// `Response` across the `await` (see `ViewRequest.storage` for why frames are kept small).
+public typealias AsyncHandlerJob = nonisolated(nonsending) @Sendable (any ResponseReceiver) async -> Void
 
+/// Takes the response of an async handler's job (once).
+public protocol ResponseReceiver: AnyObject, Sendable {
+    func receive(_ response: consuming Response)
+}
+
+/// How a handler answers: now, or through the worker pool or a Task.
 public enum HandlerOutcome: Sendable {
     case response(Response)
     /// Runs on a worker thread; the response goes back to the connection's loop.

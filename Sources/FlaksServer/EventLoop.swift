@@ -416,7 +416,7 @@ struct LoopTask: Sendable {
 /// An async handler's Task brings its response back the same way (`complete`, no job).
 /// `response` is written by the worker (or task) before `loop.execute(self)` and read by the loop
 /// after it takes the task from its inbox: the inbox's lock orders the two.
-final class BlockingCall: @unchecked Sendable {
+final class BlockingCall: ResponseReceiver, @unchecked Sendable {
     private let job: (@Sendable () -> Response)?
     private let asyncJob: AsyncHandlerJob?
     private let loop: EventLoop
@@ -436,12 +436,12 @@ final class BlockingCall: @unchecked Sendable {
             response = job()
             loop.execute(self)
         } else if let asyncJob {
-            Task.immediate(executorPreference: ViewTaskExecutor.shared) { [self] in complete(await asyncJob()) }
+            Task.immediate(executorPreference: ViewTaskExecutor.shared) { [self] in await asyncJob(self) }
         }
     }
 
     /// On a task: the response, to be sent on the loop. Once.
-    func complete(_ r: consuming Response) {
+    func receive(_ r: consuming Response) {
         response = consume r
         loop.execute(self)
     }

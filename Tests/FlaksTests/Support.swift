@@ -20,9 +20,18 @@ func call(_ handler: any Handler, _ method: HTTPMethod, _ target: String, header
     switch handler.handle(request) {
     case .response(let r): return r
     case .blocking(let job): return job()
-    case .async(let job): return await job()
+    case .async(let job):
+        let receiver = Received()
+        await job(receiver)
+        return receiver.response.withLock { $0 } ?? Response(status: .internalServerError)
     case .cgi, .fastcgi: return Response(status: .internalServerError)
     }
+}
+
+/// Keeps what an async handler's job delivers.
+final class Received: ResponseReceiver {
+    let response = Locked<Response?>(nil)
+    func receive(_ r: consuming Response) { let r = consume r; response.withLock { $0 = r } }
 }
 
 func call(_ app: App, _ target: String, headers: HeaderFields = [:]) async -> Response {

@@ -126,6 +126,25 @@ import Testing
         #expect(r.text == "async teapot")
         #expect(r.headers["X-After"] == "1")
     }
+
+    @Test func asyncViewsWithoutHooksStillGetTheirErrorHandlers() async {
+        // A view with no before/after hooks takes the short pipeline (`runWithoutHooks`): its
+        // errors still go to the handlers, by type and by status, and the rest are a 500.
+        let app = App()
+        app.errorHandler(for: Teapot.self) { _, _ in .text("async teapot", status: HTTPStatus(418)) }
+        app.get("/teapot") { _ async throws -> Response in
+            try await Task.sleep(for: .milliseconds(1))
+            throw Teapot()
+        }
+        app.get("/gone") { _ async throws -> Response in throw HTTPError(HTTPStatus(410)) }
+        app.get("/other") { _ async throws -> Response in throw Other() }
+        app.get("/fine") { req async in .text("fine \(req.path)") }
+        #expect(await call(app, "/teapot").text == "async teapot")
+        #expect(await call(app, "/gone").status.code == 410)
+        let other = await call(app, "/other")
+        #expect(other.status == .internalServerError && !other.text.contains("Other"))
+        #expect(await call(app, "/fine").text == "fine /fine")
+    }
 }
 
 @Suite struct BlueprintTests {
