@@ -11,8 +11,8 @@ public protocol Handler: Sendable {
 }
 
 /// An async handler's work: it hands its response to the receiver. `nonisolated(nonsending)`:
-/// it runs on the executor of the task that awaits it, so no executor hop is made on the way in
-/// or out. It delivers the response instead of returning it, so the task's own frame holds no
+/// it runs on the executor of the task that awaits it, so calling it makes no executor hop on the
+/// way in. It delivers the response instead of returning it, so the task's own frame holds no
 /// `Response` across the `await` (see `ViewRequest.storage` for why frames are kept small).
 public typealias AsyncHandlerJob = nonisolated(nonsending) @Sendable (any ResponseReceiver) async -> Void
 

@@ -2,16 +2,17 @@
 import Glibc
 #endif
 
-/// Where async views' tasks run (their task executor preference): on the worker pool, next to the
-/// blocking views, instead of Swift's global concurrent pool.
+/// Where async views' tasks continue (their task executor preference): on the worker pool, next to
+/// the blocking views, instead of Swift's global concurrent pool. (A task starts on the worker that
+/// took its request's `BlockingCall`, with `Task.immediate`.)
 ///
-/// Why: a task started on a loop was enqueued on the global pool at once, one wake-up per request,
-/// and on a core shared with the loop each wake-up preempted it (1.84 context switches per async
-/// JSON view). Here a job enqueued on a loop thread (a view's task as it starts) joins the loop's
-/// batch of jobs for the workers, handed over once the wake-up's events are dispatched
-/// (`WorkerPool.submit(batch:)`, one worker woken for short jobs); a job enqueued on a worker (a
-/// continuation resumed there) goes to that worker's pool; anything else (a continuation resumed
-/// by Dispatch's timer, say) runs on the global concurrent pool, as it did before.
+/// Why: a task on the global pool woke a thread of its own, and on a core shared with the loop
+/// each wake-up preempted it (1.84 context switches per async JSON view). Here a job enqueued on a
+/// loop thread (a continuation the loop resumed) joins the loop's batch of jobs for the workers,
+/// handed over once the wake-up's events are dispatched (`WorkerPool.submit(batch:)`, one worker
+/// woken for short jobs); a job enqueued on a worker (a continuation resumed there) goes to that
+/// worker's pool; anything else (a continuation resumed by Dispatch's timer, say) runs on the
+/// global concurrent pool.
 ///
 /// One executor for the process, never freed: a task keeps its preference unowned, and a
 /// continuation may come back after the server that started the task has stopped.

@@ -53,8 +53,8 @@ struct AppServerTests {
     }
 
     @Test func asyncViewsRunOnTheWorkersAndSuspendWithoutHoldingThem() async throws {
-        // Async views prefer the worker pool's executor (ViewTaskExecutor): they start on a worker,
-        // and a view that awaits gives its worker back. 20 views on 2 workers each count themselves
+        // Async views start on a worker (Task.immediate in BlockingCall.run) and prefer the worker
+        // pool's executor (ViewTaskExecutor); a view that awaits gives its worker back. 20 views on 2 workers each count themselves
         // in (through an actor) and wait at a gate the test opens only once all 20 have come in:
         // views that held their workers while they wait would stop at 2, and the test would fail
         // (no timing involved: under load it is only slower).
