@@ -71,14 +71,19 @@ public final class TestClient: @unchecked Sendable {  // used by one thread at a
     /// healthy answer can take seconds; it only decides how long a failing test takes.
     /// `source`: a local address to connect from (another loopback address, such as 127.0.0.2).
     /// `tls`: handshake over the connection (verifying the server's chain against the CA file).
+    /// `receiveBuffer`: SO_RCVBUF, set before connecting (so the window the client offers stays
+    /// that small): a test of back-pressure then needs far fewer bytes to fill what is in flight.
     public init(port: Int, host: String = "127.0.0.1", timeout: Double = 20, source: String? = nil,
-                tls: TLSOptions? = nil) throws {
+                tls: TLSOptions? = nil, receiveBuffer: Int? = nil) throws {
         let v6 = host.contains(":")
         fd = socket(v6 ? AF_INET6 : AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw Failure(description: "socket: \(errno)") }
         var tv = timeval(tv_sec: Int(timeout), tv_usec: Int((timeout - Double(Int(timeout))) * 1e6))
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
         setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        if var size = receiveBuffer.map(Int32.init) {
+            setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+        }
         if let source, !v6 {
             var b = sockaddr_in()
             b.sin_family = sa_family_t(AF_INET)
