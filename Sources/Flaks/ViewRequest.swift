@@ -21,7 +21,7 @@ public struct ViewRequest: Sendable {
 
     /// Everything, behind one reference. An async view's frames live on its task's allocator, and
     /// what crosses an `await` is kept there: as a 264-byte struct a `ViewRequest` was copied into
-    /// the frame that calls the view (304 bytes now, 816 then), and the request's frames overflowed
+    /// the frame that calls the view (816 bytes then, 416 now), and the request's frames overflowed
     /// the task's first slab (984 bytes), which cost a slab's malloc and free per request.
     private let storage: Storage
 

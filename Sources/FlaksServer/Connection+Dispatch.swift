@@ -237,11 +237,11 @@ extension Connection {
         case .response(let r):
             send(r)
         case .blocking(let job):
-            loop.queueCall(BlockingCall(job: job, loop: loop, connection: self, request: machine.requests))
+            loop.queueCall(BlockingCall(.blocking(job), loop: loop, connection: self, request: machine.requests))
         case .async(let job):
             // With the blocking views' batch: the worker starts the view's task (`BlockingCall.run`)
             // and the response comes back in the `BlockingCall`, as a blocking view's does.
-            loop.queueCall(BlockingCall(job: nil, asyncJob: job, loop: loop, connection: self, request: machine.requests))
+            loop.queueCall(BlockingCall(.async(job), loop: loop, connection: self, request: machine.requests))
         case .cgi(let invocation):
             CGIProcess.start(invocation, method: machine.method ?? method, sink: self, loop: loop)
         case .fastcgi(let invocation):
@@ -277,9 +277,10 @@ extension Connection {
         request.head.headers.remove("Authorization")
     }
 
-    /// A worker or task finished request number `request` of this connection.
+    /// A worker or task finished request number `request` of this connection: sent unless the
+    /// connection closed or moved on to another request meanwhile.
     func complete(_ response: consuming Response, request: Int) {
-        guard request == machine.requests, machine.awaitsResponse else { return }
+        guard !isClosed, request == machine.requests, machine.awaitsResponse else { return }
         send(response)
     }
 

@@ -421,34 +421,37 @@ struct LoopTask: Sendable {
 /// task ends on. `response` is written by the worker (or task) before `loop.execute(self)` and
 /// read by the loop after it takes the task from its inbox: the inbox's lock orders the two.
 final class BlockingCall: ResponseReceiver, @unchecked Sendable {
-    private let job: (@Sendable () -> Response)?
-    private let asyncJob: AsyncHandlerJob?
+    /// What the worker runs: a blocking handler's job, or an async one's (started as a task).
+    enum Work {
+        case blocking(@Sendable () -> Response)
+        case async(AsyncHandlerJob)
+    }
+
+    private let work: Work
     private let loop: EventLoop
-    /// Held, not looked up by id when the response comes back (~200 instructions per view
-    /// request: a hashed dictionary lookup); a closed connection is skipped in `finish`.
+    /// Held, not looked up by id when the response comes back (~150 instructions per view
+    /// request: a hashed dictionary lookup); `Connection.complete` skips a closed one.
     private let connection: Connection
     private let request: Int
     private var response: Response?
 
-    init(job: (@Sendable () -> Response)?, asyncJob: AsyncHandlerJob? = nil,
-         loop: EventLoop, connection: Connection, request: Int) {
-        self.job = job; self.asyncJob = asyncJob
-        self.loop = loop; self.connection = connection; self.request = request
+    init(_ work: Work, loop: EventLoop, connection: Connection, request: Int) {
+        self.work = work; self.loop = loop; self.connection = connection; self.request = request
     }
 
     /// On a worker.
     func run() {
-        if let job {
-            response = job()
-            loop.execute(self)
-        } else if let asyncJob {
+        switch work {
+        case .blocking(let job):
+            receive(job())
+        case .async(let job):
             // The preference costs nothing more than none: `Task.immediate` pushes a preference
             // record either way (nil included), and it keeps continuations on the worker pool.
-            Task.immediate(executorPreference: ViewTaskExecutor.shared) { [self] in await asyncJob(self) }
+            Task.immediate(executorPreference: ViewTaskExecutor.shared) { [self] in await job(self) }
         }
     }
 
-    /// On a task: the response, to be sent on the loop. Once.
+    /// On the worker or the task: the response, to be sent on the loop. Once.
     func receive(_ r: consuming Response) {
         response = consume r
         loop.execute(self)
@@ -456,7 +459,7 @@ final class BlockingCall: ResponseReceiver, @unchecked Sendable {
 
     /// On the loop.
     func finish(on loop: EventLoop) {
-        guard let r = response.take(), !connection.isClosed else { return }
+        guard let r = response.take() else { return }
         connection.complete(r, request: request)
     }
 }
