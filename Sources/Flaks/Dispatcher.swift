@@ -141,7 +141,11 @@ final class Dispatcher: Handler {
             return .blocking { [self] in run(cv, req) { try view($0) } }
         case .async(let view):
             let call = AsyncViewCall(dispatcher: self, compiled: cv, request: req, view: view)
-            if cv.before.isEmpty && cv.after.isEmpty { return .async { $0.receive(await call.runWithoutHooks()) } }
+            if cv.before.isEmpty && cv.after.isEmpty {
+                return .async { receiver in
+                    do { receiver.receive(try await call.view(call.request)) } catch { receiver.receive(call.failed(error)) }
+                }
+            }
             return .async { $0.receive(await call.run()) }
         }
     }
@@ -270,6 +274,10 @@ private final class AsyncViewCall: Sendable {
     /// branches around it (inlined there) the frame is 768 bytes, and the task needs a second slab.
     nonisolated(nonsending) func runWithoutHooks() async -> Response {
         do { return try await view(request) } catch { return dispatcher.viewFailed(error, compiled, request) }
+    }
+
+    @inline(never) func failed(_ error: any Error) -> Response {
+        dispatcher.viewFailed(error, compiled, request)
     }
 
     /// With hooks: they wrap `runWithoutHooks`.

@@ -239,9 +239,9 @@ extension Connection {
         case .blocking(let job):
             loop.queueCall(BlockingCall(.blocking(job), loop: loop, connection: self, request: machine.requests))
         case .async(let job):
-            // With the blocking views' batch: the worker starts the view's task (`BlockingCall.run`)
-            // and the response comes back in the `BlockingCall`, as a blocking view's does.
-            loop.queueCall(BlockingCall(.async(job), loop: loop, connection: self, request: machine.requests))
+            // In a runner task (`ViewTaskRunner`), with the blocking views' batch; the response
+            // comes back in the `BlockingCall`, as a blocking view's does.
+            loop.queueAsyncCall(BlockingCall(.async(job), loop: loop, connection: self, request: machine.requests))
         case .cgi(let invocation):
             CGIProcess.start(invocation, method: machine.method ?? method, sink: self, loop: loop)
         case .fastcgi(let invocation):

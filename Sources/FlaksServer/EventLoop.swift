@@ -5,6 +5,7 @@ import CFlaksLinux
 import FlaksConfig
 import FlaksHandlers
 import FlaksTLS
+import Synchronization
 
 /// One selector thread: owns its listeners, connections, child processes and timers. Other threads
 /// talk to it only through `execute`, which appends to the inbox and writes the eventfd.
@@ -106,18 +107,24 @@ public final class EventLoop: @unchecked Sendable {
     }
 
     /// Finishes `call` (a worker ran its job) on this loop's thread.
-    func execute(_ call: BlockingCall) {
+    func execute(_ call: consuming BlockingCall) {
         post(LoopTask(run: nil, call: call))
     }
 
-    private func post(_ task: LoopTask) {
-        var dropped: LoopTask?
+    /// `task` is moved into the inbox: the worker that posts a call keeps no reference to it, so
+    /// the loop lets go of it last (see `ViewTaskRunner.serve`).
+    private func post(_ task: consuming LoopTask) {
+        var pending: LoopTask? = consume task
         let first = inbox.withLock { q -> Bool in
-            if inboxClosed { dropped = task; return false }   // freed below, outside the lock
-            q.append(task)
+            if inboxClosed { return false }   // `pending` is freed below, outside the lock
+            if let t = pending.take() { q.append(t) }
             return q.count == 1
         }
-        withExtendedLifetime(dropped) {}
+        if let d = pending {
+            // A runner that came back after the loop stopped ends (it would wait for ever).
+            d.call?.takeRunner()?.resume(returning: nil)
+            return
+        }
         if first {
             var one: UInt64 = 1
             _ = write(wakeFD, &one, 8)
@@ -205,6 +212,42 @@ public final class EventLoop: @unchecked Sendable {
         pendingJobs.append(WorkerPool.Job(call: call))
     }
 
+    /// Runs an async handler's call: in a runner parked here (resumed on this loop, its task's job
+    /// joins this round's batch for the workers), or in a new one that the worker which takes the
+    /// call starts (`ViewTaskRunner`).
+    func queueAsyncCall(_ call: BlockingCall) {
+        if let runner = parkedRunners.popLast() {
+            runner.resume(returning: call)
+        } else {
+            pendingJobs.append(WorkerPool.Job(call: call))
+        }
+    }
+
+    /// Runner tasks waiting for this loop's next async request (`ViewTaskRunner`), the last parked
+    /// at the end (its task's memory is the warmest).
+    private var parkedRunners: [ViewTaskRunner.Parked] = []
+
+    /// Runners kept parked per loop; one finishing when this many are parked ends. A runner costs
+    /// ~1.5 KiB while it waits; a burst of slow async views makes as many as run at once.
+    static let maxParkedRunners = 64
+
+    /// Parks a runner that finished a call of this loop, or ends it if enough are parked.
+    func park(_ runner: ViewTaskRunner.Parked) {
+        if parkedRunners.count < Self.maxParkedRunners && !stopped {
+            parkedRunners.append(runner)
+        } else {
+            runner.resume(returning: nil)
+        }
+    }
+
+    /// Runners parked here now (tests; loop thread).
+    var parkedRunnerCount: Int { parkedRunners.count }
+
+    /// Runner tasks of this loop's calls that have not ended (parked or running a view): a runner
+    /// serves only the loop of its first call, which it parks on. Counted for tests (that none is
+    /// left waiting once the loop stopped); touched twice per runner, not per request.
+    let runnersAlive = Atomic<Int>(0)
+
     /// A unique id for a request on this loop.
     func makeRequestID() -> UInt64 {
         nextRequestID &+= 1
@@ -272,6 +315,9 @@ public final class EventLoop: @unchecked Sendable {
                 stopped = true
             }
         }
+        // Parked runners end: resumed here, their last steps join this round's jobs for the workers.
+        for runner in parkedRunners { runner.resume(returning: nil) }
+        parkedRunners.removeAll()
         // From here on, tasks' jobs go to the workers directly (`ViewTaskExecutor`); those queued
         // this round go now (a task's job dropped would leave its task suspended for ever).
         pthread_setspecific(CurrentThread.loopKey, nil)
@@ -293,6 +339,7 @@ public final class EventLoop: @unchecked Sendable {
             inboxClosed = true
             swap(&q, &left)
         }
+        for t in left { t.call?.takeRunner()?.resume(returning: nil) }
         withExtendedLifetime(left) {}   // freed outside the lock: a task's deinit may post again
     }
 
@@ -414,26 +461,30 @@ struct LoopTask: Sendable {
 /// A blocking handler's round trip: made once per request on the loop, run by a worker, finished
 /// back on the loop with its response. One object where two closure contexts (the job's and the
 /// completion's, which copied the `Response`) were: ~700 instructions per blocking view request.
-/// An async handler's call is queued the same way: the worker starts its task there
-/// (`Task.immediate`: the view runs at once on this worker until it first suspends; starting it
-/// by enqueueing its first job on `ViewTaskExecutor` cost ~1,200 more instructions per async view
-/// request), and the job hands its response back through `receive`, from whichever thread the
-/// task ends on. `response` is written by the worker (or task) before `loop.execute(self)` and
-/// read by the loop after it takes the task from its inbox: the inbox's lock orders the two.
+/// An async handler's call goes to a `ViewTaskRunner`: one parked on the loop, resumed with it, or
+/// a new one that the worker which takes the call starts (`Task.immediate`: the view runs at once
+/// on this worker until it first suspends; starting a task by enqueueing its first job on
+/// `ViewTaskExecutor` cost ~1,200 more instructions per async view request). The job hands its
+/// response over through `receive`, from whichever thread the task is on, and the runner posts
+/// the call back. `response` (and `runner`) are written by the worker or the task before
+/// `loop.execute(self)` and read by the loop after it takes the task from its inbox: the inbox's
+/// lock orders the two.
 final class BlockingCall: ResponseReceiver, @unchecked Sendable {
-    /// What the worker runs: a blocking handler's job, or an async one's (started as a task).
+    /// What the worker runs: a blocking handler's job, or an async one's (run by a runner task).
     enum Work {
         case blocking(@Sendable () -> Response)
         case async(AsyncHandlerJob)
     }
 
     private let work: Work
-    private let loop: EventLoop
+    let loop: EventLoop
     /// Held, not looked up by id when the response comes back (~150 instructions per view
     /// request: a hashed dictionary lookup); `Connection.complete` skips a closed one.
     private let connection: Connection
     private let request: Int
     private var response: Response?
+    /// The runner that ran this call's async job, to park on the loop once the call is finished.
+    private var runner: ViewTaskRunner.Parked?
 
     init(_ work: Work, loop: EventLoop, connection: Connection, request: Int) {
         self.work = work; self.loop = loop; self.connection = connection; self.request = request
@@ -444,22 +495,37 @@ final class BlockingCall: ResponseReceiver, @unchecked Sendable {
         switch work {
         case .blocking(let job):
             receive(job())
-        case .async(let job):
-            // The preference costs nothing more than none: `Task.immediate` pushes a preference
-            // record either way (nil included), and it keeps continuations on the worker pool.
-            Task.immediate(executorPreference: ViewTaskExecutor.shared) { [self] in await job(self) }
+            loop.execute(self)
+        case .async:
+            ViewTaskRunner.start(self)
         }
+    }
+
+    /// The async job, for a runner task.
+    var asyncJob: AsyncHandlerJob? {
+        guard case .async(let job) = work else { return nil }
+        return job
     }
 
     /// On the worker or the task: the response, to be sent on the loop. Once.
     func receive(_ r: consuming Response) {
         response = consume r
-        loop.execute(self)
     }
+
+    /// In a runner task, after the job: back to the loop, with the runner to park there (nil: the
+    /// runner ends). Consumes the runner's reference to the call.
+    static func post(_ call: consuming BlockingCall?, parking runner: ViewTaskRunner.Parked?) {
+        guard let call = call.take() else { return }
+        call.runner = runner
+        call.loop.execute(call)
+    }
+
+    /// The runner, taken out (the loop stopped before it could park it: it is resumed to end).
+    func takeRunner() -> ViewTaskRunner.Parked? { runner.take() }
 
     /// On the loop.
     func finish(on loop: EventLoop) {
-        guard let r = response.take() else { return }
-        connection.complete(r, request: request)
+        if let r = response.take() { connection.complete(r, request: request) }
+        if let p = runner.take() { loop.park(p) }
     }
 }

@@ -67,6 +67,9 @@ public final class Server: Sendable {
         var stopped = false
     }
 
+    /// The loops while the server runs (tests).
+    var runningLoops: [EventLoop] { state.withLock { $0.loops } }
+
     /// The current site; a request takes it once at dispatch.
     public var currentSite: Site { site.withLock { $0 } }
     var maxConnections: Int { maxConnectionsValue.load(ordering: .relaxed) }

@@ -1,3 +1,5 @@
+import Foundation
+import Synchronization
 import FlaksServer
 
 /// Starts `server`, runs `body` with its port, and always drains and stops it afterwards.
@@ -13,5 +15,25 @@ public func withStarted<T>(_ server: Server, _ body: (Server, Int) async throws 
         server.shutdown(drainTimeout: .seconds(1))
         server.wait()
         throw error
+    }
+}
+
+/// Runs blocking client I/O on its own thread, not on Swift's cooperative pool: async views and
+/// streamed bodies run on that pool, and a test blocked in recv() there could starve the very
+/// task it waits for (the pool has one thread per core).
+public func io<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { (c: CheckedContinuation<T, any Error>) in
+        let t = Thread { c.resume(with: Result { try body() }) }
+        t.start()
+    }
+}
+
+/// A flag a test flips to let waiting views (or streams) go on.
+public final class Gate: Sendable {
+    private let open = Mutex(false)
+    public init() {}
+    public func release() { open.withLock { $0 = true } }
+    public func wait() async throws {
+        while !open.withLock({ $0 }) { try await Task.sleep(for: .milliseconds(5)) }
     }
 }

@@ -4,15 +4,6 @@ import Foundation
 import Synchronization
 import Testing
 
-/// A flag a test flips to let a streaming view go on.
-final class Gate: Sendable {
-    private let open = Locked(false)
-    func release() { open.withLock { $0 = true } }
-    func wait() async throws {
-        while !open.withLock({ $0 }) { try await Task.sleep(for: .milliseconds(5)) }
-    }
-}
-
 @Suite("App served by a real server", .timeLimit(.minutes(1)))
 struct AppServerTests {
     @Test func aSlowViewDoesNotDelayOthers() async throws {

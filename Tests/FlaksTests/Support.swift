@@ -78,12 +78,3 @@ final class Recorder: Sendable {
     func reset() { events.withLock { $0 = [] } }
 }
 
-/// Runs blocking client I/O on its own thread, not on Swift's cooperative pool: async views and
-/// streamed bodies run on that pool, and a test blocked in recv() there could starve the very
-/// task it waits for (the pool has one thread per core).
-func io<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-    try await withCheckedThrowingContinuation { (c: CheckedContinuation<T, any Error>) in
-        let t = Thread { c.resume(with: Result { try body() }) }
-        t.start()
-    }
-}
