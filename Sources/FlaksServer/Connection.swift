@@ -207,8 +207,7 @@ final class Connection: Selectable, TimerTarget {
             case .needMore, .pause:
                 break parsing
             case .head(let sendContinue):
-                guard let h = machine.takeHead() else { break }
-                requestHead(h)
+                guard takeRequestHead() else { break }
                 // A proxied request is on its way upstream now; its Expect is the upstream's to answer.
                 if routeAtHead(bufferedBody: slice.count - used) { break }
                 if sendContinue && machine.awaitsResponse { sendContinueResponse() }
