@@ -41,7 +41,7 @@ enum HeadParser {
             let field = try FieldLine(head, from: start, end: &end)
             try fields.note(head, field)
             headerFields.append(HeaderField(
-                name: String(decoding: UnsafeRawBufferPointer(rebasing: head[field.name]), as: UTF8.self),
+                name: FieldNames.string(UnsafeRawBufferPointer(rebasing: head[field.name])),
                 value: String(decoding: UnsafeRawBufferPointer(rebasing: head[field.value]), as: UTF8.self)))
             start = end + 2
         }
