@@ -107,8 +107,8 @@ let package = Package(
                           swiftSettings: strict),
         // Helpers shared by the test targets: a raw HTTP client, a static-site fixture, php-fpm in a temp dir,
         // a pebble runner.
-        .target(name: "FlaksTestSupport", dependencies: ["FlaksServer", "FlaksCompression", "CZlib", "CBrotli", "CZstd",
-                                                        "COpenSSL", "FlaksTLS"],
+        .target(name: "FlaksTestSupport", dependencies: ["FlaksServer", "FlaksConfig", "FlaksCompression", "CZlib", "CBrotli", "CZstd",
+                                                        "COpenSSL", "FlaksTLS", .product(name: "Logging", package: "swift-log")],
                 path: "Tests/FlaksTestSupport",
                 swiftSettings: strict),
         .testTarget(name: "FlaksHTTPTests", dependencies: ["FlaksHTTP", "FlaksTestSupport"], exclude: ["Corpus", "ResponseCorpus"], swiftSettings: strict),

@@ -21,13 +21,7 @@ func withTestServer<T>(_ config: ServerConfig, registry: HandlerRegistry = Handl
 /// A started server for tests that work on its loop directly: `config` on 127.0.0.1:0, one loop,
 /// no access log, logging only critical lines. The caller shuts it down and waits.
 func startedOneLoopServer(_ config: ServerConfig) throws -> Server {
-    var config = config
-    config.server.listen = [ListenAddress(host: "127.0.0.1", port: 0)]
-    config.server.loops = 1
-    config.log.access = .off
-    var logger = Logger(label: "flaks-test")
-    logger.logLevel = .critical
-    let server = try Server(config: config, logger: logger)
+    let server = try Server(config: oneLoopTestConfig(config), logger: testLogger())
     try server.start()
     return server
 }

@@ -3,7 +3,6 @@ import FlaksConfig
 import FlaksTestSupport
 @testable import FlaksServer
 import Foundation
-import Logging
 import Testing
 
 /// Async views run in runner tasks that are kept between requests (`ViewTaskRunner`): parked on
@@ -13,14 +12,9 @@ import Testing
 struct ViewTaskRunnerTests {
     /// A one-loop server with `app` mounted at "/".
     static func withServer<T>(_ app: App, threads: Int = 2, _ body: (Server, EventLoop, Int) async throws -> T) async throws -> T {
-        var config = ServerConfig(hosts: [HostConfig(names: ["*"], routes: [Route(path: "/", kind: .handler("app"))])])
-        config.server.listen = [ListenAddress(host: "127.0.0.1", port: 0)]
-        config.server.loops = 1
+        var config = oneLoopTestConfig(ServerConfig(hosts: [HostConfig(names: ["*"], routes: [Route(path: "/", kind: .handler("app"))])]))
         config.server.threads = threads
-        config.log.access = .off
-        var logger = Logger(label: "flaks-test")
-        logger.logLevel = .critical
-        let server = try app.makeServer(config: config, logger: logger)
+        let server = try app.makeServer(config: config, logger: testLogger())
         var loop: EventLoop?
         let r = try await withStarted(server) { server, port in
             guard let l = server.runningLoops.first else { throw TestClient.Failure(description: "no loop") }

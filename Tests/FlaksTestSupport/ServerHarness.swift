@@ -1,6 +1,24 @@
 import Foundation
 import Synchronization
+import FlaksConfig
 import FlaksServer
+import Logging
+
+/// `config` as tests run it: on 127.0.0.1:0, one loop, no access log.
+public func oneLoopTestConfig(_ config: ServerConfig) -> ServerConfig {
+    var config = config
+    config.server.listen = [ListenAddress(host: "127.0.0.1", port: 0)]
+    config.server.loops = 1
+    config.log.access = .off
+    return config
+}
+
+/// A logger for a test's server: only lines at `level` and above.
+public func testLogger(_ level: Logger.Level = .critical) -> Logger {
+    var logger = Logger(label: "flaks-test")
+    logger.logLevel = level
+    return logger
+}
 
 /// Starts `server`, runs `body` with its port, and always drains and stops it afterwards.
 public func withStarted<T>(_ server: Server, _ body: (Server, Int) async throws -> T) async throws -> T {

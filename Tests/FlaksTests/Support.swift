@@ -54,14 +54,9 @@ extension Response {
 /// Starts a real server on 127.0.0.1:0 with `app` registered, runs `body`, always shuts down.
 func withAppServer<T>(_ app: App, routes: [Route], threads: Int = 4,
                       _ body: (Server, Int) async throws -> T) async throws -> T {
-    var config = ServerConfig(hosts: [HostConfig(names: ["*"], routes: routes)])
-    config.server.listen = [ListenAddress(host: "127.0.0.1", port: 0)]
-    config.server.loops = 1
+    var config = oneLoopTestConfig(ServerConfig(hosts: [HostConfig(names: ["*"], routes: routes)]))
     config.server.threads = threads
-    config.log.access = .off
-    var logger = Logger(label: "flaks-test")
-    logger.logLevel = .critical
-    return try await withStarted(try app.makeServer(config: config, logger: logger), body)
+    return try await withStarted(try app.makeServer(config: config, logger: testLogger()), body)
 }
 
 func mount(_ path: String, _ name: String) -> Route { Route(path: path, kind: .handler(name)) }
