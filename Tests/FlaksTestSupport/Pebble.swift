@@ -79,6 +79,11 @@ public final class Pebble: @unchecked Sendable {   // driven by one test at a ti
     public private(set) var acmePort: Int, managementPort: Int
     public let httpPort: Int, tlsPort: Int, dnsPort: Int
     private var pebble: Process?
+    /// While the CA is down (`stopCA`), bound and not listening sockets keep its two ports:
+    /// connecting is refused, as to a CA that is down, and another test's `freeLoopbackPort`
+    /// cannot take a port before `startCA` binds it again (pebble once failed to come back with
+    /// "bind: Address already in use" in a loaded parallel run).
+    private var heldPorts: [Int32] = []
     private let dns = Process()
     private let nonceReject: Int
     public var directoryURL: String { "https://127.0.0.1:\(acmePort)/dir" }
@@ -125,6 +130,7 @@ public final class Pebble: @unchecked Sendable {   // driven by one test at a ti
         for _ in 0..<3 {
             if try startCA() { return }
             stopCA()
+            releasePorts()
             acmePort = try freeLoopbackPort(); managementPort = try freeLoopbackPort()
             try writeConfig(acmePort, managementPort)
         }
@@ -135,6 +141,7 @@ public final class Pebble: @unchecked Sendable {   // driven by one test at a ti
     /// exited, or the time ran out).
     @discardableResult
     public func startCA() throws -> Bool {
+        releasePorts()
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/pebble")
         p.arguments = ["-config", dir + "/pebble.json", "-dnsserver", "127.0.0.1:\(dnsPort)", "-strict=false"]
@@ -175,6 +182,23 @@ public final class Pebble: @unchecked Sendable {   // driven by one test at a ti
             p.waitUntilExit()
         }
         pebble = nil
+        heldPorts = [acmePort, managementPort].compactMap(Self.hold)
+    }
+
+    /// A socket bound to 127.0.0.1:`port` that does not listen, or nil if the port is taken.
+    private static func hold(_ port: Int) -> Int32? {
+        var held: Int32?
+        _ = onLoopbackSocket(port: port) { fd, a, n in
+            guard bind(fd, a, n) == 0 else { return false }
+            held = fcntl(fd, F_DUPFD_CLOEXEC, 0)   // the original is closed on the way out
+            return true
+        }
+        return held.flatMap { $0 >= 0 ? $0 : nil }
+    }
+
+    private func releasePorts() {
+        for fd in heldPorts { close(fd) }
+        heldPorts = []
     }
 
     /// pebble's output so far (for failure messages).
@@ -183,6 +207,7 @@ public final class Pebble: @unchecked Sendable {   // driven by one test at a ti
     /// Ends pebble and the DNS server and removes the files.
     public func stop() {
         stopCA()
+        releasePorts()
         if dns.isRunning {
             kill(dns.processIdentifier, SIGTERM)
             dns.waitUntilExit()
