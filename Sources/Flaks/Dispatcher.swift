@@ -252,14 +252,12 @@ final class Dispatcher: Handler {
     }
 }
 
-/// An async view's request in flight, the `.async` job's one capture. Its pipeline is cut down to
-/// the `await`: the hooks and the error handling run in synchronous functions that are not
-/// inlined, on the thread's stack. What an async function holds across an `await` lives in its
-/// frame on the task's allocator, and a request's frames that overflow the task's first slab (984
-/// bytes) make it malloc a slab and free it again. The job's frame, with its pipeline inlined, was
-/// 752 bytes (with the hooks' branches and a 264-byte `ViewRequest` copy in it); without hooks it
-/// is 416 now, and the request's frames ~560 in all (measured from the binary's async function
-/// pointers, which carry each frame's size).
+/// An async view's request in flight, the `.async` job's one capture. The job awaits the view
+/// itself (`call.view`), with nothing else around the `await`: each `await` returns through an
+/// executor check that reads the task's executor preference under a lock (~250 instructions), so
+/// no wrapper of ours is awaited in between. The hooks and the error handling run in synchronous
+/// functions that are not inlined. (Frame sizes no longer matter per request: the tasks are kept
+/// between requests, `ViewTaskRunner`, and a task's allocator keeps a slab it needed once.)
 private final class AsyncViewCall: Sendable {
     let dispatcher: Dispatcher
     let compiled: CompiledView
@@ -270,23 +268,18 @@ private final class AsyncViewCall: Sendable {
         self.dispatcher = dispatcher; self.compiled = compiled; self.request = request; self.view = view
     }
 
-    /// A view without hooks: nothing but the `await` and its error, a 416-byte frame. With `run`'s
-    /// branches around it (inlined there) the frame is 768 bytes, and the task needs a second slab.
-    nonisolated(nonsending) func runWithoutHooks() async -> Response {
-        do { return try await view(request) } catch { return dispatcher.viewFailed(error, compiled, request) }
-    }
-
+    /// The answer for the view's error (handlers by type, by status, else a 500).
     @inline(never) func failed(_ error: any Error) -> Response {
         dispatcher.viewFailed(error, compiled, request)
     }
 
-    /// With hooks: they wrap `runWithoutHooks`.
+    /// With hooks: the before hooks, the view (or its error's answer), the after hooks.
     nonisolated(nonsending) func run() async -> Response {
         let response: Response
         if let early = dispatcher.beforeHooks(compiled, request) {
             response = early
         } else {
-            response = await runWithoutHooks()
+            do { response = try await view(request) } catch { response = failed(error) }
         }
         return dispatcher.afterHooks(compiled, request, response)
     }

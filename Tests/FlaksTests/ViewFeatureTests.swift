@@ -128,7 +128,7 @@ import Testing
     }
 
     @Test func asyncViewsWithoutHooksStillGetTheirErrorHandlers() async {
-        // A view with no before/after hooks takes the short pipeline (`runWithoutHooks`): its
+        // A view with no before/after hooks takes the short job (the view awaited directly): its
         // errors still go to the handlers, by type and by status, and the rest are a 500.
         let app = App()
         app.errorHandler(for: Teapot.self) { _, _ in .text("async teapot", status: HTTPStatus(418)) }
