@@ -141,6 +141,9 @@ final class Dispatcher: Handler {
             return .blocking { [self] in run(cv, req) { try view($0) } }
         case .async(let view):
             let call = AsyncViewCall(dispatcher: self, compiled: cv, request: req, view: view)
+            // Without hooks, a job of its own: one job for both, with the hooks' calls returning
+            // at once, cost ~570 instructions more per request (the `Response` copied through
+            // `afterHooks` and back).
             if cv.before.isEmpty && cv.after.isEmpty {
                 return .async { receiver in
                     do { receiver.receive(try await call.view(call.request)) } catch { receiver.receive(call.failed(error)) }

@@ -233,7 +233,7 @@ public final class EventLoop: @unchecked Sendable {
 
     /// Parks a runner that finished a call of this loop, or ends it if enough are parked.
     func park(_ runner: ViewTaskRunner.Parked) {
-        if parkedRunners.count < Self.maxParkedRunners && !stopped {
+        if parkedRunners.count < Self.maxParkedRunners {   // (a stopped loop ends those parked)
             parkedRunners.append(runner)
         } else {
             runner.resume(returning: nil)
