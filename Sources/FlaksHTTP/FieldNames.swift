@@ -7,7 +7,7 @@ enum FieldNames {
     /// The name in `b` as a `String`.
     @inline(__always)
     static func string(_ b: UnsafeRawBufferPointer) -> String {
-        known(b) ?? String(decoding: b, as: UTF8.self)
+        known(b) ?? String(utf8Bytes: b)
     }
 
     /// The literal for `b` if it is a common name, spelled as listed.

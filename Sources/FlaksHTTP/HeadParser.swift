@@ -17,7 +17,7 @@ enum HeadParser {
         }
         return RequestHead(
             method: line.method,
-            target: String(decoding: UnsafeRawBufferPointer(rebasing: head[line.target]), as: UTF8.self),
+            target: String(utf8Bytes: UnsafeRawBufferPointer(rebasing: head[line.target])),
             version: line.version,
             headers: headerFields,
             framing: framing,
@@ -42,7 +42,7 @@ enum HeadParser {
             try fields.note(head, field)
             headerFields.append(HeaderField(
                 name: FieldNames.string(UnsafeRawBufferPointer(rebasing: head[field.name])),
-                value: String(decoding: UnsafeRawBufferPointer(rebasing: head[field.value]), as: UTF8.self)))
+                value: String(utf8Bytes: UnsafeRawBufferPointer(rebasing: head[field.value]))))
             start = end + 2
         }
         return HeaderFields(headerFields)

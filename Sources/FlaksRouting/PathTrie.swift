@@ -13,6 +13,8 @@
 /// the number of routes: static children are a hash lookup and each node has at most one
 /// child per converter. Ideas from golang/go `src/net/http/routing_tree.go` and hummingbird
 /// `Sources/Hummingbird/Router/TrieRouter.swift`.
+import FlaksHTTP
+
 struct PathTrie: Sendable {
     /// A declared route. Its index in `routes` is its number.
     struct Route: Sendable {
@@ -233,7 +235,7 @@ struct PathTrie: Sendable {
         /// Bytes `range` of the path as a String. (Slicing the original String to skip UTF-8
         /// validation costs more in index arithmetic than the validation.)
         func string(_ range: Range<Int>) -> String {
-            String(decoding: UnsafeBufferPointer(rebasing: path[range]), as: UTF8.self)
+            String(utf8Bytes: UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: path[range])))
         }
 
         // Fields are read through `routes[i]` one by one: binding the element would copy (and
