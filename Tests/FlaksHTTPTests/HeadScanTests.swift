@@ -34,4 +34,65 @@ import Testing
         let outcome = Harness.run(bytes(String(repeating: "\r\n", count: 10_000)), cuts: [1, 3, 100, 101, 5000], limits: ParseLimits(maxBuffer: 64))
         #expect(outcome.error == nil && outcome.leftover == 0 && outcome.requests.isEmpty)
     }
+
+    /// The byte-at-a-time scan the word scan replaced, as it was: the reference.
+    private static func reference(_ head: [UInt8], limit: Int) -> Result<Int?, HeadScan.LineEndError> {
+        let end = min(head.count, limit)
+        var i = 0, lineStart = 0
+        while i < end {
+            let b = head[i]
+            if b > 0x0D { i += 1; continue }
+            if b == 0x0D {
+                guard i + 1 < end else { break }
+                guard head[i + 1] == 0x0A else { return .failure(.bareCR) }
+                if i == lineStart { return .success(i + 2) }
+                i += 2
+                lineStart = i
+                continue
+            }
+            if b == 0x0A { return .failure(.bareLF) }
+            i += 1
+        }
+        return .success(nil)
+    }
+
+    private static func scanned(_ head: [UInt8], limit: Int, cuts: [Int]) -> Result<Int?, HeadScan.LineEndError> {
+        var scan = HeadScan()
+        for cut in cuts + [head.count] where cut <= head.count {
+            let r = Array(head[0..<cut]).withUnsafeBytes { b in
+                Result { () throws(HeadScan.LineEndError) -> Int? in try scan.findEnd(b, limit: limit) }
+            }
+            guard case .success(let end) = r else { return r }
+            if end != nil || cut == head.count { return r }
+        }
+        return .success(nil)
+    }
+
+    /// Eight bytes at a time: the same outcome as byte by byte for every line end, bare CR, bare LF
+    /// and control byte at every offset within a word (TAB, NUL, 0x0B, 0x0E just above the CR,
+    /// obs-text), whole and trickled in at odd cuts, and with limits that end inside a word.
+    @Test func wordScanMatchesByteScan() {
+        let fillers: [UInt8] = [0x41, 0x09, 0x00, 0x0B, 0x0C, 0x0E, 0x20, 0x7F, 0x80, 0xFF]
+        var state: UInt64 = 0x2545_F491_4F6C_DD1D
+        func next() -> Int { state ^= state << 13; state ^= state >> 7; state ^= state << 17; return Int(state % 1_000_000) }
+        var checked = 0
+        for prefix in 0..<17 {
+            for filler in fillers {
+                for tail: [UInt8] in [[0x0D, 0x0A, 0x0D, 0x0A], [0x0D, 0x0A, 0x41, 0x0D, 0x0A, 0x0D, 0x0A], [0x0D, 0x41], [0x0A],
+                                      [0x0D], [0x0D, 0x0A, 0x0D], [0x41, 0x41, 0x0D, 0x0A, 0x0D, 0x0A]] {
+                    var head = [UInt8](repeating: 0x47, count: prefix)
+                    if prefix > 2 { head[prefix / 2] = filler }
+                    head += tail + [UInt8](repeating: 0x42, count: next() % 9)
+                    for limit in [head.count, max(1, head.count - 3), prefix + 1, 4096] {
+                        let want = Self.reference(head, limit: limit)
+                        #expect(Self.scanned(head, limit: limit, cuts: []) == want, "\(head) limit \(limit)")
+                        let cuts = [next() % (head.count + 1), next() % (head.count + 1), next() % (head.count + 1)].sorted()
+                        #expect(Self.scanned(head, limit: limit, cuts: cuts) == want, "\(head) limit \(limit) cuts \(cuts)")
+                        checked += 1
+                    }
+                }
+            }
+        }
+        #expect(checked == 17 * 10 * 7 * 4)
+    }
 }
