@@ -78,12 +78,17 @@ extension Connection: ResponseSink {
     /// Queued body bytes above which a streaming producer is asked to wait.
     static let highWater = 256 * 1024
     /// Bytes of a file sent per sendfile call before the connection yields to the others. A full
-    /// socket buffer (EAGAIN) already makes a large file take turns; the slice only bounds one
-    /// turn. Measured (bench/static.sh, 1 MiB keep-alive, 50 clients): 256 KiB slices cost 149 µs
-    /// of CPU per request and reached 0.73-0.89x lighttpd; 2 MiB, 112-125 µs and 1.0-1.12x.
-    /// Since the listening socket sets TCP_NOTSENT_LOWAT (`Socket.unsentLowWater`, 128 KiB) a
-    /// sendfile call stops far sooner, where the socket has no more room, so the slice rarely binds.
-    static let sendfileSlice = 2048 * 1024
+    /// socket buffer (EAGAIN) already makes a large file take turns; the slice bounds one turn,
+    /// and on loopback it decides how much is delivered to the client at once. Measured at stop 27
+    /// (bench/static.sh's 1 MiB file, keep-alive, 50 clients, one core each, with TCP_NOTSENT_LOWAT,
+    /// 3 alternating rounds): 2 MiB slices (the whole file per call) 2,956 req/s and 335 µs of CPU
+    /// per request; 512 KiB 5,708 and 174 µs; 256 KiB 5,903 and 164 µs; 128 KiB 5,811 and 167 µs;
+    /// lighttpd (~256 KiB per call) 5,604 and 167 µs. Per call, a whole file's segments reached the
+    /// client's socket one after the other, each waking the client (`sock_def_readable`: 1,098
+    /// samples against 222 for 256 KiB slices, perf on the server's core), and a wake-up is an
+    /// inter-processor interrupt through the hypervisor here. (An earlier machine, before
+    /// TCP_NOTSENT_LOWAT, measured the reverse: 256 KiB 149 µs, 2 MiB 112-125 µs.)
+    static let sendfileSlice = 256 * 1024
 
     var awaitsResponse: Bool { machine.awaitsResponse }
 
