@@ -10,7 +10,7 @@ extension String {
         if bytes.count <= 15 {
             self = String(unsafeUninitializedCapacity: bytes.count) { dst in
                 if let base = bytes.baseAddress, let to = dst.baseAddress {
-                    to.update(from: base.assumingMemoryBound(to: UInt8.self), count: bytes.count)
+                    UnsafeMutableRawPointer(to).copyMemory(from: base, byteCount: bytes.count)
                 }
                 return bytes.count
             }
