@@ -1,3 +1,5 @@
+import FlaksHTTP
+
 /// The routes of every host: a hash table for exact paths and a segment trie for patterns and
 /// prefix mounts. Built once by `RouteTreeBuilder`, then only read.
 ///
@@ -13,8 +15,6 @@
 /// the number of routes: static children are a hash lookup and each node has at most one
 /// child per converter. Ideas from golang/go `src/net/http/routing_tree.go` and hummingbird
 /// `Sources/Hummingbird/Router/TrieRouter.swift`.
-import FlaksHTTP
-
 struct PathTrie: Sendable {
     /// A declared route. Its index in `routes` is its number.
     struct Route: Sendable {
