@@ -11,6 +11,8 @@
 #   APP_BIN=path/to/FlaksJSON PATHQ=/json bench/instructions.sh   # a view of bench/views (all threads counted)
 #   TLS=1 bench/instructions.sh           # the same over HTTPS (TLS 1.3, ECDSA P-256, one keep-alive connection)
 #   TLS=1 NEWCONN=1 REQUESTS=200 bench/instructions.sh   # one request per new TLS connection (full handshakes)
+#   CGI=1 REQUESTS=300 bench/instructions.sh   # bench/cgi.sh's compiled CGI program (the server's side only:
+#                                              # the child is not followed past its exec)
 source "$(dirname "$0")/lib.sh"
 need valgrind valgrind
 build_flaks
@@ -31,6 +33,13 @@ hosts:
         static: $work
 YAML
 PATHQ=${PATHQ:-/1k.bin}
+if [ -n "${CGI:-}" ]; then
+  mkdir -p "$work/cgi-bin"
+  printf '#include <stdio.h>\nint main(void) { fputs("Content-Type: text/plain\\r\\n\\r\\nhello\\n", stdout); return 0; }\n' > "$work/hello.c"
+  gcc -O2 -o "$work/cgi-bin/hello" "$work/hello.c"
+  sed -i "s|^      - path: /fixed$|      - path: /cgi-bin/\n        cgi: $work/cgi-bin\n      - path: /fixed|" "$work/c.yaml"
+  PATHQ=/cgi-bin/hello
+fi
 TLSPORT=$((PORT + 1))
 if [ -n "${TLS:-}" ]; then
   openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=localhost \

@@ -38,6 +38,22 @@ public enum CGIEnvironment {
               script: script)
     }
 
+    /// What `build(request:route:script:)` gives, as the block the spawn hands to execve, in the
+    /// order written: `PATH` (the route's `env` one, else `defaultPath`), the meta-variables, then
+    /// the route's other `env` entries whose names no meta-variable has. No dictionary, no sort, one
+    /// buffer (see `CGIEnvironmentBlock`); tested to hold the same entries as `build`.
+    public static func block(request: Request, route: CGIRoute, script: Script) -> CGIEnvironmentBlock {
+        let routeEnv = route.env
+        var b = CGIEnvironmentBlock(capacity: 640 + request.headers.fields.count * 48)
+        if let path = routeEnv["PATH"], !path.utf8.contains(0) { b.add(static: "PATH", path) }
+        else { b.add(static: "PATH", defaultPath) }
+        writeMeta(request: request, passAuthorization: route.passAuthorization, script: script, into: &b)
+        for (k, v) in routeEnv where k != "PATH" && isSafeName(k) && !v.utf8.contains(0) && !b.contains(name: k) {
+            b.add(k, v)
+        }
+        return b
+    }
+
     /// The environment as `NAME=value` strings, sorted by name: `PATH` when given, then `env` (safe
     /// names, no NUL), then the meta-variables and `extra`, which `env` cannot override.
     /// `passAuthorization`: Authorization becomes HTTP_AUTHORIZATION unless a route's `auth`

@@ -55,7 +55,7 @@ public struct CGIHandler: Handler {
         }
         let script = CGIEnvironment.Script(scriptName: scriptName(request, relativePath: found.relativePath),
                                            pathInfo: found.pathInfo, scriptFilename: filename, documentRoot: root)
-        let environment = CGIEnvironment.build(request: request, route: route, script: script)
+        let environment = CGIEnvironment.block(request: request, route: route, script: script)
         let directory = filename.lastIndex(of: "/").map { String(filename[..<$0]) } ?? root
         return .success(CGIInvocation(executable: executable, arguments: arguments, environment: environment,
                                       workingDirectory: directory.isEmpty ? "/" : directory,

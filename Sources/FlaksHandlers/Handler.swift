@@ -73,8 +73,10 @@ public struct CGIInvocation: Sendable {
     public var executable: String
     /// argv, including argv[0].
     public var arguments: [String]
-    /// The complete environment, "NAME=value" (nothing leaks from the server's own).
-    public var environment: [String]
+    /// The complete environment (nothing leaks from the server's own), as execve takes it.
+    public var environmentBlock: CGIEnvironmentBlock
+    /// The environment as "NAME=value" strings, in the order of `environmentBlock`.
+    public var environment: [String] { environmentBlock.entries }
     /// The directory the script runs in (the script's own directory).
     public var workingDirectory: String
     /// The script's path, for logs.
@@ -86,7 +88,13 @@ public struct CGIInvocation: Sendable {
 
     public init(executable: String, arguments: [String], environment: [String], workingDirectory: String,
                 scriptPath: String, body: [UInt8], settings: CGISettings = CGISettings()) {
-        self.executable = executable; self.arguments = arguments; self.environment = environment
+        self.init(executable: executable, arguments: arguments, environment: CGIEnvironmentBlock(environment),
+                  workingDirectory: workingDirectory, scriptPath: scriptPath, body: body, settings: settings)
+    }
+
+    public init(executable: String, arguments: [String], environment: CGIEnvironmentBlock, workingDirectory: String,
+                scriptPath: String, body: [UInt8], settings: CGISettings = CGISettings()) {
+        self.executable = executable; self.arguments = arguments; self.environmentBlock = environment
         self.workingDirectory = workingDirectory; self.scriptPath = scriptPath; self.body = body
         self.settings = settings
     }

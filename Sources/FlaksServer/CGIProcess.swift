@@ -71,7 +71,7 @@ final class CGIProcess: ResponseProducer, TimerTarget {
     private func launch(_ invocation: CGIInvocation) {
         let child: SpawnedChild
         switch ChildSpawner.spawn(executable: invocation.executable, arguments: invocation.arguments,
-                                  environment: invocation.environment, directory: invocation.workingDirectory,
+                                  environment: invocation.environmentBlock, directory: invocation.workingDirectory,
                                   withStdin: !body.isEmpty) {
         case .success(let c): child = c
         case .failure(let e):

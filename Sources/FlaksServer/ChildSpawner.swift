@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import CFlaksLinux
+import FlaksHandlers
 
 /// A child process started with pipes on its standard descriptors.
 struct SpawnedChild {
@@ -26,6 +27,21 @@ enum ChildSpawner {
     /// `withStdin`: a pipe for stdin (else /dev/null). Returns the child or a message for the log.
     static func spawn(executable: String, arguments: [String], environment: [String], directory: String?,
                       withStdin: Bool) -> Result<SpawnedChild, SpawnError> {
+        withCStrings(environment) { envp in
+            spawn(executable: executable, arguments: arguments, envp: envp, directory: directory, withStdin: withStdin)
+        }
+    }
+
+    /// `spawn` with the environment as one block (a CGI script's: no C string copied per variable).
+    static func spawn(executable: String, arguments: [String], environment: CGIEnvironmentBlock, directory: String?,
+                      withStdin: Bool) -> Result<SpawnedChild, SpawnError> {
+        environment.withEntryPointers { envp in
+            spawn(executable: executable, arguments: arguments, envp: envp, directory: directory, withStdin: withStdin)
+        }
+    }
+
+    private static func spawn(executable: String, arguments: [String], envp: UnsafePointer<UnsafeMutablePointer<CChar>?>,
+                              directory: String?, withStdin: Bool) -> Result<SpawnedChild, SpawnError> {
         var out: [Int32] = [-1, -1], err: [Int32] = [-1, -1], inp: [Int32] = [-1, -1]
         guard cflaks_pipe(&out) == 0, cflaks_pipe(&err) == 0, !withStdin || cflaks_pipe(&inp) == 0 else {
             let e = cflaks_errno()
@@ -36,9 +52,7 @@ enum ChildSpawner {
         // Registered as a known child before the orphan reaper may look (KnownChildren).
         let rc = KnownChildren.spawning { () -> (Int32, Int32?) in
             let rc = withCStrings(arguments) { argv in
-                withCStrings(environment) { envp in
-                    cflaks_spawn(&child, executable, argv, envp, inp[0], out[1], err[1], directory)
-                }
+                cflaks_spawn(&child, executable, argv, envp, inp[0], out[1], err[1], directory)
             }
             return (rc, rc == 0 ? child : nil)
         }

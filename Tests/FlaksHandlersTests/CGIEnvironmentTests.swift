@@ -23,9 +23,15 @@ struct CGIEnvironmentTests {
     static let script = CGIEnvironment.Script(scriptName: "/cgi-bin/app.py", pathInfo: "/a/b",
                                               scriptFilename: "/srv/cgi/app.py", documentRoot: "/srv/cgi")
 
+    /// The environment `build` gives, as a dictionary; every test through here also checks that the
+    /// block the spawn uses (`CGIEnvironment.block`) holds the same entries, each once.
     static func env(_ r: Request, route: CGIRoute = CGIRoute(root: "/srv/cgi"), script: CGIEnvironment.Script = script) -> [String: String] {
+        let built = CGIEnvironment.build(request: r, route: route, script: script)
+        let block = CGIEnvironment.block(request: r, route: route, script: script)
+        #expect(block.entries.sorted() == built.sorted())
+        #expect(block.count == built.count)
         var d: [String: String] = [:]
-        for entry in CGIEnvironment.build(request: r, route: route, script: script) {
+        for entry in built {
             let eq = entry.firstIndex(of: "=")!
             #expect(d[String(entry[..<eq])] == nil, "duplicate \(entry)")
             d[String(entry[..<eq])] = String(entry[entry.index(after: eq)...])
@@ -131,6 +137,44 @@ struct CGIEnvironmentTests {
             #expect(e["HTTP_X_OTHER"] == "kept")
             #expect(e["HTTP_AUTHORIZATION"] == (passAuthorization ? "Bearer t" : nil))
         }
+    }
+
+    @Test func repeatedFieldsTLSAndRemoteUserGiveTheSameBlock() {
+        var headers: HeaderFields = ["Host": "h", "Cookie": "a=1", "X-Two": "1", "Accept": "*/*", "x-two": "2",
+                                     "cookie": "b=2", "X_Under": "no", "Authorization": "Basic dTpw"]
+        for i in 0..<70 { headers.add("X-Many-\(i)", "v\(i)") }   // past the 64 fields of the bit set
+        var r = Self.request(headers: headers)
+        r.isTLS = true
+        let e = Self.env(r, route: CGIRoute(root: "/srv/cgi", env: ["A": "1", "HTTP_HOST": "forged", "PATH": "p\0q"]))
+        #expect(e["HTTP_COOKIE"] == "a=1; b=2")
+        #expect(e["HTTP_X_TWO"] == "1, 2")
+        #expect(e["HTTP_X_MANY_69"] == "v69")
+        #expect(e["HTTP_HOST"] == "h")
+        #expect(e["PATH"] == CGIEnvironment.defaultPath)   // a PATH holding NUL is dropped, as before
+        #expect(e["HTTPS"] == "on")
+        r.remoteUser = "u"
+        #expect(Self.env(r)["REMOTE_USER"] == "u")
+    }
+
+    @Test("the block: values cut at NUL, names found whole, pointers for execve")
+    func environmentBlock() {
+        var b = CGIEnvironmentBlock(capacity: 4)
+        b.add("AB", "1")
+        b.add(static: "A", "x\0INJECTED=1")
+        b.add("EMPTY", "")
+        #expect(b.count == 3)
+        #expect(b.entries == ["AB=1", "A=x", "EMPTY="])
+        #expect(b.contains(name: "A") && b.contains(name: "AB") && b.contains(name: "EMPTY"))
+        #expect(!b.contains(name: "B") && !b.contains(name: "ABC") && !b.contains(name: "INJECTED") && !b.contains(name: ""))
+        let viaPointers: [String] = b.withEntryPointers { envp in
+            var out: [String] = []
+            var i = 0
+            while let p = envp[i] { out.append(String(cString: p)); i += 1 }
+            return out
+        }
+        #expect(viaPointers == ["AB=1", "A=x", "EMPTY="])
+        #expect(CGIEnvironmentBlock(["K=v", "N=a\0b"]).entries == ["K=v", "N=a"])
+        #expect(CGIEnvironmentBlock().withEntryPointers { $0[0] == nil })
     }
 
     @Test func routeEnvCannotForgeMetaVariablesButMaySetPath() {
