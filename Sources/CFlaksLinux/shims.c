@@ -54,6 +54,11 @@ int cflaks_signalfd(const int *signals, int count) {
     return signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
 }
 
+int cflaks_signalfd_set(int fd, const int *signals, int count) {
+    sigset_t set; fill(&set, signals, count);
+    return signalfd(fd, &set, SFD_NONBLOCK | SFD_CLOEXEC) == fd ? 0 : -1;
+}
+
 int cflaks_block_signals(const int *signals, int count) {
     sigset_t set; fill(&set, signals, count);
     return pthread_sigmask(SIG_BLOCK, &set, NULL);
@@ -216,12 +221,23 @@ extern int __clone(int (*fn)(void *), void *stack, int flags, void *arg, ...);
 #define spawn_clone clone
 #endif
 
+/* /dev/null, opened once (close-on-exec) for the children's unused standard descriptors: the
+   child then dup2s it instead of opening /dev/null (a path lookup) and closing it at each spawn.
+   -1 when it could not be opened: the child opens /dev/null itself. */
+static int devnull_fd = -1;
+static pthread_once_t devnull_once = PTHREAD_ONCE_INIT;
+static void open_devnull(void) { devnull_fd = open("/dev/null", O_RDWR | O_CLOEXEC); }
+
 int cflaks_spawn(pid_t *pid, const char *path, char *const argv[], char *const envp[],
                  int stdin_fd, int stdout_fd, int stderr_fd, const char *chdir_to) {
     struct spawn_args a;
     memset(&a, 0, sizeof a);
     a.path = path; a.argv = argv; a.envp = envp;
     a.fds[0] = stdin_fd; a.fds[1] = stdout_fd; a.fds[2] = stderr_fd;
+    if (stdin_fd < 0 || stdout_fd < 0 || stderr_fd < 0) {
+        pthread_once(&devnull_once, open_devnull);
+        for (int i = 0; i < 3; i++) if (a.fds[i] < 0) a.fds[i] = devnull_fd;
+    }
     a.dir = chdir_to;
     a.dfl.sa_handler = SIG_DFL;
     sigemptyset(&a.none);

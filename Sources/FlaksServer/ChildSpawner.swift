@@ -62,7 +62,8 @@ enum ChildSpawner {
             for fd in [inp[1], out[0], err[0]] where fd >= 0 { close(fd) }
             return .failure(SpawnError(message: "cannot run \(executable): \(String(cString: strerror(rc)))"))
         }
-        for fd in [out[0], err[0], inp[1]] where fd >= 0 { _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) }
+        // Our ends only (the child's stay blocking). A new pipe end has no other status flag to keep.
+        for fd in [out[0], err[0], inp[1]] where fd >= 0 { _ = fcntl(fd, F_SETFL, O_NONBLOCK) }
         return .success(SpawnedChild(pid: child, stdin: inp[1], stdout: out[0], stderr: err[0],
                                      pidFD: cflaks_pidfd_open(child)))
     }

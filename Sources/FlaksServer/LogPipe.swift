@@ -33,17 +33,19 @@ final class LogPipe: Selectable {
 
     /// Reads what is there; at the end of the pipe, logs the last partial line and closes.
     func drain() {
-        var chunk = [UInt8](repeating: 0, count: 4096)
-        while fd >= 0 {
-            let fd = self.fd
-            var n = 0
-            do {
-                let r = try chunk.withUnsafeMutableBytes { p in try syscall("read") { Glibc.read(fd, p.baseAddress, p.count) } }
-                guard case .done(let got) = r else { return }
-                n = got
-            } catch { n = 0 }
-            if n == 0 { close(drain: false); return }
-            chunk.withUnsafeBytes { lines.feed(UnsafeRawBufferPointer(rebasing: $0[0..<n]), log) }
+        // On the stack: a zeroed 4 KiB array per call was ~4,000 instructions per CGI request.
+        withUnsafeTemporaryAllocation(byteCount: 4096, alignment: 16) { chunk in
+            while fd >= 0 {
+                let fd = self.fd
+                var n = 0
+                do {
+                    let r = try syscall("read") { Glibc.read(fd, chunk.baseAddress, chunk.count) }
+                    guard case .done(let got) = r else { return }
+                    n = got
+                } catch { n = 0 }
+                if n == 0 { close(drain: false); return }
+                lines.feed(UnsafeRawBufferPointer(rebasing: chunk[0..<n]), log)
+            }
         }
     }
 

@@ -320,6 +320,7 @@ struct CGITests {
             echo "pid=$$ pgid=$(cut -d' ' -f5 /proc/$$/stat)"
             echo "cwd=$(pwd)"
             echo "fds=$(ls /proc/$$/fd | tr '\\n' ' ')"
+            echo "stdin=$(readlink /proc/$$/fd/0)"
             """)
         try await withTestServer(f.config()) { (_: Server, port: Int) async throws in
             let text = try TestClient.get(port: port, "/cgi-bin/state.sh").text
@@ -336,6 +337,7 @@ struct CGITests {
             // 0, 1, 2 and the descriptor ls opens on /proc/PID/fd (the shell's own 10 if it keeps one).
             let fds = (text.split(separator: "\n").first { $0.hasPrefix("fds=") }?.dropFirst(4).split(separator: " ").compactMap { Int($0) } ?? []).sorted()
             #expect(fds.filter { $0 > 2 }.count <= 2 && Array(fds.prefix(3)) == [0, 1, 2], "only the standard descriptors: \(text)")
+            #expect(text.contains("stdin=/dev/null\n"), "a GET's stdin is /dev/null: \(text)")
         }
     }
 

@@ -12,6 +12,8 @@ int cflaks_epoll_wait(int epfd, uint64_t *datas, uint32_t *events, int maxevents
 
 int cflaks_eventfd(void);
 int cflaks_signalfd(const int *signals, int count);
+/// Replaces the signals a signalfd reports (they stay blocked: one left out stays pending). 0 or -1.
+int cflaks_signalfd_set(int fd, const int *signals, int count);
 /// Blocks the given signals in the calling thread (inherited by threads it starts).
 int cflaks_block_signals(const int *signals, int count);
 /// Reads one signal from a signalfd; returns the signal number, 0 when none is pending, -1 on error.

@@ -39,10 +39,18 @@ public enum OrphanReaper {
             let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
                 String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
             }
-            guard !name.isEmpty, name.allSatisfy(\.isNumber) else { continue }
+            guard !name.isEmpty, name.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) else { continue }
             guard let bytes = readProcFile("/proc/self/task/\(name)/children") else { continue }
-            for word in bytes.split(separator: UInt8(ascii: " ")) {
-                if let pid = Int32(String(decoding: word, as: UTF8.self).filter(\.isNumber)) { out.append(pid) }
+            // "pid pid ... ": decimal numbers separated by spaces.
+            var pid: Int64 = 0, digits = 0
+            for b in bytes + [UInt8(ascii: " ")] {
+                if b >= UInt8(ascii: "0") && b <= UInt8(ascii: "9") {
+                    if digits < 10 { pid = pid * 10 + Int64(b - UInt8(ascii: "0")) }
+                    digits += 1
+                } else {
+                    if digits > 0 && digits <= 10 && pid <= Int64(Int32.max) { out.append(Int32(pid)) }
+                    pid = 0; digits = 0
+                }
             }
         }
         return out
@@ -115,13 +123,14 @@ public enum OrphanReaper {
         guard fd >= 0 else { return nil }
         defer { close(fd) }
         var out: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 { break }
-            out.append(contentsOf: chunk[0..<n])
-            if out.count > 1 << 20 { break }
+        withUnsafeTemporaryAllocation(byteCount: 4096, alignment: 16) { chunk in
+            while true {
+                let n = Glibc.read(fd, chunk.baseAddress, chunk.count)
+                if n < 0 && errno == EINTR { continue }
+                if n <= 0 { break }
+                out.append(contentsOf: UnsafeRawBufferPointer(rebasing: chunk[0..<n]))
+                if out.count > 1 << 20 { break }
+            }
         }
         return out
     }
