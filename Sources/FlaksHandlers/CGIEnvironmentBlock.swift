@@ -90,10 +90,11 @@ public struct CGIEnvironmentBlock: Sendable, CGIVariableSink {
                 withUnsafeTemporaryAllocation(of: UnsafeMutablePointer<CChar>?.self, capacity: count + 1) { pointers in
                     var n = 0, start = 0
                     if let base = chars.baseAddress {
-                        for i in 0..<chars.count where chars[i] == 0 {
+                        // Each entry ends in NUL (memchr: a byte loop here was ~8,000 instructions).
+                        while n < count, start < chars.count, let nul = memchr(base + start, 0, chars.count - start) {
                             pointers[n] = UnsafeMutablePointer(mutating: base + start)
                             n += 1
-                            start = i + 1
+                            start = UnsafeRawPointer(nul) - UnsafeRawPointer(base) + 1
                         }
                     }
                     pointers[n] = nil

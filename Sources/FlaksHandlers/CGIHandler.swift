@@ -56,7 +56,7 @@ public struct CGIHandler: Handler {
         let script = CGIEnvironment.Script(scriptName: scriptName(request, relativePath: found.relativePath),
                                            pathInfo: found.pathInfo, scriptFilename: filename, documentRoot: root)
         let environment = CGIEnvironment.block(request: request, route: route, script: script)
-        let directory = filename.lastIndex(of: "/").map { String(filename[..<$0]) } ?? root
+        let directory = filename.utf8.lastIndex(of: UInt8(ascii: "/")).map { String(filename[..<$0]) } ?? root
         return .success(CGIInvocation(executable: executable, arguments: arguments, environment: environment,
                                       workingDirectory: directory.isEmpty ? "/" : directory,
                                       scriptPath: filename, body: request.body, settings: settings))
@@ -64,6 +64,7 @@ public struct CGIHandler: Handler {
 
     /// The interpreter configured for the script's extension (".py"), matched exactly, then lowercased.
     func interpreter(for relativePath: String) -> String? {
+        if route.interpreters.isEmpty { return nil }
         let file = relativePath.split(separator: "/").last.map(String.init) ?? relativePath
         guard let dot = file.lastIndex(of: "."), dot != file.startIndex else { return nil }
         let ext = String(file[dot...])
@@ -72,14 +73,19 @@ public struct CGIHandler: Handler {
 
     /// SCRIPT_NAME: the URL path up to and including the script (the mount prefix + the script's segments).
     func scriptName(_ request: Request, relativePath: String) -> String {
-        var prefix: Substring
-        if request.path.hasSuffix(request.remainder) {
-            prefix = request.path.dropLast(request.remainder.count)
-        } else {
-            prefix = Substring(request.routePath)
-        }
-        if !prefix.hasSuffix("/") { prefix += "/" }
-        return String(prefix) + relativePath
+        // The path without the remainder, compared and cut as bytes (a UTF-8 suffix starts on a
+        // character's first byte, so the cut is a valid one).
+        var path = request.path, rest = request.remainder
+        var prefix = path.withUTF8 { p in
+            rest.withUTF8 { r -> String? in
+                guard p.count >= r.count else { return nil }
+                let cut = p.count - r.count
+                if let pb = p.baseAddress, let rb = r.baseAddress, memcmp(pb + cut, rb, r.count) != 0 { return nil }
+                return String(utf8Bytes: UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: p[..<cut])))
+            }
+        } ?? request.routePath
+        if prefix.utf8.last != UInt8(ascii: "/") { prefix += "/" }
+        return prefix + relativePath
     }
 }
 
@@ -181,6 +187,7 @@ public enum CGIScriptLocator {
 
     /// The root without trailing slashes (so "/" becomes "", and root + "/" + name is a clean path).
     static func trimmedRoot(_ root: String) -> String {
+        if root.utf8.last != UInt8(ascii: "/") { return root }
         var r = Substring(root)
         while r.hasSuffix("/") { r = r.dropLast() }
         return String(r)

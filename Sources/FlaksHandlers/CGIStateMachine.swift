@@ -86,7 +86,11 @@ public struct CGIStateMachine: Sendable {
     private var parser: CGIOutputParser
     private let timeoutAt: UInt64
     private var graceUntil: UInt64 = 0
-    private let timeoutText: String
+    private let givenTimeoutText: String
+    private let timeout: UInt64
+    /// How the log spells the timeout: the text given, else the nanoseconds as a Duration (made only
+    /// when a script times out, not for every script).
+    private var timeoutText: String { givenTimeoutText.isEmpty ? "\(Duration.nanoseconds(Int64(clamping: timeout)))" : givenTimeoutText }
     /// While holding: the head to start with, the body so far, and when to stop holding.
     private var heldHead: (status: HTTPStatus, headers: HeaderFields, length: Int?)?
     private var held: [UInt8] = []
@@ -98,7 +102,8 @@ public struct CGIStateMachine: Sendable {
     public init(method: HTTPMethod, now: UInt64, timeout: UInt64, timeoutText: String = "", headerLimit: Int = 64 * 1024) {
         self.method = method
         timeoutAt = now &+ timeout
-        self.timeoutText = timeoutText
+        self.timeout = timeout
+        givenTimeoutText = timeoutText
         parser = CGIOutputParser(limit: headerLimit)
     }
 

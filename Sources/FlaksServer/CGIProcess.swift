@@ -46,8 +46,7 @@ final class CGIProcess: ResponseProducer, TimerTarget {
         self.sink = sink
         name = invocation.scriptPath
         body = invocation.body
-        machine = CGIStateMachine(method: method, now: loop.now, timeout: invocation.settings.timeout.nanoseconds,
-                                  timeoutText: "\(invocation.settings.timeout)")
+        machine = CGIStateMachine(method: method, now: loop.now, timeout: invocation.settings.timeout.nanoseconds)
     }
 
 
@@ -95,6 +94,7 @@ final class CGIProcess: ResponseProducer, TimerTarget {
             // The script has nothing more ready: push out what a compressor holds back.
             stdout?.onDrained = { [unowned self] in sink?.flush() }
             // The pipe holds this process until it ends (like the other registrations do).
+            let name = self.name
             stderrPipe = try LogPipe(fd: child.stderr, loop: loop, prefix: "cgi \(name): ") { [self] in
                 machine.stderrEnded()
                 stderrPipe = nil

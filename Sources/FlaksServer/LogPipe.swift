@@ -10,7 +10,10 @@ import FlaksHandlers
 final class LogPipe: Selectable {
     private(set) var fd: Int32
     private unowned let loop: EventLoop
-    private let prefix: String
+    /// Made at the first line: most CGI scripts write nothing to stderr, and interpolating the
+    /// prefix for each was ~7,000 instructions per CGI request (`CGI=1 bench/instructions.sh`).
+    private let makePrefix: () -> String
+    private lazy var prefix = makePrefix()
     private var lines = LineSplitter(limit: 4096)
     private var onEnd: (() -> Void)?
     /// Where lines go instead of the error log (a service's `log:` file), if set.
@@ -19,9 +22,9 @@ final class LogPipe: Selectable {
     /// Registers `fd` (non-blocking) with `loop`. `onEnd` runs once, when the pipe reaches its end
     /// or is closed by `close(drain:)`. `sink`: where the prefixed lines go (it must not block);
     /// nil: the error log.
-    init(fd: Int32, loop: EventLoop, prefix: String, sink: ((String) -> Void)? = nil,
+    init(fd: Int32, loop: EventLoop, prefix: @escaping @autoclosure () -> String, sink: ((String) -> Void)? = nil,
          onEnd: @escaping () -> Void) throws(SystemError) {
-        self.fd = fd; self.loop = loop; self.prefix = prefix; self.sink = sink; self.onEnd = onEnd
+        self.fd = fd; self.loop = loop; self.makePrefix = prefix; self.sink = sink; self.onEnd = onEnd
         try loop.register(fd: fd, interest: [.readable, .edgeTriggered], target: self)
     }
 

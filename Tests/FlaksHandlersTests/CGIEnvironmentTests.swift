@@ -209,6 +209,22 @@ struct CGIHandlerTests {
         return root
     }
 
+    @Test("SCRIPT_NAME: the path up to the remainder, cut as bytes, or the mount when the path does not end in it")
+    func scriptNames() {
+        let h = CGIHandler(route: CGIRoute(root: "/srv"))
+        func request(_ path: String, mount: String, remainder: String) -> Request {
+            Request(head: RequestHead(method: .GET, target: path, version: .http1_1, headers: ["Host": "h"]),
+                    path: path, routePath: mount, remainder: remainder)
+        }
+        #expect(h.scriptName(request("/cgi-bin/run.sh/x", mount: "/cgi-bin/", remainder: "run.sh/x"), relativePath: "run.sh") == "/cgi-bin/run.sh")
+        #expect(h.scriptName(request("/cgi-bin", mount: "/cgi-bin", remainder: ""), relativePath: "run.sh") == "/cgi-bin/run.sh")
+        #expect(h.scriptName(request("/é/ü.sh", mount: "/é/", remainder: "ü.sh"), relativePath: "ü.sh") == "/é/ü.sh")
+        // e + U+0301 is canonically "é" but other bytes: no byte suffix, so the mount is used.
+        #expect(h.scriptName(request("/a/e\u{301}", mount: "/a/", remainder: "\u{E9}"), relativePath: "x") == "/a/x")
+        #expect(h.scriptName(request("/x", mount: "/m", remainder: "longer than the path"), relativePath: "s") == "/m/s")
+        #expect(h.scriptName(request("/run.sh", mount: "/", remainder: "run.sh"), relativePath: "run.sh") == "/run.sh")
+    }
+
     @Test func locate() throws {
         let root = try Self.fixture()
         defer { try? FileManager.default.removeItem(atPath: root) }

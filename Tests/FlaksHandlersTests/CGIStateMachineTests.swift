@@ -191,6 +191,23 @@ struct CGIStateMachineTests {
         #expect(sink.logs.contains { $0.contains("signal 11") })
     }
 
+    @Test("the timeout, at its edge on a fake clock: the group is killed, 504, and the log names it")
+    func timeoutAtItsEdge() {
+        var m = CGIStateMachine(method: .GET, now: 7, timeout: 1_500_000_000)
+        let sink = RecordingSink()
+        #expect(m.deadline == 7 + 1_500_000_000)
+        sink.apply(m.timerFired(now: 7 + 1_500_000_000 - 1), to: &m)
+        #expect(sink.logs.isEmpty && sink.error == nil && sink.killed == 0)
+        sink.apply(m.timerFired(now: 7 + 1_500_000_000), to: &m)
+        #expect(sink.killed == 1 && sink.error == 504)
+        #expect(sink.logs == ["timed out after 1.5 seconds; killing its process group"], "\(sink.logs)")
+        // A text given by the caller is used as it is.
+        var m2 = CGIStateMachine(method: .GET, now: 0, timeout: 5, timeoutText: "5 ns")
+        let sink2 = RecordingSink()
+        sink2.apply(m2.timerFired(now: 5), to: &m2)
+        #expect(sink2.logs.first == "timed out after 5 ns; killing its process group")
+    }
+
     @Test func theExitGraceEndsTheBodyWhenNoStatusComes() {
         var m = CGIStateMachine(method: .GET, now: 0, timeout: 30 * Self.s)
         let sink = RecordingSink()

@@ -569,7 +569,8 @@ func childrenOf(_ parent: Int32) -> [(pid: Int32, state: Substring)] {
 
 /// CGI scripts' orphans, many of them dying close together: while SIGCHLD is left out of the
 /// signalfd between two reaping passes (at most one per 50 ms), an exit is held pending, not lost.
-@Suite("CGI orphans of the flaks executable", .serialized, .timeLimit(.minutes(1)))
+/// And a script's stderr in the error log.
+@Suite("CGI scripts of the flaks executable", .serialized, .timeLimit(.minutes(1)))
 struct CGIOrphanProcessTests {
     @Test func orphansDyingInABurstAreAllReaped() throws {
         let p = try FlaksProcess(manifest: "") { dir in
@@ -579,6 +580,10 @@ struct CGIOrphanProcessTests {
             try "#!/bin/sh\nsleep 0.4 </dev/null >/dev/null 2>&1 &\nprintf 'Content-Type: text/plain\\n\\nok'\n"
                 .write(to: script, atomically: true, encoding: .utf8)
             chmod(script.path, 0o755)
+            let noisy = bin.appendingPathComponent("err.sh")
+            try "#!/bin/sh\necho 'oops from the script' >&2\nprintf 'Content-Type: text/plain\\n\\nok'\n"
+                .write(to: noisy, atomically: true, encoding: .utf8)
+            chmod(noisy.path, 0o755)
             let manifest = dir.appendingPathComponent("config.yaml")
             try """
                 server: {listen: ["127.0.0.1:0"], loops: 1, threads: 2}
@@ -598,6 +603,11 @@ struct CGIOrphanProcessTests {
         #expect(orphans.count >= 20, "the sleeps were re-parented to flaks: \(orphans)")
         // They die within ~0.4 s of each other's start: every one is reaped, none left a zombie.
         #expect(eventuallyBlocking(seconds: 5) { childrenOf(flaks).isEmpty }, "left: \(childrenOf(flaks))")
+        // A script's stderr reaches the error log, each line prefixed with the script's path.
+        #expect(try TestClient.get(port: p.port, "/cgi-bin/err.sh").text == "ok")
+        let errScript = p.dir.appendingPathComponent("cgi-bin/err.sh").path
+        #expect(eventuallyBlocking(seconds: 5) { p.stderrText.contains("cgi \(errScript): oops from the script") },
+                "\(p.stderrText)")
         p.signal(SIGTERM)
         #expect(p.waitForExit(seconds: 10) == 0)
     }

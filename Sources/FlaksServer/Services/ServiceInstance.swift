@@ -161,6 +161,7 @@ final class ServiceInstance: TimerTarget {
         spawns += 1
         let generation = spawns
         let sink = runtime.outputSink(for: spec)
+        let label = self.label
         do {
             stdoutPipe = try LogPipe(fd: child.stdout, loop: loop, prefix: "[\(label)] ", sink: sink) { [weak self] in
                 if let self, self.spawns == generation { self.stdoutPipe = nil }
