@@ -34,15 +34,13 @@ struct LoopInternalsTests {
         // Between the wait and the dispatch, `b` is closed and its number is taken by a new, idle
         // descriptor with another target (as when a callback closes one connection and accepts another).
         selector.deregister(fd: b)
-        close(b)
         var fresh: [Int32] = [-1, -1]
         _ = cflaks_pipe(&fresh)
-        let reused = fresh[0] == b ? fresh[0] : { () -> Int32 in
-            // Make the new descriptor take b's number.
-            let d = dup2(fresh[0], b)
-            close(fresh[0])
-            return d
-        }()
+        // dup2 closes b and puts the new pipe at its number in one step: closing b first and
+        // waiting for the number to come back raced with other tests' threads opening descriptors
+        // (one of them took it, and the dup2 then replaced that thread's descriptor).
+        let reused = dup2(fresh[0], b)
+        close(fresh[0])
         #expect(reused == b)
         try selector.register(fd: reused, interest: .readable, target: newcomer)
         selector.dispatch(n)
