@@ -8,8 +8,18 @@ import Testing
 /// Async views run in runner tasks that are kept between requests (`ViewTaskRunner`): parked on
 /// their loop, resumed with its next async request, ended when enough are parked, when a view
 /// cancelled its task, or when the loop stops.
-@Suite("Async views' runner tasks", .timeLimit(.minutes(1)))
+@Suite("Async views' runner tasks", .timeLimit(.minutes(5)))
 struct ViewTaskRunnerTests {
+    /// Polls `condition` on a thread of its own until it holds or `deadline` passes. In a full
+    /// parallel run the two threads of Swift's cooperative pool (two cores) are often held by
+    /// tests that block, and every `await` waits for one: with a `Task.sleep` loop and one `io`
+    /// per client, `aLoopKeepsAtMostItsLimitOfRunnersParked` took 50-60 s there (224 s under TSan,
+    /// past its suite's limit, itself checked late) where it takes 0.03 s alone. The limit (5 min)
+    /// guards against a hang, not a slow pool.
+    static func waitUntil(_ deadline: Date, _ condition: @escaping @Sendable () -> Bool) async throws {
+        _ = try await io { while !condition() && Date() < deadline { usleep(1000) } }
+    }
+
     /// A one-loop server with `app` mounted at "/".
     static func withServer<T>(_ app: App, threads: Int = 2, _ body: (Server, EventLoop, Int) async throws -> T) async throws -> T {
         var config = oneLoopTestConfig(ServerConfig(hosts: [HostConfig(names: ["*"], routes: [Route(path: "/", kind: .handler("app"))])]))
@@ -25,7 +35,7 @@ struct ViewTaskRunnerTests {
         // on its way through a worker).
         if let loop {
             let deadline = Date().addingTimeInterval(20)
-            while loop.runnersAlive.load(ordering: .relaxed) > 0 && Date() < deadline { try await Task.sleep(for: .milliseconds(1)) }
+            try await waitUntil(deadline) { loop.runnersAlive.load(ordering: .relaxed) == 0 }
             #expect(loop.runnersAlive.load(ordering: .relaxed) == 0, "runners left after the loop stopped")
         }
         return r
@@ -102,13 +112,12 @@ struct ViewTaskRunnerTests {
             let clients = try (0..<n).map { _ in try TestClient(port: port) }
             for c in clients { try c.send("GET /wait HTTP/1.1\r\nHost: x\r\n\r\n") }
             let deadline = Date().addingTimeInterval(30)
-            while loop.runnersAlive.load(ordering: .relaxed) < n && Date() < deadline { try await Task.sleep(for: .milliseconds(5)) }
+            try await Self.waitUntil(deadline) { loop.runnersAlive.load(ordering: .relaxed) >= n }
             #expect(loop.runnersAlive.load(ordering: .relaxed) == n, "one runner per waiting view")
             gate.release()
-            for c in clients { #expect(try await io { try c.readResponse() }.text == "done") }
-            while loop.runnersAlive.load(ordering: .relaxed) > EventLoop.maxParkedRunners && Date() < deadline {
-                try await Task.sleep(for: .milliseconds(5))
-            }
+            let texts = try await io { try clients.map { try $0.readResponse().text } }
+            #expect(texts == Array(repeating: "done", count: n))
+            try await Self.waitUntil(deadline) { loop.runnersAlive.load(ordering: .relaxed) <= EventLoop.maxParkedRunners }
             #expect(loop.runnersAlive.load(ordering: .relaxed) == EventLoop.maxParkedRunners)
             #expect(await Self.parked(loop) == EventLoop.maxParkedRunners)
         }
