@@ -54,7 +54,8 @@ public enum CGIEnvironment {
         return b
     }
 
-    /// The environment as `NAME=value` strings, sorted by name: `PATH` when given, then `env` (safe
+    /// The environment as `NAME=value` strings, sorted by name (logs, tests: the reference `block`
+    /// is tested against; the spawn uses `block`): `PATH` when given, then `env` (safe
     /// names, no NUL), then the meta-variables and `extra`, which `env` cannot override.
     /// `passAuthorization`: Authorization becomes HTTP_AUTHORIZATION unless a route's `auth`
     /// consumed it (`request.remoteUser` set).

@@ -90,7 +90,7 @@ public struct CGIStateMachine: Sendable {
     private let timeout: UInt64
     /// How the log spells the timeout: the text given, else the nanoseconds as a Duration (made only
     /// when a script times out, not for every script).
-    private var timeoutText: String { givenTimeoutText.isEmpty ? "\(Duration.nanoseconds(Int64(clamping: timeout)))" : givenTimeoutText }
+    private var timeoutText: String { Duration.logText(nanoseconds: timeout, given: givenTimeoutText) }
     /// While holding: the head to start with, the body so far, and when to stop holding.
     private var heldHead: (status: HTTPStatus, headers: HeaderFields, length: Int?)?
     private var held: [UInt8] = []
@@ -378,5 +378,13 @@ public struct LineSplitter: Sendable {
         if l.last == 13 { l = l.dropLast() }
         emit(String(decoding: l, as: UTF8.self))
         line.removeAll(keepingCapacity: true)
+    }
+}
+
+extension Duration {
+    /// How the state machines' log lines spell a timeout: `given` when the caller spelled it, else
+    /// the nanoseconds as a Duration ("1.5 seconds"). Made only when a line is logged.
+    static func logText(nanoseconds: UInt64, given: String) -> String {
+        given.isEmpty ? "\(Duration.nanoseconds(Int64(clamping: nanoseconds)))" : given
     }
 }

@@ -97,7 +97,7 @@ public struct FastCGIResponseMachine: Sendable {
     private var parser: CGIOutputParser
     private let givenTimeoutText: String
     /// The timeout as the log spells it: made only when a line is written (a string per request cost ~1,000 instructions).
-    private var timeoutText: String { givenTimeoutText.isEmpty ? "\(Duration.nanoseconds(Int64(clamping: timeout)))" : givenTimeoutText }
+    private var timeoutText: String { Duration.logText(nanoseconds: timeout, given: givenTimeoutText) }
     private let maxStderrLine: Int
     /// Start of the current wait: queueing, the request being sent, or the last byte received.
     private var since: UInt64 = 0

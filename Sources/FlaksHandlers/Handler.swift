@@ -86,12 +86,6 @@ public struct CGIInvocation: Sendable {
     /// `cgi.timeout` and `cgi.max_processes` of the site the request started on.
     public var settings: CGISettings
 
-    public init(executable: String, arguments: [String], environment: [String], workingDirectory: String,
-                scriptPath: String, body: [UInt8], settings: CGISettings = CGISettings()) {
-        self.init(executable: executable, arguments: arguments, environment: CGIEnvironmentBlock(environment),
-                  workingDirectory: workingDirectory, scriptPath: scriptPath, body: body, settings: settings)
-    }
-
     public init(executable: String, arguments: [String], environment: CGIEnvironmentBlock, workingDirectory: String,
                 scriptPath: String, body: [UInt8], settings: CGISettings = CGISettings()) {
         self.executable = executable; self.arguments = arguments; self.environmentBlock = environment

@@ -51,13 +51,12 @@ public enum SignalHandling {
         }
         var changeDue: UInt64?  // debounce: editors write in several steps
         // Orphan passes: at most one per 50 ms (every CGI script's exit raises SIGCHLD too, and a
-        // pass reads /proc for each thread); one given up because a spawn was under way is retried.
+        // pass reads /proc for each thread). After a pass, SIGCHLD is left out of the signalfd for
+        // 50 ms: it stays pending (blocked in every thread; one pending SIGCHLD stands for any
+        // number of exits) and wakes this thread at most 20 times a second. Waking on each one cost
+        // 13.4 us of CPU per CGI request (bench/cgi.sh, one core): a context switch per script on
+        // the loop's core. A pass given up because a spawn was under way runs again 50 ms later.
         var reapDue: UInt64?
-        var lastReap: UInt64 = 0
-        // After a pass, SIGCHLD is left out of the signalfd until the next pass may run: it stays
-        // pending (blocked in every thread; one pending SIGCHLD stands for any number of exits) and
-        // wakes this thread at most 20 times a second. Waking on each one cost 13.4 us of CPU per
-        // CGI request (bench/cgi.sh, one core): a context switch per script on the loop's core.
         var chldReported = true
         var chldRearmDue: UInt64?
         func reportChld(_ on: Bool) {
@@ -67,14 +66,10 @@ public enum SignalHandling {
                 chldReported = on
             }
         }
+        // Called on a SIGCHLD read (reported only 50 ms after the last pass) or when `reapDue` came.
         func reap() {
             let now = monotonicNanos()
-            if now &- lastReap < 50_000_000 {
-                reapDue = min(reapDue ?? .max, lastReap &+ 50_000_000)
-                return
-            }
-            lastReap = now
-            reapDue = OrphanReaper.reapOrphans() ? nil : now &+ 10_000_000
+            reapDue = OrphanReaper.reapOrphans() ? nil : now &+ 50_000_000
             reportChld(false)
             chldRearmDue = now &+ 50_000_000
         }

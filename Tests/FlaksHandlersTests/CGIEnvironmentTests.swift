@@ -156,6 +156,18 @@ struct CGIEnvironmentTests {
         #expect(Self.env(r)["REMOTE_USER"] == "u")
     }
 
+    @Test("the first 64 fields are marked in a bit set, the rest in an array: 63, 64 and 65 fields, a repeat across the edge",
+          arguments: [63, 64, 65])
+    func fieldsAtTheBitSetsEdge(count: Int) {
+        var headers: HeaderFields = [:]
+        for i in 0..<(count - 1) { headers.add("X-F\(i)", "v\(i)") }
+        headers.add("x-f0", "again")                      // the last field repeats the first
+        let e = Self.env(Self.request(headers: headers))
+        #expect(e["HTTP_X_F0"] == "v0, again")
+        #expect(e["HTTP_X_F\(count - 2)"] == "v\(count - 2)")
+        #expect(e.keys.filter { $0.hasPrefix("HTTP_X_F") }.count == count - 1)
+    }
+
     @Test("the block: values cut at NUL, names found whole, pointers for execve")
     func environmentBlock() {
         var b = CGIEnvironmentBlock(capacity: 4)

@@ -17,7 +17,7 @@ struct ViewTaskRunnerTests {
     /// past its suite's limit, itself checked late) where it takes 0.03 s alone. The limit (5 min)
     /// guards against a hang, not a slow pool.
     static func waitUntil(_ deadline: Date, _ condition: @escaping @Sendable () -> Bool) async throws {
-        _ = try await io { while !condition() && Date() < deadline { usleep(1000) } }
+        _ = try await io { eventuallyBlocking(seconds: max(0, deadline.timeIntervalSinceNow)) { condition() } }
     }
 
     /// A one-loop server with `app` mounted at "/".

@@ -43,15 +43,19 @@ public enum OrphanReaper {
             guard let bytes = readProcFile("/proc/self/task/\(name)/children") else { continue }
             // "pid pid ... ": decimal numbers separated by spaces.
             var pid: Int64 = 0, digits = 0
-            for b in bytes + [UInt8(ascii: " ")] {
+            func flush() {
+                if digits > 0 && digits <= 10 && pid <= Int64(Int32.max) { out.append(Int32(pid)) }
+                pid = 0; digits = 0
+            }
+            for b in bytes {
                 if b >= UInt8(ascii: "0") && b <= UInt8(ascii: "9") {
                     if digits < 10 { pid = pid * 10 + Int64(b - UInt8(ascii: "0")) }
                     digits += 1
                 } else {
-                    if digits > 0 && digits <= 10 && pid <= Int64(Int32.max) { out.append(Int32(pid)) }
-                    pid = 0; digits = 0
+                    flush()
                 }
             }
+            flush()
         }
         return out
     }
