@@ -85,10 +85,28 @@ to_ms() {
   esac
 }
 
-# summarize FILE: lines "name rps p99" -> mean per name, ratio flaks/other
+# summarize FILE: lines "name rps p99" -> mean per name, ratio flaks/other, then medians
 summarize() {
   awk '{n[$1]++; r[$1]+=$2; p[$1]+=$3} END {for (k in n) printf "%-10s %10.0f req/s  p99 %8.3f ms  (%d rounds)\n", k, r[k]/n[k], p[k]/n[k], n[k]}' "$1" | sort
   awk -v base="${2:-nginx}" '{n[$1]++; r[$1]+=$2} END { if (n["flaks"] && n[base]) printf "ratio flaks/%s: %.2f\n", base, (r["flaks"]/n["flaks"])/(r[base]/n[base]) }' "$1"
+  medians "$1"
+}
+
+# medians FILE: lines "name rps p99 ..." -> per name the median req/s and p99 over the rounds, and per
+# peer the median of the per-round ratios (the k-th flaks line against the peer's k-th line: rounds
+# alternate, so each pair ran side by side). The issue's proof asks for medians; a round that the
+# shared host slows (steal time) moves a mean, not a median. An even count averages the middle two.
+medians() {
+  awk 'function med(a, m,   i, j, t) { for (i = 2; i <= m; i++) { t = a[i]; for (j = i - 1; j > 0 && a[j] > t; j--) a[j + 1] = a[j]; a[j + 1] = t }
+                                      return (m % 2) ? a[(m + 1) / 2] : (a[m / 2] + a[m / 2 + 1]) / 2 }
+       $2 + 0 > 0 { k = ++n[$1]; r[$1, k] = $2; p[$1, k] = $3 }
+       END { for (name in n) { m = n[name]; split("", a); split("", b)
+                               for (i = 1; i <= m; i++) { a[i] = r[name, i]; b[i] = p[name, i] }
+                               printf "median %-14s %10.0f req/s  p99 %8.3f ms\n", name, med(a, m), med(b, m) }
+             if (!n["flaks"]) exit
+             for (name in n) if (name != "flaks") { m = (n[name] < n["flaks"]) ? n[name] : n["flaks"]; split("", a)
+                                                    for (i = 1; i <= m; i++) a[i] = r["flaks", i] / r[name, i]
+                                                    printf "median of per-round ratios flaks/%s: %.2f (%d rounds)\n", name, med(a, m), m } }' "$1" | sort
 }
 
 # check_get NAME URL [curl args] -> "NAME URL -> status, bytes, content-encoding"; exits when the
@@ -118,6 +136,7 @@ report() {
               line = sprintf("ratio flaks/%s: req/s %.2f", k, (r["flaks"]/n["flaks"])/(r[k]/n[k]))
               if (c[k] > 0) line = line sprintf(", cpu/req %.3g", (c["flaks"]/n["flaks"])/(c[k]/n[k]))
               print line }}' "$1" | sort
+  medians "$1"
   awk 'NF > 4 {$2=$3=$4=""; print "  " $0}' "$1"
 }
 

@@ -74,5 +74,6 @@ for file in ${FILES:-1k.bin 64k.bin 1m.bin}; do
     echo "--- $file, $mode, $CONNECTIONS connections, $DURATION x $ROUNDS rounds"
     awk '{n[$1]++; r[$1]+=$2; p[$1]+=$3; c[$1]+=$4} END {for (k in n) printf "%-10s %10.0f req/s  p99 %8.3f ms  cpu %6.2f us/req\n", k, r[k]/n[k], p[k]/n[k], c[k]/n[k]}' "$RES" | sort
     awk '{n[$1]++; r[$1]+=$2} END { best=0; for (k in n) if (k!="flaks" && r[k]/n[k]>best) {best=r[k]/n[k]; bn=k}; if (best>0) printf "ratio flaks/%s (the faster peer): %.2f\n", bn, (r["flaks"]/n["flaks"])/best }' "$RES"
+    medians "$RES"
   done
 done

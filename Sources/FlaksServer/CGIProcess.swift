@@ -17,7 +17,8 @@ import FlaksHTTP
 ///   `ResponseSink` with back-pressure (a full sink pauses reading, so the pipe fills and the script
 ///   blocks; `proceed` resumes).
 /// - stderr: a `LogPipe`: the error log, line by line, prefixed with the script's path.
-/// - Exit: a `ChildExitWatcher` (pidfd, or a 100 ms poll) reaps it: no zombie is left.
+/// - Exit: from the moment it matters (stdout's end, or a kill) the script is reaped at once if it
+///   has exited, else a `ChildExitWatcher` (pidfd, or a 100 ms poll) reaps it: no zombie is left.
 /// - Timeout and the exit grace: the loop's timers, at the machine's `deadline`.
 /// - `cgi.max_processes`: `Server.cgiChildren` counts live children; over the limit → 503, Retry-After: 1.
 /// - Shutdown: children still running when the loops stop are killed and reaped by `Server.wait`.
@@ -37,6 +38,8 @@ final class CGIProcess: ResponseProducer, TimerTarget {
     private var stdout: PipeReader?
     private var stderrPipe: LogPipe?
     private var exitWatcher: ChildExitWatcher?
+    /// `watchExit` ran: the script was reaped or is watched.
+    private var exitWatched = false
     private let body: [UInt8]
     var timerSlot = TimerSlot()
 
@@ -89,6 +92,7 @@ final class CGIProcess: ResponseProducer, TimerTarget {
             }, onEnd: { [self] in
                 stdout = nil
                 perform(machine.stdoutEnded(now: loop.now))
+                watchExit()
                 rearm()
             })
             // The script has nothing more ready: push out what a compressor holds back.
@@ -100,23 +104,20 @@ final class CGIProcess: ResponseProducer, TimerTarget {
                 stderrPipe = nil
                 finishIfDone()
             }
-            exitWatcher = try ChildExitWatcher(pid: child.pid, pidFD: child.pidFD, loop: loop) { [self] e in exited(e) }
             if child.stdin >= 0 { stdin = try PipeWriter(fd: child.stdin, loop: loop, bytes: body) }
         } catch {
             // Cannot watch the child: stop it, answer, and reap it right here.
             if stdout == nil { Glibc.close(child.stdout) }
             if stderrPipe == nil { Glibc.close(child.stderr) }
-            if exitWatcher == nil && child.pidFD >= 0 { Glibc.close(child.pidFD) }
             if stdin == nil && child.stdin >= 0 { Glibc.close(child.stdin) }
             log("cannot watch the script: \(error)")
             _ = kill(-pid, SIGKILL)
             if let s = sink { sink = nil; s.send(ErrorPage.response(.internalServerError)) }
             closeEverything()
-            if let w = exitWatcher { w.reapBlocking() } else {
-                var code: Int32 = -1, sig: Int32 = -1
-                for _ in 0..<200 where cflaks_reap(pid, &code, &sig) == 0 { usleep(1000) }
-                children.reaped(pid)
-            }
+            var code: Int32 = -1, sig: Int32 = -1
+            for _ in 0..<200 where cflaks_reap(pid, &code, &sig) == 0 { usleep(1000) }
+            KnownChildren.forget(pid)
+            children.reaped(pid)
             return
         }
         sink?.attach(self)
@@ -183,7 +184,8 @@ final class CGIProcess: ResponseProducer, TimerTarget {
                 answer(ErrorPage.response(status))
             case .killGroup:
                 // The script is its group's leader; the group id stays reserved while any member lives.
-                if pid > 0 { _ = kill(-pid, SIGKILL) }
+                // Watched from now, not reaped within this loop over the actions.
+                if pid > 0 { _ = kill(-pid, SIGKILL); watchExit(reapingNow: false) }
             case .pauseStdout:
                 stdout?.paused = true
             case .resumeStdout:
@@ -227,6 +229,23 @@ final class CGIProcess: ResponseProducer, TimerTarget {
     }
 
     // MARK: exit
+
+    /// Reaps the script now if it has exited, else watches for its exit. Nothing is registered for
+    /// it before its exit matters: its output ended (by then it has usually exited: one `wait4`
+    /// instead of a pidfd's four system calls, see `ChildExitWatcher.reapOrWatch`), or its group
+    /// was killed. A script that exits while something it started holds stdout open is reaped when
+    /// that ends or at its timeout's kill, as its answer waits for stdout's end anyway.
+    private func watchExit(reapingNow: Bool = true) {
+        guard !exitWatched, pid > 0 else { return }
+        exitWatched = true
+        do {
+            exitWatcher = try ChildExitWatcher.reapOrWatch(pid: pid, tryNow: reapingNow, loop: loop) { [self] e in exited(e) }
+        } catch {
+            // The pidfd could not be registered: poll for the exit on the loop's timers instead.
+            log("cannot watch the script's pidfd (\(error)); polling for its exit")
+            exitWatcher = try? ChildExitWatcher(pid: pid, pidFD: -1, loop: loop) { [self] e in exited(e) }
+        }
+    }
 
     /// The child was reaped.
     private func exited(_ e: ProcessExit) {

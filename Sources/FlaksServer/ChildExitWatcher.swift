@@ -47,14 +47,36 @@ final class ChildExitWatcher: Selectable, TimerTarget {
         if !reaped { loop.schedule(self, at: now &+ Self.pollInterval) }
     }
 
+    /// Reaps `pid` at once if it has exited (no pidfd, no registration), else watches it as `init`
+    /// does, with a pidfd opened now. nil when it was reaped here (`onExit` has been called).
+    ///
+    /// For a CGI script, called when its output ends: by then the script has usually exited, so
+    /// one `wait4` replaces the pidfd's four system calls (pidfd_open, two epoll_ctl, close; the
+    /// epoll wake-up too) that a watcher from the spawn on costs. Safe late: the pid stays ours (a
+    /// zombie, and a `KnownChildren` entry the orphan reaper leaves alone) until it is reaped here.
+    /// `tryNow: false` skips the first attempt (a child just killed is not gone yet, and the caller
+    /// may not be ready for `onExit` to run within this call).
+    static func reapOrWatch(pid: pid_t, tryNow: Bool = true, loop: EventLoop,
+                            onExit: @escaping (ProcessExit) -> Void) throws(SystemError) -> ChildExitWatcher? {
+        if tryNow, let e = reapNow(pid) { onExit(e); return nil }
+        return try ChildExitWatcher(pid: pid, pidFD: cflaks_pidfd_open(pid), loop: loop, onExit: onExit)
+    }
+
+    /// `waitpid(pid, WNOHANG)`: the exit if `pid` was reaped now (and forgotten as a known child),
+    /// nil while it runs.
+    private static func reapNow(_ pid: pid_t) -> ProcessExit? {
+        var code: Int32 = -1, sig: Int32 = -1
+        let r = cflaks_reap(pid, &code, &sig)
+        if r == 0 { return nil }
+        KnownChildren.forget(pid)
+        return r < 0 ? .unknown : (sig >= 0 ? .signal(sig) : .code(code))
+    }
+
     /// Reaps the child if it has exited; returns true once it was reaped.
     @discardableResult
     func reap() -> Bool {
         guard let report = onExit else { return true }
-        var code: Int32 = -1, sig: Int32 = -1
-        let r = cflaks_reap(pid, &code, &sig)
-        if r == 0 { return false }
-        KnownChildren.forget(pid)
+        guard let exit = Self.reapNow(pid) else { return false }
         onExit = nil
         // The report may drop the last reference to this watcher.
         withExtendedLifetime(self) {
@@ -64,7 +86,7 @@ final class ChildExitWatcher: Selectable, TimerTarget {
                 pidFD = -1
             }
             loop.removeTimer(self)
-            report(r < 0 ? .unknown : (sig >= 0 ? .signal(sig) : .code(code)))
+            report(exit)
         }
         return true
     }

@@ -11,7 +11,7 @@ struct SpawnedChild {
     let stdin: Int32
     let stdout: Int32
     let stderr: Int32
-    /// A pidfd (readable once the child exits), or -1 where pidfd_open is missing.
+    /// A pidfd (readable once the child exits), or -1 where pidfd_open is missing or none was asked for.
     let pidFD: Int32
 }
 
@@ -32,16 +32,18 @@ enum ChildSpawner {
         }
     }
 
-    /// `spawn` with the environment as one block (a CGI script's: no C string copied per variable).
+    /// `spawn` with the environment as one block (a CGI script's: no C string copied per variable),
+    /// and no pidfd: a script is watched from its output's end (`ChildExitWatcher.reapOrWatch`).
     static func spawn(executable: String, arguments: [String], environment: CGIEnvironmentBlock, directory: String?,
                       withStdin: Bool) -> Result<SpawnedChild, SpawnError> {
         environment.withEntryPointers { envp in
-            spawn(executable: executable, arguments: arguments, envp: envp, directory: directory, withStdin: withStdin)
+            spawn(executable: executable, arguments: arguments, envp: envp, directory: directory, withStdin: withStdin,
+                  openPidFD: false)
         }
     }
 
     private static func spawn(executable: String, arguments: [String], envp: UnsafePointer<UnsafeMutablePointer<CChar>?>,
-                              directory: String?, withStdin: Bool) -> Result<SpawnedChild, SpawnError> {
+                              directory: String?, withStdin: Bool, openPidFD: Bool = true) -> Result<SpawnedChild, SpawnError> {
         var out: [Int32] = [-1, -1], err: [Int32] = [-1, -1], inp: [Int32] = [-1, -1]
         guard cflaks_pipe(&out) == 0, cflaks_pipe(&err) == 0, !withStdin || cflaks_pipe(&inp) == 0 else {
             let e = cflaks_errno()
@@ -65,7 +67,7 @@ enum ChildSpawner {
         // Our ends only (the child's stay blocking). A new pipe end has no other status flag to keep.
         for fd in [out[0], err[0], inp[1]] where fd >= 0 { _ = fcntl(fd, F_SETFL, O_NONBLOCK) }
         return .success(SpawnedChild(pid: child, stdin: inp[1], stdout: out[0], stderr: err[0],
-                                     pidFD: cflaks_pidfd_open(child)))
+                                     pidFD: openPidFD ? cflaks_pidfd_open(child) : -1))
     }
 
     /// Why a spawn failed.

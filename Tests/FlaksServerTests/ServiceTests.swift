@@ -569,7 +569,7 @@ func childrenOf(_ parent: Int32) -> [(pid: Int32, state: Substring)] {
 
 /// CGI scripts' orphans, many of them dying close together: while SIGCHLD is left out of the
 /// signalfd between two reaping passes (at most one per 50 ms), an exit is held pending, not lost.
-/// And a script's stderr in the error log.
+/// A script's stderr in the error log. When a script's exit is watched.
 @Suite("CGI scripts of the flaks executable", .serialized, .timeLimit(.minutes(1)))
 struct CGIOrphanProcessTests {
     @Test func orphansDyingInABurstAreAllReaped() throws {
@@ -611,6 +611,84 @@ struct CGIOrphanProcessTests {
         p.signal(SIGTERM)
         #expect(p.waitForExit(seconds: 10) == 0)
     }
+}
+
+extension CGIOrphanProcessTests {
+    /// A script is watched from the moment its exit matters (`CGIProcess.watchExit`): while its
+    /// output is open nothing is registered for it, no pidfd; once its output has ended it is reaped
+    /// at once if it exited, else watched through a pidfd until it does. Either way no zombie is
+    /// left, and a script still running after closing its output is reaped when it exits.
+    @Test func aScriptIsWatchedFromItsOutputsEnd() throws {
+        let p = try FlaksProcess(manifest: "") { dir in
+            let bin = dir.appendingPathComponent("cgi-bin")
+            try FileManager.default.createDirectory(at: bin, withIntermediateDirectories: true)
+            // Each script waits for a line on its FIFO, which the test writes when it has looked.
+            for fifo in ["slow.fifo", "lingering.fifo"] { mkfifo(dir.appendingPathComponent(fifo).path, 0o600) }
+            // Header at once, the body once released: its output stays open meanwhile.
+            let slow = bin.appendingPathComponent("slow.sh")
+            try "#!/bin/sh\nprintf 'Content-Type: text/plain\\n\\n'\nread x < ../slow.fifo\nprintf 'done'\n"
+                .write(to: slow, atomically: true, encoding: .utf8)
+            // Answers, closes its output, and runs on until released.
+            let lingering = bin.appendingPathComponent("lingering.sh")
+            try "#!/bin/sh\nprintf 'Content-Type: text/plain\\n\\nbye'\nexec >&- 2>&-\nread x < ../lingering.fifo\n"
+                .write(to: lingering, atomically: true, encoding: .utf8)
+            for s in [slow, lingering] { chmod(s.path, 0o755) }
+            let manifest = dir.appendingPathComponent("config.yaml")
+            try """
+                server: {listen: ["127.0.0.1:0"], loops: 1, threads: 2}
+                log: {access: off, level: info}
+                hosts:
+                  - names: ["*"]
+                    routes:
+                      - path: /cgi-bin/
+                        cgi: \(bin.path)
+                """.write(to: manifest, atomically: true, encoding: .utf8)
+            return manifest
+        }
+        let flaks = p.process.processIdentifier
+        /// Writes a line to the FIFO once the script has opened its end (bounded: ENXIO until then).
+        func release(_ fifo: String) {
+            let path = p.dir.appendingPathComponent(fifo).path
+            var fd: Int32 = -1
+            for _ in 0..<250 {
+                fd = open(path, O_WRONLY | O_NONBLOCK)
+                if fd >= 0 || errno != ENXIO { break }
+                usleep(20_000)
+            }
+            guard fd >= 0 else { Issue.record("the script never opened \(fifo): errno \(errno)"); return }
+            _ = write(fd, "go\n", 3)
+            close(fd)
+        }
+        // While slow.sh runs with its output open: its child exists, and flaks holds no pidfd.
+        let answer = Locked<String?>(nil)
+        let t = Thread {
+            let text = (try? TestClient.get(port: p.port, "/cgi-bin/slow.sh").text) ?? "failed"
+            answer.withLock { $0 = text }
+        }
+        t.start()
+        #expect(eventuallyBlocking(seconds: 5) { childrenOf(flaks).contains { $0.state != "Z" } }, "slow.sh never started")
+        usleep(100_000)
+        #expect(pidFDCount(of: flaks) == 0, "a pidfd while the script's output is open")
+        release("slow.fifo")
+        #expect(eventuallyBlocking(seconds: 5) { answer.withLock { $0 } != nil })
+        #expect(answer.withLock { $0 } == "done")
+        #expect(eventuallyBlocking(seconds: 5) { childrenOf(flaks).isEmpty }, "left: \(childrenOf(flaks))")
+        // lingering.sh answers and still runs: watched through a pidfd, then reaped.
+        #expect(try TestClient.get(port: p.port, "/cgi-bin/lingering.sh").text == "bye")
+        #expect(eventuallyBlocking(seconds: 5) { pidFDCount(of: flaks) == 1 }, "no pidfd for a script running on")
+        #expect(childrenOf(flaks).count == 1 && childrenOf(flaks).first?.state != "Z", "\(childrenOf(flaks))")
+        release("lingering.fifo")
+        #expect(eventuallyBlocking(seconds: 5) { childrenOf(flaks).isEmpty && pidFDCount(of: flaks) == 0 },
+                "left: \(childrenOf(flaks)), pidfds: \(pidFDCount(of: flaks))")
+        p.signal(SIGTERM)
+        #expect(p.waitForExit(seconds: 10) == 0)
+    }
+}
+
+/// How many pidfds process `pid` holds (its /proc fd links that name one).
+func pidFDCount(of pid: Int32) -> Int {
+    guard let fds = try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd") else { return 0 }
+    return fds.filter { (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/\($0)")) == "anon_inode:[pidfd]" }.count
 }
 
 /// Polls (bounded) until `body` gives a value.
