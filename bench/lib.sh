@@ -5,7 +5,8 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 OUT=${OUT:-$ROOT/bench/out}
 mkdir -p "$OUT"
 PIDS=()
-cleanup() { for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+cleanup() { for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true
+            rm -f "$OUT"/.warm-$$-*; }
 trap cleanup EXIT
 
 SERVER_CPU=${SERVER_CPU:-0}
@@ -54,9 +55,19 @@ LUA
 # run_wrk NAME URL [extra wrk args] -> prints "NAME rps p99ms cpu_us_per_request"
 # With CPU_PID set, the server's CPU time (utime+stime from /proc/PID/stat) over the run is divided
 # by the requests wrk completed: less noisy than req/s on a shared machine. Without it, cpu is "-".
+# The first run for each NAME and URL is preceded by an unrecorded warm-up of WARMUP seconds (2;
+# 0: none): a server just started (its pages not yet faulted in, its connection pool empty) ran
+# its first round at a fraction of its rate here, which the rounds' mean then carried.
 run_wrk() {
   local name=$1 url=$2; shift 2
   local out t0 t1
+  local mark
+  mark="$OUT/.warm-$$-$(printf '%s %s' "$name" "$url" | cksum | cut -d' ' -f1)"
+  if [ "${WARMUP:-2}" -gt 0 ] && [ ! -e "$mark" ]; then
+    # shellcheck disable=SC2046
+    taskset -c "$CLIENT_CPU" wrk -t1 -c"$CONNECTIONS" -d"${WARMUP:-2}s" $(pipeline_args) "$@" "$url" >/dev/null 2>&1 || true
+    : > "$mark"
+  fi
   t0=$([ -n "${CPU_PID:-}" ] && cpu_ticks "$CPU_PID" || echo 0)
   # shellcheck disable=SC2046
   out=$(taskset -c "$CLIENT_CPU" wrk -t1 -c"$CONNECTIONS" -d"$DURATION" --latency $(pipeline_args) "$@" "$url" 2>&1)
