@@ -573,29 +573,10 @@ func childrenOf(_ parent: Int32) -> [(pid: Int32, state: Substring)] {
 @Suite("CGI scripts of the flaks executable", .serialized, .timeLimit(.minutes(1)))
 struct CGIOrphanProcessTests {
     @Test func orphansDyingInABurstAreAllReaped() throws {
-        let p = try FlaksProcess(manifest: "") { dir in
-            let bin = dir.appendingPathComponent("cgi-bin")
-            try FileManager.default.createDirectory(at: bin, withIntermediateDirectories: true)
-            let script = bin.appendingPathComponent("bg.sh")
-            try "#!/bin/sh\nsleep 0.4 </dev/null >/dev/null 2>&1 &\nprintf 'Content-Type: text/plain\\n\\nok'\n"
-                .write(to: script, atomically: true, encoding: .utf8)
-            chmod(script.path, 0o755)
-            let noisy = bin.appendingPathComponent("err.sh")
-            try "#!/bin/sh\necho 'oops from the script' >&2\nprintf 'Content-Type: text/plain\\n\\nok'\n"
-                .write(to: noisy, atomically: true, encoding: .utf8)
-            chmod(noisy.path, 0o755)
-            let manifest = dir.appendingPathComponent("config.yaml")
-            try """
-                server: {listen: ["127.0.0.1:0"], loops: 1, threads: 2}
-                log: {access: off, level: info}
-                hosts:
-                  - names: ["*"]
-                    routes:
-                      - path: /cgi-bin/
-                        cgi: \(bin.path)
-                """.write(to: manifest, atomically: true, encoding: .utf8)
-            return manifest
-        }
+        let p = try cgiFlaksProcess(scripts: [
+            "bg.sh": "#!/bin/sh\nsleep 0.4 </dev/null >/dev/null 2>&1 &\nprintf 'Content-Type: text/plain\\n\\nok'\n",
+            "err.sh": "#!/bin/sh\necho 'oops from the script' >&2\nprintf 'Content-Type: text/plain\\n\\nok'\n",
+        ])
         let flaks = p.process.processIdentifier
         for _ in 0..<40 { #expect(try TestClient.get(port: p.port, "/cgi-bin/bg.sh").text == "ok") }
         // The scripts have exited and were reaped; their sleeps are flaks' children now (a subreaper).
@@ -619,31 +600,14 @@ extension CGIOrphanProcessTests {
     /// at once if it exited, else watched through a pidfd until it does. Either way no zombie is
     /// left, and a script still running after closing its output is reaped when it exits.
     @Test func aScriptIsWatchedFromItsOutputsEnd() throws {
-        let p = try FlaksProcess(manifest: "") { dir in
-            let bin = dir.appendingPathComponent("cgi-bin")
-            try FileManager.default.createDirectory(at: bin, withIntermediateDirectories: true)
-            // Each script waits for a line on its FIFO, which the test writes when it has looked.
-            for fifo in ["slow.fifo", "lingering.fifo"] { mkfifo(dir.appendingPathComponent(fifo).path, 0o600) }
-            // Header at once, the body once released: its output stays open meanwhile.
-            let slow = bin.appendingPathComponent("slow.sh")
-            try "#!/bin/sh\nprintf 'Content-Type: text/plain\\n\\n'\nread x < ../slow.fifo\nprintf 'done'\n"
-                .write(to: slow, atomically: true, encoding: .utf8)
+        let p = try cgiFlaksProcess(scripts: [
+            // Header at once, the body once released (a line on its FIFO, written when the test
+            // has looked): its output stays open meanwhile.
+            "slow.sh": "#!/bin/sh\nprintf 'Content-Type: text/plain\\n\\n'\nread x < ../slow.fifo\nprintf 'done'\n",
             // Answers, closes its output, and runs on until released.
-            let lingering = bin.appendingPathComponent("lingering.sh")
-            try "#!/bin/sh\nprintf 'Content-Type: text/plain\\n\\nbye'\nexec >&- 2>&-\nread x < ../lingering.fifo\n"
-                .write(to: lingering, atomically: true, encoding: .utf8)
-            for s in [slow, lingering] { chmod(s.path, 0o755) }
-            let manifest = dir.appendingPathComponent("config.yaml")
-            try """
-                server: {listen: ["127.0.0.1:0"], loops: 1, threads: 2}
-                log: {access: off, level: info}
-                hosts:
-                  - names: ["*"]
-                    routes:
-                      - path: /cgi-bin/
-                        cgi: \(bin.path)
-                """.write(to: manifest, atomically: true, encoding: .utf8)
-            return manifest
+            "lingering.sh": "#!/bin/sh\nprintf 'Content-Type: text/plain\\n\\nbye'\nexec >&- 2>&-\nread x < ../lingering.fifo\n",
+        ]) { dir in
+            for fifo in ["slow.fifo", "lingering.fifo"] { mkfifo(dir.appendingPathComponent(fifo).path, 0o600) }
         }
         let flaks = p.process.processIdentifier
         /// Writes a line to the FIFO once the script has opened its end (bounded: ENXIO until then).
@@ -682,6 +646,32 @@ extension CGIOrphanProcessTests {
                 "left: \(childrenOf(flaks)), pidfds: \(pidFDCount(of: flaks))")
         p.signal(SIGTERM)
         #expect(p.waitForExit(seconds: 10) == 0)
+    }
+}
+
+/// The flaks executable serving `scripts` (name: text, made executable) from `/cgi-bin/`, with
+/// `prepare` run on its directory first (the scripts' parent).
+func cgiFlaksProcess(scripts: [String: String], prepare: @escaping (URL) throws -> Void = { _ in }) throws -> FlaksProcess {
+    try FlaksProcess(manifest: "") { dir in
+        try prepare(dir)
+        let bin = dir.appendingPathComponent("cgi-bin")
+        try FileManager.default.createDirectory(at: bin, withIntermediateDirectories: true)
+        for (name, text) in scripts {
+            let script = bin.appendingPathComponent(name)
+            try text.write(to: script, atomically: true, encoding: .utf8)
+            chmod(script.path, 0o755)
+        }
+        let manifest = dir.appendingPathComponent("config.yaml")
+        try """
+            server: {listen: ["127.0.0.1:0"], loops: 1, threads: 2}
+            log: {access: off, level: info}
+            hosts:
+              - names: ["*"]
+                routes:
+                  - path: /cgi-bin/
+                    cgi: \(bin.path)
+            """.write(to: manifest, atomically: true, encoding: .utf8)
+        return manifest
     }
 }
 
