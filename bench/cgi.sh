@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A trivial CGI program, compiled C and /bin/sh, at 16 concurrent clients: Flaks (one loop)
 # against lighttpd's mod_cgi (one process) running the same programs, each pinned to SERVER_CPU,
-# wrk pinned to CLIENT_CPU, alternating over ROUNDS rounds. Usage: bench/cgi.sh
+# wrk pinned to CLIENT_CPU, alternating over ROUNDS rounds, with the CPU per request of each
+# server and the scripts it reaped. Usage: bench/cgi.sh
 CONNECTIONS=${CONNECTIONS:-16}
 source "$(dirname "$0")/lib.sh"
 need wrk wrk
@@ -27,7 +28,7 @@ hosts:
       - path: /cgi-bin/
         cgi: $DIR
 YAML
-taskset -c "$SERVER_CPU" "$FLAKS" serve --config "$OUT/cgi.yaml" & PIDS+=($!)
+taskset -c "$SERVER_CPU" "$FLAKS" serve --config "$OUT/cgi.yaml" & PIDS+=($!); declare -A SPID; SPID[flaks]=$!
 wait_port $PORT_F
 SERVERS=(flaks)
 if command -v lighttpd >/dev/null; then
@@ -40,7 +41,7 @@ server.modules = ( "mod_cgi" )
 server.max-keep-alive-requests = 1000000
 \$HTTP["url"] =~ "^/cgi-bin/" { cgi.assign = ( "" => "" ) }
 CONF
-  taskset -c "$SERVER_CPU" lighttpd -D -f "$OUT/lighttpd-cgi.conf" & PIDS+=($!)
+  taskset -c "$SERVER_CPU" lighttpd -D -f "$OUT/lighttpd-cgi.conf" & PIDS+=($!); SPID[lighttpd]=$!
   wait_port $PORT_L
   SERVERS+=(lighttpd)
 else
@@ -51,8 +52,13 @@ for prog in hello hello.sh; do
   for s in "${SERVERS[@]}"; do echo "$s /cgi-bin/$prog -> $(curl -s "http://127.0.0.1:$(port_of $s)/cgi-bin/$prog")"; done
   RES="$OUT/cgi-$prog.txt"; : > "$RES"
   for r in $(seq 1 "$ROUNDS"); do
-    for s in "${SERVERS[@]}"; do run_wrk "$s" "http://127.0.0.1:$(port_of $s)/cgi-bin/$prog" >> "$RES"; done
+    for s in "${SERVERS[@]}"; do
+      CPU_PID=${SPID[$s]} CPU_CHILDREN=1 run_wrk "$s" "http://127.0.0.1:$(port_of $s)/cgi-bin/$prog" >> "$RES"
+    done
   done
   echo "--- /cgi-bin/$prog, $CONNECTIONS connections, $DURATION x $ROUNDS rounds"
   summarize "$RES" lighttpd
+  # CPU per request of the server and the scripts it reaped (their exec included): the work each
+  # server's core did per request, which the host's noise moves less than req/s.
+  awk '$4 != "-" && $4 != "" {n[$1]++; c[$1]+=$4} END {for (k in n) printf "%-10s %8.1f us of CPU per request, server and scripts\n", k, c[k]/n[k]}' "$RES" | sort
 done

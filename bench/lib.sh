@@ -32,8 +32,12 @@ wait_port() {
   echo "bench: nothing listening on $1"; exit 1
 }
 
-# cpu_ticks PID -> utime+stime of the process (all threads), in clock ticks
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+# cpu_ticks PID -> utime+stime of the process (all threads), in clock ticks. With CPU_CHILDREN=1
+# also cutime+cstime: the children it has reaped (a CGI script's whole life, its exec included).
+cpu_ticks() {
+  if [ "${CPU_CHILDREN:-0}" = 1 ]; then awk '{print $14 + $15 + $16 + $17}' "/proc/$1/stat" 2>/dev/null || echo 0
+  else awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; fi
+}
 
 # PIPELINE=N (N > 1): wrk sends N requests per write on each connection (HTTP/1.1 pipelining, as
 # in TechEmpower's plaintext test) and so spends about N times less CPU per request. Without it,
