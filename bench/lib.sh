@@ -59,17 +59,18 @@ LUA
 # run_wrk NAME URL [extra wrk args] -> prints "NAME rps p99ms cpu_us_per_request"
 # With CPU_PID set, the server's CPU time (utime+stime from /proc/PID/stat) over the run is divided
 # by the requests wrk completed: less noisy than req/s on a shared machine. Without it, cpu is "-".
-# The first run for each NAME and URL is preceded by an unrecorded warm-up of WARMUP seconds (2;
-# 0: none): a server just started (its pages not yet faulted in, its connection pool empty) ran
-# its first round at a fraction of its rate here, which the rounds' mean then carried.
+# The first run for each NAME and URL is preceded by an unrecorded warm-up of WARMUP seconds (5;
+# 0: none). On this shared host the first rounds after an idle spell ran at a fraction of the
+# rest: a fresh Flaks alone, CGI, went 698 -> 1,233 req/s over six 5 s rounds, and a second fresh
+# Flaks right after ran 1,185 from its first round, so the host, not the process, was warming.
 run_wrk() {
   local name=$1 url=$2; shift 2
   local out t0 t1
   local mark
   mark="$OUT/.warm-$$-$(printf '%s %s' "$name" "$url" | cksum | cut -d' ' -f1)"
-  if [ "${WARMUP:-2}" -gt 0 ] && [ ! -e "$mark" ]; then
+  if [ "${WARMUP:-5}" -gt 0 ] && [ ! -e "$mark" ]; then
     # shellcheck disable=SC2046
-    taskset -c "$CLIENT_CPU" wrk -t1 -c"$CONNECTIONS" -d"${WARMUP:-2}s" $(pipeline_args) "$@" "$url" >/dev/null 2>&1 || true
+    taskset -c "$CLIENT_CPU" wrk -t1 -c"$CONNECTIONS" -d"${WARMUP:-5}s" $(pipeline_args) "$@" "$url" >/dev/null 2>&1 || true
     : > "$mark"
   fi
   t0=$([ -n "${CPU_PID:-}" ] && cpu_ticks "$CPU_PID" || echo 0)
