@@ -56,9 +56,7 @@ for prog in hello hello.sh; do
       CPU_PID=${SPID[$s]} CPU_CHILDREN=1 run_wrk "$s" "http://127.0.0.1:$(port_of $s)/cgi-bin/$prog" >> "$RES"
     done
   done
-  echo "--- /cgi-bin/$prog, $CONNECTIONS connections, $DURATION x $ROUNDS rounds"
-  summarize "$RES" lighttpd
-  # CPU per request of the server and the scripts it reaped (their exec included): the work each
-  # server's core did per request, which the host's noise moves less than req/s.
-  awk '$4 != "-" && $4 != "" {n[$1]++; c[$1]+=$4} END {for (k in n) printf "%-10s %8.1f us of CPU per request, server and scripts\n", k, c[k]/n[k]}' "$RES" | sort
+  # cpu: the server's and the scripts' it reaped (their exec included), per request: the work each
+  # server's core did, which the host's noise moves less than req/s.
+  report "$RES" "/cgi-bin/$prog, $CONNECTIONS connections, $DURATION x $ROUNDS rounds (cpu: the server and its scripts)"
 done

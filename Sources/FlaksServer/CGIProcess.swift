@@ -38,8 +38,6 @@ final class CGIProcess: ResponseProducer, TimerTarget {
     private var stdout: PipeReader?
     private var stderrPipe: LogPipe?
     private var exitWatcher: ChildExitWatcher?
-    /// `watchExit` ran: the script was reaped or is watched.
-    private var exitWatched = false
     private let body: [UInt8]
     var timerSlot = TimerSlot()
 
@@ -114,9 +112,7 @@ final class CGIProcess: ResponseProducer, TimerTarget {
             _ = kill(-pid, SIGKILL)
             if let s = sink { sink = nil; s.send(ErrorPage.response(.internalServerError)) }
             closeEverything()
-            var code: Int32 = -1, sig: Int32 = -1
-            for _ in 0..<200 where cflaks_reap(pid, &code, &sig) == 0 { usleep(1000) }
-            KnownChildren.forget(pid)
+            ChildExitWatcher.reapKilled(pid)
             children.reaped(pid)
             return
         }
@@ -236,8 +232,8 @@ final class CGIProcess: ResponseProducer, TimerTarget {
     /// was killed. A script that exits while something it started holds stdout open is reaped when
     /// that ends or at its timeout's kill, as its answer waits for stdout's end anyway.
     private func watchExit(reapingNow: Bool = true) {
-        guard !exitWatched, pid > 0 else { return }
-        exitWatched = true
+        // Already watched, or already reaped (the machine knows the exit).
+        guard exitWatcher == nil, machine.exit == nil, pid > 0 else { return }
         do {
             exitWatcher = try ChildExitWatcher.reapOrWatch(pid: pid, tryNow: reapingNow, loop: loop) { [self] e in exited(e) }
         } catch {

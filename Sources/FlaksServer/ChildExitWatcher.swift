@@ -91,8 +91,11 @@ final class ChildExitWatcher: Selectable, TimerTarget {
         return true
     }
 
-    /// Waits (bounded, about 200 ms) for a child just killed, when no event will come for it.
-    func reapBlocking() {
-        for _ in 0..<200 where !reap() { usleep(1000) }
+    /// Waits (bounded, about 200 ms) for a child just killed that nothing watches (its watch could
+    /// not be set up), and forgets it as a known child either way: one still unreaped then is left
+    /// to the orphan reaper. An error path only: it blocks the calling loop.
+    static func reapKilled(_ pid: pid_t) {
+        for _ in 0..<200 where reapNow(pid) == nil { usleep(1000) }
+        KnownChildren.forget(pid)
     }
 }

@@ -180,9 +180,7 @@ final class ServiceInstance: TimerTarget {
             if stderrPipe == nil { close(child.stderr) }
             if watcher == nil && child.pidFD >= 0 { close(child.pidFD) }
             _ = kill(-child.pid, SIGKILL)
-            var code: Int32 = -1, sig: Int32 = -1
-            for _ in 0..<200 where cflaks_reap(child.pid, &code, &sig) == 0 { usleep(1000) }
-            KnownChildren.forget(child.pid)
+            ChildExitWatcher.reapKilled(child.pid)
             stdoutPipe?.close(drain: false)
             stderrPipe?.close(drain: false)
             runtime.releasePort(port)
