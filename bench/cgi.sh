@@ -20,6 +20,7 @@ chmod +x "$DIR/hello" "$DIR/hello.sh"
 PORT_F=18380 PORT_L=18381
 cat > "$OUT/cgi.yaml" <<YAML
 server: {listen: ["127.0.0.1:$PORT_F"], loops: 1, threads: 2}
+limits: {max_keepalive_requests: 1000000}   # as the peers: no reconnects mid-run
 cgi: {max_processes: 64}
 log: {access: off, level: warning}
 hosts:

@@ -98,6 +98,7 @@ declare -A SPID
 # The JSON goes into the manifest as a YAML single-quoted scalar (it holds no single quote).
 cat > "$DIR/flaks.yaml" <<YAML
 server: {listen: ["127.0.0.1:$PORT_F"], loops: 1, threads: 2}
+limits: {max_keepalive_requests: 1000000}   # as the peers: no reconnects mid-run
 log: {access: off, level: warning}
 hosts:
   - names: ["*"]
@@ -268,16 +269,20 @@ check_auth() {
 # servers here keep theirs).
 cpu_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{n += $1} END {printf "%.0f", n}'; }
 
-# run_ab NAME URL PASSWORD -> "NAME rps p99ms cpu_us_per_request [errors]": AUTH_REQUESTS requests
+# run_ab NAME URL PASSWORD -> "NAME rps p99ms cpu_us_per_request client_busy% [errors]": AUTH_REQUESTS requests
 # with Basic credentials over AUTH_CONCURRENCY keep-alive connections (ab -k), ab pinned to
 # CLIENT_CPU, the server's CPU time (CPU_PID) over the run divided by the requests completed.
 # With EXPECT_STATUS=401 (auth-wrong) ab's "Non-2xx responses" are the expected answers.
 run_ab() {
   local name=$1 url=$2 password=$3 out t0 t1 rps p99 done_ failed non2xx cpu errs=""
+  local k0 k1 busy
+  k0=$(core_ticks "$CLIENT_CPU")
   t0=$(cpu_ns "$CPU_PID")
   out=$(timeout 600 taskset -c "$CLIENT_CPU" ab -q -n "$AUTH_REQUESTS" -c "$AUTH_CONCURRENCY" -k \
         -A "$AUTH_USER:$password" "$url" 2>&1) || true
   t1=$(cpu_ns "$CPU_PID")
+  k1=$(core_ticks "$CLIENT_CPU")
+  busy=$(core_busy "$k0" "$k1")
   echo "$out" > "$OUT/ab-$name-$(date +%s%N).txt"
   rps=$(echo "$out" | awk '/^Requests per second/ {print $4}')
   p99=$(echo "$out" | awk '$1=="99%" {print $2}')
@@ -295,7 +300,7 @@ run_ab() {
   else
     [ "${non2xx:-0}" = "${done_:-0}" ] || errs="$errs 2xx=$(( ${done_:-0} - ${non2xx:-0} ))"
   fi
-  echo "$name ${rps:-0} ${p99:-0} $cpu$errs"
+  echo "$name ${rps:-0} ${p99:-0} $cpu $busy$errs"
 }
 
 for case in $CASES; do

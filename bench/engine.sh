@@ -8,6 +8,7 @@ build_flaks
 PORT_F=18080 PORT_N=18081
 cat > "$OUT/engine.yaml" <<YAML
 server: {listen: ["127.0.0.1:$PORT_F"], loops: 1, threads: 2}
+limits: {max_keepalive_requests: 1000000}   # as the peers: no reconnects mid-run
 log: {access: off, level: warning}
 hosts:
   - names: ["*"]

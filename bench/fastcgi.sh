@@ -25,6 +25,7 @@ SOCK=$PHP_SOCK
 PORT_F=18480 PORT_N=18481
 cat > "$DIR/flaks.yaml" <<YAML
 server: {listen: ["127.0.0.1:$PORT_F"], loops: 1, threads: 2}
+limits: {max_keepalive_requests: 1000000}   # as the peers: no reconnects mid-run
 log: {access: off, level: warning}
 hosts:
   - names: ["*"]

@@ -20,6 +20,7 @@ REQUESTS=${REQUESTS:-900}
 PORT=${PORT:-18390}
 work=$(mktemp -d /tmp/flaks-instr.XXXXXX)
 head -c 1024 /dev/urandom > "$work/1k.bin"
+head -c 65536 /dev/urandom > "$work/64k.bin"   # PATHQ=/64k.bin: the sendfile path
 cat > "$work/c.yaml" <<YAML
 server: {listen: ["127.0.0.1:$PORT"], loops: 1, threads: 2, idle_release: 0s}
 limits: {max_keepalive_requests: 100000}

@@ -56,9 +56,52 @@ LUA
   echo "-s $OUT/pipeline.lua"
 }
 
-# run_wrk NAME URL [extra wrk args] -> prints "NAME rps p99ms cpu_us_per_request"
-# With CPU_PID set, the server's CPU time (utime+stime from /proc/PID/stat) over the run is divided
-# by the requests wrk completed: less noisy than req/s on a shared machine. Without it, cpu is "-".
+# CLIENT=loadgen: bench/loadgen.c (built here with gcc) instead of wrk, for keep-alive GETs
+# without extra wrk arguments (no PIPELINE, no -H). wrk spends two epoll_ctl calls and a full
+# parse per request and runs out of its core before the servers run out of theirs (130,000-
+# 160,000 small requests/s here); loadgen registers each connection once and reads only the
+# status and Content-Length, so the servers set the pace. Same request, same connections, same
+# output lines: see docs/performance.md.
+CLIENT=${CLIENT:-wrk}
+case $CLIENT in
+  wrk) ;;
+  loadgen)
+    if [ ! -x "$OUT/loadgen" ] || [ "$ROOT/bench/loadgen.c" -nt "$OUT/loadgen" ]; then
+      need gcc gcc
+      gcc -O2 -Wall -Wextra -o "$OUT/loadgen" "$ROOT/bench/loadgen.c"
+    fi;;
+  *) echo "bench: CLIENT is wrk or loadgen, not $CLIENT"; exit 1;;
+esac
+
+# load SECONDS URL [extra wrk args] -> the client's output (wrk's summary lines, either client)
+load() {
+  local secs=$1 url=$2; shift 2
+  if [ "$CLIENT" = loadgen ]; then
+    if [ $# -gt 0 ] || [ "${PIPELINE:-1}" -gt 1 ]; then
+      echo "bench: CLIENT=loadgen sends plain keep-alive GETs: no PIPELINE, no extra arguments ($*)" >&2
+      return 1
+    fi
+    taskset -c "$CLIENT_CPU" "$OUT/loadgen" -c "$CONNECTIONS" -d "$secs" "$url"
+  else
+    # shellcheck disable=SC2046
+    taskset -c "$CLIENT_CPU" wrk -t1 -c"$CONNECTIONS" -d"$secs" --latency $(pipeline_args) "$@" "$url"
+  fi
+}
+
+# core_ticks CPU -> "busy idle" clock ticks of that core from /proc/stat (idle with iowait);
+# core_busy "BEFORE" "AFTER" -> the percentage of the ticks between them that were busy.
+core_ticks() {
+  awk -v c="cpu$1" '$1 == c {print $2 + $3 + $4 + $7 + $8, $5 + $6}' /proc/stat
+}
+core_busy() {
+  echo "$1 $2" | awk '{b = $3 - $1; i = $4 - $2; printf "%.0f", (b + i > 0) ? 100 * b / (b + i) : 0}'
+}
+
+# run_wrk NAME URL [extra wrk args] -> prints "NAME rps p99ms cpu_us_per_request client_busy%"
+# client_busy: how busy the client's core was over the run (/proc/stat); near 100, the client, not
+# the server, may be what sets the rate. With CPU_PID set, the server's CPU time (utime+stime from /proc/PID/stat) over the run is divided
+# by the requests the client completed: less noisy than req/s on a shared machine. Without it, cpu
+# is "-". The client is wrk, or loadgen with CLIENT=loadgen (above).
 # The first run for each NAME and URL is preceded by an unrecorded warm-up of WARMUP seconds (5;
 # 0: none). On this shared host the first rounds after an idle spell ran at a fraction of the
 # rest: a fresh Flaks alone, CGI, went 698 -> 1,233 req/s over six 5 s rounds, and a second fresh
@@ -69,15 +112,16 @@ run_wrk() {
   local mark
   mark="$OUT/.warm-$$-$(printf '%s %s' "$name" "$url" | cksum | cut -d' ' -f1)"
   if [ "${WARMUP:-5}" -gt 0 ] && [ ! -e "$mark" ]; then
-    # shellcheck disable=SC2046
-    taskset -c "$CLIENT_CPU" wrk -t1 -c"$CONNECTIONS" -d"${WARMUP:-5}s" $(pipeline_args) "$@" "$url" >/dev/null 2>&1 || true
+    load "${WARMUP:-5}s" "$url" "$@" >/dev/null 2>&1 || true
     : > "$mark"
   fi
+  local k0 k1
+  k0=$(core_ticks "$CLIENT_CPU")
   t0=$([ -n "${CPU_PID:-}" ] && cpu_ticks "$CPU_PID" || echo 0)
-  # shellcheck disable=SC2046
-  out=$(taskset -c "$CLIENT_CPU" wrk -t1 -c"$CONNECTIONS" -d"$DURATION" --latency $(pipeline_args) "$@" "$url" 2>&1)
+  out=$(load "$DURATION" "$url" "$@" 2>&1) || { echo "$out" >&2; return 1; }
   t1=$([ -n "${CPU_PID:-}" ] && cpu_ticks "$CPU_PID" || echo 0)
-  echo "$out" > "$OUT/wrk-$name-$(date +%s%N).txt"
+  k1=$(core_ticks "$CLIENT_CPU")
+  echo "$out" > "$OUT/$CLIENT-$name-$(date +%s%N).txt"
   local rps p99 reqs cpu
   rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
   p99=$(echo "$out" | awk '$1=="99%" {print $2}')
@@ -87,8 +131,10 @@ run_wrk() {
     cpu=$(awk -v t=$((t1 - t0)) -v hz="$(getconf CLK_TCK)" -v n="$reqs" 'BEGIN{printf "%.2f", t * 1e6 / hz / n}')
   fi
   local errs
-  errs=$(echo "$out" | awk '/Non-2xx|Socket errors/ {print}' | tr '\n' ' ')
-  echo "$name $rps $(to_ms "$p99") $cpu $errs"
+  errs=$(echo "$out" | awk '/Non-2xx|Socket errors|^bench:|^loadgen:/ {print}' | tr '\n' ' ')
+  local busy
+  busy=$(core_busy "$k0" "$k1")
+  echo "$name $rps $(to_ms "$p99") $cpu $busy $errs"
 }
 
 to_ms() {
@@ -101,9 +147,9 @@ to_ms() {
   esac
 }
 
-# summarize FILE: lines "name rps p99" -> mean per name, ratio flaks/other, then medians
+# summarize FILE: lines "name rps p99 [cpu client_busy]" -> mean per name, ratio flaks/other, then medians
 summarize() {
-  awk '{n[$1]++; r[$1]+=$2; p[$1]+=$3} END {for (k in n) printf "%-10s %10.0f req/s  p99 %8.3f ms  (%d rounds)\n", k, r[k]/n[k], p[k]/n[k], n[k]}' "$1" | sort
+  awk '{n[$1]++; r[$1]+=$2; p[$1]+=$3; b[$1]+=$5} END {for (k in n) printf "%-10s %10.0f req/s  p99 %8.3f ms  client core %3.0f%%  (%d rounds)\n", k, r[k]/n[k], p[k]/n[k], b[k]/n[k], n[k]}' "$1" | sort
   awk -v base="${2:-nginx}" '{n[$1]++; r[$1]+=$2} END { if (n["flaks"] && n[base]) printf "ratio flaks/%s: %.2f\n", base, (r["flaks"]/n["flaks"])/(r[base]/n[base]) }' "$1"
   medians "$1"
 }
@@ -139,21 +185,22 @@ check_get() {
   case "$status" in 2??) ;; *) echo "bench: $name answered ${status:-nothing} for $url"; exit 1;; esac
 }
 
-# report FILE TITLE: lines "name rps p99ms cpu_us [errors]" -> per name the mean req/s, p99 and
-# server CPU per request, any wrk errors, and flaks' req/s and CPU per request against each peer.
+# report FILE TITLE: lines "name rps p99ms cpu_us client_busy [errors]" -> per name the mean req/s,
+# p99, server CPU per request and client core's use, any client errors, and flaks' req/s and CPU
+# per request against each peer.
 report() {
-  echo "--- $2"
-  awk '{n[$1]++; r[$1]+=$2; p[$1]+=$3; c[$1]+=$4; if ($3 == "-") nop[$1]=1; if (NF > 4) e[$1]=1}
-       END {for (k in n) printf "%-14s %10.0f req/s  p99 %s  cpu %7.2f us/req%s\n", k, r[k]/n[k],
-                                  (nop[k] ? "       - ms" : sprintf("%8.3f ms", p[k]/n[k])), c[k]/n[k],
-                                  (e[k] ? "  (wrk errors: see below)" : "")}' "$1" | sort
+  echo "--- $2 (client: $CLIENT)"
+  awk '{n[$1]++; r[$1]+=$2; p[$1]+=$3; c[$1]+=$4; b[$1]+=$5; if ($3 == "-") nop[$1]=1; if (NF > 5) e[$1]=1}
+       END {for (k in n) printf "%-14s %10.0f req/s  p99 %s  cpu %7.2f us/req  client core %3.0f%%%s\n", k, r[k]/n[k],
+                                  (nop[k] ? "       - ms" : sprintf("%8.3f ms", p[k]/n[k])), c[k]/n[k], b[k]/n[k],
+                                  (e[k] ? "  (client errors: see below)" : "")}' "$1" | sort
   awk '{n[$1]++; r[$1]+=$2; c[$1]+=$4}
        END {if (!n["flaks"]) exit; for (k in n) if (k != "flaks") {
               line = sprintf("ratio flaks/%s: req/s %.2f", k, (r["flaks"]/n["flaks"])/(r[k]/n[k]))
               if (c[k] > 0) line = line sprintf(", cpu/req %.3g", (c["flaks"]/n["flaks"])/(c[k]/n[k]))
               print line }}' "$1" | sort
   medians "$1"
-  awk 'NF > 4 {$2=$3=$4=""; print "  " $0}' "$1"
+  awk 'NF > 5 {$2=$3=$4=$5=""; print "  " $0}' "$1"
 }
 
 # syscalls_per_request NAME PID URL -> system calls per request of process PID (all threads), counted

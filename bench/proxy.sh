@@ -57,6 +57,7 @@ wait_port $PORT_U
 declare -A SPID
 cat > "$DIR/flaks.yaml" <<YAML
 server: {listen: ["127.0.0.1:$PORT_F"], loops: 1, threads: 2}
+limits: {max_keepalive_requests: 1000000}   # as the peers: no reconnects mid-run
 log: {access: off, level: warning}
 hosts:
   - names: ["*"]

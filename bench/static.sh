@@ -16,6 +16,7 @@ head -c 1048576 /dev/urandom > "$DOCS/1m.bin"
 PORT_F=18180 PORT_N=18181 PORT_L=18182
 cat > "$OUT/static.yaml" <<YAML
 server: {listen: ["127.0.0.1:$PORT_F"], loops: 1, threads: 2}
+limits: {max_keepalive_requests: 1000000}   # as the peers: no reconnects mid-run
 log: {access: off, level: warning}
 hosts:
   - names: ["*"]

@@ -42,6 +42,7 @@ SUITES="TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA2
 declare -A SPID
 cat > "$DIR/flaks.yaml" <<YAML
 server: {listen: ["127.0.0.1:$PORT_P"], tls_listen: ["127.0.0.1:$PORT_F"], loops: 1, threads: 2}
+limits: {max_keepalive_requests: 1000000}   # as the peers: no reconnects mid-run
 tls: {min_version: "1.3"}
 log: {access: off, level: warning}
 hosts:

@@ -14,6 +14,7 @@ BIN="$SCRATCH/release"
 PORT_F=18090 PORT_H=18091
 cat > "$OUT/views.yaml" <<YAML
 server: {listen: ["127.0.0.1:$PORT_F"], loops: 1, threads: ${FLAKS_THREADS:-2}}
+limits: {max_keepalive_requests: 1000000}   # as the peers: no reconnects mid-run
 log: {access: off, level: warning}
 hosts:
   - names: ["*"]

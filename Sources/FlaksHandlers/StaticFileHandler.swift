@@ -80,9 +80,10 @@ public struct StaticFileHandler: Handler {
             switch value {
             case .present(let rep):
                 var r = serve(rep, rel: rel, request)
-                // Unchanged for what is left of the window: the server may send these bytes again
-                // (only a 200 of an in-memory file to a plain GET is ever kept; see Response.reusableFor).
-                if r.status == .ok, case .bytes = rep.content { r.reusableFor = left }
+                // Unchanged for what is left of the window: the server may send this answer again
+                // (only a 200 to a plain GET is ever kept: the file's bytes, or its open descriptor
+                // for a file the cache does not hold in memory; see Response.reusableFor).
+                if r.status == .ok { r.reusableFor = left }
                 return .response(r)
             case .absent: return .response(failed(ENOENT, request))
             }

@@ -128,6 +128,7 @@ extension Connection: ResponseSink {
             switch r.body {
             case .bytes(let body): keepPrepared(head: output.head, body: body, plan: plan, status: r.status, reusableFor: r.reusableFor)
             case .empty: keepPrepared(head: output.head, body: [], plan: plan, status: r.status, reusableFor: r.reusableFor)
+            case .file(let f): keepPrepared(head: output.head, body: [], file: f, plan: plan, status: r.status, reusableFor: r.reusableFor)
             default: break
             }
         }

@@ -1,8 +1,11 @@
+import FlaksHandlers
 import FlaksHTTP
 
 /// One complete answer kept by a loop to send again, byte for byte, to the next plain request for
 /// the same host and target (a `QuickHead`), until `validUntil` or the next site generation.
-/// Only its Date value changes (patched in place once a second).
+/// Only its Date value changes (patched in place once a second). The body is in `bytes` after the
+/// head, or, for a file the static cache holds open (over `PreparedResponses.maxBody`), `file`:
+/// the head then goes out with MSG_MORE and the file with sendfile, as on the general path.
 final class PreparedResponse {
     let hash: UInt64
     /// 0 for plain connections; for TLS, 1 + the host whose certificate the connection chose (its
@@ -11,8 +14,10 @@ final class PreparedResponse {
     /// The Host value's bytes, then the target's.
     let key: [UInt8]
     let hostLength: Int
-    /// The head (keep-alive, HTTP/1.1) and the body.
+    /// The head (keep-alive, HTTP/1.1) and the body (without `file`), or the head alone.
     var bytes: [UInt8]
+    /// The body as a region of an open file (plain connections only: TLS needs the bytes).
+    let file: FileRegion?
     /// Where the 29 bytes of the Date value are in `bytes`, and the second they say.
     let dateAt: Int
     var dateSecond: Int
@@ -27,9 +32,10 @@ final class PreparedResponse {
     /// path without the cost of remembering its key.
     var isNegative: Bool { bytes.isEmpty }
 
-    init(hash: UInt64, variant: Int, key: [UInt8], hostLength: Int, bytes: [UInt8], dateAt: Int, dateSecond: Int, bodyLength: Int,
-         plan: ResponsePlan, hostLabel: String, generation: Int, validUntil: UInt64) {
-        self.hash = hash; self.variant = variant; self.key = key; self.hostLength = hostLength; self.bytes = bytes; self.dateAt = dateAt
+    init(hash: UInt64, variant: Int, key: [UInt8], hostLength: Int, bytes: [UInt8], file: FileRegion? = nil, dateAt: Int,
+         dateSecond: Int, bodyLength: Int, plan: ResponsePlan, hostLabel: String, generation: Int, validUntil: UInt64) {
+        self.hash = hash; self.variant = variant; self.key = key; self.hostLength = hostLength; self.bytes = bytes; self.file = file
+        self.dateAt = dateAt
         self.dateSecond = dateSecond; self.bodyLength = bodyLength; self.plan = plan; self.hostLabel = hostLabel
         self.generation = generation; self.validUntil = validUntil
     }
@@ -46,7 +52,8 @@ final class PreparedResponse {
 /// Host value and the target, so a request for a static file or a `respond:` route that was
 /// answered a moment ago is answered again without parsing its fields into strings, routing,
 /// calling the handler or encoding a head (docs/performance.md: this is most of the gap to the C
-/// servers). Loop thread only: no lock. Bounded: `slots` entries of at most `maxBody` body bytes;
+/// servers). Loop thread only: no lock. Bounded: `slots` entries of at most `maxBody` body bytes
+/// each (a larger file is kept as its open descriptor, which the static cache holds anyway);
 /// a new entry replaces whatever held its slot. A new site generation empties it.
 ///
 /// What may be kept is decided where a response is sent (`Connection.keepPrepared`): a 200 to a

@@ -345,3 +345,78 @@ extension PreparedResponseTests {
         }
     }
 }
+
+/// Files over the in-memory limit: kept as the static cache's open descriptor (plain connections).
+extension PreparedResponseTests {
+    static func writeBig(_ site: Site, _ name: String, seed: UInt8) throws -> [UInt8] {
+        let big = (0..<(64 * 1024)).map { UInt8(truncatingIfNeeded: $0 &* 29 &+ Int(seed)) }
+        try Data(big).write(to: URL(fileURLWithPath: site.fixture.root + "/" + name))
+        return big
+    }
+
+    /// The third answer on is prepared, every answer is the whole file with the same fields, answers
+    /// to pipelined requests come whole and in order, and a file renamed over the old one is served
+    /// once the revalidation window (1 s) has passed: an entry lives no longer than the cache's.
+    @Test func aFileOverTheInMemoryLimitIsPreparedAsItsDescriptor() async throws {
+        let site = try Site()
+        let big = try Self.writeBig(site, "64k.bin", seed: 11)
+        try await site.settle()
+        try await withTestServer(site.config()) { (_: Server, port: Int) async throws in
+            let c = try TestClient(port: port)
+            var answers: [TestClient.Response] = []
+            for _ in 0..<4 {
+                try c.send(Self.get("/64k.bin"))
+                answers.append(try c.readResponse())
+            }
+            #expect(answers.allSatisfy { $0.status == 200 && $0.body == big })
+            for i in 1..<4 { #expect(Self.fields(answers[0]) == Self.fields(answers[i]), "answer \(i)") }
+            #expect(try Self.prepared(port) == 2, "the third and the fourth")
+            try c.send(Self.get("/64k.bin") + Self.get("/fixed") + Self.get("/64k.bin") + Self.get("/1k.bin"))
+            #expect(try c.readResponse().body == big)
+            #expect(try c.readResponse().text == "fixed\n")
+            #expect(try c.readResponse().body == big)
+            #expect(try c.readResponse().body == site.file)
+            #expect(try Self.prepared(port) >= 4)
+
+            let next = try Self.writeBig(site, "64k.new", seed: 99)
+            #expect(rename(site.fixture.root + "/64k.new", site.fixture.root + "/64k.bin") == 0)
+            var served: [UInt8] = []
+            let clock = ContinuousClock()
+            let until = clock.now + .seconds(5)
+            while clock.now < until {
+                try c.send(Self.get("/64k.bin"))
+                let r = try c.readResponse()
+                #expect(r.body == big || r.body == next, "the old file or the new one, whole")
+                served = r.body
+                if served == next { break }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            #expect(served == next, "the new file is served after the revalidation window")
+        }
+    }
+
+    /// Over TLS the body must pass through the session: a large file's answer is never kept (the
+    /// prepared count stays where the small files put it) and every answer is whole.
+    @Test func aFileOverTheInMemoryLimitIsNotPreparedOverTLS() async throws {
+        let pki = try ServerTestPKI()
+        let site = try Site()
+        let big = try Self.writeBig(site, "64k.bin", seed: 5)
+        try await site.settle()
+        var cfg = try TLSServerTests.site(pki)
+        cfg.hosts[0].routes = [Route(path: "/metrics", kind: .handler("metrics")),
+                               Route(path: "/", kind: .staticFiles(StaticRoute(root: site.fixture.root)))]
+        cfg.server.loops = 1
+        try await withTestServer(cfg) { (server: Server, _: Int) async throws in
+            let c = try TLSServerTests.tlsClient(server, pki, sni: "a.test")
+            for path in ["/64k.bin", "/64k.bin", "/64k.bin", "/1k.bin", "/1k.bin", "/1k.bin", "/64k.bin"] {
+                try c.send("GET \(path) HTTP/1.1\r\nHost: a.test\r\n\r\n")
+                let r = try c.readResponse()
+                #expect(r.status == 200 && r.body == (path == "/1k.bin" ? site.file : big), "\(path)")
+            }
+            try c.send("GET /metrics HTTP/1.1\r\nHost: a.test\r\n\r\n")
+            let text = try c.readResponse().text
+            let line = text.split(separator: "\n").first { $0.hasPrefix("flaks_prepared_responses_total ") }
+            #expect(line == "flaks_prepared_responses_total 1", "only the third 1 KiB answer: \(line ?? "none")")
+        }
+    }
+}
