@@ -35,6 +35,6 @@ for r in $(seq 1 "$ROUNDS"); do
   run_wrk hummingbird "http://127.0.0.1:$PORT_H/json" | tee -a "$RES"
   run_wrk flaks-async "http://127.0.0.1:$PORT_F/json-async" | tee -a "$RES"
 done
-echo "--- GET /json, keep-alive, $CONNECTIONS connections, $DURATION x $ROUNDS rounds"
+echo "--- GET /json, keep-alive, $CONNECTIONS connections, $DURATION x $ROUNDS rounds (client: $CLIENT)"
 summarize "$RES" hummingbird
 awk '{n[$1]++; r[$1]+=$2} END { if (n["flaks-async"] && n["hummingbird"]) printf "ratio flaks-async/hummingbird: %.2f\n", (r["flaks-async"]/n["flaks-async"])/(r["hummingbird"]/n["hummingbird"]) }' "$RES"
