@@ -54,7 +54,7 @@ extension Connection {
         if let f = e.file {
             // A file over `PreparedResponses.maxBody`: the head (MSG_MORE) and sendfile slices through
             // the output queue, as the general path sends it; only the parse, route, handler and head
-            // encoding are saved. bench/static.sh's 64 KiB file: 13,593 -> ~3,000 instructions per
+            // encoding are saved. bench/static.sh's 64 KiB file: 13,593 -> 4,090 instructions per
             // request (bench/instructions.sh PATHQ=/64k.bin), the server's CPU per request below
             // lighttpd's (docs/performance.md).
             var b = output.takeHead()
