@@ -50,6 +50,4 @@ for r in $(seq 1 "$ROUNDS"); do
   CPU_PID=$FLAKS_PID run_wrk flaks "http://127.0.0.1:$PORT_F/" | tee -a "$RES"
   [ $HAVE_NGINX = 1 ] && CPU_PID=$NGINX_PID run_wrk nginx "http://127.0.0.1:$PORT_N/" | tee -a "$RES"
 done
-echo "--- fixed 6-byte reply, keep-alive, $CONNECTIONS connections, $DURATION x $ROUNDS rounds (client: $CLIENT)"
-summarize "$RES" nginx
-awk '$4 != "-" && $4 != "" {n[$1]++; c[$1]+=$4} END {for (k in n) printf "%-10s %8.2f us server CPU per request\n", k, c[k]/n[k]}' "$RES" | sort
+report "$RES" "fixed 6-byte reply, keep-alive, $CONNECTIONS connections, $DURATION x $ROUNDS rounds"

@@ -73,9 +73,7 @@ for file in ${FILES:-1k.bin 64k.bin 1m.bin}; do
     for r in $(seq 1 "$ROUNDS"); do
       for s in "${SERVERS[@]}"; do CPU_PID=${SPID[$s]} run_wrk "$s" "http://127.0.0.1:$(port_of $s)/$file" "${extra[@]}" >> "$RES"; done
     done
-    echo "--- $file, $mode, $CONNECTIONS connections, $DURATION x $ROUNDS rounds (client: $CLIENT)"
-    awk '{n[$1]++; r[$1]+=$2; p[$1]+=$3; c[$1]+=$4; b[$1]+=$5} END {for (k in n) printf "%-10s %10.0f req/s  p99 %8.3f ms  cpu %6.2f us/req  client core %3.0f%%\n", k, r[k]/n[k], p[k]/n[k], c[k]/n[k], b[k]/n[k]}' "$RES" | sort
+    report "$RES" "$file, $mode, $CONNECTIONS connections, $DURATION x $ROUNDS rounds"
     awk '{n[$1]++; r[$1]+=$2} END { best=0; for (k in n) if (k!="flaks" && r[k]/n[k]>best) {best=r[k]/n[k]; bn=k}; if (best>0) printf "ratio flaks/%s (the faster peer): %.2f\n", bn, (r["flaks"]/n["flaks"])/best }' "$RES"
-    medians "$RES"
   done
 done

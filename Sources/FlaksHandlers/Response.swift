@@ -24,8 +24,8 @@ public struct Response: Sendable {
     /// GET for the same host and target (one with no conditional, range, encoding, credential,
     /// cookie or forwarding field) without asking the handler: set only by a handler whose answer
     /// depends on nothing else for that long (the static handler: a file within its revalidation
-    /// window). nil: never. Only 200s with an in-memory body, or on a plain connection a file
-    /// region, are kept (docs/performance.md).
+    /// window). nil: never. Only 200s are kept: a body of at most 16 KiB on any connection, a
+    /// larger one or a file region on plain connections (docs/performance.md).
     public var reusableFor: UInt64?
 
     public init(status: HTTPStatus = .ok, headers: HeaderFields = HeaderFields(), body: ResponseBody = .empty,

@@ -81,8 +81,8 @@ public struct StaticFileHandler: Handler {
             case .present(let rep):
                 var r = serve(rep, rel: rel, request)
                 // Unchanged for what is left of the window: the server may send this answer again
-                // (only a 200 to a plain GET is ever kept: the file's bytes, or its open descriptor
-                // for a file the cache does not hold in memory; see Response.reusableFor).
+                // (only a 200 to a plain GET is ever kept: the file's bytes, or the descriptor of a
+                // file the cache does not hold in memory; see Response.reusableFor).
                 if r.status == .ok { r.reusableFor = left }
                 return .response(r)
             case .absent: return .response(failed(ENOENT, request))

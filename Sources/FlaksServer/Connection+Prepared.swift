@@ -47,21 +47,20 @@ extension Connection {
             e.dateSecond = loop.dateCache.second
         }
         loop.metrics.withLock {
-            $0.record(host: e.hostLabel, status: 200, bytes: e.file == nil ? e.bytes.count : e.bytes.count + e.bodyLength,
-                      durationNanos: 0)
+            $0.record(host: e.hostLabel, status: 200, bytes: e.length, durationNanos: 0)
             $0.prepared += 1
         }
-        if let f = e.file {
-            // A file over `PreparedResponses.maxBody`: the head (MSG_MORE) and sendfile slices through
-            // the output queue, as the general path sends it; only the parse, route, handler and head
-            // encoding are saved. bench/static.sh's 64 KiB file: 13,593 -> 4,090 instructions per
-            // request (bench/instructions.sh PATHQ=/64k.bin), the server's CPU per request below
-            // lighttpd's (docs/performance.md).
+        if let body = e.body {
+            // A body over `PreparedResponses.maxBody`: the head and the body through the output queue,
+            // as the general path sends them (writev; a file: MSG_MORE, then sendfile slices); only the
+            // parse, route, handler and head encoding are saved. bench/static.sh's 64 KiB file:
+            // 13,593 -> 4,090 instructions per request (bench/instructions.sh PATHQ=/64k.bin), the
+            // server's CPU per request below lighttpd's (docs/performance.md).
             var b = output.takeHead()
             b.append(contentsOf: e.bytes)
             output.head = b
             output.append(.head)
-            output.append(.file(f))
+            output.append(body)
             writeQueued()
             return q.length
         }
@@ -134,13 +133,15 @@ extension Connection {
     /// Keeps `head` + `body`, just queued as the answer to a quick request, for the next identical
     /// request, when nothing about it depends on more than the host and target (see
     /// `PreparedResponses`). `reusableFor`: the handler's promise (nanoseconds), nil for none.
-    /// A `file` body (an open descriptor of the static cache) is kept on plain connections only.
+    /// A body over `PreparedResponses.maxBody` (in memory, or a `file` the static cache holds open) is
+    /// kept by reference, on plain connections only.
     func keepPrepared(head: [UInt8], body: [UInt8], file: FileRegion? = nil, plan: ResponsePlan, status: HTTPStatus,
                       reusableFor: UInt64?) {
         guard let k = preparedKey else { return }
         preparedKey = nil
+        let inline = file == nil && body.count <= PreparedResponses.maxBody
         guard let reusableFor, reusableFor > 0, status.code == 200, plan.keepAlive, plan.sendsBody,
-              plan.version == .http1_1, body.count <= PreparedResponses.maxBody, file == nil || tls == nil,
+              plan.version == .http1_1, inline || tls == nil,
               let route = exchange.route, route.access == nil, exchange.redirects == 0, !exchange.servingErrorPage,
               let site = exchange.site, exchange.head?.method == .GET, k.variant == preparedVariant else { return }
         // An ACME challenge is answered before routing, from tokens that come and go.
@@ -149,8 +150,10 @@ extension Connection {
         // The Date field sits where the common fields went: find it once, here.
         let common = loop.dateCache.fields
         guard let at = Connection.find(common, in: head) else { return }
-        let e = PreparedResponse(hash: k.hash, variant: k.variant, key: k.key, hostLength: k.hostLength, bytes: head + body, file: file,
-                                 dateAt: at + 6, dateSecond: loop.dateCache.second, bodyLength: file?.length ?? body.count, plan: plan,
+        let queued: OutputQueue.Chunk? = inline ? nil : file.map { .file($0) } ?? .bytes(body)
+        let e = PreparedResponse(hash: k.hash, variant: k.variant, key: k.key, hostLength: k.hostLength,
+                                 bytes: inline ? head + body : head, body: queued,
+                                 dateAt: at + 6, dateSecond: loop.dateCache.second, plan: plan,
                                  hostLabel: route.hostLabel, generation: site.generation,
                                  validUntil: loop.now &+ reusableFor)
         loop.prepared.store(e)

@@ -3,9 +3,10 @@ import FlaksHTTP
 
 /// One complete answer kept by a loop to send again, byte for byte, to the next plain request for
 /// the same host and target (a `QuickHead`), until `validUntil` or the next site generation.
-/// Only its Date value changes (patched in place once a second). The body is in `bytes` after the
-/// head, or, for a file the static cache holds open (over `PreparedResponses.maxBody`), `file`:
-/// the head then goes out with MSG_MORE and the file with sendfile, as on the general path.
+/// Only its Date value changes (patched in place once a second). A body of at most
+/// `PreparedResponses.maxBody` bytes follows the head in `bytes` (one send); a larger one is `body`
+/// (on plain connections): the static cache's own bytes (shared, not copied) or its open file,
+/// queued after the head as on the general path (writev, or MSG_MORE and sendfile).
 final class PreparedResponse {
     let hash: UInt64
     /// 0 for plain connections; for TLS, 1 + the host whose certificate the connection chose (its
@@ -14,14 +15,13 @@ final class PreparedResponse {
     /// The Host value's bytes, then the target's.
     let key: [UInt8]
     let hostLength: Int
-    /// The head (keep-alive, HTTP/1.1) and the body (without `file`), or the head alone.
+    /// The head (keep-alive, HTTP/1.1) and the body, or the head alone when `body` is set.
     var bytes: [UInt8]
-    /// The body as a region of an open file (plain connections only: TLS needs the bytes).
-    let file: FileRegion?
+    /// A body over `maxBody`, sent through the output queue (plain connections only).
+    let body: OutputQueue.Chunk?
     /// Where the 29 bytes of the Date value are in `bytes`, and the second they say.
     let dateAt: Int
     var dateSecond: Int
-    let bodyLength: Int
     let plan: ResponsePlan
     /// The route's host label (metrics).
     let hostLabel: String
@@ -31,19 +31,27 @@ final class PreparedResponse {
     /// A request known not to be preparable (its route is a view, a script, a proxy...): the general
     /// path without the cost of remembering its key.
     var isNegative: Bool { bytes.isEmpty }
+    /// Bytes the answer puts on the wire (metrics).
+    var length: Int {
+        switch body {
+        case nil, .head?: bytes.count
+        case .bytes(let b)?: bytes.count + b.count
+        case .file(let f)?: bytes.count + f.length
+        }
+    }
 
-    init(hash: UInt64, variant: Int, key: [UInt8], hostLength: Int, bytes: [UInt8], file: FileRegion? = nil, dateAt: Int,
-         dateSecond: Int, bodyLength: Int, plan: ResponsePlan, hostLabel: String, generation: Int, validUntil: UInt64) {
-        self.hash = hash; self.variant = variant; self.key = key; self.hostLength = hostLength; self.bytes = bytes; self.file = file
+    init(hash: UInt64, variant: Int, key: [UInt8], hostLength: Int, bytes: [UInt8], body: OutputQueue.Chunk? = nil, dateAt: Int,
+         dateSecond: Int, plan: ResponsePlan, hostLabel: String, generation: Int, validUntil: UInt64) {
+        self.hash = hash; self.variant = variant; self.key = key; self.hostLength = hostLength; self.bytes = bytes; self.body = body
         self.dateAt = dateAt
-        self.dateSecond = dateSecond; self.bodyLength = bodyLength; self.plan = plan; self.hostLabel = hostLabel
+        self.dateSecond = dateSecond; self.plan = plan; self.hostLabel = hostLabel
         self.generation = generation; self.validUntil = validUntil
     }
 
     /// The negative entry for a quick request whose route never prepares (valid for the generation).
     static func negative(_ k: PreparedKey, generation: Int) -> PreparedResponse {
         PreparedResponse(hash: k.hash, variant: k.variant, key: k.key, hostLength: k.hostLength, bytes: [], dateAt: 0, dateSecond: 0,
-                         bodyLength: 0, plan: ResponsePlan(delimiter: .none, sendsBody: false, keepAlive: false, version: .http1_1),
+                         plan: ResponsePlan(delimiter: .none, sendsBody: false, keepAlive: false, version: .http1_1),
                          hostLabel: "", generation: generation, validUntil: UInt64.max)
     }
 }
@@ -53,7 +61,7 @@ final class PreparedResponse {
 /// answered a moment ago is answered again without parsing its fields into strings, routing,
 /// calling the handler or encoding a head (docs/performance.md: this is most of the gap to the C
 /// servers). Loop thread only: no lock. Bounded: `slots` entries of at most `maxBody` body bytes
-/// each (a larger file is kept as its open descriptor, which the static cache holds anyway);
+/// each of their own (a larger body is the static cache's bytes or open file, shared with it);
 /// a new entry replaces whatever held its slot. A new site generation empties it.
 ///
 /// What may be kept is decided where a response is sent (`Connection.keepPrepared`): a 200 to a

@@ -423,3 +423,35 @@ extension PreparedResponseTests {
         }
     }
 }
+
+/// The two size limits a prepared answer meets, each one byte under and one byte over: 16 KiB
+/// (`PreparedResponses.maxBody`: the body copied after the head, or kept by reference) and 32 KiB
+/// (the static cache's in-memory limit: its bytes, or its open file). Every size is prepared from
+/// its third answer and every answer is whole.
+extension PreparedResponseTests {
+    @Test func filesAtTheBodyAndMemoryLimitsArePreparedAndWhole() async throws {
+        let site = try Site()
+        let sizes = [16 << 10, (16 << 10) + 1, 32 << 10, (32 << 10) + 1]
+        var files: [Int: [UInt8]] = [:]
+        for n in sizes {
+            let b = (0..<n).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ n) }
+            try Data(b).write(to: URL(fileURLWithPath: site.fixture.root + "/f\(n).bin"))
+            files[n] = b
+        }
+        try await site.settle()
+        try await withTestServer(site.config()) { (_: Server, port: Int) async throws in
+            let c = try TestClient(port: port)
+            var expected = 0
+            for n in sizes {
+                for i in 0..<4 {
+                    try c.send(Self.get("/f\(n).bin"))
+                    let r = try c.readResponse()
+                    let whole = r.status == 200 && r.body == files[n]
+                    #expect(whole, "\(n) bytes, answer \(i)")
+                }
+                expected += 2
+                #expect(try Self.prepared(port) == expected, "\(n) bytes: the third and fourth answers")
+            }
+        }
+    }
+}
